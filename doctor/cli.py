@@ -1,0 +1,109 @@
+"""The `tts-doctor` command line.
+
+Subcommands live in doctor/commands/ and are imported only when they run, so
+`tts-doctor --help` imports neither torch nor numpy nor scipy. Exit codes: 0 no fail/error,
+1 at least one fail or error (or warning with --strict), 2 usage error, 3 internal error.
+Errors are one line, never a traceback (set TTS_DOCTOR_DEBUG=1 to see one).
+"""
+
+from __future__ import annotations
+
+import importlib
+import os
+import sys
+from typing import Any, Optional
+
+import click
+
+from doctor import __version__
+
+# name -> (module, attribute, one-line help shown by --help without importing the module)
+COMMANDS: dict[str, tuple[str, str, str]] = {
+    "check": ("doctor.commands.check", "check", "Probe the environment and report, per "
+              "finding, what is wrong and the exact fix."),
+    "fix": ("doctor.commands.fix", "fix", "Apply the fixes the doctor can apply itself "
+            "(shims); print the package commands."),
+    "shims": ("doctor.commands.shims", "shims", "Install, remove or inspect the shims that "
+              "replace broken calls."),
+    "smoke": ("doctor.commands.smoke", "smoke", "Load a model and synthesize under a memory "
+              "profiler; check the audio; fit a VRAM budget."),
+    "recipes": ("doctor.commands.recipes", "recipes", "List and show the model recipes."),
+    "diff": ("doctor.commands.diff", "diff", "Compare two JSON reports: what changed that "
+             "matters, most likely culprit first."),
+    "summarize": ("doctor.commands.summarize", "summarize", "Summarize many JSON reports: "
+                  "one row per host, hosts grouped by problem."),
+    "docs": ("doctor.commands.docs", "docs", "Generate the probe reference (docs/probes.md) "
+             "from the registry."),
+}
+
+
+class LazyGroup(click.Group):
+    """A group whose subcommands are imported on first use."""
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return list(COMMANDS)
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> Optional[click.Command]:
+        entry = COMMANDS.get(cmd_name)
+        if entry is None:
+            return None
+        module = importlib.import_module(entry[0])
+        return getattr(module, entry[1])
+
+    def format_commands(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
+        rows = [(name, entry[2]) for name, entry in COMMANDS.items()]
+        with formatter.section("Commands"):
+            formatter.write_dl(rows)
+
+
+@click.group(cls=LazyGroup, context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, "--version", prog_name="tts-doctor")
+def cli() -> None:
+    """Diagnose and repair deployments of PyTorch text-to-speech models.
+
+    \b
+    Exit codes: 0 no fail or error (warnings allowed), 1 at least one fail or
+    error (or a warning under --strict), 2 usage error, 3 internal error.
+    """
+
+
+def _one_line_usage_error(exc: click.UsageError) -> str:
+    message = exc.format_message().strip().splitlines()
+    text = " ".join(line.strip() for line in message if line.strip())
+    if "(see " in text:
+        return f"tts-doctor: error: {text}"
+    cmd = exc.ctx.command_path if exc.ctx is not None else "tts-doctor"
+    return f"tts-doctor: error: {text} (see '{cmd} --help')"
+
+
+def main(argv: Optional[list[str]] = None) -> None:
+    """Entry point: run the CLI and turn every outcome into a documented exit code."""
+    args = sys.argv[1:] if argv is None else argv
+    try:
+        rv: Any = cli.main(args=args, prog_name="tts-doctor", standalone_mode=False)
+    except click.UsageError as exc:
+        click.echo(_one_line_usage_error(exc), err=True)
+        sys.exit(2)
+    except click.ClickException as exc:
+        click.echo(f"tts-doctor: error: {exc.format_message()}", err=True)
+        sys.exit(exc.exit_code)
+    except click.Abort:
+        click.echo("tts-doctor: aborted", err=True)
+        sys.exit(130)
+    except KeyboardInterrupt:
+        click.echo("tts-doctor: interrupted", err=True)
+        sys.exit(130)
+    except BrokenPipeError:
+        # `tts-doctor check | head`: the reader left; not an error of ours.
+        try:
+            sys.stdout = open(os.devnull, "w")
+        except OSError:
+            pass
+        sys.exit(1)
+    except Exception as exc:
+        if os.environ.get("TTS_DOCTOR_DEBUG"):
+            raise
+        click.echo(f"tts-doctor: internal error: {type(exc).__name__}: {exc} "
+                   "(set TTS_DOCTOR_DEBUG=1 for the traceback, and please report it)", err=True)
+        sys.exit(3)
+    sys.exit(rv if isinstance(rv, int) else 0)

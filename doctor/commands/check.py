@@ -1,0 +1,190 @@
+"""`tts-doctor check`: probe the environment and report every finding with its fix."""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+from typing import Any, Optional
+
+import click
+
+from doctor import atomic
+from doctor.registry import Context, ProbeSpec, SelectionError
+from doctor.report import Report
+
+
+def split_patterns(values: tuple[str, ...]) -> tuple[str, ...]:
+    """`--only a,b --only c` -> ('a', 'b', 'c')."""
+    return tuple(p.strip() for v in values for p in v.split(",") if p.strip())
+
+
+def parse_options(values: tuple[str, ...]) -> dict[str, Any]:
+    """`--set key=value` pairs for probes (e.g. ttsfrd.resource=/opt/resource)."""
+    out: dict[str, Any] = {}
+    for item in values:
+        if "=" not in item:
+            raise click.BadParameter(f"expected KEY=VALUE, got {item!r}", param_hint="--set")
+        key, value = item.split("=", 1)
+        out[key.strip()] = value
+    return out
+
+
+def load_recipe(recipe: Optional[str]) -> Optional[dict[str, Any]]:
+    if not recipe:
+        return None
+    from doctor.recipe import RecipeError, load
+
+    try:
+        return load(recipe)
+    except RecipeError as exc:
+        raise click.UsageError(str(exc)) from None
+
+
+def print_checks(specs: list[ProbeSpec], as_json: bool) -> None:
+    if as_json:
+        rows = [{"id": s.id, "category": s.category, "title": s.title,
+                 "isolated": s.isolated, "families": list(s.families)} for s in specs]
+        click.echo(json.dumps(rows, indent=2))
+        return
+    width = max(len(s.id) for s in specs)
+    for s in specs:
+        where = "worker" if s.isolated else "in-process"
+        fam = f" [{', '.join(s.families)}]" if s.families else ""
+        click.echo(f"{s.id:<{width}}  {where:<10}  {s.title}{fam}")
+
+
+class _Progress:
+    """A one-line progress display on stderr, only when stderr is a terminal."""
+
+    def __init__(self, total: int):
+        self.total = total
+        self.done = 0
+        self.enabled = sys.stderr.isatty() and total > 1 and not os.environ.get("CI")
+
+    def __call__(self, finding: Any) -> None:
+        self.done += 1
+        if self.enabled:
+            sys.stderr.write(f"\r\x1b[2K  checking... {self.done}/{self.total} {finding.id}")
+            sys.stderr.flush()
+
+    def clear(self) -> None:
+        if self.enabled:
+            sys.stderr.write("\r\x1b[2K")
+            sys.stderr.flush()
+
+
+def run_check(*, only: tuple[str, ...] = (), skip: tuple[str, ...] = (),
+              recipe: Optional[dict[str, Any]] = None, options: Optional[dict[str, Any]] = None,
+              timeout: float = 30.0, python: Optional[str] = None,
+              progress: bool = False) -> Report:
+    """Select, run and collect: the library entry point behind `tts-doctor check`."""
+    from doctor import registry, runner, snapshot
+
+    specs = registry.select(only, skip)
+    ctx = Context(recipe=recipe, options=dict(options or {}))
+    bar = _Progress(len(specs)) if progress else None
+    result = runner.run(specs, ctx, timeout=timeout, python=python, on_finding=bar)
+    if bar:
+        bar.clear()
+    return Report(result.findings, result.interpreter,
+                  recipe=recipe.get("name") if recipe else None,
+                  snapshot=snapshot.build(result.findings, result.interpreter))
+
+
+@click.command()
+@click.option("--format", "fmt", type=click.Choice(["text", "json", "github"]), default=None,
+              help="Output format (default text; github when GITHUB_ACTIONS=true).")
+@click.option("--json", "as_json", is_flag=True, help="Same as --format json.")
+@click.option("--junit", "junit_path", type=click.Path(dir_okay=False), metavar="FILE",
+              help="Also write a JUnit XML report (one testcase per finding) to FILE.")
+@click.option("--report", "report_path", type=click.Path(dir_okay=False), metavar="FILE",
+              help="Also write the JSON report to FILE (for diff and summarize).")
+@click.option("-v", "--verbose", is_flag=True, help="Show details and per-probe timing.")
+@click.option("--only", multiple=True, metavar="PATTERN",
+              help="Run only these probe ids or categories (globs, comma-separated).")
+@click.option("--skip", multiple=True, metavar="PATTERN",
+              help="Do not run these probe ids or categories (globs, comma-separated).")
+@click.option("--list-checks", is_flag=True, help="List the probes and exit.")
+@click.option("--strict", is_flag=True, help="Warnings count as failures (--fail-on warn).")
+@click.option("--fail-on", type=click.Choice(["warn", "fail"]), default="fail",
+              show_default=True, help="The lowest status that makes the exit code 1.")
+@click.option("--recipe", metavar="NAME|PATH", help="Judge against a model's recipe.")
+@click.option("--timeout", type=click.FloatRange(min=0.1), default=30.0, show_default=True,
+              help="Seconds each probe may take before it is stopped.")
+@click.option("--python", "python", type=click.Path(exists=True, dir_okay=False),
+              metavar="PATH", help="Diagnose another interpreter (a venv's python) without "
+              "installing the doctor there.")
+@click.option("--set", "settings", multiple=True, metavar="KEY=VALUE",
+              help="Probe options, e.g. ttsfrd.resource=/path/to/resource.")
+@click.option("--color/--no-color", "colour", default=None,
+              help="Force colour on or off (default: on a terminal, unless NO_COLOR).")
+def check(fmt: Optional[str], as_json: bool, junit_path: Optional[str],
+          report_path: Optional[str], verbose: bool, only: tuple[str, ...],
+          skip: tuple[str, ...], list_checks: bool, strict: bool, fail_on: str,
+          recipe: Optional[str], timeout: float, python: Optional[str],
+          settings: tuple[str, ...], colour: Optional[bool]) -> int:
+    """Probe the environment and report, per finding, what is wrong and the fix.
+
+    \b
+    Exit codes: 0 no fail or error (warnings allowed), 1 at least one fail or
+    error (or warning with --strict / --fail-on warn), 2 usage error.
+    """
+    from doctor import registry
+
+    if as_json:
+        if fmt not in (None, "json"):
+            raise click.UsageError("--json conflicts with --format " + fmt)
+        fmt = "json"
+    if fmt is None:
+        fmt = "github" if os.environ.get("GITHUB_ACTIONS") == "true" else "text"
+    if strict:
+        fail_on = "warn"
+    only_p, skip_p = split_patterns(only), split_patterns(skip)
+    try:
+        specs = registry.select(only_p, skip_p)
+    except SelectionError as exc:
+        raise click.UsageError(str(exc)) from None
+    for problem in registry.plugin_errors:
+        click.echo(f"tts-doctor: warning: probe plugin not loaded: {problem}", err=True)
+    if list_checks:
+        print_checks(specs, fmt == "json")
+        return 0
+    options = parse_options(settings)
+    recipe_data = load_recipe(recipe)
+    report = run_check(only=only_p, skip=skip_p, recipe=recipe_data, options=options,
+                       timeout=timeout, python=python, progress=fmt != "json")
+    data = report.to_dict()
+    emit(data, fmt=fmt, verbose=verbose, colour=colour, fail_on=fail_on,
+         junit_path=junit_path, report_path=report_path)
+    return report.exit_code(fail_on)
+
+
+
+def emit(data: dict[str, Any], *, fmt: str, verbose: bool, colour: Optional[bool],
+         fail_on: str, junit_path: Optional[str], report_path: Optional[str]) -> None:
+    """Write a redacted report dict in the chosen format, plus the optional files."""
+    from doctor.render import github, junit, text
+    from doctor.render import json as json_render
+
+    if junit_path:
+        atomic.write_text(junit_path, junit.render(data, fail_on=fail_on))
+    if report_path:
+        atomic.write_text(report_path, json_render.render(data))
+    if fmt == "json":
+        click.echo(json_render.render(data), nl=False)
+        return
+    if fmt == "github":
+        click.echo(github.annotations(data, fail_on=fail_on), nl=False)
+        summary_file = os.environ.get("GITHUB_STEP_SUMMARY")
+        if summary_file:
+            try:
+                with open(summary_file, "a", encoding="utf-8") as f:
+                    f.write(github.step_summary(data))
+            except OSError as exc:
+                click.echo(f"tts-doctor: cannot append to GITHUB_STEP_SUMMARY: {exc}", err=True)
+        click.echo(text.render(data, verbose=verbose, colour=False), nl=False)
+        return
+    stream = click.get_text_stream("stdout")
+    click.echo(text.render(data, verbose=verbose, colour=text.use_colour(stream, colour),
+                           stream=stream), nl=False, color=True)

@@ -1,0 +1,136 @@
+"""Package consistency: the verdict of `pip check`, computed from metadata without pip.
+
+Spawning pip costs about a second and needs pip in the environment; reading the metadata of
+every installed distribution costs a few milliseconds and gives the same answer.
+"""
+
+from __future__ import annotations
+
+import importlib.metadata as md
+import os
+import platform
+import shlex
+from typing import Any
+
+from packaging.requirements import InvalidRequirement, Requirement
+from packaging.specifiers import InvalidSpecifier, SpecifierSet
+
+from doctor import dists
+from doctor.finding import Fix, Result, fail, ok, warn
+from doctor.registry import Context, probe
+
+
+def _requirements(dist: md.Distribution) -> list[Requirement]:
+    out = []
+    for line in dist.requires or []:
+        try:
+            req = Requirement(line)
+        except InvalidRequirement:
+            continue
+        if req.marker is not None:
+            try:
+                if not req.marker.evaluate({"extra": ""}):
+                    continue
+            except Exception:
+                continue
+        out.append(req)
+    return out
+
+
+def unmet_requirements() -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    """(missing, conflicts) over every installed distribution, as `pip check` reports them."""
+    index = dists.all_distributions()
+    missing: list[dict[str, Any]] = []
+    conflicts: list[dict[str, Any]] = []
+    for _key, dist in sorted(index.items()):
+        name = dist.metadata["Name"]
+        for req in _requirements(dist):
+            have = index.get(dists.canonical(req.name))
+            if have is None:
+                missing.append({"package": name, "version": dist.version,
+                                "requires": str(req)})
+            elif req.specifier and not req.specifier.contains(have.version, prereleases=True):
+                conflicts.append({"package": name, "version": dist.version,
+                                  "requires": str(req), "installed": have.version})
+    return missing, conflicts
+
+
+def _req_text(req: str) -> str:
+    r = Requirement(req)
+    r.marker = None
+    return str(r)
+
+
+@probe("packages.consistency", title="Requirements of installed distributions are met (pip check)")
+def consistency(ctx: Context) -> Result:
+    missing, conflicts = unmet_requirements()
+    count = len(dists.all_distributions())
+    if not missing and not conflicts:
+        return ok(f"{count} distributions, every requirement met", distributions=count)
+    lines = [f"{m['package']} {m['version']} requires {m['requires']}, which is not installed"
+             for m in missing]
+    lines += [f"{c['package']} {c['version']} requires {c['requires']}, but "
+              f"{Requirement(c['requires']).name} {c['installed']} is installed"
+              for c in conflicts]
+    wanted = sorted({_req_text(m["requires"]) for m in missing + conflicts})
+    fix = Fix("Install what is missing, in versions every installed package accepts "
+              "(or upgrade the package that asks for an old version).",
+              commands=(dists.pip_install(*wanted),))
+    details = {"distributions": count, "missing": missing, "conflicts": conflicts,
+               "problems": lines}
+    first = lines[0] + (f" (and {len(lines) - 1} more)" if len(lines) > 1 else "")
+    if missing:
+        return fail(first, fix, **details)
+    return warn(first, fix, **details)
+
+
+@probe("packages.duplicates", title="No distribution is installed twice on sys.path")
+def duplicates(ctx: Context) -> Result:
+    seen: dict[str, list[dict[str, str]]] = {}
+    for dist in dists.distributions():
+        name = dist.metadata["Name"] if dist.metadata else None
+        if not name:
+            continue
+        path = getattr(dist, "_path", None)
+        seen.setdefault(dists.canonical(name), []).append(
+            {"version": dist.version, "location": str(path) if path else "?"})
+    doubles = {n: copies for n, copies in seen.items() if len(copies) > 1}
+    if not doubles:
+        return ok("no distribution is installed twice")
+    name, copies = next(iter(sorted(doubles.items())))
+    where = ", ".join(f"{c['version']} at {os.path.dirname(c['location'])}" for c in copies)
+    fix = Fix("Two copies of a distribution: the first on sys.path wins and its files may be "
+              "mixed with the other's. Uninstall until none is left, then install once.",
+              commands=tuple(dict.fromkeys(
+                  [dists.pip_uninstall(n) for n in doubles] +
+                  [dists.pip_install(f"{n}=={doubles[n][0]['version']}") for n in doubles])))
+    return warn(f"{name} is installed {len(copies)} times ({where})"
+                + (f"; {len(doubles) - 1} more doubled" if len(doubles) > 1 else ""),
+                fix, duplicates=doubles)
+
+
+@probe("packages.python-requires", title="Installed distributions accept this Python",
+       families=("M5", "T8"))
+def python_requires(ctx: Context) -> Result:
+    here = platform.python_version()
+    bad = []
+    for _key, dist in sorted(dists.all_distributions().items()):
+        spec = dist.metadata.get("Requires-Python")
+        if not spec:
+            continue
+        try:
+            accepted = SpecifierSet(spec).contains(here, prereleases=True)
+        except InvalidSpecifier:
+            continue
+        if not accepted:
+            bad.append({"package": dist.metadata["Name"], "version": dist.version,
+                        "requires_python": spec})
+    if not bad:
+        return ok(f"every installed distribution accepts Python {here}")
+    fix = Fix(f"These were installed for another Python (or with --ignore-requires-python) "
+              f"and may fail here: use an interpreter they accept, or versions that accept "
+              f"Python {here}.",
+              commands=tuple(dists.pip_uninstall(b["package"]) for b in bad[:5]))
+    names = ", ".join(f"{b['package']} ({shlex.quote(b['requires_python'])})" for b in bad[:3])
+    return warn(f"{len(bad)} distribution(s) do not accept Python {here}: {names}", fix,
+                packages=bad)

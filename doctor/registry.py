@@ -1,0 +1,198 @@
+"""The probe registry: a decorator that names a probe, and the selection of probes to run.
+
+A probe is a plain function `probe(ctx) -> Result | None` registered with `@probe(...)`. It
+imports heavy modules inside its body only, so that importing every probe module stays cheap
+(`tts-doctor check --list-checks` must not import torch, numpy or scipy). Returning None means
+"not applicable here" (a recipe that does not use the component): no finding is reported.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+from dataclasses import dataclass, field
+from typing import Any, Callable, Optional
+
+from doctor.finding import Fix, Result
+
+# Categories in report order, with the title shown on the category line.
+CATEGORIES: dict[str, str] = {
+    "python": "Python and platform",
+    "packages": "Installed packages",
+    "torch": "PyTorch",
+    "cuda": "CUDA",
+    "vram": "GPU memory",
+    "torchaudio": "torchaudio",
+    "numpy": "NumPy",
+    "numba": "numba and resampy",
+    "scipy": "SciPy",
+    "ttsfrd": "ttsfrd and KAN-TTS",
+    "frontend": "Text frontends",
+    "audio": "Audio I/O",
+    "onnxruntime": "ONNX Runtime",
+    "compat": "Library compatibility",
+    "model": "Model cache",
+    "shims": "tts-doctor shims",
+}
+
+
+@dataclass(frozen=True)
+class Context:
+    """What a probe may read besides the environment: the recipe and user options.
+
+    Both are plain JSON-able data so the context can travel to the isolated worker.
+    """
+
+    recipe: Optional[dict[str, Any]] = None
+    options: dict[str, Any] = field(default_factory=dict)
+
+    def needs(self, component: str) -> Optional[str]:
+        """The recipe's requirement for a component: 'required', 'optional', 'absent' or None.
+
+        None means there is no recipe, or the recipe does not mention the component.
+        """
+        if not self.recipe:
+            return None
+        value = (self.recipe.get("requires") or {}).get(component)
+        if value is None:
+            return None
+        if isinstance(value, dict):
+            value = value.get("need", "required")
+        if value is True:
+            return "required"
+        if value is False:
+            return "absent"
+        return str(value)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"recipe": self.recipe, "options": self.options}
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> Context:
+        return cls(recipe=d.get("recipe"), options=dict(d.get("options") or {}))
+
+
+ProbeFunc = Callable[[Context], Optional[Result]]
+
+
+@dataclass(frozen=True)
+class ProbeSpec:
+    """A registered probe: its stable id, category, and where it must run."""
+
+    id: str
+    category: str
+    func: ProbeFunc
+    title: str
+    isolated: bool = False
+    families: tuple[str, ...] = ()
+    timeout: Optional[float] = None
+    crash_fix: Optional[Fix] = None
+
+
+_REGISTRY: dict[str, ProbeSpec] = {}
+
+
+def probe(
+    id: str,
+    *,
+    title: str,
+    isolated: bool = False,
+    families: tuple[str, ...] = (),
+    timeout: Optional[float] = None,
+    crash_fix: Optional[Fix] = None,
+) -> Callable[[ProbeFunc], ProbeFunc]:
+    """Register a probe under a stable id `category.name`.
+
+    `isolated=True` means the probe imports native code (torch, scipy, ttsfrd...) and must run
+    in the worker process, where a crash or hang cannot take the doctor down. `families` names
+    the rows of the failure catalogue (FAILURES.md) the probe detects. `crash_fix` is the advice
+    shown when the probe's process dies (a segfault while importing torch is itself a verdict).
+    """
+    category = id.split(".", 1)[0]
+    if not category or "." not in id:
+        raise ValueError(f"probe {id!r}: ids are 'category.name'")
+    # Plugins may bring their own categories; they are reported after the built-in ones.
+    CATEGORIES.setdefault(category, category)
+
+    def register(func: ProbeFunc) -> ProbeFunc:
+        if id in _REGISTRY:
+            raise ValueError(f"probe {id!r} registered twice")
+        _REGISTRY[id] = ProbeSpec(id, category, func, title, isolated, families, timeout,
+                                  crash_fix)
+        return func
+
+    return register
+
+
+PLUGIN_GROUP = "tts_doctor.probes"
+PLUGIN_ENV = "TTS_DOCTOR_PLUGINS"
+plugin_errors: list[str] = []
+_loaded = False
+
+
+def _plugin_modules() -> list[tuple[str, Callable[[], Any]]]:
+    """Probe plugins: entry points in group tts_doctor.probes, and modules named in
+    TTS_DOCTOR_PLUGINS (comma-separated), for probes of your own without a package."""
+    import importlib
+    import importlib.metadata as md
+    import os
+
+    out: list[tuple[str, Callable[[], Any]]] = []
+    try:
+        eps = list(md.entry_points(group=PLUGIN_GROUP))  # type: ignore[call-arg]
+    except TypeError:  # Python 3.9
+        eps = list(md.entry_points().get(PLUGIN_GROUP, []))  # type: ignore[attr-defined]
+    out += [(f"entry point {ep.name} ({ep.value})", ep.load) for ep in eps]
+    for name in filter(None, (m.strip() for m in os.environ.get(PLUGIN_ENV, "").split(","))):
+        out.append((f"{PLUGIN_ENV} module {name}",
+                    lambda name=name: importlib.import_module(name)))
+    return out
+
+
+def load_all() -> dict[str, ProbeSpec]:
+    """Import every probe module (cheap: no heavy imports) and return the registry.
+
+    Plugins load after the built-in probes; one that fails to import is recorded in
+    `plugin_errors` and skipped, never fatal.
+    """
+    global _loaded
+    import doctor.probes  # noqa: F401  (registers on import)
+
+    if not _loaded:
+        _loaded = True
+        for where, load in _plugin_modules():
+            try:
+                load()
+            except Exception as exc:
+                plugin_errors.append(f"{where}: {type(exc).__name__}: {exc}")
+    return _REGISTRY
+
+
+def all_probes() -> list[ProbeSpec]:
+    """Every probe, in report order: by category, then registration order."""
+    specs = list(load_all().values())
+    order = {c: i for i, c in enumerate(CATEGORIES)}
+    return sorted(specs, key=lambda s: order[s.category])
+
+
+class SelectionError(ValueError):
+    """A pattern in --only/--skip matched no probe id or category."""
+
+
+def _matches(spec: ProbeSpec, pattern: str) -> bool:
+    return fnmatch.fnmatchcase(spec.id, pattern) or fnmatch.fnmatchcase(spec.category, pattern)
+
+
+def select(only: tuple[str, ...] = (), skip: tuple[str, ...] = ()) -> list[ProbeSpec]:
+    """The probes to run: those matching any `only` pattern (all if none), minus `skip`.
+
+    Patterns are probe ids or categories, with shell globs (`cuda.*`, `scipy`). A pattern
+    that matches nothing is an error: a typo must not silently run zero checks.
+    """
+    specs = all_probes()
+    for pattern in (*only, *skip):
+        if not any(_matches(s, pattern) for s in specs):
+            raise SelectionError(f"no probe or category matches {pattern!r} "
+                                 "(see `tts-doctor check --list-checks`)")
+    if only:
+        specs = [s for s in specs if any(_matches(s, p) for p in only)]
+    return [s for s in specs if not any(_matches(s, p) for p in skip)]

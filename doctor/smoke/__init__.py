@@ -1,0 +1,1 @@
+"""`tts-doctor smoke`: load a model and synthesize under a memory profiler."""

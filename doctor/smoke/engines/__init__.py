@@ -1,0 +1,1 @@
+"""Smoke engines: one module each, behind the Engine protocol."""

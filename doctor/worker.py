@@ -1,0 +1,132 @@
+"""The isolated worker: runs native-import probes and answers one JSON line per event.
+
+The parent (doctor.runner) starts `python -c BOOT <fd>` with stdout and stderr sent to a
+capture file, and keeps a private pipe (file descriptor `fd`) for the protocol, so that C++
+code printing to stdout (ttsfrd does) cannot corrupt it. Requests arrive on stdin, one JSON
+object a line: {"id": probe id, "context": {...}}. Events go back on the pipe:
+
+    {"event": "ready", "python": {...}}
+    {"event": "start", "id": ..., "offset": capture-file offset}
+    {"event": "finding", "finding": {...}}
+
+faulthandler writes the Python stack to the capture file if a probe segfaults or aborts; the
+parent reads it back from the probe's offset and names the signal.
+"""
+
+from __future__ import annotations
+
+import faulthandler
+import json
+import os
+import sys
+import time
+import traceback
+from typing import Any, Optional
+
+OUTPUT_TAIL = 4000
+
+
+def _offset() -> int:
+    try:
+        sys.stdout.flush()
+        sys.stderr.flush()
+    except Exception:
+        pass
+    try:
+        return os.fstat(1).st_size
+    except OSError:
+        return 0
+
+
+def _captured(since: int) -> str:
+    end = _offset()
+    if end <= since:
+        return ""
+    try:
+        with open("/proc/self/fd/1", "rb") as f:
+            f.seek(max(since, end - OUTPUT_TAIL))
+            return f.read(end - since).decode("utf-8", "replace")
+    except OSError:
+        return ""
+
+
+def interpreter_info() -> dict[str, Any]:
+    """The interpreter and platform the probes run under (the report's header)."""
+    import platform
+
+    from doctor.snapshot import distribution_versions
+
+    libc, libc_version = platform.libc_ver()
+    return {
+        "distributions": distribution_versions(),
+        "version": platform.python_version(),
+        "implementation": platform.python_implementation(),
+        "executable": sys.executable,
+        "prefix": sys.prefix,
+        "platform": {
+            "system": platform.system(),
+            "release": platform.release(),
+            "machine": platform.machine(),
+            "libc": f"{libc} {libc_version}".strip() or None,
+        },
+    }
+
+
+def run_one(spec: Any, context: Any) -> Optional[dict[str, Any]]:
+    """Run one probe; its finding as a dict, or None when the probe does not apply."""
+    from doctor.runner import execute
+
+    finding = execute(spec, context)
+    return finding.to_dict() if finding else None
+
+
+def _missing(probe_id: str, registry: Any) -> dict[str, Any]:
+    """A probe the parent knows but this interpreter could not load (a plugin failed here)."""
+    why = "; ".join(registry.plugin_errors) or "its module is not importable here"
+    return {"id": probe_id, "category": probe_id.split(".", 1)[0], "status": "error",
+            "summary": f"probe {probe_id} is not available in the diagnosed interpreter",
+            "details": {"plugin_errors": registry.plugin_errors},
+            "fix": {"description": f"Make the plugin importable there: {why}"[:500],
+                    "shim": None, "commands": []},
+            "duration_s": 0.0}
+
+
+def main(fd: int) -> None:
+    proto = os.fdopen(fd, "w", buffering=1, encoding="utf-8")
+
+    def send(event: dict[str, Any]) -> None:
+        proto.write(json.dumps(event, default=str) + "\n")
+        proto.flush()
+
+    faulthandler.enable(file=sys.stderr, all_threads=True)
+    from doctor import registry
+
+    specs = registry.load_all()
+    send({"event": "ready", "python": interpreter_info(), "pid": os.getpid()})
+    for line in sys.stdin:
+        line = line.strip()
+        if not line:
+            continue
+        request = json.loads(line)
+        spec = specs.get(request["id"])
+        context = registry.Context.from_dict(request.get("context") or {})
+        offset = _offset()
+        send({"event": "start", "id": request["id"], "offset": offset, "t": time.time()})
+        if spec is None:
+            send({"event": "finding", "finding": _missing(request["id"], registry)})
+            continue
+        try:
+            finding = run_one(spec, context)
+        except BaseException:  # a probe must never take the worker down by raising
+            finding = {"id": spec.id, "category": spec.category, "status": "error",
+                       "summary": "the probe raised outside its own error handling",
+                       "details": {"traceback": traceback.format_exc()[-OUTPUT_TAIL:]},
+                       "fix": None, "duration_s": 0.0}
+        output = _captured(offset)
+        if finding and output.strip() and finding["status"] != "ok":
+            finding["details"].setdefault("output", output[-OUTPUT_TAIL:])
+        send({"event": "finding", "finding": finding})
+
+
+if __name__ == "__main__":
+    main(int(sys.argv[1]))

@@ -1,0 +1,1 @@
+"""Built-in recipes, one TOML file per model; installed as the package `doctor.recipes`."""

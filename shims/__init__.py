@@ -1,0 +1,1 @@
+"""Shims that replace broken calls: resample, SciPy removed names, a mel extractor."""
