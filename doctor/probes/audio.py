@@ -1,0 +1,1 @@
+"""Probes: audio (to be written)."""

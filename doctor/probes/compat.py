@@ -1,0 +1,1 @@
+"""Probes: compat (to be written)."""

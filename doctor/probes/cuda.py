@@ -1,0 +1,1 @@
+"""Probes: cuda (to be written)."""

@@ -1,0 +1,1 @@
+"""Probes: frontend (to be written)."""

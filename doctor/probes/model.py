@@ -1,0 +1,1 @@
+"""Probes: model (to be written)."""

@@ -1,0 +1,1 @@
+"""Probes: numba (to be written)."""

@@ -1,0 +1,1 @@
+"""Probes: numpy (to be written)."""

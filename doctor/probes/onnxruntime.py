@@ -1,0 +1,1 @@
+"""Probes: onnxruntime (to be written)."""

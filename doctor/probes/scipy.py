@@ -1,0 +1,1 @@
+"""Probes: scipy (to be written)."""

@@ -1,0 +1,1 @@
+"""Probes: shims (to be written)."""

@@ -1,0 +1,1 @@
+"""Probes: torch_load (to be written)."""

@@ -1,0 +1,1 @@
+"""Probes: torchaudio (to be written)."""

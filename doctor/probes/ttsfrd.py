@@ -1,0 +1,1 @@
+"""Probes: ttsfrd (to be written)."""

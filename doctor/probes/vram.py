@@ -1,0 +1,1 @@
+"""Probes: vram (to be written)."""

@@ -1,0 +1,226 @@
+"""Which installed distributions use a name: `scipy.signal.hann`, `torchaudio.set_audio_backend`.
+
+A removed name only breaks the packages that use it, so a finding must say which. This scans
+the Python files of every installed distribution, cheaply:
+
+1. a byte pre-filter: a file is parsed only if it contains both the module's last component and
+   the attribute (`signal` and `hann`);
+2. an AST pass that resolves imports and aliases (`import scipy.signal as sps`,
+   `from scipy import signal`, `from scipy.signal import hann as h`) and reports real uses
+   with their line numbers, not strings or comments;
+3. a cache per distribution, keyed by name, version, the RECORD file's mtime and size, and the
+   patterns asked for, in $TTS_DOCTOR_CACHE (default ~/.cache/tts-doctor). A second scan of an
+   unchanged environment reads one small JSON file per distribution.
+
+The cache lives outside the diagnosed environment: scanning changes nothing in it.
+"""
+
+from __future__ import annotations
+
+import ast
+import hashlib
+import json
+import os
+import re
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Optional
+
+from doctor import dists
+
+CACHE_VERSION = 1
+
+
+@dataclass(frozen=True)
+class Pattern:
+    """A dotted name to look for: module `scipy.signal`, attribute `hann`."""
+
+    module: str
+    name: str
+
+    @property
+    def key(self) -> str:
+        return f"{self.module}.{self.name}"
+
+
+@dataclass(frozen=True)
+class Usage:
+    distribution: str
+    version: str
+    file: str
+    line: int
+    key: str
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"distribution": self.distribution, "version": self.version, "file": self.file,
+                "line": self.line, "name": self.key}
+
+
+def cache_dir() -> Optional[Path]:
+    base = os.environ.get("TTS_DOCTOR_CACHE")
+    if base:
+        root = Path(base)
+    else:
+        xdg = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
+        root = Path(xdg) / "tts-doctor"
+    try:
+        (root / "scan").mkdir(parents=True, exist_ok=True)
+    except OSError:
+        return None
+    return root / "scan" if os.access(root / "scan", os.W_OK) else None
+
+
+class _Visitor(ast.NodeVisitor):
+    def __init__(self, patterns: list[Pattern]):
+        self.wanted = {p.key: p for p in patterns}
+        self.modules = {p.module for p in patterns}
+        self.aliases: dict[str, str] = {}  # local name -> dotted path
+        self.hits: list[tuple[int, str]] = []
+
+    def visit_Import(self, node: ast.Import) -> None:
+        for a in node.names:
+            if a.asname:
+                self.aliases[a.asname] = a.name
+            else:
+                top = a.name.split(".")[0]
+                self.aliases[top] = top
+
+    def visit_ImportFrom(self, node: ast.ImportFrom) -> None:
+        if node.level or not node.module:
+            return
+        for a in node.names:
+            dotted = f"{node.module}.{a.name}"
+            if dotted in self.wanted:
+                self.hits.append((node.lineno, dotted))
+            self.aliases[a.asname or a.name] = dotted
+
+    def _dotted(self, node: ast.AST) -> Optional[str]:
+        parts = []
+        while isinstance(node, ast.Attribute):
+            parts.append(node.attr)
+            node = node.value
+        if isinstance(node, ast.Name) and node.id in self.aliases:
+            parts.append(self.aliases[node.id])
+            return ".".join(reversed(parts))
+        return None
+
+    def visit_Attribute(self, node: ast.Attribute) -> None:
+        dotted = self._dotted(node)
+        if dotted in self.wanted:
+            self.hits.append((node.lineno, dotted))
+            return
+        self.generic_visit(node)
+
+    def visit_Name(self, node: ast.Name) -> None:
+        # `from scipy.signal import hann` then `hann(...)`: the import line is already a hit
+        return
+
+
+def _usage_regex(name: str) -> re.Pattern[bytes]:
+    # `x.name` or `import ..., name` (also inside parentheses across lines)
+    n = re.escape(name.encode())
+    return re.compile(rb"(?:\.[ \t]*|import[ \t]*\(?[\w\s,\\]*?)\b" + n + rb"\b")
+
+
+def _prefilter(source: bytes, patterns: list[Pattern]) -> bool:
+    """Cheap byte test: the top package, the module's last part, and a use-shaped name."""
+    for p in patterns:
+        parts = p.module.split(".")
+        if parts[0].encode() in source and parts[-1].encode() in source and \
+                _usage_regex(p.name).search(source):
+            return True
+    return False
+
+
+def scan_source(source: bytes, patterns: list[Pattern]) -> list[tuple[int, str]]:
+    """Uses of the patterns in one file: (line, dotted name). Unparseable files give none."""
+    if not _prefilter(source, patterns):
+        return []
+    try:
+        tree = ast.parse(source)
+    except (SyntaxError, ValueError):
+        return []
+    visitor = _Visitor(patterns)
+    visitor.visit(tree)
+    return sorted(set(visitor.hits))
+
+
+def _files(dist: Any) -> list[str]:
+    """The .py files a distribution installed, read from RECORD without pathlib's cost."""
+    base = getattr(dist, "_path", None)
+    record = base / "RECORD" if base is not None else None
+    if record is None or not record.exists():
+        out = []
+        for f in dist.files or []:
+            if str(f).endswith(".py"):
+                try:
+                    out.append(str(dist.locate_file(f)))
+                except Exception:
+                    continue
+        return out
+    root = os.path.dirname(str(base))
+    out = []
+    with open(record, encoding="utf-8", errors="replace") as fh:
+        for line in fh:
+            name = line.split(",", 1)[0]
+            if name.endswith(".py"):
+                out.append(os.path.normpath(os.path.join(root, name)))
+    return out
+
+
+def _dist_key(dist: Any, patterns: list[Pattern]) -> Optional[str]:
+    record = None
+    for name in ("RECORD", "SOURCES.txt", "installed-files.txt"):
+        try:
+            path = dist._path / name  # type: ignore[attr-defined]
+        except AttributeError:
+            return None
+        if path.exists():
+            record = path
+            break
+    if record is None:
+        return None
+    st = record.stat()
+    blob = json.dumps([CACHE_VERSION, dist.metadata["Name"], dist.version, str(record),
+                       st.st_mtime_ns, st.st_size, sys.version_info[:2],
+                       sorted(p.key for p in patterns)])
+    return hashlib.sha256(blob.encode()).hexdigest()[:24]
+
+
+def find_usages(patterns: list[Pattern], *, exclude: tuple[str, ...] = (),
+                use_cache: bool = True) -> list[Usage]:
+    """Every use of the patterns in the installed distributions (minus `exclude`)."""
+    skip = {dists.canonical(n) for n in (*exclude, "tts-doctor")}
+    cache = cache_dir() if use_cache else None
+    out: list[Usage] = []
+    for key, dist in sorted(dists.all_distributions().items()):
+        if key in skip:
+            continue
+        name, version = dist.metadata["Name"], dist.version
+        ckey = _dist_key(dist, patterns) if cache else None
+        cached = None
+        if ckey and cache:
+            try:
+                cached = json.loads((cache / f"{ckey}.json").read_text())
+            except (OSError, ValueError):
+                cached = None
+        if cached is None:
+            cached = []
+            for path in _files(dist):
+                try:
+                    with open(path, "rb") as fh:
+                        source = fh.read()
+                except OSError:
+                    continue
+                for line, dotted in scan_source(source, patterns):
+                    cached.append([path, line, dotted])
+            if ckey and cache:
+                tmp = cache / f".{ckey}.{os.getpid()}.tmp"
+                try:
+                    tmp.write_text(json.dumps(cached))
+                    os.replace(tmp, cache / f"{ckey}.json")
+                except OSError:
+                    pass
+        out += [Usage(name, version, f, line, dotted) for f, line, dotted in cached]
+    return out
