@@ -44,3 +44,14 @@ TORCHAUDIO_BROKEN = EnvSpec("torchaudio-broken", steps=(
 INSTALL_TARGET = EnvSpec("install-target", with_pip=True, steps=(
     ("install", "torch==2.13.0", "numpy==2.4.6", "scipy==1.17.1", "click==8.1.3",
      "packaging==23.2", "psutil==5.9.8"),))
+
+# SciPy after the removals (1.13: window names left scipy.signal; 1.14: simps, trapz,
+# cumtrapz), with a real user of a removed name: librosa 0.10.0's beat tracker calls
+# scipy.signal.hann (librosa#1830). librosa goes in without its requirements: only its code
+# is needed, for the usage scan.
+SCIPY_MODERN = EnvSpec("scipy-modern", steps=(
+    ("install", "numpy==2.4.6", "scipy==1.17.1"),
+    ("install", "--no-deps", "librosa==0.10.0")))
+
+# SciPy before the removals: every name still in place.
+SCIPY_OLD = EnvSpec("scipy-old", steps=(("install", "numpy==1.26.4", "scipy==1.12.0"),))
