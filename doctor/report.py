@@ -8,6 +8,7 @@ hides.
 from __future__ import annotations
 
 import datetime as _dt
+import platform as _platform
 from dataclasses import dataclass, field
 from typing import Any, Optional
 
@@ -40,6 +41,7 @@ class Report:
     recipe: Optional[str] = None
     created: str = field(default_factory=_now)
     snapshot: dict[str, Any] = field(default_factory=dict)
+    host: str = field(default_factory=lambda: _platform.node() or "unknown")
 
     def counts(self) -> dict[str, int]:
         counts = {s.value: 0 for s in Status}
@@ -77,6 +79,7 @@ class Report:
             "tool": {"name": "tts-doctor", "version": __version__},
             "created": self.created,
             "recipe": self.recipe,
+            "host": self.host,
             "python": {k: interp.get(k) for k in
                        ("version", "implementation", "executable", "prefix")},
             "platform": interp.get("platform") or {},
@@ -98,4 +101,5 @@ class Report:
         snapshot = {k: v for k, v in (data.get("environment") or {}).items()
                     if k != "variables"}
         return cls([Finding.from_dict(f) for f in data.get("findings") or []], interp,
-                   data.get("recipe"), data.get("created") or _now(), snapshot)
+                   data.get("recipe"), data.get("created") or _now(), snapshot,
+                   data.get("host") or "unknown")

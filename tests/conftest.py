@@ -14,6 +14,8 @@ import pytest
 
 from tests.harness import venvs
 
+pytest_plugins = ["pytester"]
+
 REPO = Path(__file__).resolve().parents[1]
 PLUGINS = REPO / "tests" / "plugins"
 

@@ -134,3 +134,31 @@ def python_requires(ctx: Context) -> Result:
     names = ", ".join(f"{b['package']} ({shlex.quote(b['requires_python'])})" for b in bad[:3])
     return warn(f"{len(bad)} distribution(s) do not accept Python {here}: {names}", fix,
                 packages=bad)
+
+
+@probe("packages.recipe", title="Packages a recipe pins are installed, in its ranges")
+def recipe_packages(ctx: Context) -> Result | None:
+    wanted = ((ctx.recipe or {}).get("requires") or {}).get("packages") or {}
+    if not wanted:
+        return None
+    name = (ctx.recipe or {}).get("name", "the recipe")
+    missing, outside, fine = [], [], []
+    for package, spec in sorted(wanted.items()):
+        have = dists.version(package)
+        if have is None:
+            missing.append({"package": package, "wanted": spec})
+        elif spec and not SpecifierSet(spec).contains(have, prereleases=True):
+            outside.append({"package": package, "wanted": spec, "installed": have})
+        else:
+            fine.append({"package": package, "installed": have})
+    details = {"missing": missing, "outside": outside, "ok": fine}
+    if not missing and not outside:
+        return ok(f"{len(fine)} package(s) {name} names are installed in range", **details)
+    reqs = [f"{m['package']}{m['wanted']}" for m in missing + outside]
+    fix = Fix(f"Install the versions {name} was published with (other versions are untested "
+              "upstream).", commands=(dists.pip_install(*reqs),))
+    if missing:
+        listed = ", ".join(f"{m['package']}{m['wanted']}" for m in missing)
+        return fail(f"{name} needs {listed}, not installed", fix, **details)
+    listed = ", ".join(f"{o['package']} {o['installed']} (wants {o['wanted']})" for o in outside)
+    return warn(f"outside {name}'s tested range: {listed}", fix, **details)
