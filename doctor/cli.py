@@ -32,8 +32,10 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
              "matters, most likely culprit first."),
     "summarize": ("doctor.commands.summarize", "summarize", "Summarize many JSON reports: "
                   "one row per host, hosts grouped by problem."),
-    "docs": ("doctor.commands.docs", "docs", "Generate the probe reference (docs/probes.md) "
-             "from the registry."),
+    "explain": ("doctor.commands.explain", "explain", "Match a pasted error message to a "
+                "known failure, its fix, and the probes that diagnose it."),
+    "docs": ("doctor.commands.docs", "docs", "Generate the probe reference and the "
+             "troubleshooting page from the registry."),
 }
 
 

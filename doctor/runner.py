@@ -419,35 +419,56 @@ def run_inprocess(specs: list[ProbeSpec], ctx: Context, *, timeout: float = DEFA
     return findings
 
 
+# Categories whose probes import torch: they share one worker (one torch import); the
+# others get a second worker, so the two halves run side by side.
+TORCH_LANE = frozenset({"torch", "cuda", "vram", "torchaudio"})
+
+
+def lanes(specs: list[ProbeSpec], jobs: int) -> list[list[ProbeSpec]]:
+    """Split isolated probes into at most `jobs` groups, each for one worker process."""
+    if jobs <= 1:
+        return [list(specs)] if specs else []
+    torch_lane = [s for s in specs if s.category in TORCH_LANE]
+    other = [s for s in specs if s.category not in TORCH_LANE]
+    return [lane for lane in (torch_lane, other) if lane]
+
+
 def run(
     specs: list[ProbeSpec],
     ctx: Context,
     *,
     timeout: float = DEFAULT_TIMEOUT,
     python: Optional[str] = None,
+    jobs: int = 2,
     on_finding: Optional[Callable[[Finding], None]] = None,
 ) -> RunResult:
     """Run the selected probes and return their findings in the order of `specs`.
 
-    Isolated probes start first in the worker; light probes run here meanwhile.
+    Isolated probes start first in their workers (`jobs` of them at most: with 2, the torch
+    family in one and the rest in the other); light probes run here meanwhile.
     """
     if python is not None:
         isolated, local = list(specs), []
     else:
         isolated = [s for s in specs if s.isolated]
         local = [s for s in specs if not s.isolated]
-    box: list[RunResult] = []
-    thread = threading.Thread(
-        target=lambda: box.append(run_isolated(isolated, ctx, timeout=timeout, python=python,
-                                               on_finding=on_finding)),
-        daemon=True,
-    )
-    thread.start()
+    results: list[RunResult] = []
+    threads = []
+    for lane in lanes(isolated, jobs):
+        thread = threading.Thread(
+            target=lambda lane=lane: results.append(run_isolated(
+                lane, ctx, timeout=timeout, python=python, on_finding=on_finding)),
+            daemon=True)
+        thread.start()
+        threads.append(thread)
     local_findings = run_inprocess(local, ctx, timeout=timeout, on_finding=on_finding)
-    thread.join()
-    isolated_result = box[0] if box else RunResult()
-    by_id = {f.id: f for f in (*local_findings, *isolated_result.findings)}
-    interpreter = isolated_result.interpreter
+    for thread in threads:
+        thread.join()
+    by_id = {f.id: f for f in local_findings}
+    interpreter: dict[str, Any] = {}
+    for res in results:
+        by_id.update({f.id: f for f in res.findings})
+        interpreter = interpreter or res.interpreter
     if not interpreter:
         from doctor.worker import interpreter_info
 

@@ -36,13 +36,18 @@ def test_each_fault_is_its_own_error_and_the_next_probe_still_runs(cli, plugin_e
     assert r.finding("python.platform")["status"] == "ok"
 
 
-def test_all_faults_in_one_run_are_bounded_and_restart_the_worker(cli, plugin_env):
-    r, seconds = _run(cli, plugin_env, "fault.*", timeout="2")
+@pytest.mark.parametrize("jobs", ["1", "2"])
+def test_all_faults_in_one_run_are_bounded_and_restart_the_worker(cli, plugin_env, jobs):
+    t0 = time.monotonic()
+    r = cli("check", "--json", "--only", "fault.*,torch.lane-neighbour", "--timeout", "2", "--jobs",
+            jobs, env=plugin_env)
+    seconds = time.monotonic() - t0
     statuses = {f["id"]: f["status"] for f in r.json["findings"]}
     assert statuses == {
         "fault.segfault": "error", "fault.abort": "error", "fault.hang": "error",
         "fault.exit": "error", "fault.kill": "error", "fault.raises": "error",
         "fault.noisy": "ok", "fault.healthy": "ok", "fault.inprocess-hang": "error",
+        "torch.lane-neighbour": "ok",  # the other lane with --jobs 2, after them with 1
     }
     # Registration order puts fault.healthy after five probes that each killed their worker:
     # its ok proves a fresh worker took over. Two 2-second timeouts (one in the worker, one

@@ -76,7 +76,7 @@ class _Progress:
 
 def run_check(*, only: tuple[str, ...] = (), skip: tuple[str, ...] = (),
               recipe: Optional[dict[str, Any]] = None, options: Optional[dict[str, Any]] = None,
-              timeout: float = 30.0, python: Optional[str] = None,
+              timeout: float = 30.0, python: Optional[str] = None, jobs: int = 2,
               progress: bool = False) -> Report:
     """Select, run and collect: the library entry point behind `tts-doctor check`."""
     from doctor import registry, runner, snapshot
@@ -84,7 +84,7 @@ def run_check(*, only: tuple[str, ...] = (), skip: tuple[str, ...] = (),
     specs = registry.select(only, skip)
     ctx = Context(recipe=recipe, options=dict(options or {}))
     bar = _Progress(len(specs)) if progress else None
-    result = runner.run(specs, ctx, timeout=timeout, python=python, on_finding=bar)
+    result = runner.run(specs, ctx, timeout=timeout, python=python, jobs=jobs, on_finding=bar)
     if bar:
         bar.clear()
     return Report(result.findings, result.interpreter,
@@ -115,6 +115,9 @@ def run_check(*, only: tuple[str, ...] = (), skip: tuple[str, ...] = (),
 @click.option("--python", "python", type=click.Path(exists=True, dir_okay=False),
               metavar="PATH", help="Diagnose another interpreter (a venv's python) without "
               "installing the doctor there.")
+@click.option("--jobs", type=click.IntRange(1, 2), default=2, show_default=True,
+              help="Worker processes for native probes (1: a single worker; 2: the torch "
+              "family and the rest side by side).")
 @click.option("--set", "settings", multiple=True, metavar="KEY=VALUE",
               help="Probe options, e.g. ttsfrd.resource=/path/to/resource.")
 @click.option("--color/--no-color", "colour", default=None,
@@ -122,7 +125,7 @@ def run_check(*, only: tuple[str, ...] = (), skip: tuple[str, ...] = (),
 def check(fmt: Optional[str], as_json: bool, junit_path: Optional[str],
           report_path: Optional[str], verbose: bool, only: tuple[str, ...],
           skip: tuple[str, ...], list_checks: bool, strict: bool, fail_on: str,
-          recipe: Optional[str], timeout: float, python: Optional[str],
+          recipe: Optional[str], timeout: float, python: Optional[str], jobs: int,
           settings: tuple[str, ...], colour: Optional[bool]) -> int:
     """Probe the environment and report, per finding, what is wrong and the fix.
 
@@ -153,7 +156,7 @@ def check(fmt: Optional[str], as_json: bool, junit_path: Optional[str],
     options = parse_options(settings)
     recipe_data = load_recipe(recipe)
     report = run_check(only=only_p, skip=skip_p, recipe=recipe_data, options=options,
-                       timeout=timeout, python=python, progress=fmt != "json")
+                       timeout=timeout, python=python, jobs=jobs, progress=fmt != "json")
     data = report.to_dict()
     emit(data, fmt=fmt, verbose=verbose, colour=colour, fail_on=fail_on,
          junit_path=junit_path, report_path=report_path)

@@ -65,3 +65,9 @@ def healthy(ctx):
 def inprocess_hang(ctx):
     time.sleep(3600)
     return ok("unreachable")
+
+
+@probe("torch.lane-neighbour", title="a healthy probe in the torch lane (imports nothing)",
+       isolated=True)
+def lane_neighbour(ctx):
+    return ok("fine", pid=os.getpid())
