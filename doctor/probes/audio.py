@@ -1,1 +1,385 @@
-"""Probes: audio (to be written)."""
+"""Audio I/O: libsndfile (I1), ffmpeg/ffprobe (I2), sox (I3), and at least one working way to
+read and write a WAV (I3: "No audio I/O backend is available").
+
+`audio.sndfile` and `audio.backends` load native code (soundfile's libsndfile, SciPy) and run
+in the worker; they write and read a real WAV in a temporary folder. `audio.ffmpeg` and
+`audio.sox` only look for programs and libraries (`shutil.which`, the loader's cache) and run
+`-version` under a timeout, in-process. The binaries only matter when something installed
+calls them: with no such package they are `skip`, not a warning.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+from typing import Any, Callable, Optional
+
+from doctor import dists, elf
+from doctor.finding import Fix, Result, fail, ok, skip, warn
+from doctor.registry import Context, probe
+
+APT_SNDFILE = "apt-get install -y libsndfile1"
+APT_FFMPEG = "apt-get install -y ffmpeg"
+APT_SOX = "apt-get install -y sox libsox-fmt-all"
+
+# Installed distribution -> the programs it runs (and the message users see without them).
+FFMPEG_USERS: dict[str, tuple[str, ...]] = {
+    "pydub": ("ffmpeg", "ffprobe"),            # "Couldn't find ffprobe or avprobe"
+    "ffmpeg-python": ("ffmpeg", "ffprobe"),
+    "audioread": ("ffmpeg",),                   # librosa's fallback decoder for mp3/m4a
+    "openai-whisper": ("ffmpeg",),
+    "ffmpy": ("ffmpeg",),                       # gradio's audio/video conversions
+}
+SOX_USERS: dict[str, tuple[str, ...]] = {
+    "sox": ("sox",),                            # pysox runs the sox program
+    "pysndfx": ("sox",),
+}
+# Packages that read or write audio files and need some backend to do it.
+AUDIO_CONSUMERS = ("librosa", "torchaudio", "tts", "coqui-tts", "pydub", "audioread",
+                   "piper-tts", "modelscope", "funasr", "cosyvoice", "indextts", "f5-tts")
+
+
+def _users(table: dict[str, tuple[str, ...]]) -> dict[str, dict[str, Any]]:
+    out = {}
+    for name, programs in table.items():
+        version = dists.version(name)
+        if version is not None:
+            out[name] = {"version": version, "programs": list(programs)}
+    return out
+
+
+def run_version(program: str, *args: str, timeout: float = 5.0) -> tuple[Optional[str], str]:
+    """(first line of `program -version`, error) for a program on PATH."""
+    path = shutil.which(program)
+    if path is None:
+        return None, "not on PATH"
+    try:
+        proc = subprocess.run([path, *args], capture_output=True, text=True, timeout=timeout,
+                              errors="replace")
+    except subprocess.TimeoutExpired:
+        return None, f"{path} {' '.join(args)} did not finish in {timeout:g} s"
+    except OSError as exc:
+        return None, f"{path}: {exc.strerror or exc}"
+    text = (proc.stdout or proc.stderr).strip()
+    if proc.returncode != 0:
+        return None, f"{path} {' '.join(args)} exited with {proc.returncode}: {text[-300:]}"
+    return (text.splitlines() or [path])[0][:200], ""
+
+
+def _programs(names: tuple[str, ...], flag: str) -> dict[str, dict[str, Any]]:
+    out = {}
+    for name in names:
+        line, error = run_version(name, flag)
+        out[name] = {"path": shutil.which(name), "version": line, "error": error or None}
+    return out
+
+
+@probe("audio.ffmpeg", title="ffmpeg and ffprobe on PATH when an installed package runs them",
+       families=("I2",))
+def ffmpeg(ctx: Context) -> Optional[Result]:
+    need = ctx.needs("ffmpeg")
+    if need == "absent":
+        return None
+    users = _users(FFMPEG_USERS)
+    programs = _programs(("ffmpeg", "ffprobe"), "-version")
+    details: dict[str, Any] = {"programs": programs, "users": users}
+    bundled = None
+    if dists.version("imageio-ffmpeg"):
+        dist = dists.distribution("imageio-ffmpeg")
+        found = [str(dist.locate_file(f)) for f in dist.files or []
+                 if "binaries/ffmpeg" in str(f)]
+        bundled = found[0] if found else None
+        details["imageio_ffmpeg_binary"] = bundled
+    needed = sorted({p for u in users.values() for p in u["programs"]})
+    if need == "required":
+        needed = sorted({*needed, "ffmpeg"})
+    missing = [p for p in needed if programs[p]["version"] is None]
+    if not needed:
+        if all(p["version"] for p in programs.values()):
+            return ok(f"ffmpeg and ffprobe on PATH ({programs['ffmpeg']['version']}); no "
+                      "installed package needs them", **details)
+        return skip("ffmpeg/ffprobe are not on PATH, and no installed package runs them",
+                    **details)
+    if not missing:
+        return ok(f"{', '.join(needed)} on PATH ({programs['ffmpeg']['version']})", **details)
+    who = ", ".join(f"{n} {u['version']}" for n, u in sorted(users.items())) or "the recipe"
+    broken = [p for p in missing if programs[p]["path"]]
+    why = "; ".join(f"{p}: {programs[p]['error']}" for p in missing)
+    commands = [APT_FFMPEG]
+    if bundled:
+        commands.append(f"ln -s {bundled} /usr/local/bin/ffmpeg")
+    fix = Fix("Install FFmpeg (it brings both ffmpeg and ffprobe) in the image; a static build "
+              "on PATH works as well" + (" (imageio-ffmpeg's bundled ffmpeg can be linked onto "
+                                         "PATH, but it has no ffprobe)" if bundled else "") + ".",
+              commands=tuple(commands))
+    summary = (f"{' and '.join(missing)} {'does' if len(missing) == 1 else 'do'} not run here, "
+               f"and {who} need{'s' if len(users) == 1 else ''} "
+               f"{'it' if len(missing) == 1 else 'them'} ({why})")
+    if "ffprobe" in missing and "pydub" in users:
+        summary += ": pydub says \"Couldn't find ffprobe or avprobe\""
+    report = fail if need == "required" or broken else warn
+    return report(summary[:500], fix, **details)
+
+
+def _libsox() -> Optional[str]:
+    for name in ("libsox.so.3", "libsox.so"):
+        if name in elf.ld_cache():
+            return elf.ld_cache()[name]
+    return None
+
+
+@probe("audio.sox", title="The sox program (and libsox) when an installed package needs them",
+       families=("I3",))
+def sox(ctx: Context) -> Optional[Result]:
+    need = ctx.needs("sox")
+    if need == "absent":
+        return None
+    users = _users(SOX_USERS)
+    line, error = run_version("sox", "--version")
+    lib = _libsox()
+    details: dict[str, Any] = {"sox": {"path": shutil.which("sox"), "version": line,
+                                       "error": error or None},
+                               "libsox": lib, "users": users}
+    if dists.version("torchaudio"):
+        details["torchaudio_sox_backend"] = (
+            "libsox found" if lib else "libsox not found: torchaudio's sox backend is "
+            "unavailable (soundfile or FFmpeg backends serve instead)")
+    if not users and need != "required":
+        if line:
+            return ok(f"sox on PATH ({line}); no installed package needs it", **details)
+        return skip("sox is not on PATH, and no installed package runs it", **details)
+    if line:
+        return ok(f"sox on PATH ({line})" + (f", libsox at {lib}" if lib else ""), **details)
+    who = ", ".join(f"{n} {u['version']}" for n, u in sorted(users.items())) or "the recipe"
+    fix = Fix("Install SoX (the program and its format handlers) in the image.",
+              commands=(APT_SOX,))
+    report = fail if need == "required" or shutil.which("sox") else warn
+    return report(f"sox does not run here ({error}), and {who} "
+                  f"need{'s' if len(users) == 1 else ''} it", fix, **details)
+
+
+# --- in the worker ---------------------------------------------------------------------------
+
+
+def _tone(n: int = 1600, sr: int = 16000) -> list[float]:
+    import math
+
+    return [0.5 * math.sin(2 * math.pi * 440.0 * i / sr) for i in range(n)]
+
+
+def _roundtrip(write: Callable[[str, Any, int], None],
+               read: Callable[[str], tuple[Any, int]]) -> Optional[str]:
+    """Write a 0.1 s 16 kHz tone as 16-bit WAV and read it back; None if it survives."""
+    import numpy as np
+
+    x = np.asarray(_tone(), dtype=np.float32)
+    folder = tempfile.mkdtemp(prefix="tts-doctor-audio-")
+    path = os.path.join(folder, "tone.wav")
+    try:
+        write(path, x, 16000)
+        raw, sr = read(path)
+        raw = np.asarray(raw)
+        y = raw.astype(np.float64).reshape(-1)
+        if np.issubdtype(raw.dtype, np.integer):
+            y = y / 32768.0
+        if sr != 16000:
+            return f"read back at {sr} Hz, wrote 16000 Hz"
+        if y.shape[0] != x.shape[0]:
+            return f"read back {y.shape[0]} samples, wrote {x.shape[0]}"
+        err = float(np.max(np.abs(y - x)))
+        if err > 1e-3:
+            return f"samples changed by up to {err:.4f}"
+        return None
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)
+
+
+def _bundled_sndfile() -> Optional[str]:
+    import importlib.util
+
+    try:
+        spec = importlib.util.find_spec("_soundfile_data")
+    except (ImportError, ValueError):
+        spec = None
+    if spec is None or not spec.submodule_search_locations:
+        return None
+    for folder in spec.submodule_search_locations:
+        for name in sorted(os.listdir(folder)):
+            if name.startswith("libsndfile") and ".so" in name:
+                return os.path.join(folder, name)
+    return None
+
+
+def _system_sndfile() -> Optional[str]:
+    import ctypes.util
+
+    return ctypes.util.find_library("sndfile")
+
+
+def _loaded(prefix: str) -> Optional[str]:
+    """The path of a library this process has mapped (from /proc/self/maps)."""
+    try:
+        with open("/proc/self/maps", encoding="utf-8", errors="replace") as fh:
+            for line in fh:
+                path = line.rsplit(" ", 1)[-1].strip()
+                if os.path.basename(path).startswith(prefix):
+                    return path
+    except OSError:
+        pass
+    return None
+
+
+def _soundfile_fix(version: str) -> Fix:
+    return Fix("soundfile needs the libsndfile C library: install a soundfile release whose "
+               "wheel bundles it (0.12 or newer), or the system package.",
+               commands=(dists.pip_install("soundfile>=0.12", extra="--upgrade"), APT_SNDFILE))
+
+
+@probe("audio.sndfile", title="libsndfile is found, and soundfile writes and reads a WAV",
+       isolated=True, families=("I1",))
+def sndfile(ctx: Context) -> Optional[Result]:
+    need = ctx.needs("soundfile")
+    if need == "absent":
+        return None
+    version = dists.version("soundfile")
+    if version is None:
+        if need == "required":
+            return fail("soundfile is not installed, and the recipe needs it",
+                        Fix("Install soundfile (its wheels bundle libsndfile).",
+                            commands=(dists.pip_install("soundfile"),)))
+        return skip("soundfile is not installed")
+    bundled, system = _bundled_sndfile(), _system_sndfile()
+    details: dict[str, Any] = {"soundfile": version, "bundled_library": bundled,
+                               "system_library": system}
+    try:
+        import soundfile
+    except OSError as exc:
+        details["error"] = f"OSError: {exc}"
+        return fail(f"soundfile {version} does not import: {exc} (no bundled libsndfile, none "
+                    "on the system)", _soundfile_fix(version), **details)
+    except Exception as exc:
+        details["error"] = f"{type(exc).__name__}: {exc}"
+        return fail(f"soundfile {version} does not import: {type(exc).__name__}: {exc}"[:400],
+                    _soundfile_fix(version), **details)
+    details.update(libsndfile=getattr(soundfile, "__libsndfile_version__", None),
+                   loaded=_loaded("libsndfile") or getattr(soundfile, "_full_path", None)
+                   or getattr(soundfile, "_libname", None))
+    try:
+        formats = soundfile.available_formats()
+        details["formats"] = sorted(formats)
+    except Exception:
+        pass
+
+    def read(path: str) -> tuple[Any, int]:
+        return soundfile.read(path, dtype="float32")
+
+    def write(path: str, x: Any, sr: int) -> None:
+        soundfile.write(path, x, sr, subtype="PCM_16")
+
+    try:
+        problem = _roundtrip(write, read)
+    except Exception as exc:
+        problem = f"{type(exc).__name__}: {exc}"
+    if problem:
+        return fail(f"soundfile {version} (libsndfile {details['libsndfile']}) cannot round-trip "
+                    f"a WAV: {problem}"[:400], _soundfile_fix(version), **details)
+    loaded = details["loaded"]
+    where = "bundled" if bundled and loaded and os.path.samefile(loaded, bundled) else \
+        f"from {loaded}"
+    return ok(f"soundfile {version} with libsndfile {details['libsndfile']} ({where}) writes "
+              "and reads a WAV", **details)
+
+
+def _scipy_wav() -> tuple[Callable[..., None], Callable[[str], tuple[Any, int]]]:
+    from scipy.io import wavfile
+
+    def write(path: str, x: Any, sr: int) -> None:
+        import numpy as np
+
+        wavfile.write(path, sr, (np.clip(x, -1, 1) * 32767).astype(np.int16))
+
+    def read(path: str) -> tuple[Any, int]:
+        sr, y = wavfile.read(path)
+        return y, sr
+
+    return write, read
+
+
+def _soundfile_wav() -> tuple[Callable[..., None], Callable[[str], tuple[Any, int]]]:
+    import soundfile
+
+    return (lambda p, x, sr: soundfile.write(p, x, sr, subtype="PCM_16"),
+            lambda p: soundfile.read(p, dtype="float32"))
+
+
+def _torchaudio_backends() -> tuple[Optional[list[str]], Optional[str]]:
+    try:
+        import torchaudio
+    except Exception as exc:  # its extension may not load (torchaudio.* probes say why)
+        return None, f"{type(exc).__name__}: {exc}"[:300]
+    lister = getattr(torchaudio, "list_audio_backends", None)
+    if lister is None:
+        return None, "torchaudio has no list_audio_backends() (>= 2.9 reads through TorchCodec)"
+    try:
+        return list(lister()), None
+    except Exception as exc:
+        return None, f"{type(exc).__name__}: {exc}"[:300]
+
+
+@probe("audio.backends", title="At least one working way to write and read a WAV "
+       "(soundfile, scipy.io.wavfile, torchaudio)", isolated=True, families=("I3",))
+def backends(ctx: Context) -> Optional[Result]:
+    consumers = {dists.distribution(n).metadata["Name"]: dists.version(n)
+                 for n in AUDIO_CONSUMERS if dists.version(n)}
+    libraries = {n: dists.version(n) for n in ("soundfile", "scipy", "torchaudio")
+                 if dists.version(n)}
+    details: dict[str, Any] = {"consumers": consumers, "libraries": libraries}
+    if not libraries and not consumers:
+        return skip("no audio I/O library (soundfile, scipy, torchaudio) and no package that "
+                    "reads audio is installed", **details)
+    working, failing = [], {}
+    has_numpy = dists.version("numpy") is not None
+    for name, make in (("soundfile", _soundfile_wav), ("scipy.io.wavfile", _scipy_wav)):
+        if dists.canonical(name.split(".")[0]) not in libraries:
+            continue
+        try:
+            write, read = make()  # the import: libsndfile missing shows here
+            problem = _roundtrip(write, read) if has_numpy else "numpy is not installed"
+        except Exception as exc:
+            problem = f"{type(exc).__name__}: {exc}"[:300]
+        if problem:
+            failing[name] = problem
+        else:
+            working.append(name)
+    ta = None
+    if "torchaudio" in libraries and ("torch" in sys.modules or not working):
+        # torchaudio costs a torch import: asked when torch is already loaded in this worker,
+        # or when nothing else works and it is the last way left.
+        ta, ta_error = _torchaudio_backends()
+        details["torchaudio_backends"] = ta
+        if ta_error:
+            details["torchaudio_error"] = ta_error
+    details.update(working=working, failing=failing)
+    fix = Fix("Install soundfile (its wheels bundle libsndfile): torchaudio, librosa and most "
+              "TTS stacks read and write WAV through it.",
+              commands=(dists.pip_install("soundfile>=0.12", extra="--upgrade"), APT_SNDFILE))
+    if ta == [] and not working:
+        return fail("torchaudio lists no audio backend (\"No audio I/O backend is available\"), "
+                    "and neither soundfile nor scipy.io.wavfile works"
+                    + (f": {failing}" if failing else ""), fix, **details)
+    if not working and not ta:
+        who = ", ".join(f"{n} {v}" for n, v in sorted(consumers.items())) or "nothing"
+        why = "; ".join(f"{n}: {p}" for n, p in failing.items()) or \
+            "none of soundfile, scipy or torchaudio is installed"
+        return fail(f"no working audio I/O backend ({why}); installed readers of audio: {who}"
+                    [:500], fix, **details)
+    ways = working + ([f"torchaudio ({', '.join(ta)})"] if ta else [])
+    if ta == []:
+        return warn(f"torchaudio lists no audio backend (torchaudio.load/save raise \"No audio "
+                    f"I/O backend is available\"), though {', '.join(working)} work(s)", fix,
+                    **details)
+    return ok(f"WAV write and read work with {', '.join(ways)}"
+              + (f" (not with {', '.join(failing)})" if failing else ""), **details)

@@ -1,1 +1,180 @@
-"""Probes: compat (to be written)."""
+"""Library compatibility: version pairs that break TTS front ends and models at run time.
+
+- `compat.gradio` (O3): pydantic 2.11 writes `"additionalProperties": true` into JSON schemas;
+  gradio_client before 1.8.0 then crashes building the API page with
+  `TypeError: argument of type 'bool' is not iterable` (gradio#10792, fixed by gradio#10798 in
+  gradio_client 1.8.0, first pinned by gradio 5.22.0; F5-TTS#930 pinned pydantic<=2.10.6).
+- `compat.transformers` (O4): from transformers 4.50 `PreTrainedModel` no longer inherits
+  `GenerationMixin`; a model class that defines `prepare_inputs_for_generation` on a
+  `*PreTrainedModel` base without `GenerationMixin` loses `.generate()` (coqui TTS#4290:
+  `'GPT2InferenceModel' object has no attribute 'generate'`). Such classes are found in the
+  installed code (doctor.scan, then the class definitions), so tortoise-style copies in other
+  packages are named too, not only the old coqui `TTS` distribution.
+
+Both read metadata and source files only: in-process, no imports of the libraries.
+"""
+
+from __future__ import annotations
+
+import ast
+from typing import Any, Optional
+
+from doctor import dists, scan
+from doctor.finding import Fix, Result, fail, ok
+from doctor.registry import Context, probe
+
+PYDANTIC_BREAKS = (2, 11)
+GRADIO_CLIENT_FIXED = (1, 8, 0)
+GRADIO_FIXED = (5, 22, 0)
+TRANSFORMERS_BREAKS = (4, 50)
+
+
+def _v(release: Optional[tuple[int, ...]]) -> str:
+    return ".".join(map(str, release or ()))
+
+
+@probe("compat.gradio", title="pydantic >= 2.11 with a gradio_client that cannot read its "
+       "schemas", families=("O3",))
+def gradio(ctx: Context) -> Optional[Result]:
+    g, client, pyd = (dists.version(n) for n in ("gradio", "gradio-client", "pydantic"))
+    if g is None and client is None:
+        return None
+    details: dict[str, Any] = {"gradio": g, "gradio_client": client, "pydantic": pyd,
+                               "fixed_in": {"gradio_client": _v(GRADIO_CLIENT_FIXED),
+                                            "gradio": _v(GRADIO_FIXED)}}
+    names = f"gradio {g}" + (f" (gradio_client {client})" if client else "") if g \
+        else f"gradio_client {client}"
+    old_client = client is not None and (dists.release(client) or ()) < GRADIO_CLIENT_FIXED
+    old_gradio = client is None and g is not None and (dists.release(g) or ()) < GRADIO_FIXED
+    old = old_client or old_gradio
+    new_pydantic = pyd is not None and (dists.release(pyd) or ()) >= PYDANTIC_BREAKS
+    if not (old and new_pydantic):
+        why = "pydantic is not installed" if pyd is None else \
+            f"pydantic {pyd}" + (" (before 2.11)" if not new_pydantic else "")
+        risk = (f"; upgrading pydantic to 2.11 would break it (pin pydantic<2.11 or upgrade "
+                f"to gradio>={_v(GRADIO_FIXED)})") if old and not new_pydantic else ""
+        return ok(f"{names} with {why}: compatible{risk}", **details)
+    fix = Fix(f"gradio_client {_v(GRADIO_CLIENT_FIXED)} handles pydantic 2.11's boolean "
+              f"schemas; gradio {_v(GRADIO_FIXED)} is the first gradio that pins it. Upgrade "
+              "gradio (first command), or keep this gradio and pin pydantic below 2.11 "
+              "(second command).",
+              commands=(dists.pip_install(f"gradio>={_v(GRADIO_FIXED)}", extra="--upgrade")
+                        if g else dists.pip_install(
+                            f"gradio_client>={_v(GRADIO_CLIENT_FIXED)}", extra="--upgrade"),
+                        dists.pip_install("pydantic<2.11")))
+    return fail(f"pydantic {pyd} with {names}: the app crashes on launch building its API "
+                "schema (TypeError: argument of type 'bool' is not iterable, in "
+                "gradio_client.utils.get_type)", fix, **details)
+
+
+# --- transformers >= 4.50 and GenerationMixin -----------------------------------------------
+
+
+
+def _base_names(node: ast.ClassDef) -> list[str]:
+    out = []
+    for b in node.bases:
+        while isinstance(b, ast.Subscript):
+            b = b.value
+        if isinstance(b, ast.Attribute):
+            out.append(b.attr)
+        elif isinstance(b, ast.Name):
+            out.append(b.id)
+    return out
+
+
+def classes_without_generation_mixin(source: bytes) -> list[tuple[str, int]]:
+    """(class, line) of classes that define `prepare_inputs_for_generation`, derive from a
+    `*PreTrainedModel`, and have no `GenerationMixin` among their bases (directly or through
+    a class of the same file)."""
+    try:
+        tree = ast.parse(source)
+    except (SyntaxError, ValueError):
+        return []
+    classes = {n.name: n for n in ast.walk(tree) if isinstance(n, ast.ClassDef)}
+
+    def has_mixin(node: ast.ClassDef, seen: frozenset[str] = frozenset()) -> bool:
+        for base in _base_names(node):
+            if base.endswith("GenerationMixin"):
+                return True
+            if base in classes and base not in seen and has_mixin(classes[base],
+                                                                   seen | {node.name}):
+                return True
+        return False
+
+    out = []
+    for node in classes.values():
+        defines = any(isinstance(b, (ast.FunctionDef, ast.AsyncFunctionDef))
+                      and b.name == "prepare_inputs_for_generation" for b in node.body)
+        pretrained = any(b.endswith("PreTrainedModel") for b in _base_names(node))
+        if defines and pretrained and not has_mixin(node):
+            out.append((node.name, node.lineno))
+    return sorted(out, key=lambda x: x[1])
+
+
+def generation_classes() -> list[dict[str, Any]]:
+    """Installed model classes that lose `.generate()` under transformers >= 4.50."""
+    patterns = [scan.Pattern("transformers", "PreTrainedModel"),
+                scan.Pattern("transformers", "GPT2PreTrainedModel"),
+                scan.Pattern("transformers.modeling_utils", "PreTrainedModel")]
+    out = []
+    seen: set[str] = set()
+    for u in scan.find_usages(patterns, exclude=("transformers",)):
+        if u.file in seen:
+            continue
+        seen.add(u.file)
+        try:
+            with open(u.file, "rb") as fh:
+                found = classes_without_generation_mixin(fh.read())
+        except OSError:
+            continue
+        out += [{"distribution": u.distribution, "version": u.version, "file": u.file,
+                 "line": line, "class": name} for name, line in found]
+    return out
+
+
+@probe("compat.transformers", title="transformers >= 4.50 with model classes that relied on "
+       "PreTrainedModel's GenerationMixin (old coqui TTS)", families=("O4",))
+def transformers(ctx: Context) -> Optional[Result]:
+    tv = dists.version("transformers")
+    coqui_old = dists.version("TTS")
+    coqui_new = dists.version("coqui-tts")
+    if tv is None and coqui_old is None and coqui_new is None:
+        return None
+    found = generation_classes() if tv is not None else []
+    breaks = tv is not None and (dists.release(tv) or ()) >= TRANSFORMERS_BREAKS
+    # The old coqui distribution (last release 0.22.0) is a known pair even if its files
+    # were not scanned (no RECORD, a zipped install).
+    if breaks and coqui_old and not any(f["distribution"].lower() == "tts" for f in found):
+        found.append({"distribution": "TTS", "version": coqui_old, "file": None, "line": None,
+                      "class": "GPT2InferenceModel"})
+    details: dict[str, Any] = {"transformers": tv, "TTS": coqui_old, "coqui-tts": coqui_new,
+                               "classes": found[:20]}
+    if tv is None:
+        return ok("transformers is not installed: nothing to pair with "
+                  + ", ".join(f"{n} {v}" for n, v in (("TTS", coqui_old),
+                                                       ("coqui-tts", coqui_new)) if v),
+                  **details)
+    if not found:
+        return ok(f"transformers {tv}: no installed model class relies on PreTrainedModel "
+                  "inheriting GenerationMixin", **details)
+    listed = ", ".join(sorted({f"{f['class']} ({f['distribution']} {f['version']})"
+                               for f in found}))
+    if not breaks:
+        return ok(f"transformers {tv} still gives PreTrainedModel GenerationMixin; "
+                  f"{listed} would lose .generate() from transformers 4.50 (keep "
+                  "transformers<4.50 pinned)", **details)
+    commands = [dists.pip_install("transformers<4.50")]
+    if coqui_old:
+        commands += [dists.pip_uninstall("TTS"), dists.pip_install("coqui-tts")]
+    fix = Fix("Keep transformers below 4.50 for these models (first command)"
+              + ("; or replace the unmaintained coqui `TTS` with its maintained fork "
+                 "`coqui-tts` (same `TTS` module, fixed classes; last commands)"
+                 if coqui_old else "; or upgrade the packages that define these classes")
+              + ". In your own code, add GenerationMixin to the class bases.",
+              commands=tuple(commands))
+    verb = "defines" if len({f["class"] for f in found}) == 1 else "define"
+    return fail(f"transformers {tv} no longer gives PreTrainedModel GenerationMixin: {listed} "
+                f"{verb} prepare_inputs_for_generation without it, so .generate() fails "
+                "(AttributeError: 'GPT2InferenceModel' object has no attribute 'generate')",
+                fix, **details)

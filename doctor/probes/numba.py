@@ -1,1 +1,565 @@
-"""Probes: numba (to be written)."""
+"""numba and resampy: numba's NumPy range (M1), a real JIT compile, where numba can cache
+compiled functions (M3), resampy's filter names (the seed's `sinc_best`) and its first-call JIT
+latency (M4).
+
+Every probe here runs in the worker: importing numba loads llvmlite's native library. Probe
+ids stay in the `numba` category (resampy is numba's main user in TTS stacks):
+`numba.resampy-filters` and `numba.warmup`.
+"""
+
+from __future__ import annotations
+
+import ast
+import hashlib
+import os
+import re
+import time
+from typing import Any, Optional
+
+from doctor import dists, scan
+from doctor.finding import Fix, Result, fail, ok, skip, warn
+from doctor.registry import Context, probe
+
+CACHE_FIX_DIR = "/tmp/numba-cache"
+# First-call latency above this (seconds) is a warning; `--set numba.jit-budget=0.2` changes it.
+JIT_BUDGET_S = 1.0
+# resampy's own valid names when it cannot be asked (REFERENCE.md).
+RESAMPY_FILTERS = ("kaiser_best", "kaiser_fast", "sinc_window")
+
+# Filled by the first resampy call in this process (numba.resampy-filters), read by
+# numba.warmup: the first call's JIT is paid once per process, so it is measured once.
+_FIRST_CALL: dict[str, float] = {}
+
+_NEEDS = re.compile(r"Numba needs NumPy (?P<version>\d+\.\d+) or (?P<dir>less|greater)")
+_LLVMLITE = re.compile(r"llvmlite", re.I)
+
+
+def _absent(ctx: Context, component: str) -> bool:
+    return ctx.needs(component) == "absent"
+
+
+def _missing(ctx: Context, component: str) -> Result:
+    if ctx.needs(component) == "required":
+        return fail(f"{component} is not installed, and the recipe needs it",
+                    Fix(f"Install {component}.", commands=(dists.pip_install(component),)))
+    return skip(f"{component} is not installed")
+
+
+def _requirement(dist_name: str, dep: str) -> Optional[str]:
+    """The requirement line of `dist_name` on `dep` ('numpy<2.5,>=1.24'), from metadata."""
+    dist = dists.distribution(dist_name)
+    for line in (dist.requires or []) if dist else []:
+        head = re.split(r"[<>=!~;\s\[]", line, maxsplit=1)[0]
+        if dists.canonical(head) == dists.canonical(dep):
+            return line.split(";", 1)[0].replace(" ", "")
+    return None
+
+
+def import_fix(message: str) -> Fix:
+    """The fix for numba's own import-time checks (NumPy range, llvmlite version)."""
+    m = _NEEDS.search(message)
+    if m and m.group("dir") == "less":
+        major, minor = (int(x) for x in m.group("version").split("."))
+        pin = f"numpy<{major}.{minor + 1}"
+        return Fix(f"This numba supports NumPy up to {m.group('version')}: upgrade numba "
+                   f"(and llvmlite with it) to a release that supports the installed NumPy, "
+                   f"or pin {pin}.",
+                   commands=(dists.pip_install("numba", extra="--upgrade"),
+                             dists.pip_install(pin)))
+    if m:
+        return Fix(f"This numba needs NumPy {m.group('version')} or newer: upgrade numpy, or "
+                   "install an older numba.",
+                   commands=(dists.pip_install(f"numpy>={m.group('version')}",
+                                               extra="--upgrade"),))
+    if _LLVMLITE.search(message):
+        req = _requirement("numba", "llvmlite") or "llvmlite"
+        return Fix("numba and llvmlite are released in pairs: install the llvmlite this numba "
+                   "declares.", commands=(dists.pip_install(req),))
+    return Fix("numba does not import: reinstall numba and llvmlite together (the error "
+               "above names the part that is broken).",
+               commands=(dists.pip_install("numba", "llvmlite",
+                                           extra="--force-reinstall --upgrade"),))
+
+
+def _import_numba() -> tuple[Any, Optional[str], float]:
+    t0 = time.perf_counter()
+    try:
+        import numba
+    except Exception as exc:  # ImportError from numba's own checks, OSError from llvmlite
+        return None, f"{type(exc).__name__}: {exc}", time.perf_counter() - t0
+    return numba, None, time.perf_counter() - t0
+
+
+# ---------------------------------------------------------------------------------------------
+
+
+@probe("numba.numpy", title="numba imports with the installed NumPy (numba's supported range)",
+       isolated=True, families=("M1",),
+       crash_fix=Fix("Importing numba crashed the process (llvmlite's native library, or "
+                     "extensions built for another NumPy). Reinstall numba and llvmlite.",
+                     commands=("{python} -m pip install --force-reinstall numba llvmlite",)))
+def numba_numpy(ctx: Context) -> Optional[Result]:
+    if _absent(ctx, "numba"):
+        return None
+    version = dists.version("numba")
+    if version is None:
+        return _missing(ctx, "numba")
+    np_version = dists.version("numpy")
+    declared = _requirement("numba", "numpy")
+    details: dict[str, Any] = {"numba": version, "numpy": np_version, "declares": declared,
+                               "llvmlite": dists.version("llvmlite")}
+    _numba, error, seconds = _import_numba()
+    details["import_s"] = round(seconds, 3)
+    if error:
+        details["error"] = error
+        m = _NEEDS.search(error)
+        if m:
+            return fail(f"numba {version} does not import with numpy {np_version}: "
+                        f"{m.group(0)} (numba declares {declared})", import_fix(error),
+                        **details)
+        return fail(f"numba {version} does not import: {error}"[:400], import_fix(error),
+                    **details)
+    return ok(f"numba {version} imports with numpy {np_version} (numba declares "
+              f"{declared or 'no NumPy range'}) in {seconds:.2f} s", **details)
+
+
+@probe("numba.jit", title="numba compiles and runs a function (JIT works, compile time)",
+       isolated=True)
+def jit(ctx: Context) -> Optional[Result]:
+    if _absent(ctx, "numba"):
+        return None
+    version = dists.version("numba")
+    if version is None:
+        return _missing(ctx, "numba")
+    numba, error, _ = _import_numba()
+    if error:
+        return fail(f"numba {version} does not import, so nothing can be JIT-compiled: "
+                    f"{error}"[:400], import_fix(error), numba=version, error=error)
+    t0 = time.perf_counter()
+    try:
+        func = numba.njit("float64(float64[:])", cache=False)(_tiny_kernel())
+        compile_s = time.perf_counter() - t0
+        import numpy as np
+
+        value = float(func(np.arange(4, dtype=np.float64)))
+    except Exception as exc:
+        return fail(f"numba {version} imports but cannot compile a function: "
+                    f"{type(exc).__name__}: {exc}"[:400],
+                    Fix("The JIT (llvmlite) is broken: reinstall numba and llvmlite together.",
+                        commands=(dists.pip_install("numba", "llvmlite",
+                                                    extra="--force-reinstall"),)),
+                    numba=version, error=f"{type(exc).__name__}: {exc}")
+    details = {"numba": version, "llvmlite": dists.version("llvmlite"),
+               "compile_s": round(compile_s, 3)}
+    if value != 14.0:
+        return fail(f"numba {version} compiled a sum of squares that returned {value}, not 14",
+                    Fix("Compiled code gives wrong results: reinstall numba and llvmlite.",
+                        commands=(dists.pip_install("numba", "llvmlite",
+                                                    extra="--force-reinstall"),)), **details)
+    return ok(f"numba {version} compiled and ran a function in {compile_s:.2f} s", **details)
+
+
+def _tiny_kernel() -> Any:
+    def sum_of_squares(x):  # type: ignore[no-untyped-def]
+        total = 0.0
+        for i in range(x.shape[0]):
+            total += x[i] * x[i]
+        return total
+
+    return sum_of_squares
+
+
+# --- numba.cache (M3) ------------------------------------------------------------------------
+
+_JIT_NAMES = ("jit", "njit", "vectorize", "guvectorize", "generated_jit", "stencil", "cfunc")
+_CACHE_TRUE = re.compile(rb"cache\s*=\s*True")
+
+
+def cache_users() -> list[dict[str, str]]:
+    """Installed distributions with numba functions compiled with `cache=True` (one file
+    each): the code that raises "cannot cache function" when no cache folder is writable."""
+    usages = scan.find_usages([scan.Pattern("numba", n) for n in _JIT_NAMES],
+                              exclude=("numba", "llvmlite"))
+    out: dict[str, dict[str, str]] = {}
+    for u in usages:
+        if u.distribution in out:
+            continue
+        try:
+            with open(u.file, "rb") as fh:
+                if not _CACHE_TRUE.search(fh.read()):
+                    continue
+        except OSError:
+            continue
+        out[u.distribution] = {"distribution": u.distribution, "version": u.version,
+                               "file": u.file}
+    return list(out.values())
+
+
+def _subpath(py_file: str) -> str:
+    """numba's `get_suitable_cache_subpath`: parent folder name + SHA1 of the folder."""
+    folder = os.path.dirname(os.path.abspath(py_file))
+    return "_".join([os.path.split(folder)[-1], hashlib.sha1(folder.encode()).hexdigest()])
+
+
+def user_cache_dir() -> str:
+    """numba's user-wide cache root on Linux (its bundled appdirs): $XDG_CACHE_HOME/numba."""
+    base = os.environ.get("XDG_CACHE_HOME") or os.path.expanduser("~/.cache")
+    return os.path.join(base, "numba")
+
+
+def unusable(path: str) -> Optional[str]:
+    """Why numba could not cache in `path` (None: it could), found by creating a file there
+    (as root `os.access` says yes to everything). A missing folder is tested by creating a
+    temporary folder in its nearest existing parent, then removing it: nothing is left."""
+    import tempfile
+
+    if os.path.isdir(path):
+        try:
+            tempfile.TemporaryFile(dir=path).close()
+            return None
+        except OSError as exc:
+            return f"{path}: {exc.strerror or exc}"
+    parent = path
+    while parent and not os.path.exists(parent):
+        up = os.path.dirname(parent)
+        if up == parent:
+            break
+        parent = up
+    if not os.path.isdir(parent):
+        return f"{parent} is not a directory"
+    try:
+        os.rmdir(tempfile.mkdtemp(dir=parent, prefix=".tts-doctor-"))
+        return None
+    except OSError as exc:
+        return f"cannot create {path}: {parent}: {exc.strerror or exc}"
+
+
+def locators(py_file: str, cache_dir: Optional[str]) -> list[dict[str, Any]]:
+    """numba's locator chain for a function in `py_file`, each with why it is unusable."""
+    chain = []
+    if cache_dir:
+        chain.append(("NUMBA_CACHE_DIR", os.path.join(cache_dir, _subpath(py_file))))
+    chain.append(("in-tree", os.path.join(os.path.dirname(py_file), "__pycache__")))
+    chain.append(("user-wide", os.path.join(user_cache_dir(), _subpath(py_file))))
+    return [{"locator": name, "path": path, "unusable": unusable(path)}
+            for name, path in chain]
+
+
+def _real_locator(numba: Any, py_file: str) -> tuple[Optional[str], Optional[str]]:
+    """Let numba itself pick the cache folder for a function defined in `py_file`:
+    (cache path, None) or (None, numba's error). Decorating with cache=True only chooses the
+    locator (nothing is compiled or written); called only when the in-tree `__pycache__`
+    exists, so numba creates no folder inside the environment."""
+    code = compile("def tts_doctor_cache_probe(x):\n    return x\n", py_file, "exec")
+    namespace: dict[str, Any] = {"__name__": "tts_doctor_cache_probe"}
+    exec(code, namespace)
+    try:
+        dispatcher = numba.njit(cache=True)(namespace["tts_doctor_cache_probe"])
+    except RuntimeError as exc:
+        return None, str(exc)
+    cache = getattr(dispatcher, "_cache", None)
+    return str(getattr(cache, "cache_path", "") or ""), None
+
+
+@probe("numba.cache", title="numba can cache compiled functions (NUMBA_CACHE_DIR, "
+       "site-packages, HOME)", isolated=True, families=("M3",))
+def cache(ctx: Context) -> Optional[Result]:
+    if _absent(ctx, "numba"):
+        return None
+    version = dists.version("numba")
+    if version is None:
+        return _missing(ctx, "numba")
+    numba, error, _ = _import_numba()
+    env_dir = os.environ.get("NUMBA_CACHE_DIR") or None
+    if numba is not None:
+        try:
+            from numba.core import config
+
+            env_dir = config.CACHE_DIR or None
+        except Exception:
+            pass
+    users = cache_users()
+    targets = [(u["file"], f"{u['distribution']} {u['version']}") for u in users]
+    if not targets:
+        numba_dist = dists.distribution("numba")
+        rep = str(numba_dist.locate_file("numba/__init__.py")) if numba_dist else ""
+        targets = [(rep, "a package in site-packages")] if rep else []
+    rows = []
+    for py_file, who in targets:
+        chain = locators(py_file, env_dir)
+        chosen = next((c for c in chain if not c["unusable"]), None)
+        row: dict[str, Any] = {"for": who, "file": py_file, "chain": chain,
+                               "locator": chosen["locator"] if chosen else None,
+                               "path": chosen["path"] if chosen else None}
+        intree = os.path.join(os.path.dirname(py_file), "__pycache__")
+        if numba is not None and os.path.isdir(intree):
+            path, numba_error = _real_locator(numba, py_file)
+            row["numba_says"] = numba_error or f"caches in {path}"
+            if numba_error:
+                row["locator"], row["path"], row["error"] = None, None, numba_error
+        rows.append(row)
+    details: dict[str, Any] = {"numba": version, "NUMBA_CACHE_DIR": env_dir,
+                               "user_cache_dir": user_cache_dir(), "users": users,
+                               "targets": rows}
+    if error:
+        details["import_error"] = error
+    fix = Fix("Point numba's cache at a writable folder (numba creates it), in the image or "
+              "the service's environment.",
+              commands=(f"export NUMBA_CACHE_DIR={CACHE_FIX_DIR}",))
+    broken = [r for r in rows if r["locator"] is None]
+    if broken:
+        r = broken[0]
+        message = r.get("error") or (
+            f"cannot cache function ...: no locator available for file {r['file']!r}")
+        reasons = "; ".join(f"{c['locator']}: {c['unusable']}" for c in r["chain"])
+        summary = (f"numba cannot cache functions of {r['for']}: {message} ({reasons})")
+        if users:
+            return fail(summary[:600], fix, **details)
+        return warn(("no installed package caches numba functions, but any cache=True "
+                     "function would fail: " + summary)[:600], fix, **details)
+    if env_dir:
+        ignored = [r for r in rows if r["locator"] != "NUMBA_CACHE_DIR"]
+        if ignored:
+            r = ignored[0]
+            why = r["chain"][0]["unusable"]
+            return warn(f"NUMBA_CACHE_DIR={env_dir} is not usable ({why}): numba ignores it "
+                        f"and caches {r['for']} in {r['path']} ({r['locator']})", fix,
+                        **details)
+    where = "; ".join(f"{r['for']} -> {r['path']} ({r['locator']})" for r in rows[:3])
+    return ok(f"numba can cache compiled functions: {where}", **details)
+
+
+# --- resampy (the seed's filter names, M4) ---------------------------------------------------
+
+
+def valid_filters(resampy: Any) -> list[str]:
+    """The filter names this resampy accepts: its filter functions and shipped filters."""
+    names = set(getattr(resampy.filters, "FILTER_FUNCTIONS", ["sinc_window"]))
+    data = os.path.join(os.path.dirname(resampy.__file__), "data")
+    try:
+        names |= {f[:-4] for f in os.listdir(data) if f.endswith(".npz")}
+    except OSError:
+        pass
+    return sorted(names)
+
+
+class _FilterLiterals(ast.NodeVisitor):
+    """Calls of resampy.resample / resampy.core.resample with a literal `filter=` name."""
+
+    def __init__(self) -> None:
+        self.aliases: dict[str, str] = {}
+        self.hits: list[tuple[int, str]] = []
+
+    def visit_Import(self, node: ast.Import) -> None:
+        for a in node.names:
+            if a.name.split(".")[0] == "resampy":
+                self.aliases[a.asname or "resampy"] = a.name if a.asname else "resampy"
+
+    def visit_ImportFrom(self, node: ast.ImportFrom) -> None:
+        if node.module and node.module.split(".")[0] == "resampy" and not node.level:
+            for a in node.names:
+                self.aliases[a.asname or a.name] = f"{node.module}.{a.name}"
+
+    def _dotted(self, node: ast.AST) -> Optional[str]:
+        parts = []
+        while isinstance(node, ast.Attribute):
+            parts.append(node.attr)
+            node = node.value
+        if isinstance(node, ast.Name) and node.id in self.aliases:
+            return ".".join([self.aliases[node.id], *reversed(parts)])
+        return None
+
+    def visit_Call(self, node: ast.Call) -> None:
+        name = self._dotted(node.func)
+        if name in ("resampy.resample", "resampy.core.resample"):
+            for kw in node.keywords:
+                if kw.arg == "filter" and isinstance(kw.value, ast.Constant) \
+                        and isinstance(kw.value.value, str):
+                    self.hits.append((node.lineno, kw.value.value))
+        self.generic_visit(node)
+
+
+def filter_literals() -> list[dict[str, Any]]:
+    """Every literal filter name passed to resampy.resample by installed code."""
+    usages = scan.find_usages([scan.Pattern("resampy", "resample"),
+                               scan.Pattern("resampy.core", "resample")], exclude=("resampy",))
+    out = []
+    seen: set[str] = set()
+    for u in usages:
+        if u.file in seen:
+            continue
+        seen.add(u.file)
+        try:
+            with open(u.file, "rb") as fh:
+                tree = ast.parse(fh.read())
+        except (OSError, SyntaxError, ValueError):
+            continue
+        visitor = _FilterLiterals()
+        visitor.visit(tree)
+        out += [{"distribution": u.distribution, "version": u.version, "file": u.file,
+                 "line": line, "filter": value} for line, value in visitor.hits]
+    return out
+
+
+def _tone_check(resampy: Any, np: Any) -> tuple[list[str], dict[str, Any]]:
+    """Resample a 440 Hz tone 48 kHz -> 24 kHz with kaiser_best; what is wrong, and numbers.
+    The first call in this process compiles resampy's kernel: its time is the JIT latency."""
+    sr_in, sr_out, tone = 48000, 24000, 440.0
+    x = np.sin(2 * np.pi * tone * np.arange(sr_in // 4) / sr_in).astype(np.float32)
+    t0 = time.perf_counter()
+    y = resampy.resample(x, sr_in, sr_out, filter="kaiser_best")
+    first = time.perf_counter() - t0
+    _FIRST_CALL.setdefault("first_s", first)
+    t0 = time.perf_counter()
+    resampy.resample(x, sr_in, sr_out, filter="kaiser_best")
+    _FIRST_CALL.setdefault("second_s", time.perf_counter() - t0)
+    problems = []
+    expected = len(x) * sr_out // sr_in
+    measured: dict[str, Any] = {"length": int(y.shape[-1]), "expected_length": expected}
+    if abs(y.shape[-1] - expected) > 1:
+        problems.append(f"returned {y.shape[-1]} samples, expected {expected}")
+    elif not np.all(np.isfinite(y)):
+        problems.append("returned NaN or infinite samples")
+    else:
+        spectrum = np.abs(np.fft.rfft(y))
+        peak = float(np.argmax(spectrum) * sr_out / len(y))
+        measured["peak_hz"] = round(peak, 1)
+        if abs(peak - tone) > 8.0:
+            problems.append(f"a {tone:g} Hz tone came out at {peak:.1f} Hz")
+    return problems, measured
+
+
+def _resampy_or_result(ctx: Context) -> tuple[Any, Optional[Result]]:
+    if _absent(ctx, "resampy"):
+        return None, None
+    version = dists.version("resampy")
+    if version is None:
+        return None, _missing(ctx, "resampy")
+    _numba, error, _ = _import_numba()
+    if error:
+        return None, fail(f"resampy {version} cannot run: numba does not import: {error}"[:400],
+                          import_fix(error), resampy=version, error=error)
+    try:
+        import resampy
+    except Exception as exc:
+        return None, fail(f"resampy {version} does not import: {type(exc).__name__}: {exc}"
+                          [:400], Fix("Reinstall resampy.", commands=(dists.pip_install(
+                              f"resampy=={version}", extra="--force-reinstall"),)),
+                          resampy=version, error=f"{type(exc).__name__}: {exc}")
+    return resampy, None
+
+
+@probe("numba.resampy-filters", title="resampy's filter names: installed code passes only "
+       "valid ones, and a valid one resamples a tone correctly", isolated=True)
+def resampy_filters(ctx: Context) -> Optional[Result]:
+    resampy, early = _resampy_or_result(ctx)
+    if resampy is None:
+        return early
+    import numpy as np
+
+    version = dists.version("resampy")
+    valid = valid_filters(resampy)
+    literals = filter_literals()
+    invalid = []
+    for hit in literals:
+        if hit["filter"] in valid:
+            continue
+        try:  # confirm with resampy itself: an unknown name raises NotImplementedError
+            resampy.filters.get_filter(hit["filter"])
+            continue
+        except NotImplementedError as exc:
+            invalid.append({**hit, "raises": f"NotImplementedError: {exc}"})
+        except Exception as exc:
+            invalid.append({**hit, "raises": f"{type(exc).__name__}: {exc}"})
+    try:
+        problems, measured = _tone_check(resampy, np)
+    except Exception as exc:
+        problems, measured = [f"raised {type(exc).__name__}: {exc}"], {}
+    details: dict[str, Any] = {"resampy": version, "valid_filters": valid,
+                               "calls_with_literal_filter": literals[:20], "invalid": invalid,
+                               **measured}
+    if "first_s" in _FIRST_CALL:
+        details["first_call_s"] = round(_FIRST_CALL["first_s"], 3)
+    if invalid:
+        where = "; ".join(f"{i['distribution']} {i['file']}:{i['line']} filter={i['filter']!r}"
+                          for i in invalid[:3])
+        fix = Fix("resampy.resample raises NotImplementedError for these names, and code that "
+                  "catches it hands back the input at the wrong sample rate. Pass a valid name "
+                  f"({', '.join(valid)}), or call the doctor's shim "
+                  "shims.resample.resample(x, orig_sr, target_sr, quality='hq'), which "
+                  "accepts only valid names and raises on the rest.", shim="resample",
+                  commands=("tts-doctor shims install",))
+        return fail(f"installed code passes filter names resampy {version} does not have: "
+                    f"{where}", fix, **details)
+    if problems:
+        fix = Fix("resampy.resample does not resample correctly here: reinstall resampy (and "
+                  "numba), or resample through the doctor's shim (soxr/polyphase backends).",
+                  shim="resample",
+                  commands=(dists.pip_install(f"resampy=={version}", extra="--force-reinstall"),))
+        return fail(f"resampy {version} is broken: " + "; ".join(problems), fix, **details)
+    return ok(f"resampy {version}: a 440 Hz tone resamples 48 -> 24 kHz correctly with "
+              f"kaiser_best; {len(literals)} literal filter name(s) in installed code, all "
+              "valid", **details)
+
+
+@probe("numba.warmup", title="First-call JIT latency of resampy, and whether numba caches its "
+       "kernels on disk", isolated=True, families=("M4",))
+def warmup(ctx: Context) -> Optional[Result]:
+    resampy, early = _resampy_or_result(ctx)
+    if resampy is None:
+        if early is not None and early.status.value == "fail":
+            return skip(f"resampy cannot run here ({early.summary}); "
+                        "numba.resampy-filters reports it", **early.details)
+        return early
+    import numpy as np
+
+    version = dists.version("resampy")
+    if "first_s" not in _FIRST_CALL:
+        try:
+            _tone_check(resampy, np)
+        except Exception as exc:
+            return skip(f"resampy {version} fails before its latency can be measured: "
+                        f"{type(exc).__name__}: {exc}; numba.resampy-filters reports it")
+    first, second = _FIRST_CALL["first_s"], _FIRST_CALL.get("second_s", 0.0)
+    kernels = []
+    for name in ("_resample_loop_s", "_resample_loop_p"):
+        d = getattr(getattr(resampy, "interpn", None), name, None)
+        if d is None:
+            continue
+        cache = getattr(d, "_cache", None)
+        stats = getattr(d, "stats", None)
+        hits = getattr(stats, "cache_hits", None) or {}
+        kernels.append({"kernel": name, "cache": type(cache).__name__,
+                        "on_disk": type(cache).__name__ not in ("NullCache", "NoneType"),
+                        "cache_hits": int(sum(hits.values())),
+                        "cache_path": str(getattr(cache, "cache_path", "") or "") or None})
+    cacheable = any(k["on_disk"] for k in kernels)
+    from_disk = any(k["cache_hits"] for k in kernels)
+    budget = float(ctx.options.get("numba.jit-budget", JIT_BUDGET_S))
+    details: dict[str, Any] = {"resampy": version, "numba": dists.version("numba"),
+                               "first_call_s": round(first, 3),
+                               "later_call_s": round(second, 4), "budget_s": budget,
+                               "kernels": kernels, "cacheable": cacheable,
+                               "loaded_from_disk": from_disk}
+    numbers = (f"the first resampy.resample in a process took {first:.2f} s (JIT compile), "
+               f"the next {second * 1000:.1f} ms")
+    if cacheable:
+        where = "loaded from numba's on-disk cache" if from_disk else \
+            "compiled: no on-disk cache yet"
+        fix = Fix("Compile once while building the image and keep numba's cache in it: set "
+                  "NUMBA_CACHE_DIR to a folder baked into the image and run one resample "
+                  "there during the build (and at service start-up).",
+                  commands=("export NUMBA_CACHE_DIR=/opt/numba-cache",
+                            f"{dists.python()} -c \"import numpy, resampy; resampy.resample("
+                            "numpy.zeros(4800, 'float32'), 48000, 24000)\""))
+    else:
+        where = (f"resampy {version} compiles its kernels without cache=True, so numba cannot "
+                 "keep them on disk: every new process pays this")
+        fix = Fix("resampy's kernels cannot be cached on disk: warm them up once at service "
+                  "start-up (not per request), or resample with soxr through the doctor's "
+                  "shim (no JIT).", shim="resample",
+                  commands=(f"{dists.python()} -c \"import numpy, resampy; resampy.resample("
+                            "numpy.zeros(4800, 'float32'), 48000, 24000)\"",))
+    if first > budget and not from_disk:
+        return warn(f"{numbers}; {where}", fix, **details)
+    return ok(f"{numbers}; {where}", **details)

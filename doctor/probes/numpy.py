@@ -1,1 +1,565 @@
-"""Probes: numpy (to be written)."""
+"""NumPy: extensions built against the other NumPy major (N1), removed aliases and who uses
+them (N2).
+
+`numpy.abi` finds every installed extension module that uses the NumPy C API and reads, from
+the binary itself, which NumPy it was built against (a NumPy 2 build names
+`numpy._core._multiarray_umath`; a NumPy 1 build names only `numpy.core...`; a pybind11 >= 2.12
+build picks the module at run time). That static pass is cheap and cached per distribution.
+Only the extensions built for the *other* major are then imported, each distribution in a fresh
+subprocess of the diagnosed interpreter (an ABI failure can leave a process unusable, and the
+banner goes to stderr only), and the verdict comes from what that import prints and raises.
+
+`numpy.aliases` asks the installed NumPy which of the removed aliases are really gone (a fresh
+subprocess: `hasattr(numpy, name)`), then which installed distributions still use those names
+(`doctor.scan`), leaving out uses that are guarded (`try/except AttributeError`, `hasattr`).
+"""
+
+from __future__ import annotations
+
+import ast
+import hashlib
+import json
+import mmap
+import os
+import re
+import subprocess
+import sys
+import time
+from typing import Any, Optional
+
+from doctor import dists, scan
+from doctor.finding import Fix, Result, fail, ok, skip
+from doctor.registry import Context, probe
+
+# ---------------------------------------------------------------------------------------------
+# numpy.abi (N1)
+
+ABI_CACHE_VERSION = 1
+# An extension module file: `name.cpython-311-x86_64-linux-gnu.so`, `name.abi3.so`, `name.so`.
+_EXT_RE = re.compile(r"^(?P<mod>[A-Za-z_][A-Za-z0-9_]*)(?:\.[A-Za-z0-9_-]+)*\.so$")
+# Shared libraries (not modules) are only read when their name says they bind Python
+# (torch/lib/libtorch_python.so); larger files than this are never C-API users.
+_MAX_BYTES = 256 * 1024 * 1024
+
+# What a NumPy major mismatch prints or raises (NumPy 2 banner, Cython and C-API checks).
+ABI_SIGNATURES = (
+    ("banner", re.compile(r"compiled using NumPy 1\.x cannot be run in\s+NumPy ([0-9][^\s]*)")),
+    ("_ARRAY_API", re.compile(r"_ARRAY_API not found")),
+    ("multiarray", re.compile(r"numpy\.core\.(?:_multiarray_umath|multiarray|umath) failed to "
+                              r"import")),
+    ("dtype-size", re.compile(r"numpy\.dtype size changed, may indicate binary "
+                              r"incompatibility")),
+    ("c-api", re.compile(r"compiled against (?:ABI|API|NumPy C-API) version")),
+)
+
+BANNER_TEXT = "A module that was compiled using NumPy 1.x cannot be run in NumPy 2.x"
+
+_CHILD = r"""
+import json, sys
+sys.path[:] = json.loads(sys.argv[1])
+for name in sys.argv[2:]:
+    sys.stderr.write("\n@@tts-doctor-begin %s\n" % name)
+    sys.stderr.flush()
+    try:
+        __import__(name)
+    except BaseException as exc:
+        sys.stderr.write("\n@@tts-doctor-error %s %s: %s\n"
+                         % (name, type(exc).__name__, str(exc).replace("\n", " ")[:600]))
+    sys.stderr.write("\n@@tts-doctor-end %s\n" % name)
+    sys.stderr.flush()
+"""
+
+
+def classify_extension(path: str) -> Optional[str]:
+    """Which NumPy an extension was built against, read from its bytes.
+
+    '1' (names only numpy.core...), '2' (names numpy._core), 'runtime' (uses the C API but
+    names neither: pybind11 >= 2.12 chooses at run time), None (does not use the C API).
+    """
+    try:
+        with open(path, "rb") as fh:
+            size = os.fstat(fh.fileno()).st_size
+            if size == 0 or size > _MAX_BYTES:
+                return None
+            with mmap.mmap(fh.fileno(), 0, access=mmap.ACCESS_READ) as m:
+                if m.find(b"_ARRAY_API") < 0 and m.find(b"_UFUNC_API") < 0:
+                    return None
+                if m.find(b"numpy._core") >= 0:
+                    return "2"
+                if (m.find(b"numpy.core._multiarray_umath") >= 0
+                        or m.find(b"numpy.core.multiarray") >= 0
+                        or m.find(b"numpy.core.umath") >= 0):
+                    return "1"
+                return "runtime"
+    except (OSError, ValueError):
+        return None
+
+
+def _record_path(dist: Any) -> Optional[str]:
+    base = getattr(dist, "_path", None)
+    if base is None:
+        return None
+    record = os.path.join(str(base), "RECORD")
+    return record if os.path.exists(record) else None
+
+
+def _shared_objects(dist: Any) -> list[tuple[str, str]]:
+    """(absolute path, path relative to the install root) of a distribution's .so files."""
+    record = _record_path(dist)
+    if record is not None:
+        root = os.path.dirname(os.path.dirname(record))
+        with open(record, encoding="utf-8", errors="replace") as fh:
+            rels = [line.split(",", 1)[0] for line in fh]
+        pairs = [(os.path.normpath(os.path.join(root, rel)), rel) for rel in rels]
+    else:  # no RECORD (some conda and egg installs): the metadata's file list, if any
+        pairs = []
+        for f in dist.files or []:
+            try:
+                pairs.append((str(dist.locate_file(f)), str(f)))
+            except Exception:
+                continue
+    out = []
+    for path, rel in pairs:
+        name = os.path.basename(rel)
+        if not (name.endswith(".so") or ".so." in name):
+            continue
+        if name.startswith("lib") and "py" not in name:
+            continue  # a plain shared library, not a Python binding
+        out.append((path, rel.replace(os.sep, "/")))
+    return out
+
+
+def _abi_cache_file(dist: Any) -> Optional[str]:
+    record = _record_path(dist)
+    folder = scan.cache_dir()
+    if record is None or folder is None:
+        return None
+    st = os.stat(record)
+    blob = json.dumps([ABI_CACHE_VERSION, dist.metadata["Name"], dist.version, record,
+                       st.st_mtime_ns, st.st_size])
+    return os.path.join(str(folder), "abi-" + hashlib.sha256(blob.encode()).hexdigest()[:24]
+                        + ".json")
+
+
+def extension_builds(dist: Any) -> list[dict[str, str]]:
+    """Every NumPy C-API user of one distribution: file, module, build ('1', '2', 'runtime').
+
+    Cached per distribution (RECORD's mtime and size in the key) next to doctor.scan's cache.
+    """
+    cache = _abi_cache_file(dist)
+    if cache:
+        try:
+            with open(cache, encoding="utf-8") as fh:
+                return list(json.load(fh))
+        except (OSError, ValueError):
+            pass
+    out = []
+    for path, rel in _shared_objects(dist):
+        build = classify_extension(path)
+        if build is None:
+            continue
+        out.append({"file": path, "module": _module_name(rel), "build": build})
+    if cache:
+        tmp = f"{cache}.{os.getpid()}.tmp"
+        try:
+            with open(tmp, "w", encoding="utf-8") as fh:
+                json.dump(out, fh)
+            os.replace(tmp, cache)
+        except OSError:
+            pass
+    return out
+
+
+def _module_name(rel: str) -> str:
+    """The dotted name to import for a shared object: the module itself when it is one,
+    else its top-level package (torch/lib/libtorch_python.so -> torch)."""
+    parts = rel.split("/")
+    m = _EXT_RE.match(parts[-1])
+    if m and not parts[-1].startswith("lib") and all(p.isidentifier() for p in parts[:-1]):
+        return ".".join([*parts[:-1], m.group("mod")])
+    return parts[0]
+
+
+def child_path() -> list[str]:
+    """The import path a fresh subprocess should see: this interpreter's, without the
+    current folder and without the doctor's own support links (`--python` runs)."""
+    return [p for p in dists.search_path() if "tts-doctor-support-" not in p]
+
+
+def import_in_subprocess(modules: list[str], timeout: float = 30.0) -> dict[str, dict[str, Any]]:
+    """Import `modules` one by one in a fresh interpreter; per module: error, signatures,
+    output, and `crashed` when the process died inside that import."""
+    env = dict(os.environ, PYTHONDONTWRITEBYTECODE="1", PYTHONWARNINGS="ignore")
+    try:
+        proc = subprocess.run([sys.executable, "-c", _CHILD, json.dumps(child_path()), *modules],
+                              capture_output=True, text=True, timeout=timeout, env=env,
+                              errors="replace")
+        text, rc = proc.stdout + proc.stderr, proc.returncode
+    except subprocess.TimeoutExpired as exc:
+        out = exc.stderr or b""
+        text = out.decode("utf-8", "replace") if isinstance(out, bytes) else out
+        rc = None
+    results: dict[str, dict[str, Any]] = {}
+    current = None
+    chunks: dict[str, list[str]] = {}
+    for line in text.splitlines():
+        if line.startswith("@@tts-doctor-begin "):
+            current = line.split(" ", 1)[1].strip()
+            chunks[current] = []
+            results[current] = {"error": None, "ended": False}
+        elif line.startswith("@@tts-doctor-error ") and current:
+            results[current]["error"] = line.split(" ", 2)[2].strip()
+        elif line.startswith("@@tts-doctor-end ") and current:
+            results[current]["ended"] = True
+            current = None
+        elif current:
+            chunks[current].append(line)
+    for name in modules:
+        r = results.setdefault(name, {"error": None, "ended": False})
+        output = "\n".join(chunks.get(name, []))
+        blob = output + "\n" + (r["error"] or "")
+        r["signatures"] = [key for key, rx in ABI_SIGNATURES if rx.search(blob)]
+        r["output"] = output[-1500:]
+        if not r.pop("ended"):
+            r["crashed"] = ("timed out" if rc is None else f"the process exited with {rc}") \
+                if name in chunks else None
+    return results
+
+
+def _numpy_major() -> Optional[int]:
+    rel = dists.release(dists.version("numpy"))
+    return rel[0] if rel else None
+
+
+@probe("numpy.abi", title="Extension modules built against the NumPy major that is installed",
+       families=("N1",), timeout=60)
+def abi(ctx: Context) -> Result:
+    version = dists.version("numpy")
+    if version is None:
+        return skip("numpy is not installed")
+    major = _numpy_major() or 0
+    other = "1" if major >= 2 else "2"
+    t0 = time.perf_counter()
+    builds: dict[str, tuple[Any, list[dict[str, str]]]] = {}
+    counted = 0
+    for key, dist in sorted(dists.all_distributions().items()):
+        if key == "numpy":
+            continue
+        found = extension_builds(dist)
+        counted += len(found)
+        odd = [b for b in found if b["build"] == other]
+        if odd:
+            builds[dist.metadata["Name"]] = (dist, odd)
+    scan_s = time.perf_counter() - t0
+    details: dict[str, Any] = {"numpy": version, "extensions": counted,
+                               "scan_s": round(scan_s, 3)}
+    if not builds:
+        return ok(f"numpy {version}: {counted} extension module(s) use the NumPy C API, "
+                  f"none built against NumPy {other}.x", **details)
+    # Confirm by importing: one fresh process per distribution, side by side. (Under NumPy 1
+    # the suspects are NumPy 2 builds: fine by default, since NumPy 2 builds target the 1.x
+    # API, broken only when built for a newer C API; the imports tell.)
+    from concurrent.futures import ThreadPoolExecutor
+
+    jobs = {name: sorted({b["module"] for b in odd})[:8] for name, (_d, odd) in builds.items()}
+    with ThreadPoolExecutor(max_workers=min(4, len(jobs))) as pool:
+        done = dict(zip(jobs, pool.map(import_in_subprocess, jobs.values())))
+    broken, clean = [], []
+    for name, modules in jobs.items():
+        dist = builds[name][0]
+        for module in modules:
+            r = done[name][module]
+            row = {"distribution": name, "version": dist.version, "module": module,
+                   "built_against": f"NumPy {other}.x", "signatures": r["signatures"],
+                   "error": r["error"], "crashed": r.get("crashed")}
+            if r["signatures"] or r["error"] or r.get("crashed"):
+                row["output"] = r["output"]
+                broken.append(row)
+            else:
+                clean.append(row)
+    details.update(broken=broken, imports_cleanly=clean, confirm_s=round(
+        time.perf_counter() - t0 - scan_s, 3))
+    if not broken:
+        names = ", ".join(sorted({c["distribution"] for c in clean}))
+        return ok(f"numpy {version}: {len(clean)} extension module(s) of {names} were built "
+                  f"against NumPy {other}.x but import cleanly", **details)
+    dist_names = sorted({b["distribution"] for b in broken})
+    first = broken[0]
+    why = first["error"] or first["crashed"] or "printed the NumPy ABI banner"
+    upgrades = [dists.pip_install(n, extra="--upgrade") for n in dist_names]
+    if major >= 2:
+        summary = (f"{len(broken)} extension module(s) compiled against NumPy 1.x cannot run "
+                   f"with numpy {version}: "
+                   + ", ".join(f"{b['distribution']} {b['version']} ({b['module']})"
+                               for b in broken[:4])
+                   + f" — {why}"[:300])
+        fix = Fix(f"{BANNER_TEXT}: upgrade each package to a release built for NumPy 2 "
+                  "(first command(s)), or pin numpy below 2 for the whole environment "
+                  "(last command).",
+                  commands=(*upgrades, dists.pip_install("numpy<2")))
+    else:
+        summary = (f"{len(broken)} extension module(s) built against NumPy 2.x fail with "
+                   f"numpy {version}: "
+                   + ", ".join(f"{b['distribution']} {b['version']} ({b['module']})"
+                               for b in broken[:4]) + f" — {why}"[:300])
+        fix = Fix("These builds need NumPy 2: upgrade numpy, or install releases of the "
+                  "packages built for NumPy 1.x.",
+                  commands=(dists.pip_install("numpy>=2", extra="--upgrade"),))
+    details["distributions"] = dist_names
+    return fail(summary, fix, **details)
+
+
+# ---------------------------------------------------------------------------------------------
+# numpy.aliases (N2)
+
+# Removed in 1.24 (deprecated in 1.20): the builtin-type aliases. NumPy 2.0 brought `bool`
+# back (as np.bool_), so the installed NumPy is asked which ones are really gone.
+ALIASES_1_24 = ("float", "int", "complex", "bool", "object", "str", "long", "unicode")
+# Removed in 2.0 (the commonly used ones; numpy/_expired_attrs_2_0.py has the full list).
+ALIASES_2_0 = ("float_", "complex_", "cfloat", "clongfloat", "longfloat", "longcomplex",
+               "singlecomplex", "string_", "unicode_", "NaN", "Inf", "Infinity", "infty",
+               "NINF", "PINF", "NZERO", "PZERO", "int0", "uint0", "bool8", "round_",
+               "product", "cumproduct", "alltrue", "sometrue", "asfarray", "msort",
+               "find_common_type", "issubclass_", "mat")
+REPLACEMENTS = {
+    "float": "float (builtin) or np.float64", "int": "int (builtin) or np.int64",
+    "complex": "complex (builtin) or np.complex128", "bool": "bool (builtin) or np.bool_",
+    "object": "object (builtin) or np.object_", "str": "str (builtin) or np.str_",
+    "long": "int (builtin)", "unicode": "str (builtin)", "float_": "np.float64",
+    "complex_": "np.complex128", "cfloat": "np.complex128", "string_": "np.bytes_",
+    "unicode_": "np.str_", "NaN": "np.nan", "Inf": "np.inf",
+    "infty": "np.inf", "NINF": "-np.inf", "PINF": "np.inf", "round_": "np.round",
+    "product": "np.prod", "cumproduct": "np.cumprod", "alltrue": "np.all",
+    "sometrue": "np.any", "asfarray": "np.asarray(x, dtype=float)", "bool8": "np.bool_",
+    "int0": "np.intp", "uint0": "np.uintp", "longfloat": "np.longdouble",
+    "clongfloat": "np.clongdouble", "longcomplex": "np.clongdouble",
+    "singlecomplex": "np.complex64", "msort": "np.sort(a, axis=0)", "mat": "np.asmatrix",
+    "find_common_type": "np.result_type or np.promote_types", "issubclass_": "issubclass",
+    "Infinity": "np.inf", "NZERO": "-0.0", "PZERO": "0.0",
+}
+# Known consumers whose fixed release is named (FAILURES.md N2: coqui TTS#2442, librosa#1853).
+KNOWN_FIXED = {"librosa": "0.10"}
+
+_ABSENT_CHILD = r"""
+import json, sys, warnings
+sys.path[:] = json.loads(sys.argv[1])
+warnings.simplefilter("ignore")
+import numpy
+names = json.loads(sys.argv[2])
+print(json.dumps({"version": numpy.__version__,
+                  "absent": [n for n in names if not hasattr(numpy, n)]}))
+"""
+
+
+def absent_aliases(names: tuple[str, ...]) -> tuple[Optional[str], list[str], Optional[str]]:
+    """(numpy version, names the installed NumPy lacks, error) asked in a fresh process."""
+    try:
+        proc = subprocess.run(
+            [sys.executable, "-c", _ABSENT_CHILD, json.dumps(child_path()), json.dumps(names)],
+            capture_output=True, text=True, timeout=30,
+            env=dict(os.environ, PYTHONDONTWRITEBYTECODE="1"))
+    except subprocess.TimeoutExpired:
+        return None, [], "importing numpy timed out"
+    try:
+        data = json.loads(proc.stdout.strip().splitlines()[-1])
+        return data["version"], list(data["absent"]), None
+    except (ValueError, IndexError, KeyError):
+        return None, [], (proc.stderr.strip().splitlines() or ["numpy does not import"])[-1]
+
+
+def _start(node: ast.stmt) -> int:
+    """First line of a statement, its decorators included."""
+    lines = [node.lineno] + [d.lineno for d in getattr(node, "decorator_list", [])]
+    return min(lines)
+
+
+def _span(nodes: list[ast.stmt]) -> range:
+    if not nodes:
+        return range(0)
+    end = max(getattr(n, "end_lineno", None) or n.lineno for n in nodes)
+    return range(min(_start(n) for n in nodes), end + 1)
+
+
+_GUARD_EXCEPTIONS = {"AttributeError", "ImportError", "Exception", "BaseException"}
+
+
+def guarded_lines(source: bytes) -> set[int]:
+    """Lines that sit in a `try` catching AttributeError/ImportError (or everything), or under
+    an `if` that tests `hasattr(...)` or a version: uses there are deliberate fallbacks."""
+    try:
+        tree = ast.parse(source)
+    except (SyntaxError, ValueError):
+        return set()
+    out: set[int] = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Try):
+            for h in node.handlers:
+                elts = h.type.elts if isinstance(h.type, ast.Tuple) else [h.type]
+                names = {getattr(e, "id", getattr(e, "attr", "")) for e in elts if e}
+                if h.type is None or names & _GUARD_EXCEPTIONS:
+                    out.update(_span(node.body))
+                    break
+        elif isinstance(node, ast.If):
+            test = ast.dump(node.test)
+            if "hasattr" in test or "version" in test.lower():
+                out.update(_span(node.body))
+                out.update(_span(node.orelse))
+        elif isinstance(node, ast.IfExp):
+            test = ast.dump(node.test)
+            if "hasattr" in test or "version" in test.lower():
+                out.update(range(node.lineno, (node.end_lineno or node.lineno) + 1))
+    return out
+
+
+def _is_test_file(path: str) -> bool:
+    parts = path.replace(os.sep, "/").split("/")
+    return any(p in ("tests", "test", "testing") for p in parts[:-1]) or \
+        parts[-1].startswith("test_")
+
+
+def _py_files(dist: Any) -> list[str]:
+    record = _record_path(dist)
+    if record is None:
+        out = []
+        for f in dist.files or []:
+            if str(f).endswith(".py"):
+                try:
+                    out.append(str(dist.locate_file(f)))
+                except Exception:
+                    continue
+        return out
+    root = os.path.dirname(os.path.dirname(record))
+    with open(record, encoding="utf-8", errors="replace") as fh:
+        return [os.path.normpath(os.path.join(root, line.split(",", 1)[0]))
+                for line in fh if line.split(",", 1)[0].endswith(".py")]
+
+
+def _alias_prefilter(names: list[str]) -> re.Pattern[bytes]:
+    alt = b"|".join(sorted((re.escape(n.encode()) for n in names), key=len, reverse=True))
+    return re.compile(rb"\b(?:np|numpy)[ \t]*\.[ \t]*(?:" + alt + rb")\b"
+                      rb"|from[ \t]+numpy[ \t]+import[^\n]*\b(?:" + alt + rb")\b")
+
+
+def alias_usages(absent: list[str]) -> list[dict[str, Any]]:
+    """Uses of the absent aliases in installed distributions, each with `guarded`.
+
+    doctor.scan's AST pass resolves the aliases (`import numpy as N`, `from numpy import
+    float_`), but its prefilter runs one regex per name: with 30-odd names a cold scan of a
+    torch environment took 25 s. Here one combined byte regex (`np.NAME`, `numpy.NAME`,
+    `from numpy import ... NAME`) picks the few files worth parsing, then `scan.scan_source`
+    parses them; results are cached per distribution like doctor.scan's. A module imported
+    under another name (`import numpy as N`) with no `np.`/`numpy.` use is not seen.
+    """
+    if not absent:
+        return []
+    patterns = [scan.Pattern("numpy", n) for n in absent]
+    rx = _alias_prefilter(absent)
+    folder = scan.cache_dir()
+    out: list[dict[str, Any]] = []
+    for key, dist in sorted(dists.all_distributions().items()):
+        if key in ("numpy", "tts-doctor"):
+            continue
+        name, version = dist.metadata["Name"], dist.version
+        record = _record_path(dist)
+        cache = None
+        if record and folder:
+            st = os.stat(record)
+            blob = json.dumps([ABI_CACHE_VERSION, "aliases", name, version, record,
+                               st.st_mtime_ns, st.st_size, sorted(absent)])
+            cache = os.path.join(str(folder), "aliases-"
+                                 + hashlib.sha256(blob.encode()).hexdigest()[:24] + ".json")
+        hits = None
+        if cache:
+            try:
+                with open(cache, encoding="utf-8") as fh:
+                    hits = json.load(fh)
+            except (OSError, ValueError):
+                hits = None
+        if hits is None:
+            hits = []
+            for path in _py_files(dist):
+                try:
+                    with open(path, "rb") as fh:
+                        source = fh.read()
+                except OSError:
+                    continue
+                if b"numpy" not in source or not rx.search(source):
+                    continue
+                found = scan.scan_source(source, patterns)
+                guards = guarded_lines(source) if found else set()
+                for line, dotted in found:
+                    why = "test file" if _is_test_file(path) else \
+                        "guarded (try/except, hasattr or a version test)" \
+                        if line in guards else None
+                    hits.append([path, line, dotted, why])
+            if cache:
+                tmp = f"{cache}.{os.getpid()}.tmp"
+                try:
+                    with open(tmp, "w", encoding="utf-8") as fh:
+                        json.dump(hits, fh)
+                    os.replace(tmp, cache)
+                except OSError:
+                    pass
+        out += [{"distribution": name, "version": version, "file": f, "line": line,
+                 "name": dotted, "guarded": why} for f, line, dotted, why in hits]
+    return out
+
+
+@probe("numpy.aliases", title="NumPy aliases removed in 1.24 and 2.0, and who still uses them",
+       families=("N2",), timeout=60)
+def aliases(ctx: Context) -> Result:
+    version = dists.version("numpy")
+    if version is None:
+        return skip("numpy is not installed")
+    runtime, absent, error = absent_aliases(ALIASES_1_24 + ALIASES_2_0)
+    if error:
+        return skip(f"numpy {version} does not import, so its aliases cannot be checked "
+                    f"({error}); numpy.abi and packages.consistency say why", numpy=version,
+                    error=error)
+    t0 = time.perf_counter()
+    uses = alias_usages(absent)
+    live = [u for u in uses if not u["guarded"]]
+    guarded = [u for u in uses if u["guarded"]]
+    details: dict[str, Any] = {"numpy": runtime, "absent": absent,
+                               "scan_s": round(time.perf_counter() - t0, 3),
+                               "guarded_or_tests": guarded[:20]}
+    # Known version pairs: named even when the scan cache or a guard hides the use.
+    pairs = []
+    for name, fixed in KNOWN_FIXED.items():
+        have = dists.version(name)
+        if have and dists.release(have) and dists.release(have) < dists.release(fixed) \
+                and {"float", "complex", "int"} & set(absent):
+            pairs.append({"distribution": name, "version": have, "fixed_in": fixed})
+    details["known_pairs"] = pairs
+    if not live and not pairs:
+        gone = ", ".join(f"np.{n}" for n in absent[:6]) + (" ..." if len(absent) > 6 else "")
+        return ok(f"numpy {runtime}: no installed code uses the removed aliases ({gone})",
+                  **details)
+    by_dist: dict[str, dict[str, Any]] = {}
+    for u in live:
+        d = by_dist.setdefault(u["distribution"], {"version": u["version"], "names": set(),
+                                                   "uses": []})
+        d["names"].add(u["name"].split(".", 1)[1])
+        d["uses"].append(f"{u['file']}:{u['line']} np.{u['name'].split('.', 1)[1]}")
+    for p in pairs:
+        by_dist.setdefault(p["distribution"], {"version": p["version"], "names": set(),
+                                               "uses": []})
+    users = [{"distribution": n, "version": d["version"], "names": sorted(d["names"]),
+              "uses": d["uses"][:10]} for n, d in sorted(by_dist.items())]
+    details["users"] = users
+    listed = "; ".join(f"{u['distribution']} {u['version']} ("
+                       + ", ".join(f"np.{x}" for x in u["names"][:4]) + ")" for u in users[:5])
+    upgrades = []
+    for u in users:
+        fixed = KNOWN_FIXED.get(dists.canonical(u["distribution"]))
+        upgrades.append(dists.pip_install(f"{u['distribution']}>={fixed}" if fixed
+                                          else u["distribution"], extra="--upgrade"))
+    in_2 = any(n in ALIASES_2_0 for u in users for n in u["names"])
+    pin = "numpy<2" if in_2 else "numpy<1.24"
+    replaced = sorted({n for u in users for n in u["names"]})
+    fix = Fix("Upgrade the packages that still use the removed aliases (first command(s)); "
+              f"or pin {pin} (last command). In your own code use the replacements: "
+              + ", ".join(f"np.{n} -> {REPLACEMENTS.get(n, '?')}" for n in replaced[:8]),
+              commands=(*upgrades, dists.pip_install(pin)))
+    return fail(f"numpy {runtime} no longer has aliases that installed code uses: {listed} "
+                "(AttributeError: module 'numpy' has no attribute ...)", fix, **details)

@@ -1,1 +1,315 @@
-"""Probes: onnxruntime (to be written)."""
+"""ONNX Runtime: one build installed, and the CUDA provider really usable (O2).
+
+`onnxruntime`, `onnxruntime-gpu` (and the DirectML, OpenVINO, ROCm builds) all install the same
+`onnxruntime` package folder: with two of them, the last install wins file by file and the
+metadata of the other lies (wyoming-piper#32: piper pulls in the CPU build over the GPU one and
+the CUDA provider silently disappears). The providers probe then asks the runtime itself:
+`get_available_providers()`, the CUDA provider library's needed libraries resolved as the
+loader would (`libcublasLt.so.12`, `libcudnn.so.9`: CosyVoice#91), and a real session on a
+tiny model built here, which is where ONNX Runtime silently falls back to the CPU.
+"""
+
+from __future__ import annotations
+
+import glob
+import os
+import re
+from typing import Any, Optional
+
+from doctor import dists, elf
+from doctor.finding import Fix, Result, fail, ok, skip, warn
+from doctor.registry import Context, probe
+
+# Distributions that provide the `onnxruntime` package (they overwrite each other).
+BUILDS = ("onnxruntime", "onnxruntime-gpu", "onnxruntime-directml", "onnxruntime-openvino",
+          "onnxruntime-rocm", "onnxruntime-silicon", "onnxruntime-training", "onnxruntime-qnn",
+          "ort-nightly", "ort-nightly-gpu")
+CUDA_PROVIDER_LIB = "libonnxruntime_providers_cuda.so"
+
+
+def installed_builds() -> list[tuple[str, str]]:
+    """(name, version) of every installed ONNX Runtime build."""
+    out = []
+    for name in BUILDS:
+        version = dists.version(name)
+        if version is not None:
+            out.append((dists.distribution(name).metadata["Name"], version))
+    return out
+
+
+def nvidia_driver() -> Optional[str]:
+    """The NVIDIA kernel driver's version line, or 'libcuda' when only the user-space driver
+    library is found; None on a host without an NVIDIA driver."""
+    try:
+        with open("/proc/driver/nvidia/version", encoding="utf-8", errors="replace") as fh:
+            first = fh.readline()
+        m = re.search(r"Kernel Module\s+(\S+)", first)
+        return m.group(1) if m else first.strip()[:80]
+    except OSError:
+        pass
+    if "libcuda.so.1" in elf.ld_cache():
+        return "libcuda"
+    return None
+
+
+def _needs_gpu(ctx: Context) -> bool:
+    requires = (ctx.recipe or {}).get("requires") or {}
+    return requires.get("gpu") in (True, "required")
+
+
+def _keep(builds: list[tuple[str, str]]) -> str:
+    """Which build to keep: the GPU build when it is one of them (it runs on the CPU too, and
+    was installed for a reason), else the CPU build, else the first."""
+    names = {dists.canonical(n): v for n, v in builds}
+    for name in ("onnxruntime-gpu", "onnxruntime"):
+        if name in names:
+            return f"{name}=={names[name]}"
+    name, version = builds[0]
+    return f"{name}=={version}"
+
+
+def winner(builds: list[tuple[str, str]], package_dir: str) -> Optional[str]:
+    """The build whose compiled module is on disk: the sha256 of
+    `onnxruntime/capi/onnxruntime_pybind11_state*.so` compared with each build's RECORD."""
+    import base64
+    import hashlib
+
+    found = glob.glob(os.path.join(package_dir, "capi", "onnxruntime_pybind11_state*.so"))
+    if not found:
+        return None
+    digest = hashlib.sha256()
+    with open(found[0], "rb") as fh:
+        for chunk in iter(lambda: fh.read(1 << 20), b""):
+            digest.update(chunk)
+    ours = "sha256=" + base64.urlsafe_b64encode(digest.digest()).decode().rstrip("=")
+    rel = "onnxruntime/capi/" + os.path.basename(found[0])
+    for name, _version in builds:
+        dist = dists.distribution(name)
+        for line in (dist.read_text("RECORD") or "").splitlines() if dist else []:
+            parts = line.split(",")
+            if len(parts) >= 2 and parts[0] == rel and parts[1] == ours:
+                return name
+    return None
+
+
+def _files_from(package_dir: str) -> dict[str, Any]:
+    """What is on disk in the shared `onnxruntime` folder: its version and whether the CUDA
+    provider library is there (the build whose files won)."""
+    out: dict[str, Any] = {"cuda_provider_file": os.path.exists(
+        os.path.join(package_dir, "capi", CUDA_PROVIDER_LIB))}
+    try:
+        with open(os.path.join(package_dir, "__init__.py"), encoding="utf-8") as fh:
+            m = re.search(r"__version__\s*=\s*[\"']([^\"']+)", fh.read())
+        out["version_on_disk"] = m.group(1) if m else None
+    except OSError:
+        out["version_on_disk"] = None
+    return out
+
+
+@probe("onnxruntime.install", title="Exactly one ONNX Runtime build installed (onnxruntime vs "
+       "onnxruntime-gpu overwrite each other)", families=("O2",))
+def install(ctx: Context) -> Optional[Result]:
+    if ctx.needs("onnxruntime") == "absent":
+        return None
+    builds = installed_builds()
+    if not builds:
+        if ctx.needs("onnxruntime") == "required":
+            return fail("ONNX Runtime is not installed, and the recipe needs it",
+                        Fix("Install ONNX Runtime (the GPU build on a host with an NVIDIA "
+                            "GPU).", commands=(dists.pip_install(
+                                "onnxruntime-gpu" if nvidia_driver() else "onnxruntime"),)))
+        return skip("ONNX Runtime is not installed")
+    details: dict[str, Any] = {"builds": [{"name": n, "version": v} for n, v in builds]}
+    if len(builds) == 1:
+        return ok(f"{builds[0][0]} {builds[0][1]} is the only ONNX Runtime build", **details)
+    dist = dists.distribution(builds[0][0])
+    won = None
+    try:
+        package_dir = str(dist.locate_file("onnxruntime"))
+        details.update(_files_from(package_dir), package_dir=package_dir)
+        won = winner(builds, package_dir)
+    except Exception:
+        pass
+    details["files_on_disk_from"] = won
+    listed = " and ".join(f"{n} {v}" for n, v in builds)
+    keep = _keep(builds)
+    on_disk = (f"the compiled module on disk is {won}'s" if won else
+               "the compiled module on disk matches none of them")
+    fix = Fix("The builds share one `onnxruntime` folder: uninstall all of them, then install "
+              f"exactly one ({keep.split('==')[0]}: the GPU build also runs on the CPU). Pin "
+              "it so that a dependency (piper-tts, rembg...) does not pull the other one back "
+              "in.",
+              commands=(dists.pip_uninstall(*(n for n, _ in builds)),
+                        dists.pip_install(keep)))
+    return fail(f"{listed} are both installed: they overwrite each other's files ({on_disk}); "
+                "which providers you get depends on the install order", fix, **details)
+
+
+# --- a tiny ONNX model, encoded here (no `onnx` package needed) -------------------------------
+
+
+def _varint(n: int) -> bytes:
+    out = bytearray()
+    while True:
+        byte = n & 0x7F
+        n >>= 7
+        if n:
+            out.append(byte | 0x80)
+        else:
+            out.append(byte)
+            return bytes(out)
+
+
+def _field(number: int, value: Any) -> bytes:
+    if isinstance(value, int):
+        return _varint(number << 3) + _varint(value)
+    data = value.encode() if isinstance(value, str) else value
+    return _varint(number << 3 | 2) + _varint(len(data)) + data
+
+
+def identity_model() -> bytes:
+    """An ONNX model (IR 7, opset 13) with one Identity node on a float[4] tensor."""
+    dim = _field(1, _field(1, 4))                               # TensorShapeProto.dim
+    tensor = _field(1, 1) + _field(2, dim)                      # elem_type FLOAT, shape
+    vtype = _field(1, tensor)                                   # TypeProto.tensor_type
+    node = _field(1, "x") + _field(2, "y") + _field(3, "n") + _field(4, "Identity")
+    graph = (_field(1, node) + _field(2, "tts_doctor") + _field(11, _field(1, "x") +
+             _field(2, vtype)) + _field(12, _field(1, "y") + _field(2, vtype)))
+    opset = _field(1, "") + _field(2, 13)
+    return _field(1, 7) + _field(2, "tts-doctor") + _field(7, graph) + _field(8, opset)
+
+
+def _session_providers(ort: Any, providers: list[str]) -> tuple[list[str], Optional[str]]:
+    """The providers a real session ends up with (ONNX Runtime falls back to the CPU with
+    only a log line when the CUDA provider cannot load), and the error if it raised."""
+    try:
+        options = ort.SessionOptions()
+        options.log_severity_level = 3
+        session = ort.InferenceSession(identity_model(), sess_options=options,
+                                       providers=providers)
+        import numpy as np
+
+        out = session.run(None, {"x": np.arange(4, dtype=np.float32)})[0]
+        if [float(v) for v in out] != [0.0, 1.0, 2.0, 3.0]:
+            return list(session.get_providers()), f"the Identity model returned {out!r}"
+        return list(session.get_providers()), None
+    except Exception as exc:
+        return [], f"{type(exc).__name__}: {exc}"[:400]
+
+
+def _pip_cuda_libs(package_dir: str) -> dict[str, str]:
+    """CUDA libraries shipped by pip wheels (nvidia-cublas-cu12...) next to onnxruntime:
+    found by `onnxruntime.preload_dlls()` (ORT >= 1.21) or after `import torch`, not by the
+    loader on its own."""
+    site = os.path.dirname(package_dir)
+    out = {}
+    for path in glob.glob(os.path.join(site, "nvidia", "*", "lib", "lib*.so*")):
+        out.setdefault(os.path.basename(path), path)
+    return out
+
+
+@probe("onnxruntime.providers", title="ONNX Runtime imports; the CUDA provider is present and "
+       "its libraries load when a GPU is expected", isolated=True, families=("O2",),
+       crash_fix=Fix("Importing onnxruntime or creating a session crashed the process (mixed "
+                     "files of two builds, or a CUDA library of the wrong version). Reinstall "
+                     "exactly one build.",
+                     commands=("{python} -m pip uninstall -y onnxruntime onnxruntime-gpu",
+                               "{python} -m pip install onnxruntime-gpu")))
+def providers(ctx: Context) -> Optional[Result]:
+    if ctx.needs("onnxruntime") == "absent":
+        return None
+    builds = installed_builds()
+    if not builds:
+        return skip("ONNX Runtime is not installed")
+    names = {dists.canonical(n) for n, _ in builds}
+    gpu_dist = "onnxruntime-gpu" in names or "ort-nightly-gpu" in names
+    try:
+        import onnxruntime as ort
+    except Exception as exc:
+        fix = Fix("ONNX Runtime does not import: reinstall exactly one build.",
+                  commands=(dists.pip_uninstall(*(n for n, _ in builds)),
+                            dists.pip_install(_keep(builds))))
+        return fail(f"onnxruntime does not import: {type(exc).__name__}: {exc}"[:400], fix,
+                    builds=sorted(names), error=f"{type(exc).__name__}: {exc}")
+    package_dir = os.path.dirname(ort.__file__)
+    available = list(ort.get_available_providers())
+    driver = nvidia_driver()
+    need_gpu = _needs_gpu(ctx)
+    details: dict[str, Any] = {"version": getattr(ort, "__version__", None),
+                               "builds": sorted(names), "available": available,
+                               "device": ort.get_device(), "nvidia_driver": driver,
+                               "recipe_needs_gpu": need_gpu}
+    expected = gpu_dist or bool(driver) or need_gpu
+    has_cuda = "CUDAExecutionProvider" in available
+    one_gpu = (dists.pip_uninstall(*(n for n, _ in builds)),
+               dists.pip_install(_keep(builds) if gpu_dist else "onnxruntime-gpu"))
+    if not expected:
+        active, error = _session_providers(ort, ["CPUExecutionProvider"])
+        details.update(session_providers=active, session_error=error)
+        if error:
+            fix = Fix("ONNX Runtime imports but cannot run a one-node model: reinstall it.",
+                      commands=(dists.pip_install(_keep(builds), extra="--force-reinstall"),))
+            return fail(f"onnxruntime {details['version']} cannot run a model: {error}", fix,
+                        **details)
+        return ok(f"onnxruntime {details['version']}: providers {', '.join(available)}; a "
+                  "session runs on the CPU (no NVIDIA driver on this host)", **details)
+    if not has_cuda:
+        if gpu_dist:
+            fix = Fix("onnxruntime-gpu is installed but the files on disk are a CPU build "
+                      "(another ONNX Runtime build was installed over it): uninstall every "
+                      "build and install onnxruntime-gpu alone.", commands=one_gpu)
+            return fail("onnxruntime-gpu is installed but the CUDA provider is absent: "
+                        f"get_available_providers() = {available}", fix, **details)
+        fix = Fix("This is the CPU build of ONNX Runtime where a GPU is expected: install "
+                  "onnxruntime-gpu instead (for the host's CUDA major).", commands=one_gpu)
+        report = fail if need_gpu else warn
+        where = f"on a host with an NVIDIA driver ({driver})" if driver else \
+            "and the recipe needs a GPU"
+        return report(f"onnxruntime {details['version']} is a CPU build {where}: providers "
+                      f"{available}", fix, **details)
+    lib = os.path.join(package_dir, "capi", CUDA_PROVIDER_LIB)
+    missing: dict[str, str] = {}
+    if os.path.exists(lib):
+        missing = dict(elf.resolve(lib).missing)
+    in_wheels = _pip_cuda_libs(package_dir)
+    details.update(provider_library=lib, missing=missing,
+                   missing_but_in_pip_wheels=sorted(m for m in missing if m in in_wheels))
+    active, error = _session_providers(ort, ["CUDAExecutionProvider", "CPUExecutionProvider"])
+    details.update(session_providers=active, session_error=error)
+    if "CUDAExecutionProvider" in active and not error:
+        return ok(f"onnxruntime {details['version']}: a session runs on the CUDA provider "
+                  f"(driver {driver})", **details)
+    fallback = (f"a session falls back to {active or 'nothing'}"
+                + (f" ({error})" if error else ""))
+    if missing:
+        lost = ", ".join(sorted(missing))
+        if all(m in in_wheels for m in missing):
+            fix = Fix("The CUDA libraries are installed as pip wheels but the loader does not "
+                      "search there: call onnxruntime.preload_dlls() (ONNX Runtime >= 1.21) or "
+                      "`import torch` before creating the session, or add their folders to "
+                      "LD_LIBRARY_PATH.",
+                      commands=("export LD_LIBRARY_PATH=" + ":".join(sorted({os.path.dirname(
+                          in_wheels[m]) for m in missing})) + ":$LD_LIBRARY_PATH",))
+        else:
+            fix = Fix("Install the CUDA libraries this ONNX Runtime build was made for (its "
+                      "`cuda,cudnn` extras bring them as pip wheels), or the onnxruntime-gpu "
+                      "release built for the CUDA major the image has.",
+                      commands=(dists.pip_install(f"onnxruntime-gpu[cuda,cudnn]=="
+                                                  f"{details['version']}"),))
+        summary = (f"the CUDA provider is listed but its library cannot load: {lost} not "
+                   f"found; {fallback}")
+        if not driver and not need_gpu:
+            return warn("no NVIDIA driver on this host, and even on a GPU host " + summary,
+                        fix, **details)
+        return fail(summary, fix, **details)
+    if not driver and not need_gpu:
+        return ok(f"onnxruntime {details['version']}: the CUDA provider's libraries all "
+                  "resolve; no NVIDIA driver on this host, so sessions run on the CPU here",
+                  **details)
+    fix = Fix("The CUDA provider's libraries are present but a session still does not use "
+              "it: the driver is older than this build's CUDA, or no GPU is visible "
+              "(CUDA_VISIBLE_DEVICES). Check the cuda.* findings, or install the "
+              "onnxruntime-gpu release built for the driver's CUDA.",
+              commands=("nvidia-smi", dists.pip_install("onnxruntime-gpu", extra="--upgrade")))
+    return fail(f"the CUDA provider is listed and its libraries resolve, but {fallback}", fix,
+                **details)

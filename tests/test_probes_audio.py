@@ -1,0 +1,78 @@
+"""Audio I/O probes on real environments: libsndfile (I1), ffmpeg/ffprobe (I2), sox and the
+WAV backends (I3). This machine has no ffmpeg, no sox and no system libsndfile, so the
+missing-program verdicts are the real ones; the dev .venv (soundfile 0.14 with its bundled
+libsndfile, scipy 1.17) is the healthy environment."""
+
+from __future__ import annotations
+
+import pytest
+
+from tests.harness import envs, envs_numeric
+
+
+def check(cli, venv, *args):
+    return cli("check", "--json", "--python", str(venv.python), *args)
+
+
+def test_healthy_dev_environment_reads_and_writes_wav(cli):
+    r = cli("check", "--json", "--only", "audio")
+    assert r.returncode == 0, r
+    s = r.finding("audio.sndfile")
+    assert s["status"] == "ok", s
+    assert s["details"]["loaded"] == s["details"]["bundled_library"]
+    assert "bundled" in s["summary"]
+    b = r.finding("audio.backends")
+    assert b["status"] == "ok" and b["details"]["working"] == ["soundfile", "scipy.io.wavfile"]
+    # nothing installed here runs ffmpeg or sox, and neither is on PATH
+    assert r.finding("audio.ffmpeg")["status"] == "skip"
+    assert r.finding("audio.sox")["status"] == "skip"
+
+
+def test_a_recipe_that_needs_ffmpeg_fails_without_it(cli, tmp_path):
+    recipe = tmp_path / "ffmpeg.toml"
+    recipe.write_text('name = "ff"\nengine = "piper"\n[audio]\nsample_rate = 22050\n'
+                      '[smoke]\ntext = "hi"\n[requires]\nffmpeg = "required"\n')
+    r = cli("check", "--json", "--only", "audio.ffmpeg", "--recipe", str(recipe))
+    assert r.returncode == 1, r
+    f = r.finding("audio.ffmpeg")
+    assert f["status"] == "fail" and "the recipe" in f["summary"]
+    assert f["fix"]["commands"][0] == "apt-get install -y ffmpeg"
+
+
+@pytest.mark.venv
+def test_soundfile_without_libsndfile_and_missing_programs(cli, make_env):
+    venv = make_env(envs_numeric.AUDIO_LEGACY)
+    real = venv.run("-c", "import soundfile", check=False)
+    assert "OSError: sndfile library not found" in real.stderr
+
+    r = check(cli, venv, "--only", "audio")
+    assert r.returncode == 1, r
+    s = r.finding("audio.sndfile")
+    assert s["status"] == "fail"
+    assert "sndfile library not found" in s["summary"] and "0.10.3.post1" in s["summary"]
+    assert s["details"]["bundled_library"] is None and s["details"]["system_library"] is None
+    assert s["fix"]["commands"] == [
+        f"{venv.python} -m pip install --upgrade 'soundfile>=0.12'",
+        "apt-get install -y libsndfile1"]
+
+    b = r.finding("audio.backends")
+    assert b["status"] == "fail"
+    assert b["details"]["working"] == []
+    assert "sndfile library not found" in b["details"]["failing"]["soundfile"]
+
+    ff = r.finding("audio.ffmpeg")
+    assert ff["status"] == "warn"
+    assert "pydub 0.25.1" in ff["summary"] and "Couldn't find ffprobe or avprobe" in \
+        ff["summary"]
+    assert ff["fix"]["commands"] == ["apt-get install -y ffmpeg"]
+
+    sx = r.finding("audio.sox")
+    assert sx["status"] == "warn" and "sox 1.4.1 needs it" in sx["summary"]
+    assert sx["fix"]["commands"] == ["apt-get install -y sox libsox-fmt-all"]
+
+
+@pytest.mark.venv
+def test_nothing_audio_installed_is_a_skip(cli, make_env):
+    r = check(cli, make_env(envs.BARE), "--only", "audio")
+    assert r.returncode == 0, r
+    assert {f["status"] for f in r.json["findings"]} == {"skip"}

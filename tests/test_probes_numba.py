@@ -1,0 +1,204 @@
+"""numba and resampy probes on real environments: numba's NumPy range (M1), a real JIT, the
+cache locators (M3, with a really read-only site-packages made by a private mount namespace),
+the seed's invalid resampy filter name, and resampy's first-call JIT latency (M4). The dev
+.venv (numba 0.68.1, resampy 0.4.3, numpy 2.4) is the healthy environment."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import REPO
+from tests.harness import envs, envs_numeric
+
+
+def check(cli, venv, *args, **kw):
+    return cli("check", "--json", "--python", str(venv.python), *args, **kw)
+
+
+def test_healthy_dev_environment_compiles_caches_and_resamples(cli):
+    r = cli("check", "--json", "--only", "numba")
+    assert r.returncode == 0, r
+    statuses = {f["id"]: f["status"] for f in r.json["findings"]}
+    assert statuses == {"numba.numpy": "ok", "numba.jit": "ok", "numba.cache": "ok",
+                        "numba.resampy-filters": "ok", "numba.warmup": "ok"}, r
+    filters = r.finding("numba.resampy-filters")["details"]
+    assert filters["valid_filters"] == ["kaiser_best", "kaiser_fast", "sinc_window"]
+    assert abs(filters["peak_hz"] - 440) < 8 and filters["length"] == 6000
+    warm = r.finding("numba.warmup")["details"]
+    # resampy 0.4.3 compiles with jit(nopython=True) and no cache=True: nothing on disk
+    assert warm["cacheable"] is False and warm["first_call_s"] > warm["later_call_s"]
+
+
+def test_first_call_jit_over_the_budget_is_a_warning_with_the_warm_up(cli):
+    r = cli("check", "--json", "--only", "numba.warmup", "--set", "numba.jit-budget=0.001")
+    f = r.finding("numba.warmup")
+    assert f["status"] == "warn", f
+    assert "JIT compile" in f["summary"] and "without cache=True" in f["summary"]
+    assert f["fix"]["shim"] == "resample"
+    assert "resampy.resample(numpy.zeros(4800, 'float32'), 48000, 24000)" in \
+        f["fix"]["commands"][0]
+
+
+@pytest.mark.venv
+def test_numba_older_than_numpy_fails_with_numbas_own_message(cli, make_env):
+    venv = make_env(envs_numeric.NUMBA_TOO_OLD)
+    real = venv.run("-c", "import numba", check=False)
+    assert "Numba needs NumPy 1.26 or less" in real.stderr
+
+    r = check(cli, venv, "--only", "numba")
+    assert r.returncode == 1, r
+    f = r.finding("numba.numpy")
+    assert f["status"] == "fail"
+    assert "Numba needs NumPy 1.26 or less" in f["summary"] and "numpy 2.0.2" in f["summary"]
+    assert f["details"]["declares"] == "numpy<1.27,>=1.22"
+    assert f["fix"]["commands"] == [f"{venv.python} -m pip install --upgrade numba",
+                                    f"{venv.python} -m pip install 'numpy<1.27'"]
+    assert r.finding("numba.jit")["status"] == "fail"
+    # resampy is not installed there: its probes skip
+    assert r.finding("numba.resampy-filters")["status"] == "skip"
+
+
+@pytest.mark.venv
+def test_no_numba_is_a_skip(cli, make_env):
+    r = check(cli, make_env(envs.BARE), "--only", "numba")
+    assert r.returncode == 0, r
+    assert {f["status"] for f in r.json["findings"]} == {"skip"}
+
+
+def test_numba_cache_dir_below_a_regular_file_is_ignored_by_numba(cli, tmp_path):
+    blocker = tmp_path / "a-file"
+    blocker.write_text("not a folder")
+    cache_dir = blocker / "numba-cache"
+    env = {"NUMBA_CACHE_DIR": str(cache_dir)}
+    # what numba itself does with it: the user-provided locator fails, it caches in-tree
+    probe = subprocess.run(
+        [sys.executable, "-c", "import numba\n"
+         "import resampy.core as m\n"
+         "ns = {'__name__': 'p'}\n"
+         "exec(compile('def f(x):\\n    return x\\n', m.__file__, 'exec'), ns)\n"
+         "print(numba.njit(cache=True)(ns['f'])._cache.cache_path)\n"],
+        capture_output=True, text=True, env={**os.environ, **env}, check=True)
+    assert probe.stdout.strip().endswith("resampy/__pycache__")
+
+    r = cli("check", "--json", "--only", "numba.cache", env=env)
+    f = r.finding("numba.cache")
+    assert f["status"] == "warn", f
+    assert f"NUMBA_CACHE_DIR={cache_dir} is not usable" in f["summary"]
+    assert "is not a directory" in f["summary"] and "(in-tree)" in f["summary"]
+    assert f["fix"]["commands"] == ["export NUMBA_CACHE_DIR=/tmp/numba-cache"]
+
+
+def _readonly_mounts_work() -> bool:
+    if shutil.which("unshare") is None:
+        return False
+    script = 'd=$(mktemp -d) && mount --bind "$d" "$d" && mount -o remount,bind,ro "$d"'
+    proc = subprocess.run(["unshare", "-rm", "sh", "-c", script], capture_output=True)
+    return proc.returncode == 0
+
+
+def run_with_readonly(folder: Path, *cmd: str, env: dict[str, str]) -> subprocess.CompletedProcess:
+    """Run `cmd` in a private mount namespace where `folder` is a read-only bind mount: a
+    really unwritable site-packages (root ignores permission bits, not a read-only mount)."""
+    script = 'mount --bind "$0" "$0" && mount -o remount,bind,ro "$0" && exec "$@"'
+    return subprocess.run(["unshare", "-rm", "sh", "-c", script, str(folder), *cmd],
+                          capture_output=True, text=True, env=env, cwd=REPO, timeout=300)
+
+
+@pytest.mark.venv
+@pytest.mark.skipif(not _readonly_mounts_work(), reason="no user+mount namespaces here")
+def test_readonly_site_packages_and_home_leave_numba_no_locator(make_env, tmp_path):
+    venv = make_env(envs_numeric.NUMPY2_LEGACY)  # numba 0.60 + librosa 0.9.2 (cache=True)
+    site = venv.site
+    blocker = tmp_path / "home-is-a-file"
+    blocker.write_text("")
+    env = {k: v for k, v in os.environ.items() if k != "NUMBA_CACHE_DIR"}
+    env.update(NO_COLOR="1", XDG_CACHE_HOME=str(blocker / "cache"))
+    librosa_utils = str(site / "librosa" / "util" / "utils.py")
+
+    # numba itself, on librosa's file: the failure users see when importing librosa
+    numba_says = run_with_readonly(
+        site, str(venv.python), "-c",
+        "import numba, sys\nns = {'__name__': 'p'}\n"
+        "exec(compile('def f(x):\\n    return x\\n', sys.argv[1], 'exec'), ns)\n"
+        "numba.njit(cache=True)(ns['f'])\n", librosa_utils, env=env)
+    assert "no locator available for file" in numba_says.stderr, numba_says
+
+    doctor = [sys.executable, "-m", "doctor", "check", "--json", "--python",
+              str(venv.python), "--only", "numba.cache"]
+    r = run_with_readonly(site, *doctor, env=env)
+    f = next(x for x in json.loads(r.stdout)["findings"] if x["id"] == "numba.cache")
+    assert r.returncode == 1 and f["status"] == "fail", r
+    assert "librosa 0.9.2" in f["summary"]
+    assert "no locator available" in f["summary"] and "Read-only file system" in f["summary"]
+    assert f["fix"]["commands"] == ["export NUMBA_CACHE_DIR=/tmp/numba-cache"]
+    assert [u["distribution"] for u in f["details"]["users"]] == ["librosa"]
+
+    # and the fix works: the same read-only image with NUMBA_CACHE_DIR set
+    fixed = run_with_readonly(site, *doctor,
+                              env={**env, "NUMBA_CACHE_DIR": str(tmp_path / "numba-cache")})
+    f = next(x for x in json.loads(fixed.stdout)["findings"] if x["id"] == "numba.cache")
+    assert f["status"] == "ok", f
+    assert f["details"]["targets"][0]["locator"] == "NUMBA_CACHE_DIR"
+
+
+SEED = '''
+import resampy
+
+
+def to_16k(audio, sr):
+    """The seed recipe: an invalid filter name, and the error swallowed."""
+    try:
+        return resampy.resample(audio, sr, 16000, filter="sinc_best")
+    except NotImplementedError:
+        return audio
+'''
+
+
+def test_seed_invalid_filter_name_is_found_in_installed_code(cli, tmp_path):
+    src = tmp_path / "src"
+    (src / "seedtts").mkdir(parents=True)
+    (src / "seedtts" / "__init__.py").write_text("")
+    (src / "seedtts" / "frontend.py").write_text(textwrap.dedent(SEED))
+    (src / "pyproject.toml").write_text(
+        '[build-system]\nrequires = ["setuptools"]\nbuild-backend = "setuptools.build_meta"\n'
+        '[project]\nname = "seedtts"\nversion = "0.1.0"\n')
+    target = tmp_path / "site"
+    subprocess.run([sys.executable, "-m", "pip", "install", "-q", "--no-deps",
+                    "--no-build-isolation", "--disable-pip-version-check", "--target",
+                    str(target), str(src)], check=True, capture_output=True)
+    env = {"PYTHONPATH": str(target)}
+    # the seed really hands back 48 kHz audio as if it were 16 kHz
+    seed = subprocess.run([sys.executable, "-c", "import numpy, seedtts.frontend as f; "
+                           "print(len(f.to_16k(numpy.zeros(48000, 'float32'), 48000)))"],
+                          capture_output=True, text=True, env={**os.environ, **env}, check=True)
+    assert seed.stdout.strip() == "48000"
+
+    r = cli("check", "--json", "--only", "numba.resampy-filters", env=env)
+    assert r.returncode == 1, r
+    f = r.finding("numba.resampy-filters")
+    assert f["status"] == "fail"
+    assert "seedtts" in f["summary"] and "filter='sinc_best'" in f["summary"]
+    bad = f["details"]["invalid"]
+    assert len(bad) == 1 and bad[0]["filter"] == "sinc_best"
+    assert bad[0]["file"].endswith("seedtts/frontend.py") and bad[0]["line"] == 8
+    assert bad[0]["raises"].startswith("NotImplementedError")
+    assert f["fix"]["shim"] == "resample"
+    assert "kaiser_best" in f["fix"]["description"]
+
+
+@pytest.mark.venv
+def test_probes_leave_the_diagnosed_environment_unchanged(cli, make_env):
+    venv = make_env(envs_numeric.NUMPY2_LEGACY)
+    before = sorted(str(p.relative_to(venv.path)) for p in venv.path.rglob("*"))
+    r = check(cli, venv, "--only", "numpy,numba,audio,onnxruntime,compat")
+    assert {f["status"] for f in r.json["findings"]} <= {"ok", "warn", "fail", "skip"}, r
+    after = sorted(str(p.relative_to(venv.path)) for p in venv.path.rglob("*"))
+    assert before == after

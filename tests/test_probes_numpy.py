@@ -1,0 +1,130 @@
+"""numpy.abi (N1) and numpy.aliases (N2) on real environments, diagnosed from outside with
+`--python`; the development .venv (numpy 2.4, numba 0.68, scipy 1.17, soxr 1.x, torch 2.13)
+is the healthy one."""
+
+from __future__ import annotations
+
+import pytest
+
+from doctor.probes import numpy as numpy_probes
+from tests.harness import envs, envs_numeric
+
+
+def check(cli, venv, *args):
+    return cli("check", "--json", "--python", str(venv.python), *args)
+
+
+def test_healthy_dev_environment_has_no_abi_or_alias_failure(cli):
+    r = cli("check", "--json", "--only", "numpy")
+    assert r.returncode == 0, r
+    abi = r.finding("numpy.abi")
+    assert abi["status"] == "ok", abi
+    assert abi["details"]["extensions"] > 20  # scipy, numba, torch... were all read
+    aliases = r.finding("numpy.aliases")
+    assert aliases["status"] == "ok", aliases
+    assert "float_" in aliases["details"]["absent"]
+    # numba 0.68 still names np.asfarray/np.round_, but only under `if numpy_version < (2,0)`
+    # and in its tests: seen and left out, not reported as users
+    assert {g["distribution"] for g in aliases["details"]["guarded_or_tests"]} <= {"numba"}
+
+
+@pytest.mark.venv
+def test_numpy1_build_under_numpy2_fails_naming_the_extension(cli, make_env):
+    venv = make_env(envs_numeric.NUMPY2_LEGACY)
+    # the environment really is broken the way users see it
+    real = venv.run("-c", "import soxr", check=False)
+    assert real.returncode != 0
+    assert "compiled using NumPy 1.x cannot be run in" in real.stderr
+
+    r = check(cli, venv, "--only", "numpy.abi")
+    assert r.returncode == 1, r
+    f = r.finding("numpy.abi")
+    assert f["status"] == "fail"
+    assert "soxr 0.3.7" in f["summary"] and "numpy 2.0.2" in f["summary"]
+    broken = {b["distribution"]: b for b in f["details"]["broken"]}
+    assert set(broken) == {"soxr"}  # numba 0.60 is a NumPy 2 build: not a suspect
+    assert broken["soxr"]["module"] == "soxr.cysoxr"
+    assert {"banner", "multiarray"} <= set(broken["soxr"]["signatures"])
+    commands = f["fix"]["commands"]
+    assert commands[0] == f"{venv.python} -m pip install --upgrade soxr"
+    assert commands[-1] == f"{venv.python} -m pip install 'numpy<2'"
+
+
+@pytest.mark.venv
+def test_numba_built_for_numpy1_is_reported_with_numbas_own_refusal(cli, make_env):
+    venv = make_env(envs_numeric.NUMBA_TOO_OLD)
+    r = check(cli, venv, "--only", "numpy.abi")
+    f = r.finding("numpy.abi")
+    assert f["status"] == "fail", f
+    rows = [b for b in f["details"]["broken"] if b["distribution"] == "numba"]
+    assert rows and all("Numba needs NumPy 1.26 or less" in b["error"] for b in rows)
+    assert any("--upgrade numba" in c for c in f["fix"]["commands"])
+
+
+@pytest.mark.venv
+def test_removed_aliases_are_named_with_their_users(cli, make_env):
+    venv = make_env(envs_numeric.NUMPY2_LEGACY)
+    real = venv.run("-c", "import numpy; numpy.float", check=False)
+    assert "has no attribute 'float'" in real.stderr
+
+    r = check(cli, venv, "--only", "numpy.aliases")
+    assert r.returncode == 1, r
+    f = r.finding("numpy.aliases")
+    assert f["status"] == "fail"
+    assert "librosa 0.9.2" in f["summary"] and "np.float" in f["summary"]
+    users = {u["distribution"]: u for u in f["details"]["users"]}
+    assert "float" in users["librosa"]["names"]
+    assert any("librosa/util/utils.py:2185" in use for use in users["librosa"]["uses"])
+    # NumPy 2 has np.bool again: librosa's np.bool is not a finding there
+    assert "bool" not in f["details"]["absent"]
+    assert "bool" not in users["librosa"]["names"]
+    assert {"distribution": "librosa", "version": "0.9.2", "fixed_in": "0.10"} in \
+        f["details"]["known_pairs"]
+    assert f["fix"]["commands"][0] == f"{venv.python} -m pip install --upgrade 'librosa>=0.10'"
+    assert "np.float -> float (builtin) or np.float64" in f["fix"]["description"]
+
+
+@pytest.mark.venv
+def test_numpy1_environment_is_healthy(cli, make_env):
+    venv = make_env(envs.SCIPY_OLD)  # numpy 1.26.4 + scipy 1.12.0
+    r = check(cli, venv, "--only", "numpy")
+    assert r.returncode == 0, r
+    assert r.finding("numpy.abi")["status"] == "ok"
+    aliases = r.finding("numpy.aliases")
+    assert aliases["status"] == "ok"
+    assert "float" in aliases["details"]["absent"] and "float_" not in \
+        aliases["details"]["absent"]
+
+
+@pytest.mark.venv
+def test_no_numpy_is_a_skip(cli, make_env):
+    r = check(cli, make_env(envs.BARE), "--only", "numpy")
+    assert r.returncode == 0, r
+    assert r.finding("numpy.abi")["status"] == "skip"
+    assert r.finding("numpy.aliases")["status"] == "skip"
+
+
+def test_binary_classification_reads_which_numpy_a_module_was_built_for(tmp_path):
+    cases = {
+        "old.so": b"\x7fELF..._ARRAY_API...numpy.core._multiarray_umath...",
+        "new.so": b"\x7fELF..._ARRAY_API...numpy._core._multiarray_umath..."
+                  b"numpy.core._multiarray_umath",
+        "pybind.so": b"\x7fELF..._ARRAY_API...multiarray",
+        "plain.so": b"\x7fELF...PyInit_plain",
+    }
+    got = {}
+    for name, data in cases.items():
+        (tmp_path / name).write_bytes(data)
+        got[name] = numpy_probes.classify_extension(str(tmp_path / name))
+    assert got == {"old.so": "1", "new.so": "2", "pybind.so": "runtime", "plain.so": None}
+
+
+def test_guards_hide_deliberate_fallbacks():
+    source = (b"import numpy as np\n"
+              b"try:\n    A = np.float_\nexcept AttributeError:\n    A = np.float64\n"
+              b"B = np.NaN if hasattr(np, 'NaN') else np.nan\n"
+              b"if np.__version__ < '2':\n    C = np.Inf\n"
+              b"D = np.float\n")
+    guarded = numpy_probes.guarded_lines(source)
+    assert {3, 6, 8} <= guarded
+    assert 9 not in guarded
