@@ -1,1 +1,143 @@
-"""Probes: frontend (to be written)."""
+"""Text frontends besides ttsfrd: pynini and WeTextProcessing (module `tn`).
+
+CosyVoice falls back to WeTextProcessing when ttsfrd is missing, IndexTTS-2 needs it outright.
+WeTextProcessing needs pynini, whose wheels exist only for Linux x86_64 (manylinux_2_27 or
+newer glibc, CPython 3.9+); elsewhere `pip install` tries to build it against OpenFst and fails
+with `Failed building wheel for pynini` (FAILURES.md O1). The verdict comes from importing
+both in the worker and normalising a sample with the shipped grammar.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from typing import Any, Optional
+
+from doctor import dists
+from doctor.finding import Fix, Result, fail, ok, warn
+from doctor.registry import Context, probe
+
+PYNINI_VERSION = "2.1.7"
+SAMPLE = "2024年"
+
+
+def pynini_wheel_tag() -> Optional[str]:
+    """The pynini wheel tag this interpreter accepts, or None (no wheel: a source build)."""
+    from packaging import tags
+
+    cp = f"cp{sys.version_info[0]}{sys.version_info[1]}"
+    if not (9 <= sys.version_info[1] <= 14 and sys.version_info[0] == 3):
+        return None
+    wanted = f"{cp}-{cp}-manylinux_2_27_x86_64"
+    return wanted if wanted in {str(t) for t in tags.sys_tags()} else None
+
+
+def _install_fix(what: str) -> Fix:
+    tag = pynini_wheel_tag()
+    if tag:
+        return Fix(f"{what} pynini publishes a wheel for this interpreter ({tag}); install it "
+                   "with WeTextProcessing.",
+                   commands=(dists.pip_install(f"pynini=={PYNINI_VERSION}",
+                                               "WeTextProcessing"),))
+    return Fix(f"{what} pynini has no wheel for this platform/interpreter (only Linux x86_64, "
+               "glibc 2.27+, CPython 3.9+): a pip source build needs OpenFst and usually fails. "
+               "Take pynini from conda-forge, then WeTextProcessing without dependencies; or "
+               "use Linux x86_64 (WSL on Windows).",
+               commands=("conda install -c conda-forge pynini",
+                         dists.pip_install("WeTextProcessing", "importlib_resources",
+                                           extra="--no-deps")))
+
+
+def _try_import() -> dict[str, Any]:
+    """Import pynini and tn here (the worker); normalise a sample when the grammar ships."""
+    out: dict[str, Any] = {}
+    try:
+        import pynini
+
+        # metadata first: pynini 2.1.7's module still says __version__ = 2.1.6.post1
+        out["pynini"] = dists.version("pynini") or str(getattr(pynini, "__version__", ""))
+        out["pynini_ok"] = pynini.accep("ab").num_states() > 0
+    except Exception as exc:
+        out["pynini_error"] = f"{type(exc).__name__}: {exc}"[:300]
+    try:
+        import tn
+
+        out["tn"] = os.path.dirname(str(tn.__file__))
+        from tn.chinese.normalizer import Normalizer
+
+        grammar = [os.path.join(out["tn"], f"zh_tn_{p}.fst") for p in ("tagger", "verbalizer")]
+        if all(os.path.exists(g) for g in grammar):
+            # with the shipped grammar the constructor only reads: nothing is written
+            text = Normalizer().normalize(SAMPLE)
+            out["normalized"] = text
+            out["tn_ok"] = bool(text) and not any(c.isdigit() and c.isascii() for c in text)
+        else:
+            out["tn_ok"] = True
+            out["note"] = "no prebuilt grammar: not normalising (it would write into the env)"
+    except Exception as exc:
+        out["tn_error"] = f"{type(exc).__name__}: {exc}"[:300]
+    return out
+
+
+def _ttsfrd_works() -> bool:
+    from doctor.probes.ttsfrd import inspect_package
+
+    if not inspect_package("ttsfrd").get("real"):
+        return False
+    try:
+        import ttsfrd
+
+        return hasattr(ttsfrd, "TtsFrontendEngine")
+    except Exception:
+        return False
+
+
+@probe("frontend.wetext", title="pynini and WeTextProcessing import and normalise text",
+       isolated=True, families=("O1",), timeout=90)
+def wetext(ctx: Context) -> Optional[Result]:
+    need_w = ctx.needs("wetextprocessing")
+    need_p = ctx.needs("pynini")
+    needs = [n for n in (need_w, need_p) if n not in (None, "absent")]
+    if not needs:
+        return None
+    level = "required" if "required" in needs else "optional"
+    details: dict[str, Any] = {
+        "wetextprocessing": dists.version("WeTextProcessing"),
+        "pynini_installed": dists.version("pynini"),
+        "pynini_wheel": pynini_wheel_tag(),
+        "need": level,
+    }
+    if details["wetextprocessing"] is None and not dists.has_module("tn") and need_w:
+        got: dict[str, Any] = {}
+        if dists.has_module("pynini"):
+            got = _try_import()
+        details.update(got)
+        problem = "WeTextProcessing is not installed (`No module named 'tn'`)"
+    else:
+        details.update(_try_import())
+        problem = ""
+        if "pynini_error" in details:
+            problem = f"pynini does not import: {details['pynini_error']}"
+        elif need_w and "tn_error" in details:
+            problem = f"WeTextProcessing does not import: {details['tn_error']}"
+        elif need_w and not details.get("tn_ok"):
+            problem = (f"WeTextProcessing normalised {SAMPLE!r} to "
+                       f"{details.get('normalized')!r}")
+    if not problem:
+        what = (f"WeTextProcessing {details['wetextprocessing']} normalises {SAMPLE!r} -> "
+                f"{details.get('normalized')!r}" if details.get("normalized")
+                else "WeTextProcessing imports" if need_w else "")
+        pyn = f"pynini {details.get('pynini') or details['pynini_installed']} works"
+        return ok("; ".join(filter(None, (what, pyn))), **details)
+    # CosyVoice-style stacks: ttsfrd and WeTextProcessing are alternatives; one must work
+    alternative = ctx.needs("ttsfrd") == "optional" and level == "optional"
+    if alternative:
+        if _ttsfrd_works():
+            return ok(f"{problem}; not needed: ttsfrd is the frontend here", **details)
+        return fail(f"no Chinese text frontend: {problem}, and ttsfrd does not work either "
+                    "(see ttsfrd.*): the stack's frontend import fails",
+                    _install_fix("Install the fallback frontend."), **details)
+    fix = _install_fix("Install WeTextProcessing and pynini.")
+    if level == "required":
+        return fail(problem, fix, **details)
+    return warn(problem + " (optional for this recipe)", fix, **details)

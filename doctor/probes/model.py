@@ -1,1 +1,240 @@
-"""Probes: model (to be written)."""
+"""The model's files in the local hub cache (offline readiness) and the disk they need.
+
+A recipe's `[cache]` table names the hub (`modelscope`, `huggingface` or `local`), the repo and
+the files the pipeline opens. The probes read the cache layouts the hubs' own clients write,
+without importing them and without any network access:
+
+- Hugging Face: `$HF_HUB_CACHE` (or `$HUGGINGFACE_HUB_CACHE`, `$HF_HOME/hub`,
+  `$XDG_CACHE_HOME/huggingface/hub`, `~/.cache/huggingface/hub`) /
+  `models--ORG--NAME/snapshots/<refs/main>/FILE`, each a link into `blobs/` (a dangling link or
+  a `*.incomplete` blob is a download that did not finish);
+- ModelScope: `$MODELSCOPE_CACHE` (old clients: the hub folder itself) or
+  `~/.cache/modelscope/hub`, then `[models/]ORG/NAME/FILE`;
+- a local folder: the recipe's `model.checkpoint_dir` / `model.model_dir` / `model.local_dir`,
+  or `--set model.dir=PATH`, checked as well for every hub (IndexTTS-2 and CosyVoice download
+  into such folders).
+"""
+
+from __future__ import annotations
+
+import os
+import shlex
+import shutil
+from pathlib import Path
+from typing import Any, Optional
+
+from doctor.finding import Fix, Result, fail, ok, warn
+from doctor.registry import Context, probe
+
+OFFLINE_VARS = ("HF_HUB_OFFLINE", "TRANSFORMERS_OFFLINE", "MODELSCOPE_OFFLINE")
+LOCAL_KEYS = ("checkpoint_dir", "model_dir", "local_dir")
+
+
+def hf_hub_root() -> Path:
+    for var in ("HF_HUB_CACHE", "HUGGINGFACE_HUB_CACHE"):
+        if os.environ.get(var):
+            return Path(os.environ[var]).expanduser()
+    if os.environ.get("HF_HOME"):
+        return Path(os.environ["HF_HOME"]).expanduser() / "hub"
+    xdg = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
+    return Path(xdg) / "huggingface" / "hub"
+
+
+def modelscope_root() -> Path:
+    env = os.environ.get("MODELSCOPE_CACHE")
+    if env:
+        return Path(env).expanduser()
+    return Path.home() / ".cache" / "modelscope" / "hub"
+
+
+def _hf_snapshots(repo: str) -> tuple[list[tuple[Path, str]], Path]:
+    base = hf_hub_root() / ("models--" + repo.replace("/", "--"))
+    out: list[tuple[Path, str]] = []
+    ref = base / "refs" / "main"
+    try:
+        commit = ref.read_text().strip() if ref.is_file() else ""
+    except OSError:
+        commit = ""
+    if commit:
+        out.append((base / "snapshots" / commit, f"Hugging Face cache ({repo}@{commit[:8]})"))
+    snaps = base / "snapshots"
+    if snaps.is_dir():
+        for d in sorted(snaps.iterdir()):
+            if d.is_dir() and d.name != commit:
+                out.append((d, f"Hugging Face cache ({repo}@{d.name[:8]})"))
+    return out, base
+
+
+def _candidates(ctx: Context) -> tuple[list[tuple[Path, str]], Optional[Path]]:
+    """Folders that may hold the model's files, and the hub's per-repo folder (for blobs)."""
+    from doctor.probes.ttsfrd import modelscope_model_dirs
+
+    table = (ctx.recipe or {}).get("cache") or {}
+    hub = table.get("hub", "modelscope")
+    repo = str(table.get("repo") or "")
+    out: list[tuple[Path, str]] = []
+    hf_base = None
+    if hub == "huggingface" and repo:
+        snaps, hf_base = _hf_snapshots(repo)
+        out += snaps
+    elif hub == "modelscope" and repo:
+        out += [(d, f"ModelScope cache ({repo})") for d in modelscope_model_dirs(repo)]
+    elif hub == "local" and repo:
+        out.append((Path(repo).expanduser(), "local folder (cache.repo)"))
+    model = (ctx.recipe or {}).get("model") or {}
+    local = [ctx.options.get("model.dir")] + [model.get(k) for k in LOCAL_KEYS]
+    for value in filter(None, local):
+        out.append((Path(str(value)).expanduser(), f"local folder {value}"))
+    return out, hf_base
+
+
+def _present(folder: Path, name: str) -> tuple[bool, Optional[str]]:
+    path = folder / name
+    if path.is_symlink() and not path.exists():
+        return False, "dangling link: the blob was not downloaded"
+    if path.is_file():
+        return True, None
+    if path.is_dir() and any(path.iterdir()):
+        return True, None
+    return False, None
+
+
+def cache_state(ctx: Context) -> dict[str, Any]:
+    """Which candidate folder holds most of the recipe's files, and what is missing there."""
+    table = (ctx.recipe or {}).get("cache") or {}
+    files = [str(f) for f in (table.get("files") or [])]
+    candidates, hf_base = _candidates(ctx)
+    best: Optional[dict[str, Any]] = None
+    for folder, source in candidates:
+        if not folder.is_dir():
+            continue
+        present, missing, notes = [], [], {}
+        for f in files:
+            here, note = _present(folder, f)
+            (present if here else missing).append(f)
+            if note:
+                notes[f] = note
+        if not files:
+            entries = [e for e in os.listdir(folder) if not e.startswith(".")]
+            present = entries[:20]
+        row = {"folder": str(folder), "source": source, "present": present,
+               "missing": missing, "notes": notes}
+        if best is None or len(present) > len(best["present"]):
+            best = row
+    state: dict[str, Any] = {
+        "hub": table.get("hub", "modelscope"), "repo": table.get("repo"), "files": files,
+        "searched": [str(p) for p, _ in candidates][:12], "found": best,
+        "missing": best["missing"] if best else list(files),
+    }
+    if hf_base is not None and (hf_base / "blobs").is_dir():
+        partial = [p.name for p in (hf_base / "blobs").glob("*.incomplete")]
+        if partial:
+            state["incomplete_blobs"] = partial[:10]
+    if best is not None and not files and not best["present"]:
+        state["empty"] = True
+    return state
+
+
+def _download_commands(ctx: Context, missing: list[str]) -> tuple[str, ...]:
+    table = (ctx.recipe or {}).get("cache") or {}
+    hub = table.get("hub", "modelscope")
+    repo = str(table.get("repo") or "")
+    model = (ctx.recipe or {}).get("model") or {}
+    local = next((model.get(k) for k in LOCAL_KEYS if model.get(k)), None)
+    names = " ".join(shlex.quote(f) for f in missing)
+    if hub == "huggingface" and repo:
+        dest = f" --local-dir {shlex.quote(str(local))}" if local else ""
+        return (f"hf download {repo} {names}{dest}".replace("  ", " "),)
+    if hub == "modelscope" and repo:
+        dest = f" --local_dir {shlex.quote(str(local))}" if local else ""
+        return (f"modelscope download --model {repo} {names}{dest}".replace("  ", " "),)
+    return ()
+
+
+def _offline() -> list[str]:
+    return [v for v in OFFLINE_VARS if os.environ.get(v, "").lower() in ("1", "true", "yes")]
+
+
+@probe("model.cache", title="The recipe's model files are in the local hub cache (offline "
+       "readiness)")
+def cache(ctx: Context) -> Optional[Result]:
+    table = (ctx.recipe or {}).get("cache")
+    if not table:
+        return None
+    state = cache_state(ctx)
+    repo = state["repo"] or "(local)"
+    offline = _offline() or (["--set model.offline"] if ctx.options.get("model.offline")
+                             else [])
+    state["offline"] = offline
+    missing = state["missing"]
+    found = state["found"]
+    if found is not None and not missing and not state.get("empty"):
+        extra = ""
+        if state.get("incomplete_blobs"):
+            extra = f" ({len(state['incomplete_blobs'])} unfinished download(s) in blobs/)"
+        return ok(f"{repo}: all {len(state['files']) or len(found['present'])} file(s) are in "
+                  f"the {found['source']} at {found['folder']}{extra}", **state)
+    where = (f"the {found['source']} at {found['folder']}" if found is not None
+             else "no cache folder for it exists")
+    listed = ", ".join(missing) if missing else "(the folder is empty)"
+    commands = _download_commands(ctx, missing)
+    notes = (found or {}).get("notes") or {}
+    note = f" ({'; '.join(f'{k}: {v}' for k, v in notes.items())})" if notes else ""
+    fix = Fix(f"Download the missing files before going offline (the hub client puts them in "
+              f"its cache); or point the doctor at your copy with --set model.dir=PATH.{note}",
+              commands=commands or (f"ls {shlex.quote(state['searched'][0])}"
+                                    if state["searched"] else "true",))
+    summary = (f"{repo}: {len(missing)} of {len(state['files'])} file(s) missing from the "
+               f"local cache ({listed}); {where}")
+    if not state["files"]:
+        summary = f"{repo}: {where} {listed}"
+    if offline:
+        return fail(summary + f"; offline mode is on ({', '.join(offline)}): loading fails",
+                    fix, **state)
+    return warn(summary + "; the first run downloads them (network and time needed)", fix,
+                **state)
+
+
+def _gib(n: float) -> float:
+    return round(n / 2**30, 2)
+
+
+@probe("model.disk", title="Free disk space where the model cache lives")
+def disk(ctx: Context) -> Optional[Result]:
+    table = (ctx.recipe or {}).get("cache")
+    if not table:
+        return None
+    hub = table.get("hub", "modelscope")
+    state = cache_state(ctx)
+    if state["found"] is not None:
+        folder = Path(state["found"]["folder"])
+    elif hub == "huggingface":
+        folder = hf_hub_root()
+    elif hub == "modelscope":
+        folder = modelscope_root()
+    else:
+        folder = Path(str(table.get("repo") or "."))
+    probe_at = folder
+    while not probe_at.exists() and probe_at != probe_at.parent:
+        probe_at = probe_at.parent
+    usage = shutil.disk_usage(probe_at)
+    need = table.get("min_free_gib")
+    details: dict[str, Any] = {"folder": str(folder), "measured_at": str(probe_at),
+                               "free_gib": _gib(usage.free), "total_gib": _gib(usage.total),
+                               "min_free_gib": need, "missing_files": state["missing"]}
+    if need is None:
+        return ok(f"{_gib(usage.free)} GiB free at {probe_at} (the recipe names no minimum)",
+                  **details)
+    if usage.free >= float(need) * 2**30:
+        return ok(f"{_gib(usage.free)} GiB free at {probe_at} (the recipe needs {need} GiB)",
+                  **details)
+    var = "HF_HOME" if hub == "huggingface" else "MODELSCOPE_CACHE"
+    fix = Fix(f"Free space on that disk, or move the cache to a disk with at least {need} GiB "
+              f"free (set {var} for every process that loads the model).",
+              commands=(f"export {var}=/path/with/space",))
+    summary = (f"only {_gib(usage.free)} GiB free at {probe_at}; the recipe needs {need} GiB")
+    if state["missing"]:
+        return fail(summary + f" and {len(state['missing'])} file(s) still to download", fix,
+                    **details)
+    return warn(summary + " (the files are already there; updates and caches need room)",
+                fix, **details)

@@ -1,1 +1,566 @@
-"""Probes: scipy (to be written)."""
+"""SciPy: the names its releases removed (and who still uses them), and signal.resample.
+
+The catalogue of removed names was measured, not copied from release notes: `dir()` of each
+public SciPy module was compared across SciPy 1.12.0, 1.13.1, 1.14.1, 1.15.3, 1.16.2 and
+1.17.1 (the same interpreter, numpy 1.26 / 2.4). Older removals that audio code still trips on
+(`hanning` 1.9, `misc.imread` 1.2, `misc.imresize` 1.3...) come from the SciPy release notes.
+
+A missing name breaks only the code that uses it, so the verdict names the installed
+distributions that still use one (doctor.scan: AST, cached per distribution), with file and
+line. Uses guarded by `try/except ImportError|AttributeError` or `hasattr()` are reported
+apart: they already fall back to the new name.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+import time
+from dataclasses import dataclass
+from typing import Any, Optional
+
+from doctor import dists
+from doctor.finding import Fix, Result, fail, ok, skip, warn
+from doctor.registry import Context, probe
+
+SHIM_MARK = "__tts_doctor_shim__"
+
+
+@dataclass(frozen=True)
+class Removed:
+    """A public SciPy name that a release removed, and where its replacement lives."""
+
+    module: str
+    name: str
+    removed_in: str
+    home: str
+    # the scipy_names shim restores it (a forward to a home with the same arguments); kept in
+    # step with shims/scipy_names.py, whose verdict the probe re-checks by the shim's mark
+    forward: bool = True
+    raises: bool = False  # the name stays but raises when called (interp2d)
+
+    @property
+    def key(self) -> str:
+        return f"{self.module}.{self.name}"
+
+
+_WINDOWS = ("barthann", "bartlett", "blackman", "blackmanharris", "bohman", "boxcar",
+            "chebwin", "cosine", "exponential", "flattop", "gaussian", "general_gaussian",
+            "hamming", "hann", "kaiser", "nuttall", "parzen", "triang", "tukey")
+
+REMOVED: tuple[Removed, ...] = (
+    # scipy.signal: the window functions left the scipy.signal namespace in 1.13 (1.12.0 has
+    # them, 1.13.1 does not); they live on in scipy.signal.windows. hanning went in 1.9.
+    *(Removed("scipy.signal", w, "1.13", f"scipy.signal.windows.{w}") for w in _WINDOWS),
+    Removed("scipy.signal", "hanning", "1.9", "scipy.signal.windows.hann"),
+    Removed("scipy.signal", "bspline", "1.13", "scipy.interpolate.BSpline", forward=False),
+    Removed("scipy.signal", "cubic", "1.13", "scipy.interpolate.BSpline", forward=False),
+    Removed("scipy.signal", "quadratic", "1.13", "scipy.interpolate.BSpline", forward=False),
+    Removed("scipy.signal", "lsim2", "1.13", "scipy.signal.lsim"),
+    Removed("scipy.signal", "impulse2", "1.13", "scipy.signal.impulse"),
+    Removed("scipy.signal", "step2", "1.13", "scipy.signal.step"),
+    # wavelets: 1.14.1 has them, 1.15.3 does not
+    *(Removed("scipy.signal", w, "1.15", "PyWavelets (pywt)", forward=False)
+      for w in ("cwt", "ricker", "morlet", "morlet2", "cascade", "daub", "qmf")),
+    # scipy.integrate: simps/trapz/cumtrapz gone in 1.14, romberg/quadrature in 1.15
+    Removed("scipy.integrate", "simps", "1.14", "scipy.integrate.simpson"),
+    Removed("scipy.integrate", "trapz", "1.14", "scipy.integrate.trapezoid"),
+    Removed("scipy.integrate", "cumtrapz", "1.14", "scipy.integrate.cumulative_trapezoid"),
+    Removed("scipy.integrate", "romberg", "1.15", "scipy.integrate.quad", forward=False),
+    Removed("scipy.integrate", "quadrature", "1.15", "scipy.integrate.quad", forward=False),
+    # interp2d stays importable but raises NotImplementedError from 1.14 on: judged by a call
+    Removed("scipy.interpolate", "interp2d", "1.14",
+            "scipy.interpolate.RegularGridInterpolator", forward=False, raises=True),
+    # scipy.misc: emptied in 1.15 (the module itself is a stub); image helpers went long ago
+    Removed("scipy.misc", "derivative", "1.15", "scipy.differentiate.derivative",
+            forward=False),
+    Removed("scipy.misc", "central_diff_weights", "1.15", "findiff", forward=False),
+    Removed("scipy.misc", "ascent", "1.15", "scipy.datasets.ascent", forward=False),
+    Removed("scipy.misc", "face", "1.15", "scipy.datasets.face", forward=False),
+    Removed("scipy.misc", "electrocardiogram", "1.15", "scipy.datasets.electrocardiogram",
+            forward=False),
+    Removed("scipy.misc", "imread", "1.2", "imageio.imread", forward=False),
+    Removed("scipy.misc", "imsave", "1.2", "imageio.imwrite", forward=False),
+    Removed("scipy.misc", "imresize", "1.3", "PIL.Image.resize", forward=False),
+    Removed("scipy.misc", "logsumexp", "1.3", "scipy.special.logsumexp", forward=False),
+    Removed("scipy.misc", "comb", "1.3", "scipy.special.comb", forward=False),
+    Removed("scipy.misc", "factorial", "1.3", "scipy.special.factorial", forward=False),
+    # scipy.special / linalg / stats
+    Removed("scipy.special", "btdtr", "1.15", "scipy.special.betainc", forward=False),
+    Removed("scipy.special", "btdtri", "1.15", "scipy.special.betaincinv", forward=False),
+    Removed("scipy.special", "sph_harm", "1.17", "scipy.special.sph_harm_y", forward=False),
+    Removed("scipy.special", "lpmn", "1.17", "scipy.special.assoc_legendre_p_all",
+            forward=False),
+    Removed("scipy.special", "clpmn", "1.17", "scipy.special.assoc_legendre_p_all",
+            forward=False),
+    Removed("scipy.special", "lpn", "1.17", "scipy.special.legendre_p_all", forward=False),
+    Removed("scipy.linalg", "tri", "1.13", "numpy.tri"),
+    Removed("scipy.linalg", "tril", "1.13", "numpy.tril"),
+    Removed("scipy.linalg", "triu", "1.13", "numpy.triu"),
+    Removed("scipy.linalg", "kron", "1.17", "numpy.kron"),
+    Removed("scipy.stats", "trapz", "1.16", "scipy.stats.trapezoid"),
+    Removed("scipy.stats", "find_repeats", "1.17", "numpy.unique(return_counts=True)",
+            forward=False),
+    Removed("scipy.stats", "rvs_ratio_uniforms", "1.15",
+            "scipy.stats.sampling.RatioUniforms", forward=False),
+)
+
+# Releases of known users that no longer use a removed name without a guard (each checked by
+# scanning the released wheel or sdist with doctor.scan): librosa 0.10.1 still calls
+# scipy.signal.hann in beat.py, 0.10.2 does not (librosa#1830); resampy 0.2.2 uses
+# scipy.signal.blackmanharris, 0.3.1 does not (resampy#121); pyroomacoustics 0.7.3 imports
+# scipy.signal.hann unguarded, 0.7.4 guards it (pyroomacoustics#342).
+FIXED_IN: dict[str, str] = {"librosa": "0.10.2", "resampy": "0.3.1", "pyroomacoustics": "0.7.4"}
+
+RESAMPLE = ("scipy.signal", "resample")
+
+
+def _patterns() -> list[Any]:
+    """One pattern list for both SciPy probes: the scan cache key covers the patterns, so the
+    second probe reads what the first one cached."""
+    from doctor.scan import Pattern
+
+    return [Pattern(r.module, r.name) for r in REMOVED] + [Pattern(*RESAMPLE)]
+
+
+_USAGES: dict[Any, list[Any]] = {}
+
+
+def _usages() -> tuple[list[Any], float]:
+    """Uses of the catalogued names in installed distributions (SciPy itself excluded);
+    both probes of a run share one scan (keyed by what is installed)."""
+    from doctor import scan
+
+    t0 = time.perf_counter()
+    key = tuple(sorted((k, d.version) for k, d in dists.all_distributions().items()))
+    if key not in _USAGES:
+        _USAGES.clear()
+        _USAGES[key] = scan.find_usages(_patterns(), exclude=("scipy",))
+    return _USAGES[key], time.perf_counter() - t0
+
+
+_SKIP_DIRS = {".git", ".hg", ".svn", "__pycache__", "node_modules", ".venv", "venv",
+              "site-packages", ".tox", ".mypy_cache", "build", "dist"}
+_MAX_USER_FILES = 20000
+
+
+def _user_usages(paths: str) -> list[dict[str, Any]]:
+    """Uses in the user's own code (`--set scipy.paths=src:scripts`), not installed as a
+    distribution: the place a removed name most often hides."""
+    from doctor.scan import scan_source
+
+    patterns = _patterns()
+    out: list[dict[str, Any]] = []
+    seen = 0
+    for root in filter(None, paths.split(os.pathsep)):
+        files = [root] if root.endswith(".py") else []
+        if not files:
+            for dirpath, dirnames, filenames in os.walk(root):
+                dirnames[:] = [d for d in dirnames if d not in _SKIP_DIRS]
+                files += [os.path.join(dirpath, f) for f in filenames if f.endswith(".py")]
+        for path in files:
+            seen += 1
+            if seen > _MAX_USER_FILES:
+                return out
+            try:
+                with open(path, "rb") as fh:
+                    source = fh.read()
+            except OSError:
+                continue
+            for line, dotted in scan_source(source, patterns):
+                out.append({"distribution": "(your code)", "version": "", "file": path,
+                            "line": line, "name": dotted})
+    return out
+
+
+# --- guards -------------------------------------------------------------------------------
+
+_GUARD_EXC = {"ImportError", "ModuleNotFoundError", "AttributeError", "Exception",
+              "BaseException"}
+_TREES: dict[str, Any] = {}
+
+
+def _handler_catches(handler: Any) -> bool:
+    import ast
+
+    t = handler.type
+    if t is None:
+        return True
+    names = t.elts if isinstance(t, ast.Tuple) else [t]
+    for n in names:
+        label = n.attr if isinstance(n, ast.Attribute) else getattr(n, "id", "")
+        if label in _GUARD_EXC:
+            return True
+    return False
+
+
+def _span(nodes: list[Any]) -> tuple[int, int]:
+    return nodes[0].lineno, max(getattr(n, "end_lineno", n.lineno) or n.lineno for n in nodes)
+
+
+def guarded(path: str, line: int) -> bool:
+    """Whether the use at `path:line` sits where a missing name cannot break anything: in the
+    body or handler of a `try` that catches ImportError/AttributeError, or under an
+    `if hasattr(...)` test."""
+    import ast
+
+    if path not in _TREES:
+        try:
+            with open(path, "rb") as fh:
+                _TREES[path] = ast.parse(fh.read())
+        except (OSError, SyntaxError, ValueError):
+            _TREES[path] = None
+    tree = _TREES[path]
+    if tree is None:
+        return False
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Try) or type(node).__name__ == "TryStar":
+            handlers = [h for h in node.handlers if _handler_catches(h)]  # type: ignore[attr-defined]
+            if not handlers:
+                continue
+            lo, hi = _span(node.body)  # type: ignore[attr-defined]
+            if lo <= line <= hi:
+                return True
+            for h in handlers:
+                lo, hi = _span(h.body)
+                if lo <= line <= hi:
+                    return True
+        elif isinstance(node, ast.If) and node.body:
+            has_check = any(isinstance(c, ast.Call) and getattr(c.func, "id", "") == "hasattr"
+                            for c in ast.walk(node.test))
+            lo, hi = _span(node.body)
+            if has_check and lo <= line <= hi:
+                return True
+    return False
+
+
+# --- presence -----------------------------------------------------------------------------
+
+def _state(entry: Removed, modules: dict[str, Any]) -> str:
+    """'present', 'deprecated', 'absent', 'raises' (interp2d) or 'shimmed'."""
+    import importlib
+    import warnings
+
+    if entry.module not in modules:
+        try:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                modules[entry.module] = importlib.import_module(entry.module)
+        except Exception:
+            modules[entry.module] = None
+    mod = modules[entry.module]
+    if mod is None:
+        return "absent"
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        try:
+            obj = getattr(mod, entry.name)
+        except AttributeError:
+            return "absent"
+        except Exception:
+            return "absent"
+    if getattr(obj, SHIM_MARK, None):
+        return "shimmed"
+    deprecated = any(issubclass(w.category, DeprecationWarning) for w in caught)
+    if entry.raises:
+        import numpy as np
+
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            try:
+                obj([0.0, 1.0, 2.0], [0.0, 1.0, 2.0], np.zeros((3, 3)))
+            except NotImplementedError:
+                return "raises"
+            except Exception:
+                pass  # some other complaint about the arguments: it is still there
+        deprecated = deprecated or any(issubclass(w.category, DeprecationWarning)
+                                       for w in caught)
+    return "deprecated" if deprecated else "present"
+
+
+def _relative(usage: Any) -> str:
+    dist = dists.distribution(usage.distribution) if usage.version else None
+    path = usage.file
+    if dist is not None:
+        try:
+            root = str(dist.locate_file(""))
+            path = os.path.relpath(usage.file, root)
+        except (ValueError, TypeError):
+            pass
+    return f"{path}:{usage.line}"
+
+
+def _pin(names: list[Removed]) -> tuple[Optional[str], str]:
+    """The SciPy pin that keeps every name in `names`, and a note when it cannot install."""
+    bound = min((r.removed_in for r in names), key=lambda v: tuple(int(x) for x in v.split(".")))
+    reqs = [f"scipy<{bound}"]
+    major_minor = tuple(int(x) for x in bound.split("."))
+    if major_minor <= (1, 13):
+        numpy = dists.release(dists.version("numpy"))
+        if numpy and numpy[0] >= 2:
+            reqs.append("numpy<2")  # SciPy < 1.13 was built against NumPy 1.x
+    if major_minor <= (1, 14) and sys.version_info >= (3, 13):
+        return None, (f" (a pin to scipy<{bound} is not possible on Python "
+                      f"{sys.version_info[0]}.{sys.version_info[1]}: no such wheel)")
+    return dists.pip_install(*reqs), ""
+
+
+@probe("scipy.removed-names", title="Names SciPy removed, and which installed packages use them",
+       isolated=True, families=("S1", "S2", "S3"), timeout=120)
+def removed_names(ctx: Context) -> Optional[Result]:
+    need = ctx.needs("scipy")
+    if need == "absent":
+        return None
+    version = dists.version("scipy")
+    if version is None:
+        if need == "required":
+            return fail("scipy is not installed, and the recipe needs it",
+                        Fix("Install SciPy.", commands=(dists.pip_install("scipy"),)))
+        return skip("scipy is not installed")
+    import scipy
+
+    runtime = str(scipy.__version__)
+    modules: dict[str, Any] = {}
+    by_key = {r.key: r for r in REMOVED}
+    states = {r.key: _state(r, modules) for r in REMOVED}
+    usages, scan_s = _usages()
+    user_paths = str(ctx.options.get("scipy.paths") or "")
+    uses = [u.to_dict() | {"where": _relative(u), "guarded": guarded(u.file, u.line)}
+            for u in usages if u.key != ".".join(RESAMPLE)]
+    if user_paths:
+        for u in _user_usages(user_paths):
+            if u["name"] != ".".join(RESAMPLE):
+                uses.append(u | {"where": f"{u['file']}:{u['line']}",
+                                 "guarded": guarded(u["file"], u["line"])})
+    missing = sorted(k for k, s in states.items() if s in ("absent", "raises"))
+    shimmed = sorted(k for k, s in states.items() if s == "shimmed")
+    deprecated = sorted(k for k, s in states.items() if s == "deprecated")
+    # present here, but a later release removed it: the code breaks on the next upgrade
+    have = dists.release(runtime) or ()
+    later = sorted(k for k, s in states.items() if s in ("present", "deprecated")
+                   and tuple(int(x) for x in by_key[k].removed_in.split(".")) > have[:2])
+    breaking = [u for u in uses if u["name"] in missing and not u["guarded"]]
+    doomed = [u for u in uses if u["name"] in later and not u["guarded"]]
+    guarded_uses = [u for u in uses if u["guarded"]]
+    details: dict[str, Any] = {
+        "scipy": runtime, "missing": missing, "shimmed": shimmed, "deprecated": deprecated,
+        "removed_later": later,
+        "present": sum(1 for s in states.values() if s == "present"),
+        "scan_s": round(scan_s, 3),
+        "scanned_distributions": len(dists.all_distributions()),
+        "users": [_brief(u) for u in breaking + doomed][:50],
+        "guarded_users": [_brief(u) for u in guarded_uses][:20],
+    }
+    if user_paths:
+        details["scanned_paths"] = user_paths.split(os.pathsep)
+    if breaking or doomed:
+        bad = breaking or doomed
+        names = sorted({u["name"] for u in bad})
+        entries = [by_key[n] for n in names]
+        packages = _group(bad)
+        what = "; ".join(f"{pkg} ({', '.join(items[:3])}{', ...' if len(items) > 3 else ''})"
+                         for pkg, items in packages.items())
+        fix = _names_fix(bad, entries)
+        if breaking:
+            return fail(f"SciPy {runtime} lacks {len(names)} name(s) that installed code uses: "
+                        f"{what}"[:600], fix, **details)
+        first = min((by_key[n].removed_in for n in names),
+                    key=lambda v: tuple(int(x) for x in v.split(".")))
+        return warn(f"SciPy {runtime} still has name(s) that installed code uses, but SciPy "
+                    f"{first} removed them: upgrading SciPy breaks {what}"[:600], fix,
+                    **details)
+    if shimmed:
+        used = sorted({u["name"] for u in uses if u["name"] in shimmed})
+        tail = f"; used by installed code: {', '.join(used)}" if used else ""
+        return ok(f"SciPy {runtime}: {len(shimmed)} removed name(s) restored by the "
+                  f"tts-doctor shim (shimmed){tail}", **details)
+    tail = ""
+    if guarded_uses:
+        tail = f"; {len(guarded_uses)} guarded use(s) fall back to the new names"
+    if missing:
+        return ok(f"SciPy {runtime}: {len(missing)} removed names are absent, none used by the "
+                  f"{details['scanned_distributions']} installed distributions{tail}",
+                  **details)
+    return ok(f"SciPy {runtime} still has every catalogued name ({details['present']} present, "
+              f"{len(deprecated)} deprecated, none used){tail}", **details)
+
+
+def _brief(u: dict[str, Any]) -> dict[str, Any]:
+    return {"distribution": u["distribution"], "version": u["version"], "where": u["where"],
+            "name": u["name"]}
+
+
+def _group(uses: list[dict[str, Any]]) -> dict[str, list[str]]:
+    out: dict[str, list[str]] = {}
+    for u in uses:
+        label = f"{u['distribution']} {u['version']}".strip()
+        out.setdefault(label, []).append(f"{u['name']} at {u['where']}")
+    return out
+
+
+def _names_fix(uses: list[dict[str, Any]], entries: list[Removed]) -> Fix:
+    commands: list[str] = []
+    unfixed = False
+    seen = set()
+    for u in uses:
+        dist = u["distribution"]
+        if dist in seen:
+            continue
+        seen.add(dist)
+        fixed = FIXED_IN.get(dists.canonical(dist))
+        have = dists.parse(u["version"]) if u["version"] else None
+        if fixed and have is not None and have < dists.parse(fixed):  # type: ignore[operator]
+            commands.append(dists.pip_install(f"{dists.canonical(dist)}>={fixed}"))
+        else:
+            unfixed = True
+    forwardable = all(e.forward for e in entries)
+    homes = ", ".join(f"{e.key} -> {e.home}" for e in entries[:6])
+    parts = []
+    if forwardable:
+        parts.append("Restore the removed names as forwards to their new homes (the "
+                     "scipy_names shim)")
+    else:
+        parts.append("Some of these names have no drop-in replacement, so no shim can restore "
+                     "them; move the code to the new API")
+    if commands:
+        parts.append("upgrade the packages that fixed it")
+    pin_note = ""
+    if unfixed or not forwardable:
+        pin, pin_note = _pin(entries)
+        if pin:
+            commands.append(pin)
+            parts.append("or pin SciPy below the release that removed them")
+    return Fix(", ".join(parts) + f". New homes: {homes}.{pin_note}",
+               shim="scipy_names" if forwardable else None, commands=tuple(commands))
+
+
+# --- resample -----------------------------------------------------------------------------
+
+def _first_prime_at_least(n: int) -> int:
+    def is_prime(k: int) -> bool:
+        if k < 2 or k % 2 == 0:
+            return k == 2
+        f = 3
+        while f * f <= k:
+            if k % f == 0:
+                return False
+            f += 2
+        return True
+
+    while not is_prime(n):
+        n += 1
+    return n
+
+
+def _best(fn: Any, repeats: int = 3) -> float:
+    best = float("inf")
+    for _ in range(repeats):
+        t0 = time.perf_counter()
+        fn()
+        best = min(best, time.perf_counter() - t0)
+    return best
+
+
+@probe("scipy.resample", title="scipy.signal.resample on a real tone, and its slow lengths",
+       isolated=True, families=("S5",), timeout=120)
+def resample(ctx: Context) -> Optional[Result]:
+    if ctx.needs("scipy") == "absent":
+        return None
+    version = dists.version("scipy")
+    if version is None:
+        return skip("scipy is not installed")
+    import numpy as np
+    import scipy.fft
+    import scipy.signal
+
+    fn = scipy.signal.resample
+    shim = getattr(fn, SHIM_MARK, None)
+    sr_in, sr_out, tone = 48000, 24000, 440.0
+    t = np.arange(sr_in) / sr_in
+    x = np.sin(2 * np.pi * tone * t)
+    problems: list[str] = []
+    try:
+        y = np.asarray(fn(x, sr_out))
+    except Exception as exc:
+        y = None
+        problems.append(f"raised {type(exc).__name__}: {exc}"[:200])
+    measured: dict[str, Any] = {}
+    if y is not None:
+        measured["length"] = int(y.shape[-1]) if y.ndim else 0
+        if y.shape != (sr_out,):
+            problems.append(f"returned shape {y.shape}, expected ({sr_out},)")
+        elif not np.all(np.isfinite(y)):
+            problems.append("returned NaN or infinite samples")
+        else:
+            spectrum = np.abs(np.fft.rfft(y))
+            peak = float(np.argmax(spectrum) * sr_out / len(y))
+            rms_ratio = float(np.sqrt(np.mean(y ** 2)) / np.sqrt(np.mean(x ** 2)))
+            measured.update(peak_hz=round(peak, 2), rms_ratio=round(rms_ratio, 4))
+            if abs(peak - tone) > 2.0:
+                problems.append(f"a {tone:g} Hz tone came out at {peak:.1f} Hz")
+            if abs(rms_ratio - 1.0) > 0.05:
+                problems.append(f"the tone's level changed by {100 * (rms_ratio - 1):+.1f}%")
+    details: dict[str, Any] = {"scipy": version, "shim": shim, **measured}
+    if problems:
+        fix = Fix("scipy.signal.resample does not resample correctly here: reinstall SciPy, "
+                  "or route resampling through the tts-doctor shim (soxr/polyphase).",
+                  shim="resample",
+                  commands=(dists.pip_install(f"scipy=={version}",
+                                              extra="--force-reinstall --no-deps"),))
+        return fail("scipy.signal.resample is broken: " + "; ".join(problems), fix, **details)
+
+    # scipy#9273: the FFT method is slow for lengths with a large prime factor
+    fast_n = 48000
+    prime_n = _first_prime_at_least(fast_n)
+    xf = np.sin(2 * np.pi * tone * np.arange(fast_n) / sr_in)
+    xp = np.sin(2 * np.pi * tone * np.arange(prime_n) / sr_in)
+    details.update(fast_length=fast_n, prime_length=prime_n,
+                   next_fast_len=int(scipy.fft.next_fast_len(prime_n)))
+    try:
+        fn(xp, prime_n // 2)  # warm-up (plans, caches)
+        t_fast = _best(lambda: fn(xf, fast_n // 2))
+        t_prime = _best(lambda: fn(xp, prime_n // 2))
+    except Exception as exc:
+        # SciPy's own FFT method takes any length; a replacement that refuses one breaks
+        # code that worked (slowly) before
+        error = f"{type(exc).__name__}: {exc}"[:300]
+        details["error"] = error
+        who = f"the tts-doctor shim ({shim})" if shim else "scipy.signal.resample"
+        commands = (dists.pip_install("soxr"),) if shim and not dists.version("soxr") else ()
+        fix = Fix("Install soxr so that the resample shim handles every rate ratio, or remove "
+                  "the shim (tts-doctor shims uninstall resample)." if shim else
+                  "Reinstall SciPy.", shim=None,
+                  commands=commands or ((f"tts-doctor shims uninstall resample --python "
+                                         f"{dists.python()}",) if shim else
+                                        (dists.pip_install(f"scipy=={version}",
+                                                           extra="--force-reinstall "
+                                                           "--no-deps"),)))
+        verdict = warn if shim else fail
+        return verdict(f"{who} resamples a 440 Hz tone correctly but raises for a length of "
+                       f"{prime_n} -> {prime_n // 2} samples (SciPy's FFT method takes any "
+                       f"length): {error}"[:500], fix, **details)
+    slowdown = t_prime / t_fast if t_fast > 0 else float("inf")
+    details.update(fast_ms=round(t_fast * 1000, 3), prime_ms=round(t_prime * 1000, 3),
+                   slowdown=round(slowdown, 1))
+    if shim:
+        return ok(f"scipy.signal.resample is the tts-doctor shim ({shim}, shimmed): a 440 Hz "
+                  f"tone resamples correctly", **details)
+    usages, _ = _usages()
+    users = [u for u in usages if u.key == ".".join(RESAMPLE)]
+    details["users"] = [{"distribution": u.distribution, "version": u.version,
+                         "where": _relative(u)} for u in users][:20]
+    speed = (f"a length with a large prime factor ({prime_n}) took {slowdown:.1f}x as long as "
+             f"a fast length ({fast_n})")
+    if users:
+        names = sorted({f"{u.distribution} {u.version}" for u in users})
+        commands = () if dists.version("soxr") else (dists.pip_install("soxr"),)
+        fix = Fix("Route scipy.signal.resample through a polyphase or soxr resampler (shim "
+                  "resample: same signature, no slow lengths), or call "
+                  "scipy.signal.resample_poly(x, up, down) / soxr.resample(x, sr_in, sr_out) "
+                  "in your code; pad to scipy.fft.next_fast_len(n) if you must keep the FFT "
+                  "method." + (" soxr is optional; with it the shim is fastest." if commands
+                               else ""), shim="resample", commands=commands)
+        return warn(f"scipy.signal.resample works, but {', '.join(names)} call(s) it and "
+                    f"arbitrary audio lengths hit its slow path: {speed}", fix, **details)
+    return ok(f"scipy.signal.resample is correct on a 440 Hz tone; {speed}; no installed "
+              "package calls it", **details)

@@ -1,1 +1,748 @@
-"""Probes: ttsfrd (to be written)."""
+"""ttsfrd (the Chinese text frontend of Sambert and CosyVoice) and KAN-TTS.
+
+What breaks, in the order users meet it (FAILURES.md T1..T8): the package is not on PyPI (only
+a placeholder is); the real wheels exist for two interpreters on one platform; the compiled
+module needs libre2.so.11 from a second wheel; the engine needs a resource directory that
+comes as a zip from yet another place, and says only `prepare tts engine failed` when it is
+wrong. Each probe checks one of these, by behaviour where it can: the ELF's needed libraries
+are resolved as ld.so would, the engine is imported and `initialize()`d in the worker, the
+resource zip is CRC-checked.
+"""
+
+from __future__ import annotations
+
+import os
+import shlex
+import sys
+from pathlib import Path
+from typing import Any, Optional
+
+from doctor import dists
+from doctor.finding import Fix, Result, fail, ok, skip, warn
+from doctor.registry import Context, probe
+
+PLACEHOLDER_SUMMARY = "A minimal example Python package"
+# ModelScope's own package index page (pip --find-links) for ttsfrd, kantts, modelscope[audio]
+FIND_LINKS = "https://modelscope.oss-cn-beijing.aliyuncs.com/releases/repo.html"
+# The real ttsfrd wheels: 0.3.6 for cp38 (ModelScope), 0.4.2 for cp310 (ModelScope's
+# iic/CosyVoice-ttsfrd, also bundled in PyPI's cosyvoice-ttsfrd 0.4.3); linux x86_64 only.
+REAL_WHEELS = {"cp38-cp38-linux_x86_64": "0.3.6", "cp310-cp310-linux_x86_64": "0.4.2"}
+COSY_RESOURCE_URL = ("https://github.com/xingchensong/CosyVoice-ttsfrd/releases/download/"
+                     "v0.4.3/resource.zip")
+COSY_MODEL = "iic/CosyVoice-ttsfrd"
+LANG_TYPES = ("pinyinvg", "pinyin", "zhcn")  # CosyVoice's, then ModelScope Sambert's
+SAMPLE_TEXT = "今天天气很好。"
+
+
+def _need(ctx: Context, component: str) -> Optional[str]:
+    """The recipe's need, with a version specifier read as 'required' (the range is checked
+    by ttsfrd.version) and 'shim' as 'optional' (something else stands in)."""
+    need = ctx.needs(component)
+    if need in (None, "required", "optional", "absent"):
+        return need
+    return "optional" if need == "shim" else "required"
+
+
+# --- what is installed (metadata and files only, no import) -------------------------------
+
+def _record_files(dist: Any) -> list[str]:
+    try:
+        return [str(f) for f in (dist.files or [])]
+    except Exception:
+        return []
+
+
+def _spec_origin(module: str) -> Optional[str]:
+    import importlib.util
+
+    try:
+        spec = importlib.util.find_spec(module)
+    except (ImportError, ValueError):
+        return None
+    return spec.origin if spec is not None and spec.origin not in (None, "namespace") else None
+
+
+def inspect_package(name: str) -> dict[str, Any]:
+    """The installed distribution `name` and its module: version, summary, compiled module,
+    and whether it is PyPI's placeholder (its summary, no compiled module, one `__init__.py`).
+    """
+    from importlib.machinery import EXTENSION_SUFFIXES
+
+    dist = dists.distribution(name)
+    origin = _spec_origin(name)
+    info: dict[str, Any] = {"installed": dist is not None, "module": origin}
+    if dist is None:
+        info["real"] = info["placeholder"] = False
+        return info
+    files = _record_files(dist)
+    compiled = None
+    for f in files:
+        base = os.path.basename(f)
+        if base.startswith(name) and any(base.endswith(s) for s in EXTENSION_SUFFIXES):
+            compiled = str(dist.locate_file(f))
+            break
+    if compiled is None and origin and any(origin.endswith(s) for s in EXTENSION_SUFFIXES):
+        compiled = origin
+    py_files = [f for f in files if f.endswith(".py") and f.split("/")[0] == name]
+    summary = dist.metadata.get("Summary") or ""
+    placeholder = summary.strip() == PLACEHOLDER_SUMMARY or (
+        compiled is None and len(py_files) <= 1 and name == "ttsfrd")
+    if name == "kantts":
+        placeholder = summary.strip() == PLACEHOLDER_SUMMARY or len(py_files) <= 1
+    info.update(version=dist.version, package_summary=summary, compiled=compiled,
+                requires_python=dist.metadata.get("Requires-Python"),
+                placeholder=placeholder,
+                real=not placeholder and (compiled is not None or name == "kantts"),
+                installer_url=_direct_url(dist))
+    return info
+
+
+def _direct_url(dist: Any) -> Optional[str]:
+    import json
+
+    try:
+        text = dist.read_text("direct_url.json")
+        return json.loads(text).get("url") if text else None
+    except Exception:
+        return None
+
+
+def installable_wheels() -> list[str]:
+    """The real ttsfrd wheels this interpreter accepts (by packaging.tags.sys_tags)."""
+    from packaging import tags
+
+    supported = {str(t) for t in tags.sys_tags()}
+    return [f"ttsfrd {v} ({t})" for t, v in REAL_WHEELS.items() if t in supported]
+
+
+def _py_tag() -> str:
+    return f"{sys.version_info[0]}.{sys.version_info[1]}"
+
+
+def _bindir() -> str:
+    return os.path.dirname(sys.executable)
+
+
+def _cosy_dir() -> Optional[Path]:
+    origin = _spec_origin("cosyvoice_ttsfrd")
+    return Path(origin).parent if origin else None
+
+
+def _bundled(pattern: str) -> Optional[Path]:
+    d = _cosy_dir()
+    if d is None:
+        return None
+    hits = sorted((d / "bundled_files").glob(pattern))
+    return hits[-1] if hits else None
+
+
+def _real_install_commands() -> tuple[str, ...]:
+    """Commands that install the real engine on this interpreter, or () when none exists."""
+    wheels = installable_wheels()
+    if any("cp310" in w for w in wheels):
+        return (dists.pip_install("cosyvoice-ttsfrd"),
+                shlex.quote(os.path.join(_bindir(), "cosyvoice-post-install")))
+    if wheels:
+        return (dists.pip_install("ttsfrd>0.1.0", extra=f"-f {FIND_LINKS}"),)
+    return ()
+
+
+def target_python(ctx: Optional[Context]) -> str:
+    """The interpreter to move to for the real ttsfrd: 3.8 when the stack also needs KAN-TTS
+    (Requires-Python <3.9) or the recipe's Python range excludes 3.10, else 3.10."""
+    from packaging.specifiers import InvalidSpecifier, SpecifierSet
+
+    if ctx is None:
+        return "3.10"
+    if ctx.needs("kantts") == "required":
+        return "3.8"
+    wanted = ((ctx.recipe or {}).get("requires") or {}).get("python")
+    if wanted:
+        try:
+            spec = SpecifierSet(str(wanted))
+            if not spec.contains("3.10.0") and spec.contains("3.8.0"):
+                return "3.8"
+        except InvalidSpecifier:
+            pass
+    return "3.10"
+
+
+def _other_python_commands(ctx: Optional[Context] = None) -> tuple[str, ...]:
+    if target_python(ctx) == "3.8":
+        return ("python3.8 -m venv .venv-ttsfrd",
+                f".venv-ttsfrd/bin/python -m pip install 'modelscope[audio]' -f {FIND_LINKS}")
+    return ("python3.10 -m venv .venv-ttsfrd",
+            ".venv-ttsfrd/bin/python -m pip install cosyvoice-ttsfrd",
+            ".venv-ttsfrd/bin/cosyvoice-post-install")
+
+
+def _platform_ok() -> bool:
+    import platform
+
+    return sys.platform.startswith("linux") and platform.machine().lower() in ("x86_64",
+                                                                                "amd64")
+
+
+def _install_fix(reason: str, ctx: Optional[Context] = None) -> Fix:
+    commands = _real_install_commands()
+    if commands:
+        return Fix(f"{reason} Install the real build: ttsfrd is not on PyPI (only a "
+                   "placeholder is); the real wheels come from ModelScope, or bundled in "
+                   "PyPI's cosyvoice-ttsfrd for Python 3.10 (its post-install step installs "
+                   "them and downloads the resources).".strip(), commands=commands)
+    where = "Linux x86_64" if not _platform_ok() else f"CPython 3.8 or 3.10, not {_py_tag()}"
+    py = target_python(ctx)
+    via = ("modelscope[audio] from ModelScope's find-links brings ttsfrd 0.3.6 and KAN-TTS"
+           if py == "3.8" else "cosyvoice-ttsfrd bundles ttsfrd 0.4.2")
+    return Fix(f"{reason} Real ttsfrd wheels exist only for {where}: create a Python {py} "
+               f"environment on Linux x86_64 (WSL on Windows; {via}), or use a stack that "
+               "falls back to WeTextProcessing.".strip(),
+               commands=_other_python_commands(ctx))
+
+
+# --- ttsfrd.origin ------------------------------------------------------------------------
+
+@probe("ttsfrd.origin", title="ttsfrd is installed, and is the real engine, not PyPI's "
+       "placeholder", families=("T1", "T2"))
+def origin(ctx: Context) -> Optional[Result]:
+    need = _need(ctx, "ttsfrd")
+    if need == "absent":
+        return None
+    info = inspect_package("ttsfrd")
+    if not info["installed"]:
+        if info["module"]:
+            return ok(f"ttsfrd imports from {info['module']} (no distribution metadata)",
+                      **info)
+        if need == "required":
+            return fail("ttsfrd is not installed, and the recipe needs it "
+                        "(`No module named 'ttsfrd'`)",
+                        _install_fix("The recipe's frontend imports ttsfrd.", ctx), **info)
+        if need is not None:
+            fix = _install_fix("The stack runs without ttsfrd (CosyVoice falls back to "
+                               "WeTextProcessing, with weaker Chinese text normalisation).",
+                               ctx)
+            return warn("ttsfrd is not installed: the recipe treats it as optional and falls "
+                        "back to WeTextProcessing", fix, **info)
+        return skip("ttsfrd is not installed", **info)
+    if info["placeholder"]:
+        commands = (dists.pip_uninstall("ttsfrd"), *_install_fix("", ctx).commands)
+        return fail(f"ttsfrd {info['version']} is PyPI's placeholder "
+                    f"(\"{info['package_summary']}\", only hello(), no compiled engine): "
+                    "not the real ttsfrd, a supply-chain risk; code that imports it fails on "
+                    "TtsFrontendEngine",
+                    Fix("Uninstall the placeholder, then install the real build from "
+                        "ModelScope (or cosyvoice-ttsfrd's bundled wheels on Python 3.10); "
+                        "never `pip install ttsfrd` from PyPI alone.", commands=commands),
+                    **info)
+    if not info["real"]:
+        return fail(f"ttsfrd {info['version']} has no compiled module: not a real build",
+                    Fix("Reinstall the real build.",
+                        commands=(dists.pip_uninstall("ttsfrd"), *_install_fix("", ctx).commands)),
+                    **info)
+    via = ""
+    if info.get("installer_url") and "cosyvoice_ttsfrd" in str(info["installer_url"]):
+        via = ", installed from cosyvoice-ttsfrd's bundled wheel"
+    return ok(f"ttsfrd {info['version']}: the real engine "
+              f"({os.path.basename(info['compiled'])}){via}", **info)
+
+
+# --- ttsfrd.platform ----------------------------------------------------------------------
+
+@probe("ttsfrd.platform", title="A real ttsfrd wheel exists for this platform and interpreter",
+       families=("T3", "T6"))
+def platform_tags(ctx: Context) -> Optional[Result]:
+    import platform
+
+    need = _need(ctx, "ttsfrd")
+    if need == "absent":
+        return None
+    info = inspect_package("ttsfrd")
+    wheels = installable_wheels()
+    details = {"python": platform.python_version(), "system": platform.system(),
+               "machine": platform.machine(), "installable": wheels,
+               "real_wheels": sorted(REAL_WHEELS)}
+    if info.get("real"):
+        return ok(f"the real ttsfrd {info['version']} is installed for this interpreter",
+                  **details)
+    if wheels:
+        return ok(f"a real wheel installs here: {', '.join(wheels)}", **details)
+    where = (f"{platform.system()} {platform.machine()}" if not _platform_ok()
+             else f"CPython {_py_tag()}")
+    summary = (f"no real ttsfrd wheel for {where}: they exist only for cp38 (0.3.6) and cp310 "
+               "(0.4.2) on linux x86_64 (`not a supported wheel on this platform`)")
+    fix = _install_fix("", ctx)
+    py = target_python(ctx)
+    details["target_python"] = py
+    if need == "required":
+        return fail(summary, Fix(f"Use Python {py} on Linux x86_64 (WSL on Windows) for this "
+                                 "recipe. " + fix.description.strip(),
+                                 commands=fix.commands), **details)
+    if need is not None or info.get("placeholder"):
+        return warn(summary, Fix(f"ttsfrd cannot be installed on this interpreter; use Python "
+                                 f"{py} on Linux x86_64, or rely on the WeTextProcessing "
+                                 "fallback.", commands=fix.commands), **details)
+    return skip(summary + "; nothing here needs it", **details)
+
+
+# --- ttsfrd.libs --------------------------------------------------------------------------
+
+@probe("ttsfrd.libs", title="The ttsfrd extension's shared libraries resolve (libre2.so.11)",
+       families=("T7",))
+def libs(ctx: Context) -> Optional[Result]:
+    from doctor import elf
+
+    need = _need(ctx, "ttsfrd")
+    if need == "absent":
+        return None
+    info = inspect_package("ttsfrd")
+    so = info.get("compiled")
+    if not so:
+        why = "is a placeholder" if info.get("placeholder") else "is not installed"
+        return skip(f"ttsfrd {why}: no compiled module to check (see ttsfrd.origin)")
+    try:
+        elfinfo = elf.read(so)
+        res = elf.resolve(so)
+    except (OSError, elf.NotELF, ValueError) as exc:
+        return fail(f"cannot read {so}: {exc}",
+                    Fix("Reinstall ttsfrd.", commands=(dists.pip_install(
+                        f"ttsfrd=={info['version']}", extra="--force-reinstall --no-deps"),)),
+                    module=so)
+    details = {"module": so, "needed": list(elfinfo.needed), "rpath": list(elfinfo.rpath),
+               "runpath": list(elfinfo.runpath), "missing": res.missing,
+               "found": {k: v for k, v in res.found.items()
+                         if not k.startswith(("libc.", "libm.", "libdl.", "libpthread.",
+                                              "ld-linux", "libgcc_s", "librt."))}}
+    if res.ok:
+        return ok(f"every library ttsfrd {info['version']} needs resolves "
+                  f"({len(res.found)} found; libre2.so.11 at "
+                  f"{res.found.get('libre2.so.11', 'n/a')})", **details)
+    names = ", ".join(sorted(res.missing))
+    bundled = _bundled("ttsfrd_dependency-*.whl")
+    if bundled is not None:
+        commands: tuple[str, ...] = (dists.pip_install(str(bundled), extra="--no-deps"),)
+        where = f"cosyvoice-ttsfrd bundles it: {bundled.name}"
+    else:
+        local = "pretrained_models/CosyVoice-ttsfrd"
+        commands = (f"modelscope download --model {COSY_MODEL} --local_dir {local}",
+                    dists.pip_install(f"{local}/ttsfrd_dependency-0.1-py3-none-any.whl",
+                                      extra="--no-deps"))
+        where = f"it ships next to the ttsfrd wheel in ModelScope's {COSY_MODEL}"
+    fix = Fix(f"Install the ttsfrd_dependency wheel, which puts libre2.so.11 and libmvec.so.1 "
+              f"next to the extension (its RPATH is $ORIGIN); {where}.", commands=commands)
+    return fail(f"`import ttsfrd` fails: {names} cannot be found by the loader "
+                f"(`{sorted(res.missing)[0]}: cannot open shared object file`)", fix, **details)
+
+
+# --- ttsfrd.version -----------------------------------------------------------------------
+
+def version_verdict(version: str) -> Optional[str]:
+    """Why this ttsfrd version is too old, or None. 0.0.x answers `language type invalid:
+    zhcn` to ModelScope's Sambert pipeline (modelscope#80)."""
+    parsed = dists.parse(version)
+    if parsed is not None and parsed.release[:2] < (0, 1):
+        return (f"ttsfrd {version} is too old: ModelScope's Sambert pipeline fails with "
+                "`language type invalid: zhcn` (it needs >= 0.1)")
+    return None
+
+
+@probe("ttsfrd.version", title="ttsfrd is recent enough for ModelScope's Sambert pipeline",
+       families=("T4",))
+def version(ctx: Context) -> Optional[Result]:
+    need = _need(ctx, "ttsfrd")
+    if need == "absent":
+        return None
+    info = inspect_package("ttsfrd")
+    if not info["installed"]:
+        return skip("ttsfrd is not installed (see ttsfrd.origin)")
+    if info["placeholder"]:
+        return skip(f"ttsfrd {info['version']} is the PyPI placeholder: its version says "
+                    "nothing (see ttsfrd.origin)", version=info["version"])
+    problem = version_verdict(info["version"])
+    wanted = ctx.needs("ttsfrd")
+    if not problem and wanted and wanted not in ("required", "optional", "absent", "shim"):
+        from packaging.specifiers import InvalidSpecifier, SpecifierSet
+
+        try:
+            if not SpecifierSet(wanted).contains(info["version"], prereleases=True):
+                problem = f"ttsfrd {info['version']} is outside the recipe's range {wanted}"
+        except InvalidSpecifier:
+            pass
+    if problem:
+        commands = _real_install_commands() or _other_python_commands(ctx)
+        return fail(problem, Fix("Upgrade ttsfrd to a current real build.",
+                                 commands=(dists.pip_uninstall("ttsfrd"), *commands)),
+                    version=info["version"])
+    return ok(f"ttsfrd {info['version']} is recent enough (>= 0.1)", version=info["version"])
+
+
+# --- ttsfrd.engine (worker) ---------------------------------------------------------------
+
+@probe("ttsfrd.engine", title="import ttsfrd and construct TtsFrontendEngine",
+       isolated=True, families=("T3",),
+       crash_fix=Fix("Importing ttsfrd crashed the process (`Illegal instruction` means the "
+                     "build needs CPU instructions this machine lacks; a segfault, a broken "
+                     "dependency wheel). Reinstall ttsfrd and ttsfrd_dependency.",
+                     commands=("{python} -m pip install --force-reinstall --no-deps ttsfrd",)))
+def engine(ctx: Context) -> Optional[Result]:
+    need = _need(ctx, "ttsfrd")
+    if need == "absent":
+        return None
+    info = inspect_package("ttsfrd")
+    if not info["installed"] and not info["module"]:
+        return skip("ttsfrd is not installed (see ttsfrd.origin)")
+    try:
+        import ttsfrd
+    except Exception as exc:
+        error = f"{type(exc).__name__}: {exc}"
+        if "cannot open shared object file" in str(exc):
+            lib = str(exc).split(":")[0]
+            return fail(f"`import ttsfrd` fails: {error}",
+                        Fix(f"{lib} is missing: install the ttsfrd_dependency wheel "
+                            "(see ttsfrd.libs).",
+                            commands=(f"tts-doctor check --only ttsfrd.libs --python "
+                                      f"{shlex.quote(sys.executable)}",)),
+                        error=error, module=info.get("compiled"))
+        return fail(f"`import ttsfrd` fails: {error}"[:400],
+                    Fix("Reinstall the real ttsfrd build.",
+                        commands=(dists.pip_uninstall("ttsfrd"), *_install_fix("", ctx).commands)),
+                    error=error)
+    where = str(getattr(ttsfrd, "__file__", ""))
+    cls = getattr(ttsfrd, "TtsFrontendEngine", None)
+    if cls is None:
+        attrs = sorted(a for a in dir(ttsfrd) if not a.startswith("_"))
+        what = ("PyPI's placeholder" if info.get("placeholder")
+                else "not the real engine" if _platform_ok()
+                else f"no engine on {sys.platform}: ttsfrd is Linux-only")
+        return fail(f"module 'ttsfrd' has no attribute 'TtsFrontendEngine' ({what}; it has "
+                    f"{', '.join(attrs) or 'nothing'})",
+                    Fix("Replace it with the real build.",
+                        commands=(dists.pip_uninstall("ttsfrd"), *_install_fix("", ctx).commands)),
+                    module=where, attributes=attrs)
+    try:
+        cls()
+    except Exception as exc:
+        return fail(f"TtsFrontendEngine() raised {type(exc).__name__}: {exc}"[:400],
+                    Fix("Reinstall the real build.",
+                        commands=(dists.pip_install(f"ttsfrd=={info.get('version')}",
+                                                    extra="--force-reinstall --no-deps"),)),
+                    module=where)
+    methods = sorted(a for a in dir(cls) if not a.startswith("_"))
+    return ok(f"ttsfrd imports and TtsFrontendEngine() constructs ({os.path.basename(where)})",
+              module=where, methods=methods)
+
+
+# --- ttsfrd.resource (worker) -------------------------------------------------------------
+
+def modelscope_roots() -> list[Path]:
+    """Folders under which ModelScope keeps models: $MODELSCOPE_CACHE (old releases: the hub
+    folder itself; new: its parent) and ~/.cache/modelscope/hub, each with or without the
+    newer `models/` level."""
+    bases = []
+    env = os.environ.get("MODELSCOPE_CACHE")
+    if env:
+        bases += [Path(env).expanduser(), Path(env).expanduser() / "hub"]
+    bases.append(Path.home() / ".cache" / "modelscope" / "hub")
+    out: list[Path] = []
+    for b in bases:
+        for p in (b / "models", b):
+            if p not in out:
+                out.append(p)
+    return out
+
+
+def modelscope_model_dirs(repo: str) -> list[Path]:
+    """Where a ModelScope model may sit in the cache (dots in names become `___` in new
+    releases)."""
+    owner, _, name = repo.partition("/")
+    names = [name] + ([name.replace(".", "___")] if "." in name else [])
+    return [root / owner / n for root in modelscope_roots() for n in names]
+
+
+def _resource_candidates(ctx: Context) -> tuple[list[tuple[Path, str]], Optional[int]]:
+    """(folder, where it comes from) in order of preference, and the index of the one that
+    must exist even when none does (named by the user or the recipe, cosyvoice-ttsfrd's own
+    folder, the recipe's ModelScope model), or None."""
+    given = ctx.options.get("ttsfrd.resource") or ((ctx.recipe or {}).get("model") or {}).get(
+        "resource")
+    if given:
+        source = "--set ttsfrd.resource" if ctx.options.get("ttsfrd.resource") else \
+            "the recipe's model.resource"
+        return [(Path(str(given)).expanduser(), source)], 0
+    out: list[tuple[Path, str]] = []
+    expected: Optional[int] = None
+    cosy = _cosy_dir()
+    if cosy is not None:
+        out.append((cosy / "resource", "cosyvoice-ttsfrd's package folder"))
+        expected = 0
+    out.append((Path("pretrained_models") / "CosyVoice-ttsfrd" / "resource",
+                "CosyVoice's pretrained_models"))
+    cache = (ctx.recipe or {}).get("cache") or {}
+    # a model that ships resource.zip (ModelScope's Sambert): the pipeline extracts it there
+    if cache.get("hub") == "modelscope" and cache.get("repo") and \
+            "resource.zip" in (cache.get("files") or []):
+        repo = str(cache["repo"])
+        if expected is None:
+            expected = len(out)
+        out += [(d / "resource", f"ModelScope cache of {repo}")
+                for d in modelscope_model_dirs(repo)]
+    out += [(d / "resource", f"ModelScope cache of {COSY_MODEL}")
+            for d in modelscope_model_dirs(COSY_MODEL)]
+    for root in modelscope_roots():
+        try:
+            for d in sorted(root.glob("*/*sambert*")):
+                out.append((d / "resource", f"ModelScope cache of {d.parent.name}/{d.name}"))
+        except OSError:
+            continue
+    return out, expected
+
+
+def _zip_state(path: Path) -> dict[str, Any]:
+    import zipfile
+
+    state: dict[str, Any] = {"path": str(path), "bytes": path.stat().st_size}
+    try:
+        with zipfile.ZipFile(path) as z:
+            bad = z.testzip()
+            state["members"] = len(z.namelist())
+        state["ok"] = bad is None
+        if bad is not None:
+            state["error"] = f"bad CRC in member {bad}"
+    except (zipfile.BadZipFile, OSError, EOFError, RuntimeError, ValueError) as exc:
+        state["ok"] = False
+        state["error"] = f"{type(exc).__name__}: {exc}"
+    return state
+
+
+def _mark() -> int:
+    """Where the worker's captured output ends now (-1: output is not captured to a file)."""
+    import stat
+
+    try:
+        sys.stdout.flush()
+        sys.stderr.flush()
+        st = os.fstat(1)
+        return st.st_size if stat.S_ISREG(st.st_mode) else -1
+    except (OSError, ValueError):
+        return -1
+
+
+def _since(mark: int) -> str:
+    """What native code printed since `mark` (C stdio flushed first)."""
+    try:
+        import ctypes
+
+        ctypes.CDLL(None).fflush(None)
+    except Exception:
+        pass
+    if mark < 0:
+        return ""
+    try:
+        with open("/proc/self/fd/1", "rb") as f:
+            f.seek(mark)
+            return f.read(8000).decode("utf-8", "replace").strip()
+    except OSError:
+        return ""
+
+
+def _resource_fix(folder: Path, source: str, zips: list[dict[str, Any]]) -> Fix:
+    intact = next((z for z in zips if z.get("ok")), None)
+    broken = next((z for z in zips if not z.get("ok")), None)
+    py = dists.python()
+    target = shlex.quote(str(folder.parent))
+    if intact is not None:
+        return Fix(f"resource.zip is intact but not (fully) extracted: extract it so that "
+                   f"{folder} holds the resource files.",
+                   commands=(f"{py} -m zipfile -e {shlex.quote(intact['path'])} {target}",))
+    cosy = _cosy_dir()
+    if cosy is not None and folder == cosy / "resource":
+        commands: tuple[str, ...] = (
+            *((f"rm -rf {shlex.quote(str(folder))}",) if folder.exists() else ()),
+            shlex.quote(os.path.join(_bindir(), "cosyvoice-post-install")))
+        what = (f"cosyvoice-post-install downloads resource.zip ({COSY_RESOURCE_URL}) and "
+                "extracts it there")
+    elif "ModelScope cache of" in source and COSY_MODEL not in source:
+        repo = source.split("ModelScope cache of ", 1)[1]
+        commands = (f"modelscope download --model {repo} resource.zip --local_dir {target}",
+                    f"{py} -m zipfile -e {target}/resource.zip {target}")
+        what = f"download resource.zip of {repo} again and extract it"
+    else:
+        commands = (f"modelscope download --model {COSY_MODEL} --local_dir {target}",
+                    f"{py} -m zipfile -e {target}/resource.zip {target}")
+        what = f"download {COSY_MODEL} (it holds resource.zip) and extract it"
+    lead = ""
+    if broken is not None:
+        lead = f"resource.zip is corrupt ({broken.get('error')}): delete it; "
+        commands = (f"rm -f {shlex.quote(broken['path'])}", *commands)
+    return Fix(f"{lead}{what}. Or point the doctor at the folder your code passes to "
+               "initialize(): --set ttsfrd.resource=DIR.", commands=commands)
+
+
+def _frontend_call(eng: Any, lang: str) -> str:
+    if lang == "pinyinvg":
+        return str(eng.do_voicegen_frd(SAMPLE_TEXT) or "")
+    return str(eng.gen_tacotron_symbols(SAMPLE_TEXT) or "")
+
+
+@probe("ttsfrd.resource", title="ttsfrd's resource folder is present, intact, and "
+       "initialize() accepts it", isolated=True, families=("T5",), timeout=120,
+       crash_fix=Fix("TtsFrontendEngine.initialize() crashed on this resource folder: its "
+                     "files are corrupt or from another ttsfrd release. Extract resource.zip "
+                     "again (see ttsfrd.resource's details for the folder).",
+                     commands=("tts-doctor check --only ttsfrd.resource -v",)))
+def resource(ctx: Context) -> Optional[Result]:
+    need = _need(ctx, "ttsfrd")
+    if need == "absent":
+        return None
+    candidates, expected = _resource_candidates(ctx)
+    # the folder a zip sits next to also counts: "present but not extracted" is a verdict
+    found = next(((p, s) for p, s in candidates
+                  if p.exists() or (p.parent / "resource.zip").is_file()), None)
+    if found is None and expected is not None:
+        found = candidates[expected]
+    folder, source = found if found is not None else (None, "")
+    details: dict[str, Any] = {"searched": [str(p) for p, _ in candidates][:12]}
+    info = inspect_package("ttsfrd")
+    if folder is None:
+        if not info.get("real"):
+            return skip("no ttsfrd engine and no resource folder (see ttsfrd.origin)",
+                        **details)
+        fix = Fix("Tell the doctor where your resource folder is, or download it.",
+                  commands=(f"tts-doctor check --only ttsfrd.resource --set "
+                            f"ttsfrd.resource=DIR --python {shlex.quote(sys.executable)}",
+                            f"modelscope download --model {COSY_MODEL} --local_dir "
+                            "pretrained_models/CosyVoice-ttsfrd"))
+        if need == "required":
+            return fail("no ttsfrd resource folder found in the known places", fix, **details)
+        return skip("no ttsfrd resource folder found in the known places; pass "
+                    "--set ttsfrd.resource=DIR to check yours", **details)
+
+    details.update(folder=str(folder), source=source)
+    entries: list[str] = []
+    if folder.is_dir():
+        try:
+            entries = sorted(os.listdir(folder))
+        except OSError:
+            entries = []
+    details["entries"] = entries[:20]
+    zips = []
+    for z in (folder / "resource.zip", folder.parent / "resource.zip"):
+        if z.is_file():
+            zips.append(_zip_state(z))
+    details["zips"] = zips
+    problems = []
+    if not folder.exists():
+        problems.append(f"{folder} does not exist")
+    elif not folder.is_dir():
+        problems.append(f"{folder} is not a folder")
+    elif not [e for e in entries if e != "resource.zip"]:
+        problems.append(f"{folder} is empty" + (" (only resource.zip)" if entries else ""))
+    for z in zips:
+        if not z["ok"]:
+            problems.append(f"{z['path']} is corrupt: {z['error']}")
+
+    # the engine's own verdict: initialize() in this (worker) process
+    init: Optional[bool] = None
+    output = ""
+    lang_ok: Optional[str] = None
+    frd = ""
+    engine_error = None
+    if info.get("real"):
+        try:
+            import ttsfrd
+
+            eng = ttsfrd.TtsFrontendEngine()
+            mark = _mark()
+            init = bool(eng.initialize(str(folder)))
+            if init:
+                wanted = ctx.options.get("ttsfrd.lang") or ((ctx.recipe or {}).get("model")
+                                                            or {}).get("lang_type")
+                for lang in ([str(wanted)] if wanted else list(LANG_TYPES)):
+                    if eng.set_lang_type(lang):
+                        lang_ok = lang
+                        break
+                if lang_ok:
+                    frd = _frontend_call(eng, lang_ok)
+            output = _since(mark)
+        except Exception as exc:
+            engine_error = f"{type(exc).__name__}: {exc}"
+    details.update(initialize=init, lang_type=lang_ok, frontend_output=frd[:200],
+                   native_output=output[-1500:], engine_error=engine_error)
+    if engine_error and init is None:
+        details["note"] = "the engine did not load (see ttsfrd.engine)"
+    native = f" (C++: {_first_line(output)})" if output else ""
+    fix = _resource_fix(folder, source, zips)
+    weak = need == "optional"
+    if init is False:
+        problems.insert(0, f"TtsFrontendEngine().initialize() returned False{native}")
+    elif init and not lang_ok:
+        problems.insert(0, "initialize() returned True but no language type loads "
+                        f"({', '.join(LANG_TYPES)}){native}")
+    if problems:
+        summary = "ttsfrd resource invalid: " + "; ".join(problems)
+        return (warn if weak else fail)(summary[:500], fix, **details)
+    if init is None:
+        return skip(f"resource folder {folder} looks complete ({len(entries)} entries), but "
+                    "the engine does not load here to initialize() it (see ttsfrd.engine)",
+                    **details)
+    if not frd.strip():
+        return warn(f"initialize() and set_lang_type({lang_ok!r}) succeed, but the frontend "
+                    f"returns nothing for a sample sentence{native}", fix, **details)
+    return ok(f"initialize({folder}) returned True; lang type {lang_ok}; the frontend "
+              f"processes a sample sentence", **details)
+
+
+def _first_line(output: str) -> str:
+    """The most telling line the engine printed: a failure if there is one."""
+    lines = [x.strip() for x in output.splitlines() if x.strip()]
+    for line in lines:
+        if any(w in line.lower() for w in ("fail", "not found", "invalid", "error")):
+            return line[:160]
+    return lines[0][:160] if lines else ""
+
+
+# --- KAN-TTS ------------------------------------------------------------------------------
+
+@probe("ttsfrd.kantts", title="KAN-TTS (kantts) is the real package, on a Python it supports",
+       families=("T2", "T8"))
+def kantts(ctx: Context) -> Optional[Result]:
+    from packaging.specifiers import InvalidSpecifier, SpecifierSet
+
+    need = _need(ctx, "kantts")
+    if need == "absent":
+        return None
+    info = inspect_package("kantts")
+    py = ".".join(map(str, sys.version_info[:3]))
+    on38 = sys.version_info[:2] == (3, 8)
+    install = ((dists.pip_install("modelscope[audio]", extra=f"-f {FIND_LINKS}"),) if on38
+               else ("python3.8 -m venv .venv-kantts",
+                     f".venv-kantts/bin/python -m pip install 'modelscope[audio]' -f "
+                     f"{FIND_LINKS}"))
+    how = ("KAN-TTS declares Requires-Python <3.9: it installs only into a Python 3.8 "
+           "environment, from ModelScope's find-links (modelscope[audio] pulls it with the "
+           "real ttsfrd).")
+    if not info["installed"]:
+        if need == "required":
+            return fail("kantts is not installed (`No module named 'kantts'`), and the recipe "
+                        "needs it (the Sambert pipeline imports KAN-TTS)",
+                        Fix(how, commands=install), python=py)
+        if need is not None:
+            return warn("kantts is not installed; the recipe lists it as optional",
+                        Fix(how, commands=install), python=py)
+        return skip("kantts is not installed", python=py)
+    if info["placeholder"]:
+        return fail(f"kantts {info['version']} is PyPI's placeholder "
+                    f"(\"{info['package_summary']}\", only hello()): not KAN-TTS, a "
+                    "supply-chain risk",
+                    Fix("Uninstall the placeholder; " + how,
+                        commands=(dists.pip_uninstall("kantts"), *install)), **info)
+    spec = info.get("requires_python")
+    if spec:
+        try:
+            accepted = SpecifierSet(spec).contains(py, prereleases=True)
+        except InvalidSpecifier:
+            accepted = True
+        if not accepted:
+            return warn(f"kantts {info['version']} declares Requires-Python {spec} but runs on "
+                        f"Python {py}: installed past its gate, untested here",
+                        Fix(how, commands=install), **info)
+    return ok(f"kantts {info['version']} (KAN-TTS) is installed", **info)

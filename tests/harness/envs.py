@@ -24,8 +24,9 @@ UNMET = EnvSpec("unmet", steps=(("install", "--no-deps", "resampy==0.4.3"),))
 TTSFRD_PLACEHOLDER = EnvSpec("ttsfrd-placeholder",
                              steps=(("install", "ttsfrd==0.1.0", "kantts==0.1.0"),))
 
-_COSY = ("install", "cosyvoice-ttsfrd==0.4.3")
-_BUNDLED = "{site}/cosyvoice_ttsfrd/bundled_files/"
+COSY = _COSY = ("install", "cosyvoice-ttsfrd==0.4.3")
+# where cosyvoice-ttsfrd keeps the real ttsfrd wheels (cosyvoice-post-install installs them)
+BUNDLED = _BUNDLED = "{site}/cosyvoice_ttsfrd/bundled_files/"
 # The real ttsfrd 0.4.2 (cp310) without its shared-library wheel: libre2.so.11 is missing.
 TTSFRD_NO_LIBS = EnvSpec("ttsfrd-nolibs", python="3.10", steps=(
     _COSY, ("install", "--no-deps", _BUNDLED + "ttsfrd-0.4.2-cp310-cp310-linux_x86_64.whl")))
