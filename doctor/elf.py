@@ -10,13 +10,14 @@ the missing library (`libre2.so.11`, `libc10_cuda.so`) instead of crashing on im
 from __future__ import annotations
 
 import functools
+import mmap
 import os
 import re
 import struct
 import subprocess
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Optional
+from typing import Any, Optional
 
 DT_NULL, DT_NEEDED, DT_STRTAB, DT_SONAME, DT_RPATH, DT_RUNPATH = 0, 1, 5, 14, 15, 29
 PT_LOAD, PT_DYNAMIC = 1, 2
@@ -56,9 +57,15 @@ def read(path: str | os.PathLike[str]) -> ElfInfo:
     """Parse the dynamic section of an ELF file."""
     p = str(path)
     with open(p, "rb") as f:
-        data = f.read()
-    if data[:4] != b"\x7fELF":
-        raise NotELF(f"{p} is not an ELF file")
+        if f.read(4) != b"\x7fELF":
+            raise NotELF(f"{p} is not an ELF file")
+        # map, not read: a CUDA provider library can be 400 MB, and only the headers, the
+        # dynamic section and the string table are touched
+        with mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ) as data:
+            return _parse(p, data)
+
+
+def _parse(p: str, data: Any) -> ElfInfo:
     bits = 64 if data[4] == 2 else 32
     endian = "<" if data[5] == 1 else ">"
     if bits == 64:
@@ -106,8 +113,8 @@ def read(path: str | os.PathLike[str]) -> ElfInfo:
 
     def string(index: int) -> str:
         start = base + index
-        end = data.index(b"\0", start)
-        return data[start:end].decode("utf-8", "replace")
+        end = data.find(b"\0", start)
+        return bytes(data[start:end]).decode("utf-8", "replace")
 
     needed = tuple(string(v) for t, v in entries if t == DT_NEEDED)
     rpath = tuple(x for t, v in entries if t == DT_RPATH for x in string(v).split(":") if x)

@@ -18,6 +18,7 @@ The cache lives outside the diagnosed environment: scanning changes nothing in i
 from __future__ import annotations
 
 import ast
+import functools
 import hashlib
 import json
 import os
@@ -25,7 +26,7 @@ import re
 import sys
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Optional
+from typing import Any, Callable, Optional
 
 from doctor import dists
 
@@ -117,25 +118,27 @@ class _Visitor(ast.NodeVisitor):
         return
 
 
-def _usage_regex(name: str) -> re.Pattern[bytes]:
-    # `x.name` or `import ..., name` (also inside parentheses across lines)
-    n = re.escape(name.encode())
-    return re.compile(rb"(?:\.[ \t]*|import[ \t]*\(?[\w\s,\\]*?)\b" + n + rb"\b")
+@functools.lru_cache(maxsize=64)
+def _prefilter_for(patterns: tuple[Pattern, ...]) -> Callable[[bytes], bool]:
+    """One cheap byte test for a whole pattern set: a top package, a module's last part, and
+    any of the names in a use-shaped position (`x.name`, or `import ... name`)."""
+    tops = {p.module.split(".")[0].encode() for p in patterns}
+    lasts = {p.module.split(".")[-1].encode() for p in patterns}
+    names = sorted({re.escape(p.name) for p in patterns}, key=len, reverse=True)
+    uses = re.compile(r"(?:\.[ \t]*|import[ \t]*\(?[\w\s,\\]*?)\b(?:"
+                      + "|".join(names) + r")\b")
+    uses_b = re.compile(uses.pattern.encode())
 
+    def test(source: bytes) -> bool:
+        return (any(t in source for t in tops) and any(m in source for m in lasts)
+                and uses_b.search(source) is not None)
 
-def _prefilter(source: bytes, patterns: list[Pattern]) -> bool:
-    """Cheap byte test: the top package, the module's last part, and a use-shaped name."""
-    for p in patterns:
-        parts = p.module.split(".")
-        if parts[0].encode() in source and parts[-1].encode() in source and \
-                _usage_regex(p.name).search(source):
-            return True
-    return False
+    return test
 
 
 def scan_source(source: bytes, patterns: list[Pattern]) -> list[tuple[int, str]]:
     """Uses of the patterns in one file: (line, dotted name). Unparseable files give none."""
-    if not _prefilter(source, patterns):
+    if not _prefilter_for(tuple(patterns))(source):
         return []
     try:
         tree = ast.parse(source)

@@ -26,12 +26,23 @@ from typing import Any, Optional
 OUTPUT_TAIL = 4000
 
 
+def _flush_c_stdio() -> None:
+    """Flush C-level stdio buffers: native code (ttsfrd's C++) may hold printed lines there."""
+    try:
+        import ctypes
+
+        ctypes.CDLL(None).fflush(None)
+    except Exception:
+        pass
+
+
 def _offset() -> int:
     try:
         sys.stdout.flush()
         sys.stderr.flush()
     except Exception:
         pass
+    _flush_c_stdio()
     try:
         return os.fstat(1).st_size
     except OSError:
