@@ -32,6 +32,9 @@ CATEGORIES: dict[str, str] = {
     "compat": "Library compatibility",
     "model": "Model cache",
     "shims": "tts-doctor shims",
+    # findings of `tts-doctor smoke`
+    "smoke": "Smoke synthesis",
+    "output": "Synthesized audio",
 }
 
 

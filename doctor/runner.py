@@ -70,7 +70,13 @@ _FRAME = re.compile(r'^\s*File "(?P<file>[^"]+)", line (?P<line>\d+) in (?P<func
 
 
 def crash_stack(output: str) -> list[str]:
-    """The innermost frames of a faulthandler dump, without the doctor's own frames."""
+    """The innermost frames of a faulthandler dump, without the doctor's own frames.
+
+    With several threads dumped, the crashing one is headed "Current thread".
+    """
+    at = output.rfind("Current thread")
+    if at >= 0:
+        output = output[at:]
     frames = []
     for line in output.splitlines():
         m = _FRAME.match(line)

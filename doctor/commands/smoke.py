@@ -1,0 +1,269 @@
+"""`tts-doctor smoke`: load a model, synthesize under the memory profiler, check the audio.
+
+Nothing heavy is imported until the command runs (`tts-doctor smoke --help` stays cheap).
+Bad input is a usage error (one line, exit code 2) found before any file is written:
+empty/whitespace/binary/huge text, an unknown engine, a missing or corrupt checkpoint, a
+model id missing from the local cache, a malformed size.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import sys
+from typing import Any, Optional
+
+import click
+
+_DEVICE = re.compile(r"^(auto|cpu|mps|cuda(:[0-9]+)?)$")
+ENGINE_NAMES = ("reference", "piper", "modelscope", "indextts2", "callable")
+
+
+def _size(value: Optional[str], flag: str) -> Optional[int]:
+    if value is None:
+        return None
+    from doctor.smoke.sizes import parse_size
+
+    try:
+        return parse_size(value)
+    except ValueError as exc:
+        raise click.BadParameter(str(exc), param_hint=flag) from None
+
+
+def _settings(values: tuple[str, ...]) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for item in values:
+        if "=" not in item:
+            raise click.BadParameter(f"expected KEY=VALUE, got {item!r}", param_hint="--set")
+        key, value = item.split("=", 1)
+        if not key.strip():
+            raise click.BadParameter(f"empty key in {item!r}", param_hint="--set")
+        out[key.strip()] = value
+    return out
+
+
+class _Progress:
+    """One line on stderr, rewritten in place, only on a terminal (and not under CI)."""
+
+    def __init__(self, enabled: bool):
+        self.enabled = enabled and sys.stderr.isatty() and not os.environ.get("CI")
+
+    def __call__(self, message: str) -> None:
+        if self.enabled:
+            sys.stderr.write(f"\r\x1b[2K  {message}...")
+            sys.stderr.flush()
+
+    def clear(self) -> None:
+        if self.enabled:
+            sys.stderr.write("\r\x1b[2K")
+            sys.stderr.flush()
+
+
+@click.command()
+@click.option("--recipe", metavar="NAME|PATH",
+              help="The model's recipe: engine, [model] options, sample rate, smoke text.")
+@click.option("--engine", type=click.Choice(ENGINE_NAMES),
+              help="Engine to use (default: the recipe's).")
+@click.option("--set", "settings", multiple=True, metavar="KEY=VALUE",
+              help="Model option, overriding the recipe's [model] table "
+                   "(e.g. vocoder=hifigan-v2, seed=1, memory_cap=24MiB).")
+@click.option("--checkpoint", metavar="PATH",
+              help="Weights: a HiFi-GAN generator checkpoint (reference), a checkpoint "
+                   "directory (indextts2), an .onnx voice (piper).")
+@click.option("--model-id", metavar="ID", help="ModelScope model id (modelscope engine), "
+              "read from the local cache only.")
+@click.option("--callable", "function", metavar="MODULE:FUNCTION",
+              help="Your own synthesis function returning (samples, sample_rate).")
+@click.option("--text", help="Text to speak (default: the recipe's smoke.text).")
+@click.option("--text-file", metavar="FILE", help="Read the text from a UTF-8 file ('-': stdin).")
+@click.option("--device", default="auto", show_default=True, metavar="auto|cpu|cuda[:N]|mps",
+              help="Where to run the model.")
+@click.option("--precision", type=click.Choice(["auto", "fp32", "fp16", "bf16"]),
+              default="auto", show_default=True,
+              help="auto: start in fp32 and let the out-of-memory ladder lower it.")
+@click.option("--max-chars", type=click.IntRange(min=8), metavar="N",
+              help="Split the text at sentence boundaries into chunks of at most N characters.")
+@click.option("--no-ladder", is_flag=True, help="Report out-of-memory instead of retrying down "
+              "the ladder.")
+@click.option("--repeat", type=click.IntRange(min=0, max=1000), default=0, show_default=True,
+              metavar="N", help="Synthesize N more times and check memory returns to its "
+              "baseline (the leak check; N >= 2).")
+@click.option("--vram-budget", metavar="SIZE", help="Fit peak GPU memory against text length "
+              "and judge against SIZE (e.g. 8GiB).")
+@click.option("--ram-budget", metavar="SIZE", help="The same for a CPU run, with the "
+              "process's peak RSS.")
+@click.option("--budget-lengths", metavar="N,N,...", help="Text lengths (characters) the "
+              "budget measures (default 50,100,200,400).")
+@click.option("--out", "out_path", metavar="FILE", help="Write the audio to FILE (16-bit WAV, "
+              "atomically).")
+@click.option("--html", "html_path", metavar="FILE", help="Write an HTML report with the memory "
+              "timeline and per-stage plots.")
+@click.option("--report", "report_path", metavar="FILE", help="Also write the JSON report to "
+              "FILE.")
+@click.option("--memory-snapshot", metavar="FILE", help="Record PyTorch's CUDA allocator "
+              "history to FILE for https://pytorch.org/memory_viz (CUDA only).")
+@click.option("--sample-hz", type=click.FloatRange(min=1, max=200), default=25.0,
+              show_default=True, help="Memory timeline sampling rate.")
+@click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text",
+              show_default=True, help="Output format.")
+@click.option("--json", "as_json", is_flag=True, help="Same as --format json.")
+@click.option("-v", "--verbose", is_flag=True, help="Show every finding's details.")
+@click.option("--strict", is_flag=True, help="Warnings count as failures (--fail-on warn).")
+@click.option("--fail-on", type=click.Choice(["warn", "fail"]), default="fail",
+              show_default=True, help="The lowest status that makes the exit code 1.")
+@click.option("--color/--no-color", "colour", default=None,
+              help="Force colour on or off (default: on a terminal, unless NO_COLOR).")
+@click.option("--timeout", type=click.FloatRange(min=1), default=1800, show_default=True,
+              help="Seconds the whole synthesis may take before the watchdog stops it.")
+@click.option("--in-process", is_flag=True,
+              help="Synthesize in this process instead of a watched child (debugging: a "
+                   "crash in model code then ends the doctor too).")
+def smoke(recipe: Optional[str], engine: Optional[str], settings: tuple[str, ...],
+          checkpoint: Optional[str], model_id: Optional[str], function: Optional[str],
+          text: Optional[str], text_file: Optional[str], device: str, precision: str,
+          max_chars: Optional[int], no_ladder: bool, repeat: int, vram_budget: Optional[str],
+          ram_budget: Optional[str], budget_lengths: Optional[str], out_path: Optional[str],
+          html_path: Optional[str], report_path: Optional[str], memory_snapshot: Optional[str],
+          sample_hz: float, fmt: str, as_json: bool, verbose: bool, strict: bool,
+          fail_on: str, colour: Optional[bool], timeout: float, in_process: bool) -> int:
+    """Load a model and synthesize under a memory profiler; check the audio.
+
+    The synthesis runs in a child process under a watchdog (--timeout): a segfault or hang
+    in model code becomes a smoke.run error finding, never the end of the doctor.
+
+    \b
+    Examples:
+      tts-doctor smoke --recipe piper --out piper.wav
+      tts-doctor smoke --recipe reference-hifigan-v1 --html report.html
+      tts-doctor smoke --engine reference --set vocoder=hifigan-v2 --repeat 5
+      tts-doctor smoke --recipe reference-hifigan-v1 --vram-budget 8GiB
+      tts-doctor smoke --callable mypkg.tts:synthesize --text "Hello there."
+
+    \b
+    Exit codes: 0 no fail or error (warnings allowed), 1 at least one fail
+    (or warning with --strict / --fail-on warn), 2 usage error.
+    """
+    from doctor.commands.check import load_recipe
+
+    if as_json:
+        fmt = "json"
+    if strict:
+        fail_on = "warn"
+    if text is not None and text_file is not None:
+        raise click.UsageError("give the text with --text or --text-file, not both")
+    if not _DEVICE.match(device):
+        raise click.BadParameter(f"{device!r} is not auto, cpu, cuda, cuda:N or mps",
+                                 param_hint="--device")
+    vram = _size(vram_budget, "--vram-budget")
+    ram = _size(ram_budget, "--ram-budget")
+    lengths = None
+    if budget_lengths is not None:
+        from doctor.smoke.budget import parse_lengths
+
+        try:
+            lengths = parse_lengths(budget_lengths)
+        except ValueError as exc:
+            raise click.BadParameter(str(exc), param_hint="--budget-lengths") from None
+
+    recipe_data = load_recipe(recipe)
+    if engine is None:
+        if function is not None:
+            engine = "callable"
+        elif model_id is not None:
+            engine = "modelscope"
+        elif recipe_data is not None:
+            engine = recipe_data["engine"]
+        else:
+            raise click.UsageError("choose a model: --recipe NAME (see 'tts-doctor recipes') "
+                                   "or --engine reference|piper|modelscope|indextts2|callable")
+    model = dict((recipe_data or {}).get("model") or {}) \
+        if recipe_data and recipe_data.get("engine") == engine else {}
+    model.update(_settings(settings))
+    if checkpoint is not None:
+        key = {"indextts2": "checkpoint_dir", "piper": "voice"}.get(engine, "checkpoint")
+        model[key] = checkpoint
+    if model_id is not None:
+        model["model_id"] = model_id
+    if function is not None:
+        model["function"] = function
+
+    from doctor.smoke import text as textmod
+
+    smoke_cfg = (recipe_data or {}).get("smoke") or {}
+    try:
+        if text_file is not None:
+            stdin = sys.stdin.buffer.read() if text_file == "-" else None
+            words = textmod.read_file(text_file, stdin)
+            source = "stdin" if text_file == "-" else text_file
+        elif text is not None:
+            words, source = textmod.validate(text, "--text"), "--text"
+        elif smoke_cfg.get("text"):
+            words, source = textmod.validate(smoke_cfg["text"], "the recipe's smoke.text"), \
+                "recipe"
+        else:
+            raise click.UsageError("no text to speak: give --text or --text-file (or a recipe "
+                                   "with smoke.text)")
+    except textmod.TextError as exc:
+        raise click.UsageError(str(exc)) from None
+
+    from doctor.smoke import wav
+
+    for path, what in ((out_path, "--out"), (html_path, "--html"),
+                       (report_path, "--report"), (memory_snapshot, "--memory-snapshot")):
+        if path:
+            try:
+                wav.check_writable(path, what)
+            except ValueError as exc:
+                raise click.UsageError(str(exc)) from None
+
+    from doctor.smoke import budget, session
+    from doctor.smoke.engine import EngineConfigError
+
+    opts = session.Options(
+        engine=engine, text=words, model=model, recipe=recipe_data, text_source=source,
+        device=device, precision=precision,
+        max_chars=max_chars or smoke_cfg.get("max_chars"), ladder=not no_ladder,
+        repeat=repeat, vram_budget=vram, ram_budget=ram,
+        budget_lengths=lengths or budget.DEFAULT_LENGTHS, memory_snapshot=memory_snapshot,
+        sample_hz=sample_hz)
+    from doctor.smoke import isolate
+
+    progress = _Progress(enabled=fmt == "text")
+    try:
+        if in_process:
+            result = session.run(opts, progress)
+        else:
+            result = isolate.run(opts, progress, timeout=timeout)
+    except (EngineConfigError, isolate.UsageError) as exc:
+        raise click.UsageError(str(exc)) from None
+    finally:
+        progress.clear()
+
+    from doctor.smoke import reporting
+
+    if out_path and result.samples is not None:
+        wav.write(out_path, result.samples, result.sample_rate)
+        result.section["audio"]["out"] = out_path
+    if html_path:
+        result.section["html"] = html_path
+    data, report = reporting.build(result.findings, result.section,
+                                   recipe_data.get("name") if recipe_data else None)
+    if html_path:
+        from doctor.smoke import html
+
+        html.write(html_path, data, result.samples, result.sample_rate)
+    from doctor import atomic
+    from doctor.render import json as json_render
+    from doctor.render import text as text_render
+
+    if report_path:
+        atomic.write_text(report_path, json_render.render(data))
+    if fmt == "json":
+        click.echo(json_render.render(data), nl=False)
+    else:
+        stream = click.get_text_stream("stdout")
+        click.echo(reporting.text_block(data["smoke"]), nl=False)
+        click.echo(text_render.render(data, verbose=verbose,
+                                      colour=text_render.use_colour(stream, colour),
+                                      stream=stream), nl=False, color=True)
+    return report.exit_code(fail_on)

@@ -1,0 +1,1 @@
+"""A fake of IndexTTS-2's public call shapes (see ../README.md)."""
