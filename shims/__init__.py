@@ -1,1 +1,105 @@
-"""Shims that replace broken calls: resample, SciPy removed names, a mel extractor."""
+"""Shims that replace broken calls: resample, SciPy's removed names, a mel extractor.
+
+Two kinds:
+
+- **hooked** shims patch a library when user code imports it, so unmodified code works:
+  `scipy_names` (the names SciPy removed, as forwards to their new homes) and `resample`
+  (`scipy.signal.resample` backed by a band-limited resampler). `tts-doctor shims install`
+  makes them permanent for an environment (one `.pth` file); `shims.activate()` does the same
+  for the running process only.
+- **library** shims are used from code: `shims.mel.MelSpectrogram` (torchaudio's mel
+  spectrogram without torchaudio), `shims.resample.resample(x, orig_sr, target_sr)`.
+
+Importing this package imports nothing heavy (no numpy, scipy or torch): the submodules do,
+when they are used. Every object a shim adds to a library carries the attribute
+``__tts_doctor_shim__`` naming the shim, so `tts-doctor check` reports it as shimmed.
+"""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Iterable
+from typing import Any, Optional
+
+__tts_doctor_shims__ = True
+
+HOOKED: dict[str, str] = {
+    "scipy_names": "names SciPy removed (scipy.signal.hann, kaiser, ...; scipy.integrate."
+                   "simps, trapz, cumtrapz; ...) restored as forwards to their new homes",
+    "resample": "scipy.signal.resample backed by a band-limited resampler (soxr, else SciPy's "
+                "polyphase filter), fast for every length",
+}
+LIBRARY: dict[str, str] = {
+    "mel": "used from code: from shims.mel import MelSpectrogram (torchaudio's semantics, "
+           "pure torch when torchaudio does not load)",
+}
+ALL = (*HOOKED, *LIBRARY)
+
+
+def _hook_module() -> Any:
+    from . import _hooks
+
+    return _hooks
+
+
+def activate(names: Optional[Iterable[str]] = None) -> dict[str, Any]:
+    """Turn the hooked shims on in this process (all of them by default).
+
+    What `tts-doctor shims install` does for every process of an environment, for users who
+    prefer code: SciPy modules imported later are patched on import, ones already imported
+    are patched now. Honours TTS_DOCTOR_SHIMS=0 (then nothing happens). Returns `status()`.
+    """
+    chosen = list(HOOKED) if names is None else list(names)
+    unknown = [n for n in chosen if n not in HOOKED]
+    if unknown:
+        library = [n for n in unknown if n in LIBRARY]
+        hint = f" ({', '.join(library)}: {LIBRARY[library[0]]})" if library else ""
+        raise ValueError(f"unknown hooked shim(s) {', '.join(map(repr, unknown))}{hint}; "
+                         f"valid: {', '.join(HOOKED)}")
+    _hook_module().install(chosen, package=sys.modules[__name__])
+    return status()
+
+
+def deactivate() -> list[str]:
+    """Remove the hooks from this process and undo every patch they made; returns the names
+    removed. (A `.pth` installed in the environment activates them again in new processes.)"""
+    hooks = _hook_module()
+    removed: list[str] = []
+    finder = hooks.active_finder()
+    while finder is not None:
+        sys.meta_path.remove(finder)
+        finder = hooks.active_finder()
+    from . import resample, scipy_names
+
+    for name in hooks.WATCH:
+        module = sys.modules.get(name)
+        if module is not None:
+            removed += [f"{name}.{n}" for n in scipy_names.unpatch(module)]
+            if name == "scipy.signal":
+                removed += [f"{name}.{n}" for n in resample.unpatch(module)]
+    return removed
+
+
+def status() -> dict[str, Any]:
+    """What is active in this process: the hooked shims, where they came from, and the names
+    patched so far per module (a module not imported yet is patched when it is)."""
+    hooks = _hook_module()
+    finder = hooks.active_finder()
+    patched: dict[str, list[str]] = {}
+    for name in hooks.WATCH:
+        module = sys.modules.get(name)
+        if module is None:
+            continue
+        names = sorted(n for n, v in list(vars(module).items())
+                       if getattr(v, "__tts_doctor_shim__", None))
+        if names:
+            patched[name] = names
+    return {
+        "active": finder is not None,
+        "disabled": hooks.disabled(),
+        "shims": sorted(finder.shims) if finder is not None else [],
+        "source": (None if finder is None else
+                   "pth" if getattr(finder, "root", None) else "activate"),
+        "patched": patched,
+        "errors": list(getattr(finder, "errors", [])),
+    }

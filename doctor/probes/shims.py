@@ -1,1 +1,93 @@
-"""Probes: shims (to be written)."""
+"""Probes: the doctor's own shims in the diagnosed environment (installed, active, removable)."""
+
+from __future__ import annotations
+
+import os
+import shlex
+import sys
+from pathlib import Path
+from typing import Optional
+
+from doctor import dists
+from doctor.finding import Fix, Result, fail, ok, warn
+from doctor.registry import Context, probe
+
+
+def _uninstall(names: str = "") -> str:
+    extra = f" {names}" if names else ""
+    return f"tts-doctor shims uninstall{extra} --python {shlex.quote(sys.executable)}"
+
+
+@probe("shims.installed", title="tts-doctor shims: installed, active, still needed",
+       isolated=True)
+def installed(ctx: Context) -> Optional[Result]:
+    """Reads the shims' .pth in this interpreter's site-packages (no import of it) and, when
+    shims are installed, imports the SciPy modules they patch to see what they did here."""
+    import sysconfig
+
+    from doctor import shim_install as si
+
+    pth = Path(sysconfig.get_paths()["purelib"]) / si.PTH_NAME
+    try:
+        text = pth.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        return ok("no shims installed in this environment", pth=str(pth))
+    except OSError as exc:
+        return warn(f"cannot read {pth}: {exc.strerror}",
+                    Fix("Check the file's permissions", commands=(f"ls -l {pth}",)),
+                    pth=str(pth))
+    meta = si.parse(text)
+    if meta is None:
+        return warn(f"{pth} exists but was not written by tts-doctor",
+                    Fix("Inspect the file and remove it if it is a leftover; tts-doctor will "
+                        "not overwrite it", commands=(f"cat {pth}",)), pth=str(pth))
+    names = list(meta["shims"])
+    root = str(meta.get("root", ""))
+    details = {"pth": str(pth), "shims": names, "root": root, "doctor": meta.get("doctor")}
+    if not os.path.exists(os.path.join(root, "_hooks.py")):
+        return fail(f"shims {', '.join(names)} are installed but their code is gone from "
+                    f"{root}: SciPy is left unpatched (and a RuntimeWarning says so)",
+                    Fix("Remove the shims, or reinstall them from a tts-doctor that is "
+                        "installed", commands=(_uninstall(),
+                                               "tts-doctor shims install --python "
+                                               + dists.python())), **details)
+    from shims import _hooks
+
+    if _hooks.disabled():
+        return ok(f"shims {', '.join(names)} installed; disabled in this process by "
+                  "TTS_DOCTOR_SHIMS=0", active=False, **details)
+    finder = _hooks.active_finder()
+    if finder is None:
+        return warn(f"shims {', '.join(names)} are installed in {pth} but not active in a "
+                    "new process (site did not run the .pth: is site-packages on the path?)",
+                    Fix("Reinstall the shims, and check that python runs without -S",
+                        commands=("tts-doctor shims install --python " + dists.python(),)),
+                    active=False, **details)
+    if dists.version("scipy") is None:
+        return warn(f"shims {', '.join(names)} are installed but SciPy is not: nothing to "
+                    "patch", Fix("Remove the shims", commands=(_uninstall(),)),
+                    active=True, removable=names, **details)
+    from shims import _scan
+
+    state = si.problems(_scan.scan({"modules": si.name_table()}))
+    removable = [n for n in names if state.get(n, {}).get("exists") is False]
+    patched = {m: sorted(n for n, v in list(vars(mod).items())
+                         if getattr(v, "__tts_doctor_shim__", None))
+               for m, mod in list(sys.modules.items()) if m in _hooks.WATCH}
+    patched = {m: n for m, n in patched.items() if n}
+    details.update(active=True, patched=patched, removable=removable,
+                   errors=list(getattr(finder, "errors", [])))
+    if details["errors"]:
+        return fail(f"shims installed but failed to patch: {details['errors'][0]}",
+                    Fix("Reinstall the shims from this tts-doctor",
+                        commands=("tts-doctor shims install --python " + dists.python(),)),
+                    **details)
+    if removable:
+        return warn(f"shims {', '.join(removable)} are installed but this environment no "
+                    "longer has the problem they cover: removable",
+                    Fix("Remove the shims that are no longer needed",
+                        commands=(_uninstall(" ".join(removable)),)), **details)
+    count = sum(len(n) for n in patched.values())
+    return ok(f"shims {', '.join(names)} active: {count} names patched on import "
+              f"({', '.join(f'{m}: {len(n)}' for m, n in patched.items())})", **details)
+

@@ -1,0 +1,72 @@
+"""What the shims' .pth costs: interpreter start-up with and without it, and the first
+`import scipy.signal` (where the hooks load the shims and patch), in a real SciPy 1.17
+environment (tests/harness/envs_shims.py SHIMS_SCIPY_MODERN).
+
+Target (issue 4): start-up differs by < 5 ms. The .pth is put in place and taken away
+between runs (outside the timed region), alternating, so both states see the same noise.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import time
+
+from _harness import REPO, Row, Section
+
+
+def _time(cmd: list[str], env: dict[str, str]) -> float:
+    t0 = time.perf_counter()
+    proc = subprocess.run(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    elapsed = time.perf_counter() - t0
+    if proc.returncode != 0:
+        raise RuntimeError(f"{cmd} exited {proc.returncode}")
+    return elapsed
+
+
+def run(repeats: int) -> list[Section]:
+    sys.path.insert(0, str(REPO))
+    from doctor import shim_install as si
+    from tests.harness.envs_shims import SHIMS_SCIPY_MODERN, exclusive
+    from tests.harness.venvs import build
+
+    venv = build(SHIMS_SCIPY_MODERN)
+    env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "TTS_DOCTOR_SHIMS")}
+    py = str(venv.python)
+    cases = {
+        "python -c pass": [py, "-c", "pass"],
+        "python -c 'import scipy.signal'": [py, "-c", "import scipy.signal"],
+    }
+    sections = []
+    with exclusive(venv):
+        si.uninstall(None, py)
+        pth = venv.site / si.PTH_NAME
+        text = si.render(list(si.hooked_shims()), pth)
+        try:
+            for title, cmd in cases.items():
+                n = repeats * (20 if "pass" in title else 4)
+                without, with_pth = [], []
+                for _ in range(n):
+                    if pth.exists():
+                        pth.unlink()
+                    without.append(_time(cmd, env))
+                    pth.write_text(text)
+                    with_pth.append(_time(cmd, env))
+                rows = [Row("without the .pth", without), Row("with the .pth", with_pth)]
+                delta = (sorted(with_pth)[len(with_pth) // 2]
+                         - sorted(without)[len(without) // 2]) * 1e3
+                sections.append(Section(
+                    f"Shims start-up cost: `{title}`",
+                    "SciPy 1.17 environment without the doctor installed; the .pth holds "
+                    "both hooked shims (scipy_names, resample). At start-up it only puts a "
+                    "lazy finder on sys.meta_path; importing scipy.signal loads the hooks "
+                    "and the shims and patches the module.",
+                    f"python benchmarks/run.py --only shims_startup --repeats {repeats}",
+                    rows, baseline="without the .pth",
+                    notes=[f"median difference: {delta:+.2f} ms"
+                           + (" (target: < 5 ms)" if "pass" in title else "")]))
+        finally:
+            if pth.exists():
+                pth.unlink()
+    return sections
