@@ -135,6 +135,9 @@ def jit(ctx: Context) -> Optional[Result]:
     if error:
         return fail(f"numba {version} does not import, so nothing can be JIT-compiled: "
                     f"{error}"[:400], import_fix(error), numba=version, error=error)
+    real = _compile_resampy(ctx)
+    if real is not None:
+        return real
     t0 = time.perf_counter()
     try:
         func = numba.njit("float64(float64[:])", cache=False)(_tiny_kernel())
@@ -157,6 +160,31 @@ def jit(ctx: Context) -> Optional[Result]:
                         commands=(dists.pip_install("numba", "llvmlite",
                                                     extra="--force-reinstall"),)), **details)
     return ok(f"numba {version} compiled and ran a function in {compile_s:.2f} s", **details)
+
+
+def _compile_resampy(ctx: Context) -> Optional[Result]:
+    """When resampy is installed, the JIT test is its real kernel: the first resample in
+    this worker compiles it (numba.resampy-filters and numba.warmup reuse that compile
+    instead of paying a second one). None when resampy is absent or broken: then the tiny
+    kernel decides whether numba itself works."""
+    if dists.version("resampy") is None or _absent(ctx, "resampy"):
+        return None
+    resampy, early = _resampy_or_result(ctx)
+    if resampy is None:
+        return None
+    import numpy as np
+
+    try:
+        problems, _ = _tone_check(resampy, np)
+    except Exception:
+        return None
+    if problems or "first_s" not in _FIRST_CALL:
+        return None
+    first = _FIRST_CALL["first_s"]
+    version = dists.version("numba")
+    return ok(f"numba {version} compiled and ran resampy's resampling kernel in {first:.2f} s",
+              numba=version, llvmlite=dists.version("llvmlite"), compile_s=round(first, 3),
+              kernel="resampy.interpn._resample_loop")
 
 
 def _tiny_kernel() -> Any:

@@ -9,8 +9,8 @@ Only the extensions built for the *other* major are then imported, each distribu
 subprocess of the diagnosed interpreter (an ABI failure can leave a process unusable, and the
 banner goes to stderr only), and the verdict comes from what that import prints and raises.
 
-`numpy.aliases` asks the installed NumPy which of the removed aliases are really gone (a fresh
-subprocess: `hasattr(numpy, name)`), then which installed distributions still use those names
+`numpy.aliases` asks the installed NumPy which of the removed aliases are really gone (in the
+isolated worker: `hasattr(numpy, name)`), then which installed distributions still use those names
 (`doctor.scan`), leaving out uses that are guarded (`try/except AttributeError`, `hasattr`).
 """
 
@@ -340,31 +340,21 @@ REPLACEMENTS = {
 # Known consumers whose fixed release is named (FAILURES.md N2: coqui TTS#2442, librosa#1853).
 KNOWN_FIXED = {"librosa": "0.10"}
 
-_ABSENT_CHILD = r"""
-import json, sys, warnings
-sys.path[:] = json.loads(sys.argv[1])
-warnings.simplefilter("ignore")
-import numpy
-names = json.loads(sys.argv[2])
-print(json.dumps({"version": numpy.__version__,
-                  "absent": [n for n in names if not hasattr(numpy, n)]}))
-"""
-
-
 def absent_aliases(names: tuple[str, ...]) -> tuple[Optional[str], list[str], Optional[str]]:
-    """(numpy version, names the installed NumPy lacks, error) asked in a fresh process."""
+    """(numpy version, names the installed NumPy lacks, error). numpy.aliases runs in the
+    isolated worker, so NumPy is imported right here (shared with the other probes of the
+    worker instead of a fresh interpreter's start-up)."""
+    import warnings
+
     try:
-        proc = subprocess.run(
-            [sys.executable, "-c", _ABSENT_CHILD, json.dumps(child_path()), json.dumps(names)],
-            capture_output=True, text=True, timeout=30,
-            env=dict(os.environ, PYTHONDONTWRITEBYTECODE="1"))
-    except subprocess.TimeoutExpired:
-        return None, [], "importing numpy timed out"
-    try:
-        data = json.loads(proc.stdout.strip().splitlines()[-1])
-        return data["version"], list(data["absent"]), None
-    except (ValueError, IndexError, KeyError):
-        return None, [], (proc.stderr.strip().splitlines() or ["numpy does not import"])[-1]
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            import numpy
+
+            absent = [n for n in names if not hasattr(numpy, n)]
+    except Exception as exc:
+        return None, [], f"{type(exc).__name__}: {exc}"
+    return str(numpy.__version__), absent, None
 
 
 def _start(node: ast.stmt) -> int:
@@ -506,7 +496,7 @@ def alias_usages(absent: list[str]) -> list[dict[str, Any]]:
 
 
 @probe("numpy.aliases", title="NumPy aliases removed in 1.24 and 2.0, and who still uses them",
-       families=("N2",), timeout=60)
+       families=("N2",), timeout=60, isolated=True)
 def aliases(ctx: Context) -> Result:
     version = dists.version("numpy")
     if version is None:
