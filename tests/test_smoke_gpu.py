@@ -2,18 +2,14 @@
 
 On a GPU machine (docs/GPU.md): the reference engine in fp32 and fp16 with all three memory
 numbers, and the out-of-memory ladder for real, with the process limited by
-`torch.cuda.set_per_process_memory_fraction`.
+`tts-doctor smoke --vram-limit` (torch.cuda.set_per_process_memory_fraction).
 """
 
 from __future__ import annotations
 
-import json
-import subprocess
-import sys
-
 import pytest
 
-from tests.conftest import REPO, run_cli
+from tests.conftest import run_cli
 
 
 def _cuda() -> bool:
@@ -43,20 +39,12 @@ def test_reference_on_cuda_reports_allocated_reserved_and_nvml(precision):
     assert sec["engine"]["precision"] == precision
 
 
-def test_ladder_for_real_under_a_memory_fraction():
-    code = (
-        "import sys, torch\n"
-        "torch.cuda.set_per_process_memory_fraction(float(sys.argv[1]))\n"
-        "from doctor.cli import main\n"
-        "main(sys.argv[2:])\n")
-    import torch
-
-    total = torch.cuda.get_device_properties(0).total_memory
-    fraction = min(0.5, 300 * 2 ** 20 / total)  # ~300 MiB: V1 on this text needs more
-    proc = subprocess.run([sys.executable, "-c", code, str(fraction), "smoke", "--recipe",
-                           "reference-hifigan-v1", "--device", "cuda", "--text", TEXT * 8,
-                           "--json"], capture_output=True, text=True, cwd=REPO, timeout=600)
-    data = json.loads(proc.stdout)
+def test_ladder_for_real_under_a_vram_limit():
+    """--vram-limit caps the child's CUDA allocator (set_per_process_memory_fraction)."""
+    r = run_cli("smoke", "--recipe", "reference-hifigan-v1", "--device", "cuda", "--text",
+                TEXT * 8, "--vram-limit", "300MiB", "--json", timeout=600)
+    data = r.json
+    assert {f["id"]: f["status"] for f in data["findings"]}["smoke.vram-limit"] == "ok"
     rungs = data["smoke"]["ladder"]["rungs"]
     assert rungs[0]["outcome"] == "oom", rungs
     assert "CUDA out of memory" in rungs[0]["detail"] or "Tried to allocate" in rungs[0]["detail"]

@@ -92,6 +92,9 @@ class _Progress:
               "and judge against SIZE (e.g. 8GiB).")
 @click.option("--ram-budget", metavar="SIZE", help="The same for a CPU run, with the "
               "process's peak RSS.")
+@click.option("--vram-limit", metavar="SIZE", help="Cap the CUDA allocator at SIZE "
+              "(torch's per-process memory fraction): emulate a smaller GPU, e.g. 12GiB on "
+              "an 80 GB card, and see the out-of-memory ladder for real.")
 @click.option("--budget-lengths", metavar="N,N,...", help="Text lengths (characters) the "
               "budget measures (default 50,100,200,400).")
 @click.option("--out", "out_path", metavar="FILE", help="Write the audio to FILE (16-bit WAV, "
@@ -122,7 +125,8 @@ def smoke(recipe: Optional[str], engine: Optional[str], settings: tuple[str, ...
           checkpoint: Optional[str], model_id: Optional[str], function: Optional[str],
           text: Optional[str], text_file: Optional[str], device: str, precision: str,
           max_chars: Optional[int], no_ladder: bool, repeat: int, vram_budget: Optional[str],
-          ram_budget: Optional[str], budget_lengths: Optional[str], out_path: Optional[str],
+          ram_budget: Optional[str], vram_limit: Optional[str],
+          budget_lengths: Optional[str], out_path: Optional[str],
           html_path: Optional[str], report_path: Optional[str], memory_snapshot: Optional[str],
           sample_hz: float, fmt: str, as_json: bool, verbose: bool, strict: bool,
           fail_on: str, colour: Optional[bool], timeout: float, in_process: bool) -> int:
@@ -156,6 +160,7 @@ def smoke(recipe: Optional[str], engine: Optional[str], settings: tuple[str, ...
                                  param_hint="--device")
     vram = _size(vram_budget, "--vram-budget")
     ram = _size(ram_budget, "--ram-budget")
+    limit = _size(vram_limit, "--vram-limit")
     lengths = None
     if budget_lengths is not None:
         from doctor.smoke.budget import parse_lengths
@@ -225,7 +230,7 @@ def smoke(recipe: Optional[str], engine: Optional[str], settings: tuple[str, ...
         max_chars=max_chars or smoke_cfg.get("max_chars"), ladder=not no_ladder,
         repeat=repeat, vram_budget=vram, ram_budget=ram,
         budget_lengths=lengths or budget.DEFAULT_LENGTHS, memory_snapshot=memory_snapshot,
-        sample_hz=sample_hz)
+        sample_hz=sample_hz, vram_limit=limit)
     from doctor.smoke import isolate
 
     progress = _Progress(enabled=fmt == "text")

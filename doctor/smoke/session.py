@@ -41,6 +41,7 @@ class Options:
     budget_lengths: tuple[int, ...] = budget.DEFAULT_LENGTHS
     memory_snapshot: Optional[str] = None
     sample_hz: float = 25.0
+    vram_limit: Optional[int] = None
 
 
 @dataclass
@@ -73,6 +74,24 @@ def _start_precision(opts: Options) -> tuple[str, bool]:
     if wanted == "auto":
         return "fp32", True
     return wanted, False
+
+
+def _limit_vram(device: str, limit: int) -> Optional[Finding]:
+    """Cap this process's CUDA allocator at `limit` bytes (set_per_process_memory_fraction):
+    a smaller GPU emulated on a larger one, and the way the ladder is exercised for real."""
+    if not device.startswith("cuda"):
+        return _f("vram-limit", Status.FAIL, f"--vram-limit needs a CUDA device, not {device}",
+                  Fix("Run on the GPU, or use --ram-budget for a CPU run.",
+                      commands=("tts-doctor smoke --device cuda --vram-limit 12GiB",)))
+    import torch
+
+    index = torch.device(device).index or 0
+    total = torch.cuda.get_device_properties(index).total_memory
+    fraction = min(1.0, limit / total)
+    torch.cuda.set_per_process_memory_fraction(fraction, index)
+    return _f("vram-limit", Status.OK, f"CUDA allocator capped at {fmt_bytes(limit)} "
+              f"({fraction:.3f} of {fmt_bytes(total)}): a smaller GPU emulated",
+              limit=limit, total=total, fraction=round(fraction, 5))
 
 
 def run(opts: Options, progress: Callable[[str], None] = lambda _: None) -> Result:
@@ -122,6 +141,12 @@ def _run(engine: Any, opts: Options, profiler: Profiler, findings: list[Finding]
         raise EngineConfigError(f"the {opts.engine} engine runs {', '.join(engine.precisions)} "
                                 f"only, not {precision}")
     profiler.set_device(device)
+    if opts.vram_limit:
+        limited = _limit_vram(device, opts.vram_limit)
+        if limited is not None:
+            findings.append(limited)
+            if limited.status is Status.FAIL:
+                return
     engine.profiler = profiler
     section["engine"].update(device=device, precision=precision)
     baseline = profiler.current()
