@@ -81,6 +81,8 @@ class _Visitor(ast.NodeVisitor):
 
     def visit_Import(self, node: ast.Import) -> None:
         for a in node.names:
+            if a.name in self.wanted:  # `import torchaudio.sox_effects`
+                self.hits.append((node.lineno, a.name))
             if a.asname:
                 self.aliases[a.asname] = a.name
             else:
@@ -90,6 +92,8 @@ class _Visitor(ast.NodeVisitor):
     def visit_ImportFrom(self, node: ast.ImportFrom) -> None:
         if node.level or not node.module:
             return
+        if node.module in self.wanted:  # `from torchaudio.sox_effects import apply_effects`
+            self.hits.append((node.lineno, node.module))
         for a in node.names:
             dotted = f"{node.module}.{a.name}"
             if dotted in self.wanted:
@@ -227,3 +231,71 @@ def find_usages(patterns: list[Pattern], *, exclude: tuple[str, ...] = (),
                     pass
         out += [Usage(name, version, f, line, dotted) for f, line, dotted in cached]
     return out
+
+
+# --- guarded uses --------------------------------------------------------------------------
+
+GUARD_EXCEPTIONS = frozenset({"AttributeError", "ImportError", "ModuleNotFoundError",
+                              "Exception", "BaseException"})
+
+
+def _first_line(node: ast.stmt) -> int:
+    """First line of a statement, its decorators included."""
+    return min([node.lineno] + [d.lineno for d in getattr(node, "decorator_list", [])])
+
+
+def _lines(nodes: list[Any]) -> range:
+    if not nodes:
+        return range(0)
+    end = max(getattr(n, "end_lineno", None) or n.lineno for n in nodes)
+    return range(min(_first_line(n) for n in nodes), end + 1)
+
+
+def _catches(handler: ast.ExceptHandler) -> bool:
+    if handler.type is None:
+        return True
+    names = handler.type.elts if isinstance(handler.type, ast.Tuple) else [handler.type]
+    return any((n.attr if isinstance(n, ast.Attribute) else getattr(n, "id", ""))
+               in GUARD_EXCEPTIONS for n in names)
+
+
+def guarded_lines(source: bytes) -> set[int]:
+    """Lines where a missing name cannot break anything: the body and handlers of a `try`
+    that catches ImportError/AttributeError (or everything), and both branches of an `if`
+    (or conditional expression) that tests `hasattr(...)` or a version. Uses there are
+    deliberate fallbacks, not breakage."""
+    try:
+        tree = ast.parse(source)
+    except (SyntaxError, ValueError):
+        return set()
+    out: set[int] = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Try) or type(node).__name__ == "TryStar":
+            handlers = [h for h in node.handlers if _catches(h)]  # type: ignore[attr-defined]
+            if handlers:
+                out.update(_lines(node.body))  # type: ignore[attr-defined]
+                for h in handlers:
+                    out.update(_lines(h.body))
+        elif isinstance(node, (ast.If, ast.IfExp)):
+            test = ast.dump(node.test)
+            if "hasattr" in test or "version" in test.lower():
+                if isinstance(node, ast.If):
+                    out.update(_lines(node.body))
+                    out.update(_lines(node.orelse))
+                else:
+                    out.update(range(node.lineno, (node.end_lineno or node.lineno) + 1))
+    return out
+
+
+_GUARDED: dict[str, set[int]] = {}
+
+
+def guarded(path: str, line: int) -> bool:
+    """Whether the use at `path:line` is guarded (see `guarded_lines`); files parsed once."""
+    if path not in _GUARDED:
+        try:
+            with open(path, "rb") as fh:
+                _GUARDED[path] = guarded_lines(fh.read())
+        except OSError:
+            _GUARDED[path] = set()
+    return line in _GUARDED[path]

@@ -125,6 +125,8 @@ def test_guards_hide_deliberate_fallbacks():
               b"B = np.NaN if hasattr(np, 'NaN') else np.nan\n"
               b"if np.__version__ < '2':\n    C = np.Inf\n"
               b"D = np.float\n")
-    guarded = numpy_probes.guarded_lines(source)
+    from doctor.scan import guarded_lines
+
+    guarded = guarded_lines(source)
     assert {3, 6, 8} <= guarded
     assert 9 not in guarded

@@ -169,7 +169,7 @@ def _compile_resampy(ctx: Context) -> Optional[Result]:
     kernel decides whether numba itself works."""
     if dists.version("resampy") is None or _absent(ctx, "resampy"):
         return None
-    resampy, early = _resampy_or_result(ctx)
+    resampy, _early = _resampy_or_result(ctx)
     if resampy is None:
         return None
     import numpy as np

@@ -16,7 +16,6 @@ isolated worker: `hasattr(numpy, name)`), then which installed distributions sti
 
 from __future__ import annotations
 
-import ast
 import hashlib
 import json
 import mmap
@@ -357,50 +356,6 @@ def absent_aliases(names: tuple[str, ...]) -> tuple[Optional[str], list[str], Op
     return str(numpy.__version__), absent, None
 
 
-def _start(node: ast.stmt) -> int:
-    """First line of a statement, its decorators included."""
-    lines = [node.lineno] + [d.lineno for d in getattr(node, "decorator_list", [])]
-    return min(lines)
-
-
-def _span(nodes: list[ast.stmt]) -> range:
-    if not nodes:
-        return range(0)
-    end = max(getattr(n, "end_lineno", None) or n.lineno for n in nodes)
-    return range(min(_start(n) for n in nodes), end + 1)
-
-
-_GUARD_EXCEPTIONS = {"AttributeError", "ImportError", "Exception", "BaseException"}
-
-
-def guarded_lines(source: bytes) -> set[int]:
-    """Lines that sit in a `try` catching AttributeError/ImportError (or everything), or under
-    an `if` that tests `hasattr(...)` or a version: uses there are deliberate fallbacks."""
-    try:
-        tree = ast.parse(source)
-    except (SyntaxError, ValueError):
-        return set()
-    out: set[int] = set()
-    for node in ast.walk(tree):
-        if isinstance(node, ast.Try):
-            for h in node.handlers:
-                elts = h.type.elts if isinstance(h.type, ast.Tuple) else [h.type]
-                names = {getattr(e, "id", getattr(e, "attr", "")) for e in elts if e}
-                if h.type is None or names & _GUARD_EXCEPTIONS:
-                    out.update(_span(node.body))
-                    break
-        elif isinstance(node, ast.If):
-            test = ast.dump(node.test)
-            if "hasattr" in test or "version" in test.lower():
-                out.update(_span(node.body))
-                out.update(_span(node.orelse))
-        elif isinstance(node, ast.IfExp):
-            test = ast.dump(node.test)
-            if "hasattr" in test or "version" in test.lower():
-                out.update(range(node.lineno, (node.end_lineno or node.lineno) + 1))
-    return out
-
-
 def _is_test_file(path: str) -> bool:
     parts = path.replace(os.sep, "/").split("/")
     return any(p in ("tests", "test", "testing") for p in parts[:-1]) or \
@@ -476,7 +431,7 @@ def alias_usages(absent: list[str]) -> list[dict[str, Any]]:
                 if b"numpy" not in source or not rx.search(source):
                     continue
                 found = scan.scan_source(source, patterns)
-                guards = guarded_lines(source) if found else set()
+                guards = scan.guarded_lines(source) if found else set()
                 for line, dotted in found:
                     why = "test file" if _is_test_file(path) else \
                         "guarded (try/except, hasattr or a version test)" \

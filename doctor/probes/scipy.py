@@ -22,6 +22,7 @@ from typing import Any, Optional
 from doctor import dists
 from doctor.finding import Fix, Result, fail, ok, skip, warn
 from doctor.registry import Context, probe
+from doctor.scan import guarded
 
 SHIM_MARK = "__tts_doctor_shim__"
 
@@ -174,65 +175,6 @@ def _user_usages(paths: str) -> list[dict[str, Any]]:
 
 
 # --- guards -------------------------------------------------------------------------------
-
-_GUARD_EXC = {"ImportError", "ModuleNotFoundError", "AttributeError", "Exception",
-              "BaseException"}
-_TREES: dict[str, Any] = {}
-
-
-def _handler_catches(handler: Any) -> bool:
-    import ast
-
-    t = handler.type
-    if t is None:
-        return True
-    names = t.elts if isinstance(t, ast.Tuple) else [t]
-    for n in names:
-        label = n.attr if isinstance(n, ast.Attribute) else getattr(n, "id", "")
-        if label in _GUARD_EXC:
-            return True
-    return False
-
-
-def _span(nodes: list[Any]) -> tuple[int, int]:
-    return nodes[0].lineno, max(getattr(n, "end_lineno", n.lineno) or n.lineno for n in nodes)
-
-
-def guarded(path: str, line: int) -> bool:
-    """Whether the use at `path:line` sits where a missing name cannot break anything: in the
-    body or handler of a `try` that catches ImportError/AttributeError, or under an
-    `if hasattr(...)` test."""
-    import ast
-
-    if path not in _TREES:
-        try:
-            with open(path, "rb") as fh:
-                _TREES[path] = ast.parse(fh.read())
-        except (OSError, SyntaxError, ValueError):
-            _TREES[path] = None
-    tree = _TREES[path]
-    if tree is None:
-        return False
-    for node in ast.walk(tree):
-        if isinstance(node, ast.Try) or type(node).__name__ == "TryStar":
-            handlers = [h for h in node.handlers if _handler_catches(h)]  # type: ignore[attr-defined]
-            if not handlers:
-                continue
-            lo, hi = _span(node.body)  # type: ignore[attr-defined]
-            if lo <= line <= hi:
-                return True
-            for h in handlers:
-                lo, hi = _span(h.body)
-                if lo <= line <= hi:
-                    return True
-        elif isinstance(node, ast.If) and node.body:
-            has_check = any(isinstance(c, ast.Call) and getattr(c.func, "id", "") == "hasattr"
-                            for c in ast.walk(node.test))
-            lo, hi = _span(node.body)
-            if has_check and lo <= line <= hi:
-                return True
-    return False
-
 
 # --- presence -----------------------------------------------------------------------------
 
