@@ -151,15 +151,35 @@ def _plugin_modules() -> list[tuple[str, Callable[[], Any]]]:
     return out
 
 
+def load_modules(modules: list[str]) -> dict[str, ProbeSpec]:
+    """Import only these probe modules (a worker needs only its probes' modules), and the
+    plugins; return the registry."""
+    import importlib
+
+    for name in modules:
+        importlib.import_module(name)
+    _load_plugins()
+    return _REGISTRY
+
+
 def load_all() -> dict[str, ProbeSpec]:
     """Import every probe module (cheap: no heavy imports) and return the registry.
 
     Plugins load after the built-in probes; one that fails to import is recorded in
     `plugin_errors` and skipped, never fatal.
     """
-    global _loaded
-    import doctor.probes  # noqa: F401  (registers on import)
+    import importlib
 
+    from doctor.probes import MODULES
+
+    for name in MODULES:
+        importlib.import_module(f"doctor.probes.{name}")
+    _load_plugins()
+    return _REGISTRY
+
+
+def _load_plugins() -> None:
+    global _loaded
     if not _loaded:
         _loaded = True
         for where, load in _plugin_modules():
@@ -167,7 +187,6 @@ def load_all() -> dict[str, ProbeSpec]:
                 load()
             except Exception as exc:
                 plugin_errors.append(f"{where}: {type(exc).__name__}: {exc}")
-    return _REGISTRY
 
 
 def all_probes() -> list[ProbeSpec]:

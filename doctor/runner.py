@@ -158,10 +158,11 @@ def _describe_exit(returncode: int) -> tuple[str, dict[str, Any]]:
 class Worker:
     """One worker subprocess and the thread that reads its protocol pipe."""
 
-    def __init__(self, python: str, boot: str, env: dict[str, str]):
+    def __init__(self, python: str, boot: str, env: dict[str, str], modules: str = ""):
         self.python = python
         self.boot = boot
         self.env = env
+        self.modules = modules
         self.info: dict[str, Any] = {}
         self.events: queue.Queue[Optional[dict[str, Any]]] = queue.Queue()
         self.capture = tempfile.NamedTemporaryFile(prefix="tts-doctor-worker-", suffix=".log")
@@ -171,7 +172,7 @@ class Worker:
         read_fd, write_fd = os.pipe()
         try:
             self.proc = subprocess.Popen(
-                [self.python, "-c", self.boot, str(write_fd)],
+                [self.python, "-c", self.boot, str(write_fd), self.modules],
                 stdin=subprocess.PIPE, stdout=self.capture, stderr=subprocess.STDOUT,
                 pass_fds=(write_fd,), env=self.env, start_new_session=True,
             )
@@ -253,12 +254,13 @@ class Worker:
             self.proc.wait()
 
     def close(self) -> None:
-        if self.proc and self.proc.poll() is None:
+        """Stop the worker. Every finding is already in hand and the worker holds nothing to
+        flush, so it is killed rather than left to tear down torch or LLVM (up to a second
+        of interpreter shutdown that would only delay the report)."""
+        if self.proc and self.proc.stdin is not None:
             try:
-                assert self.proc.stdin is not None
                 self.proc.stdin.close()
-                self.proc.wait(timeout=2)
-            except (OSError, subprocess.TimeoutExpired):
+            except OSError:
                 pass
         self.kill()
         self.capture.close()
@@ -308,7 +310,7 @@ def _boot(first: list[str], last: list[str]) -> str:
         f"sys.path[:0] = {first!r}\n"
         f"sys.path.extend({last!r})\n"
         "from doctor.worker import main\n"
-        "main(int(sys.argv[1]))\n"
+        "main(int(sys.argv[1]), sys.argv[2] if len(sys.argv) > 2 else '')\n"
     )
 
 
@@ -340,12 +342,13 @@ def run_isolated(
         support = _support_dir()
         boot = _boot([os.path.join(support, "first")], [os.path.join(support, "last")])
     env = _worker_env()
+    modules = ",".join(sorted({s.func.__module__ for s in specs}))
     pending = list(specs)
     worker: Optional[Worker] = None
     try:
         while pending:
             if worker is None:
-                worker = Worker(python, boot, env)
+                worker = Worker(python, boot, env, modules)
                 t0 = time.perf_counter()
                 try:
                     worker.start(max(timeout, STARTUP_TIMEOUT))
@@ -425,18 +428,26 @@ def run_inprocess(specs: list[ProbeSpec], ctx: Context, *, timeout: float = DEFA
     return findings
 
 
-# Categories whose probes import torch: they share one worker (one torch import); the
-# others get a second worker, so the two halves run side by side.
-TORCH_LANE = frozenset({"torch", "cuda", "vram", "torchaudio"})
+# Lanes: probes that import the same heavy library share a worker (one import), and lanes
+# run side by side. torch for the first; numba (LLVM) and NumPy for the second; SciPy, ONNX
+# Runtime, ttsfrd and the rest for the third. With fewer jobs, lanes are merged from the end.
+LANES: tuple[frozenset[str], ...] = (
+    frozenset({"torch", "cuda", "vram", "torchaudio"}),
+    frozenset({"numba", "numpy"}),
+)
 
 
 def lanes(specs: list[ProbeSpec], jobs: int) -> list[list[ProbeSpec]]:
     """Split isolated probes into at most `jobs` groups, each for one worker process."""
-    if jobs <= 1:
-        return [list(specs)] if specs else []
-    torch_lane = [s for s in specs if s.category in TORCH_LANE]
-    other = [s for s in specs if s.category not in TORCH_LANE]
-    return [lane for lane in (torch_lane, other) if lane]
+    groups: list[list[ProbeSpec]] = [[] for _ in range(len(LANES) + 1)]
+    for s in specs:
+        index = next((i for i, cats in enumerate(LANES) if s.category in cats), len(LANES))
+        groups[index].append(s)
+    groups = [g for g in groups if g]
+    while len(groups) > max(jobs, 1):
+        last = groups.pop()
+        groups[-1].extend(last)
+    return groups
 
 
 def run(
@@ -445,13 +456,13 @@ def run(
     *,
     timeout: float = DEFAULT_TIMEOUT,
     python: Optional[str] = None,
-    jobs: int = 2,
+    jobs: int = 3,
     on_finding: Optional[Callable[[Finding], None]] = None,
 ) -> RunResult:
     """Run the selected probes and return their findings in the order of `specs`.
 
-    Isolated probes start first in their workers (`jobs` of them at most: with 2, the torch
-    family in one and the rest in the other); light probes run here meanwhile.
+    Isolated probes start first in their workers (`jobs` of them at most, one per lane, see
+    LANES); light probes run here meanwhile.
     """
     if python is not None:
         isolated, local = list(specs), []

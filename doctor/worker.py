@@ -102,7 +102,7 @@ def _missing(probe_id: str, registry: Any) -> dict[str, Any]:
             "duration_s": 0.0}
 
 
-def main(fd: int) -> None:
+def main(fd: int, modules: str = "") -> None:
     proto = os.fdopen(fd, "w", buffering=1, encoding="utf-8")
 
     def send(event: dict[str, Any]) -> None:
@@ -112,7 +112,8 @@ def main(fd: int) -> None:
     faulthandler.enable(file=sys.stderr, all_threads=True)
     from doctor import registry
 
-    specs = registry.load_all()
+    # only the modules of the probes this worker will run (all of them if not told)
+    specs = registry.load_modules(modules.split(",")) if modules else registry.load_all()
     send({"event": "ready", "python": interpreter_info(), "pid": os.getpid()})
     for line in sys.stdin:
         line = line.strip()
@@ -140,4 +141,4 @@ def main(fd: int) -> None:
 
 
 if __name__ == "__main__":
-    main(int(sys.argv[1]))
+    main(int(sys.argv[1]), sys.argv[2] if len(sys.argv) > 2 else "")

@@ -76,7 +76,7 @@ class _Progress:
 
 def run_check(*, only: tuple[str, ...] = (), skip: tuple[str, ...] = (),
               recipe: Optional[dict[str, Any]] = None, options: Optional[dict[str, Any]] = None,
-              timeout: float = 30.0, python: Optional[str] = None, jobs: int = 2,
+              timeout: float = 30.0, python: Optional[str] = None, jobs: int = 3,
               progress: bool = False) -> Report:
     """Select, run and collect: the library entry point behind `tts-doctor check`."""
     from doctor import registry, runner, snapshot
@@ -115,9 +115,9 @@ def run_check(*, only: tuple[str, ...] = (), skip: tuple[str, ...] = (),
 @click.option("--python", "python", type=click.Path(exists=True, dir_okay=False),
               metavar="PATH", help="Diagnose another interpreter (a venv's python) without "
               "installing the doctor there.")
-@click.option("--jobs", type=click.IntRange(1, 2), default=2, show_default=True,
-              help="Worker processes for native probes (1: a single worker; 2: the torch "
-              "family and the rest side by side).")
+@click.option("--jobs", type=click.IntRange(1, 3), default=None, metavar="1|2|3",
+              help="Worker processes for native probes, side by side (default 3; 1 on a "
+              "single CPU, or to keep one worker).")
 @click.option("--set", "settings", multiple=True, metavar="KEY=VALUE",
               help="Probe options, e.g. ttsfrd.resource=/path/to/resource.")
 @click.option("--color/--no-color", "colour", default=None,
@@ -125,7 +125,7 @@ def run_check(*, only: tuple[str, ...] = (), skip: tuple[str, ...] = (),
 def check(fmt: Optional[str], as_json: bool, junit_path: Optional[str],
           report_path: Optional[str], verbose: bool, only: tuple[str, ...],
           skip: tuple[str, ...], list_checks: bool, strict: bool, fail_on: str,
-          recipe: Optional[str], timeout: float, python: Optional[str], jobs: int,
+          recipe: Optional[str], timeout: float, python: Optional[str], jobs: Optional[int],
           settings: tuple[str, ...], colour: Optional[bool]) -> int:
     """Probe the environment and report, per finding, what is wrong and the fix.
 
@@ -154,6 +154,9 @@ def check(fmt: Optional[str], as_json: bool, junit_path: Optional[str],
         print_checks(specs, fmt == "json")
         return 0
     options = parse_options(settings)
+    if jobs is None:
+        # one worker per lane; measured on 2 cores, 3 lanes beat 2 (docs/BENCHMARKS.md)
+        jobs = 3 if (os.cpu_count() or 1) > 1 else 1
     recipe_data = load_recipe(recipe)
     report = run_check(only=only_p, skip=skip_p, recipe=recipe_data, options=options,
                        timeout=timeout, python=python, jobs=jobs, progress=fmt != "json")

@@ -1,22 +1,26 @@
-"""The probe catalogue. Importing this package registers every probe (cheaply: each probe
-imports its heavy modules inside its own body). One module per family of failures."""
+"""The probe catalogue, one module per family of failures.
 
-from doctor.probes import (  # noqa: F401
-    audio,
-    compat,
-    cuda,
-    frontend,
-    model,
-    numba,
-    numpy,
-    onnxruntime,
-    packages,
-    python,
-    scipy,
-    shims,
-    torch,
-    torch_load,
-    torchaudio,
-    ttsfrd,
-    vram,
+`doctor.registry.load_all()` imports every module listed here (cheaply: each probe imports
+its heavy modules inside its own body); a worker imports only the modules of the probes it
+was given (`registry.load_modules`).
+"""
+
+MODULES = (
+    "python",
+    "packages",
+    "torch",
+    "cuda",
+    "vram",
+    "torchaudio",
+    "torch_load",
+    "numpy",
+    "numba",
+    "scipy",
+    "ttsfrd",
+    "frontend",
+    "audio",
+    "onnxruntime",
+    "compat",
+    "model",
+    "shims",
 )

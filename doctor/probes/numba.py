@@ -38,6 +38,24 @@ def _absent(ctx: Context, component: str) -> bool:
     return ctx.needs(component) == "absent"
 
 
+def resampy_callers() -> list[Any]:
+    """Installed code that calls resampy.resample (librosa, the user's stack), from the scan."""
+    return scan.find_usages([scan.Pattern("resampy", "resample"),
+                             scan.Pattern("resampy.core", "resample")], exclude=("resampy",))
+
+
+def _run_resampy(ctx: Context) -> bool:
+    """Whether to call resampy for real (a JIT compile, about a second of CPU): when installed
+    code calls it, when the recipe needs it, or when asked with --set numba.resampy=run.
+    Otherwise its verdicts are static, and say so."""
+    wanted = str(ctx.options.get("numba.resampy", "")).lower()
+    if wanted in ("run", "1", "yes", "true"):
+        return True
+    if wanted in ("skip", "0", "no", "false"):
+        return False
+    return ctx.needs("resampy") in ("required", "optional") or bool(resampy_callers())
+
+
 def _missing(ctx: Context, component: str) -> Result:
     if ctx.needs(component) == "required":
         return fail(f"{component} is not installed, and the recipe needs it",
@@ -140,11 +158,9 @@ def jit(ctx: Context) -> Optional[Result]:
         return real
     t0 = time.perf_counter()
     try:
-        func = numba.njit("float64(float64[:])", cache=False)(_tiny_kernel())
+        func = numba.njit("int64(int64)", cache=False)(_tiny_kernel())
         compile_s = time.perf_counter() - t0
-        import numpy as np
-
-        value = float(func(np.arange(4, dtype=np.float64)))
+        value = float(func(4))
     except Exception as exc:
         return fail(f"numba {version} imports but cannot compile a function: "
                     f"{type(exc).__name__}: {exc}"[:400],
@@ -167,7 +183,7 @@ def _compile_resampy(ctx: Context) -> Optional[Result]:
     this worker compiles it (numba.resampy-filters and numba.warmup reuse that compile
     instead of paying a second one). None when resampy is absent or broken: then the tiny
     kernel decides whether numba itself works."""
-    if dists.version("resampy") is None or _absent(ctx, "resampy"):
+    if dists.version("resampy") is None or _absent(ctx, "resampy") or not _run_resampy(ctx):
         return None
     resampy, _early = _resampy_or_result(ctx)
     if resampy is None:
@@ -188,10 +204,12 @@ def _compile_resampy(ctx: Context) -> Optional[Result]:
 
 
 def _tiny_kernel() -> Any:
-    def sum_of_squares(x):  # type: ignore[no-untyped-def]
-        total = 0.0
-        for i in range(x.shape[0]):
-            total += x[i] * x[i]
+    """A loop with integer arithmetic: a real LLVM compile, without the array machinery
+    (typing numpy arrays would cost a third of a second more of CPU on every check)."""
+    def sum_of_squares(n):  # type: ignore[no-untyped-def]
+        total = 0
+        for i in range(n):
+            total += i * i
         return total
 
     return sum_of_squares
@@ -499,10 +517,16 @@ def resampy_filters(ctx: Context) -> Optional[Result]:
             invalid.append({**hit, "raises": f"NotImplementedError: {exc}"})
         except Exception as exc:
             invalid.append({**hit, "raises": f"{type(exc).__name__}: {exc}"})
-    try:
-        problems, measured = _tone_check(resampy, np)
-    except Exception as exc:
-        problems, measured = [f"raised {type(exc).__name__}: {exc}"], {}
+    if _run_resampy(ctx):
+        try:
+            problems, measured = _tone_check(resampy, np)
+        except Exception as exc:
+            problems, measured = [f"raised {type(exc).__name__}: {exc}"], {}
+        tone = "a 440 Hz tone resamples 48 -> 24 kHz correctly with kaiser_best"
+    else:
+        problems, measured = [], {"tone_check": "not run: no installed code calls resampy "
+                                                "(--set numba.resampy=run runs it)"}
+        tone = "its filters load (nothing installed calls it, so it was not run)"
     details: dict[str, Any] = {"resampy": version, "valid_filters": valid,
                                "calls_with_literal_filter": literals[:20], "invalid": invalid,
                                **measured}
@@ -525,9 +549,8 @@ def resampy_filters(ctx: Context) -> Optional[Result]:
                   shim="resample",
                   commands=(dists.pip_install(f"resampy=={version}", extra="--force-reinstall"),))
         return fail(f"resampy {version} is broken: " + "; ".join(problems), fix, **details)
-    return ok(f"resampy {version}: a 440 Hz tone resamples 48 -> 24 kHz correctly with "
-              f"kaiser_best; {len(literals)} literal filter name(s) in installed code, all "
-              "valid", **details)
+    return ok(f"resampy {version}: {tone}; {len(literals)} literal filter name(s) in "
+              "installed code, all valid", **details)
 
 
 @probe("numba.warmup", title="First-call JIT latency of resampy, and whether numba caches its "
@@ -542,13 +565,13 @@ def warmup(ctx: Context) -> Optional[Result]:
     import numpy as np
 
     version = dists.version("resampy")
-    if "first_s" not in _FIRST_CALL:
+    measure = _run_resampy(ctx)
+    if measure and "first_s" not in _FIRST_CALL:
         try:
             _tone_check(resampy, np)
         except Exception as exc:
             return skip(f"resampy {version} fails before its latency can be measured: "
                         f"{type(exc).__name__}: {exc}; numba.resampy-filters reports it")
-    first, second = _FIRST_CALL["first_s"], _FIRST_CALL.get("second_s", 0.0)
     kernels = []
     for name in ("_resample_loop_s", "_resample_loop_p"):
         d = getattr(getattr(resampy, "interpn", None), name, None)
@@ -562,6 +585,14 @@ def warmup(ctx: Context) -> Optional[Result]:
                         "cache_hits": int(sum(hits.values())),
                         "cache_path": str(getattr(cache, "cache_path", "") or "") or None})
     cacheable = any(k["on_disk"] for k in kernels)
+    if not measure:
+        how = ("numba keeps them in its on-disk cache" if cacheable else
+               "they are compiled without cache=True, so every process that resamples pays "
+               "a JIT compile on its first call (about 0.5 s, REFERENCE.md)")
+        return ok(f"resampy {version} is installed but nothing installed calls it, so its "
+                  f"first-call latency was not measured (--set numba.resampy=run); {how}",
+                  resampy=version, kernels=kernels, cacheable=cacheable, measured=False)
+    first, second = _FIRST_CALL["first_s"], _FIRST_CALL.get("second_s", 0.0)
     from_disk = any(k["cache_hits"] for k in kernels)
     budget = float(ctx.options.get("numba.jit-budget", JIT_BUDGET_S))
     details: dict[str, Any] = {"resampy": version, "numba": dists.version("numba"),
