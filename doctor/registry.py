@@ -48,23 +48,34 @@ class Context:
     recipe: Optional[dict[str, Any]] = None
     options: dict[str, Any] = field(default_factory=dict)
 
-    def needs(self, component: str) -> Optional[str]:
-        """The recipe's requirement for a component: 'required', 'optional', 'absent' or None.
-
-        None means there is no recipe, or the recipe does not mention the component.
-        """
+    def _requirement(self, component: str) -> Any:
         if not self.recipe:
             return None
         value = (self.recipe.get("requires") or {}).get(component)
-        if value is None:
-            return None
         if isinstance(value, dict):
             value = value.get("need", "required")
+        return value
+
+    def needs(self, component: str) -> Optional[str]:
+        """The recipe's requirement for a component: 'required', 'optional', 'absent', 'shim'
+        or None (no recipe, or the recipe does not mention it). A version specifier
+        (`torch = ">=2.1"`) means 'required'; `version_range` gives the range itself."""
+        value = self._requirement(component)
+        if value is None:
+            return None
         if value is True:
             return "required"
         if value is False:
             return "absent"
-        return str(value)
+        value = str(value)
+        return value if value in ("required", "optional", "absent", "shim") else "required"
+
+    def version_range(self, component: str) -> Optional[str]:
+        """The version specifier a recipe gives for a component, if it gives one."""
+        value = self._requirement(component)
+        if isinstance(value, str) and value not in ("required", "optional", "absent", "shim"):
+            return value
+        return None
 
     def to_dict(self) -> dict[str, Any]:
         return {"recipe": self.recipe, "options": self.options}

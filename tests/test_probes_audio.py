@@ -36,7 +36,38 @@ def test_a_recipe_that_needs_ffmpeg_fails_without_it(cli, tmp_path):
     assert r.returncode == 1, r
     f = r.finding("audio.ffmpeg")
     assert f["status"] == "fail" and "the recipe" in f["summary"]
+    assert "ffmpeg does not run here, and the recipe needs it (" in f["summary"], f["summary"]
     assert f["fix"]["commands"][0] == "apt-get install -y ffmpeg"
+
+
+def test_a_recipe_that_needs_sox_fails_without_it(cli, tmp_path):
+    recipe = tmp_path / "sox.toml"
+    recipe.write_text('name = "sx"\nengine = "piper"\n[audio]\nsample_rate = 22050\n'
+                      '[smoke]\ntext = "hi"\n[requires]\nsox = "required"\n')
+    r = cli("check", "--json", "--only", "audio.sox", "--recipe", str(recipe))
+    assert r.returncode == 1, r
+    f = r.finding("audio.sox")
+    assert f["status"] == "fail"
+    assert f["summary"] == "sox does not run here (not on PATH), and the recipe needs it"
+    assert f["fix"]["commands"] == ["apt-get install -y sox libsox-fmt-all"]
+
+
+def test_sndfile_messages_say_what_was_found(tmp_path):
+    from doctor.probes import audio
+
+    assert audio.libraries_found(None, None) == "no bundled libsndfile, none on the system"
+    assert audio.libraries_found("/site/_soundfile_data/libsndfile_x86_64.so", None) == (
+        "bundled libsndfile at /site/_soundfile_data/libsndfile_x86_64.so, none on the system")
+    assert audio.libraries_found(None, "libsndfile.so.1") == (
+        "no bundled libsndfile, system library libsndfile.so.1")
+    # soundfile's `_libname` fallback is a bare name, not a path: no samefile() on it
+    lib = tmp_path / "libsndfile_x86_64.so"
+    lib.write_bytes(b"x")
+    assert audio.loaded_from("libsndfile.so.1", str(lib)) == "from libsndfile.so.1"
+    assert audio.loaded_from(str(lib), str(lib)) == "bundled"
+    assert audio.loaded_from(str(tmp_path / "gone.so"), str(lib)) == f"from {tmp_path}/gone.so"
+    assert audio.loaded_from("/usr/lib/libsndfile.so.1", None) == "from /usr/lib/libsndfile.so.1"
+    assert audio.loaded_from(None, str(lib)) == "from an unknown place"
 
 
 @pytest.mark.venv

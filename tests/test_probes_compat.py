@@ -44,6 +44,37 @@ def test_broken_pairs_fail_with_their_fixes(cli, make_env):
 
 
 @pytest.mark.venv
+def test_the_error_names_the_classes_that_were_found(cli, make_env, tmp_path):
+    # transformers 4.50 with a model package of another name (no coqui TTS in the message's
+    # class): the AttributeError quoted is the one its own class raises
+    import subprocess
+    import sys
+
+    src = tmp_path / "src"
+    (src / "mylm").mkdir(parents=True)
+    (src / "mylm" / "__init__.py").write_text(
+        "from transformers import GPT2PreTrainedModel\n\n\n"
+        "class MyLM(GPT2PreTrainedModel):\n"
+        "    def prepare_inputs_for_generation(self, input_ids, **kwargs):\n"
+        "        return {'input_ids': input_ids}\n")
+    (src / "pyproject.toml").write_text(
+        '[build-system]\nrequires = ["setuptools"]\nbuild-backend = "setuptools.build_meta"\n'
+        '[project]\nname = "mylm"\nversion = "0.1.0"\n')
+    target = tmp_path / "site"
+    subprocess.run([sys.executable, "-m", "pip", "install", "-q", "--no-deps",
+                    "--no-build-isolation", "--disable-pip-version-check", "--target",
+                    str(target), str(src)], check=True, capture_output=True)
+    venv = make_env(envs_numeric.COMPAT_BROKEN)
+    r = cli("check", "--json", "--python", str(venv.python), "--only", "compat.transformers",
+            env={"PYTHONPATH": str(target), "TTS_DOCTOR_CACHE": str(tmp_path / "cache")})
+    t = r.finding("compat.transformers")
+    assert t["status"] == "fail", t
+    assert "MyLM (mylm 0.1.0)" in t["summary"]
+    assert ("(AttributeError: 'GPT2InferenceModel' object has no attribute 'generate'; "
+            "likewise 'MyLM')") in t["summary"]
+
+
+@pytest.mark.venv
 def test_one_release_either_side_of_the_break_is_ok(cli, make_env):
     venv = make_env(envs_numeric.COMPAT_OK)
     r = check(cli, venv, "--only", "compat")

@@ -158,3 +158,64 @@ def test_disk_space_against_the_recipe_minimum(cli, tmp_path):
     r = cli("check", "--json", "--only", "model.disk", "--recipe", path, env=env)
     f = r.finding("model.disk")
     assert f["status"] == "ok" and f["details"]["free_gib"] > 0.001
+
+
+def test_disk_fix_names_the_variable_that_decides_the_folder(cli, tmp_path):
+    # HF_HUB_CACHE (or the older HUGGINGFACE_HUB_CACHE) wins over HF_HOME: moving HF_HOME
+    # would not move this cache
+    path = recipe(tmp_path, "huggingface", "org/huge", ["model.bin"],
+                  extra="min_free_gib = 1000000")
+    for var in ("HF_HUB_CACHE", "HUGGINGFACE_HUB_CACHE"):
+        env = {**env_for(tmp_path), var: str(tmp_path / "hub-cache")}
+        r = cli("check", "--json", "--only", "model.disk", "--recipe", path, env=env)
+        f = r.finding("model.disk")
+        assert f["status"] == "fail", f
+        assert f["fix"]["commands"] == [f"export {var}=/path/with/space"]
+        assert f"{var} decides where the huggingface cache is" in f["fix"]["description"]
+
+    path = recipe(tmp_path, "modelscope", "iic/huge", ["model.bin"],
+                  extra="min_free_gib = 1000000")
+    r = cli("check", "--json", "--only", "model.disk", "--recipe", path, env=env_for(tmp_path))
+    f = r.finding("model.disk")
+    assert f["fix"]["commands"] == ["export MODELSCOPE_CACHE=/path/with/space"]
+
+
+def test_a_local_folder_gets_advice_not_commands(cli, tmp_path):
+    env = env_for(tmp_path)
+    folder = tmp_path / "voices"
+    folder.mkdir()
+    (folder / "a.onnx").write_bytes(b"1")
+    # too little room: no variable moves a local folder, so the fix is to free space or move it
+    path = recipe(tmp_path, "local", str(folder), ["a.onnx"], extra="min_free_gib = 1000000")
+    r = cli("check", "--json", "--only", "model.disk", "--recipe", path, env=env)
+    f = r.finding("model.disk")
+    assert f["status"] == "warn", f  # the file is there already
+    assert f["fix"]["commands"] == []
+    assert f"move the model folder {folder}" in f["fix"]["description"]
+    assert "MODELSCOPE_CACHE" not in f["fix"]["description"]
+
+    # a missing file of a local folder: nothing to download from, and no placeholder command
+    # (`tts-doctor fix --run-commands` would run it)
+    path = recipe(tmp_path, "local", str(folder), ["a.onnx", "a.onnx.json"])
+    r = cli("check", "--json", "--only", "model.cache", "--recipe", path, env=env)
+    f = r.finding("model.cache")
+    assert f["status"] == "warn" and f["details"]["missing"] == ["a.onnx.json"], f
+    assert "no hub to download them from" in f["summary"]
+    assert f["fix"]["commands"] == []
+    assert f"copy the model's files into {folder}" in f["fix"]["description"]
+
+    # no files listed and no folder at all: one true statement, not "(the folder is empty)"
+    gone = tmp_path / "gone"
+    path = recipe(tmp_path, "local", str(gone), [])
+    r = cli("check", "--json", "--only", "model.cache", "--recipe", path, env=env)
+    f = r.finding("model.cache")
+    assert f["status"] == "warn", f
+    assert f["summary"].startswith(f"{gone}: no cache folder for it exists;"), f["summary"]
+    assert "empty" not in f["summary"]
+    assert f["fix"]["commands"] == []
+
+    # no files listed and an empty folder: says so
+    gone.mkdir()
+    r = cli("check", "--json", "--only", "model.cache", "--recipe", path, env=env)
+    f = r.finding("model.cache")
+    assert f["summary"].startswith(f"{gone}: the local folder (cache.repo) at {gone} is empty;")

@@ -213,3 +213,62 @@ def test_probes_leave_the_diagnosed_environment_unchanged(cli, make_env):
     assert {f["status"] for f in r.json["findings"]} <= {"ok", "warn", "fail", "skip"}, r
     after = sorted(str(p.relative_to(venv.path)) for p in venv.path.rglob("*"))
     assert before == after
+
+
+def test_a_bad_jit_budget_falls_back_to_the_default_and_says_so(cli):
+    from doctor.probes import numba as numba_probes
+
+    assert numba_probes.jit_budget(None) == (1.0, None)
+    assert numba_probes.jit_budget("0.25") == (0.25, None)
+    for bad in ("abc", "-1", "nan", "0"):
+        budget, note = numba_probes.jit_budget(bad)
+        assert budget == 1.0 and f"--set numba.jit-budget={bad} is not" in note
+
+    r = cli("check", "--json", "--only", "numba.jit,numba.warmup", "--set",
+            "numba.jit-budget=abc", "--set", "numba.resampy=run")
+    f = r.finding("numba.warmup")
+    assert f["status"] in ("ok", "warn"), f  # a verdict, not a probe error
+    assert f["details"]["budget_s"] == 1.0
+    assert "--set numba.jit-budget=abc is not a positive number" in f["summary"]
+    assert "numba.jit-budget=abc" in f["details"]["budget_note"]
+    # resample() runs resampy's serial kernel: that dispatcher is the one named
+    jit = r.finding("numba.jit")
+    assert jit["status"] == "ok", jit
+    assert jit["details"]["kernel"] == "resampy.interpn._resample_loop_s"
+
+
+def test_asking_numba_creates_no_cache_folder(cli, tmp_path):
+    # numba's locators create their folder (ensure_cache_path): with NUMBA_CACHE_DIR naming a
+    # folder that does not exist yet, the probe must not leave it behind
+    cache_dir = tmp_path / "numba-cache"
+    env = {"NUMBA_CACHE_DIR": str(cache_dir), "XDG_CACHE_HOME": str(tmp_path / "xdg"),
+           "TTS_DOCTOR_CACHE": str(tmp_path / "doctor-cache")}
+    r = cli("check", "--json", "--only", "numba.cache", env=env)
+    f = r.finding("numba.cache")
+    assert f["status"] == "ok", f
+    row = f["details"]["targets"][0]
+    assert row["locator"] == "NUMBA_CACHE_DIR" and row["path"].startswith(str(cache_dir))
+    assert row["numba_not_asked"].startswith("it would create ")
+    assert not cache_dir.exists()
+    assert not (tmp_path / "xdg" / "numba").exists()
+
+
+def test_a_folder_numba_makes_while_asked_is_removed_again(tmp_path):
+    # when numba is asked anyway and settles on a folder that did not exist (here the
+    # in-tree __pycache__ of a fresh source folder), it is removed after the answer
+    import numba
+    from numba.core import config
+
+    from doctor.probes import numba as numba_probes
+
+    if config.CACHE_DIR:
+        pytest.skip("NUMBA_CACHE_DIR is set for the tests: numba would settle there")
+    src = tmp_path / "src"
+    src.mkdir()
+    py_file = src / "mod.py"
+    py_file.write_text("x = 1\n")
+    chain = numba_probes.locators(str(py_file), None)
+    assert numba_probes.why_not_ask_numba(chain) == f"it would create {src / '__pycache__'}"
+    path, error = numba_probes._real_locator(numba, str(py_file), chain)
+    assert error is None and path == str(src / "__pycache__")
+    assert sorted(p.name for p in src.iterdir()) == ["mod.py"]

@@ -130,3 +130,93 @@ def test_guards_hide_deliberate_fallbacks():
     guarded = guarded_lines(source)
     assert {3, 6, 8} <= guarded
     assert 9 not in guarded
+
+
+def test_modules_after_a_crash_or_timeout_are_not_checked(tmp_path, monkeypatch):
+    # the child imports in order; when it dies inside one import, the ones after it never
+    # ran: they must not count as importing cleanly
+    (tmp_path / "tts_doctor_t_ok.py").write_text("x = 1\n")
+    (tmp_path / "tts_doctor_t_crash.py").write_text("import os\nos._exit(3)\n")
+    (tmp_path / "tts_doctor_t_hang.py").write_text("import time\ntime.sleep(60)\n")
+    (tmp_path / "tts_doctor_t_later.py").write_text("x = 2\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+
+    got = numpy_probes.import_in_subprocess(
+        ["tts_doctor_t_ok", "tts_doctor_t_crash", "tts_doctor_t_later"])
+    assert got["tts_doctor_t_ok"]["checked"] and got["tts_doctor_t_ok"]["crashed"] is None
+    assert got["tts_doctor_t_crash"]["checked"]
+    assert got["tts_doctor_t_crash"]["crashed"] == "the process exited with 3"
+    assert got["tts_doctor_t_later"]["checked"] is False
+    assert got["tts_doctor_t_later"]["crashed"] is None
+
+    got = numpy_probes.import_in_subprocess(["tts_doctor_t_hang", "tts_doctor_t_later"],
+                                            timeout=3)
+    assert got["tts_doctor_t_hang"]["crashed"] == "timed out"
+    assert got["tts_doctor_t_later"]["checked"] is False
+
+    broken, clean, unchecked = numpy_probes.sort_imports(
+        {"pkg": ("1.0", ["tts_doctor_t_ok", "tts_doctor_t_hang", "tts_doctor_t_later"])},
+        {"pkg": {"tts_doctor_t_ok": {"signatures": [], "error": None, "crashed": None,
+                                     "checked": True, "output": ""},
+                 **got}}, "1")
+    assert [b["module"] for b in broken] == ["tts_doctor_t_hang"]
+    assert [c["module"] for c in clean] == ["tts_doctor_t_ok"]
+    assert [u["module"] for u in unchecked] == ["tts_doctor_t_later"]
+
+
+def test_a_crash_is_named_and_the_modules_after_it_are_not_reported_clean(cli, tmp_path):
+    # a distribution with two extension modules built for NumPy 1 (by their bytes) whose
+    # package dies on import: the first module is the crash, the second was never imported
+    import subprocess
+    import sys
+
+    src = tmp_path / "src"
+    pkg = src / "abicrash"
+    pkg.mkdir(parents=True)
+    (pkg / "__init__.py").write_text("import os\nos._exit(7)\n")
+    for name in ("first", "second"):
+        (pkg / f"{name}.so").write_bytes(b"\x7fELF..._ARRAY_API...numpy.core._multiarray_umath")
+    (src / "pyproject.toml").write_text(
+        '[build-system]\nrequires = ["setuptools"]\nbuild-backend = "setuptools.build_meta"\n'
+        '[project]\nname = "abicrash"\nversion = "0.1.0"\n'
+        '[tool.setuptools.package-data]\nabicrash = ["*.so"]\n')
+    target = tmp_path / "site"
+    subprocess.run([sys.executable, "-m", "pip", "install", "-q", "--no-deps",
+                    "--no-build-isolation", "--disable-pip-version-check", "--target",
+                    str(target), str(src)], check=True, capture_output=True)
+    r = cli("check", "--json", "--only", "numpy.abi", env={"PYTHONPATH": str(target),
+                                                           "TTS_DOCTOR_CACHE": str(tmp_path)})
+    f = r.finding("numpy.abi")
+    assert f["status"] == "fail", f
+    assert [(b["module"], b["crashed"]) for b in f["details"]["broken"]] == [
+        ("abicrash.first", "the process exited with 7")]
+    assert [u["module"] for u in f["details"]["not_checked"]] == ["abicrash.second"]
+    assert not any(c["distribution"] == "abicrash" for c in f["details"]["imports_cleanly"])
+    assert "were never imported" in f["summary"] and "abicrash.second" in f["summary"]
+
+
+def test_no_ok_on_behalf_of_modules_never_imported(monkeypatch):
+    # The process can die between two imports (killed from outside, out of memory): nothing
+    # failed, yet the second module was never tried. A real environment cannot time that, so
+    # the import results are given and the verdict is the probe's own.
+    from doctor import dists
+    from doctor.finding import Status
+    from doctor.registry import Context
+
+    real = dists.all_distributions()
+    target = next(d for k, d in sorted(real.items()) if k != "numpy")
+    monkeypatch.setattr(dists, "all_distributions", lambda: {"x": target})
+    monkeypatch.setattr(numpy_probes, "extension_builds", lambda dist: [
+        {"file": "/x/a.so", "module": "x.a", "build": "1"},
+        {"file": "/x/b.so", "module": "x.b", "build": "1"}])
+    done = {"x.a": {"error": None, "signatures": [], "output": "", "checked": True,
+                    "crashed": None},
+            "x.b": {"error": None, "signatures": [], "output": "", "checked": False,
+                    "crashed": None}}
+    monkeypatch.setattr(numpy_probes, "import_in_subprocess", lambda modules: done)
+    res = numpy_probes.abi(Context())
+    assert res.status is Status.WARN, res
+    assert "could not be checked" in res.summary and "x.b" in res.summary
+    assert [u["module"] for u in res.details["not_checked"]] == ["x.b"]
+    assert [c["module"] for c in res.details["imports_cleanly"]] == ["x.a"]
+    assert res.fix.commands == (f"{dists.python()} -c 'import x.b'",)

@@ -26,6 +26,25 @@ def test_healthy_dev_environment_runs_a_session(cli):
     assert f["details"]["session_providers"] == ["CPUExecutionProvider"]
 
 
+def test_a_recipe_that_requires_cuda_needs_a_gpu_build(cli, tmp_path):
+    # requires.cuda = "required" needs a GPU exactly as requires.gpu does (the cuda.* rule):
+    # the dev venv's CPU build of ONNX Runtime then fails
+    for requires in ('cuda = "required"', "gpu = true"):
+        recipe = tmp_path / "cuda.toml"
+        recipe.write_text('name = "cuda"\nengine = "piper"\n[audio]\nsample_rate = 22050\n'
+                          f'[smoke]\ntext = "hi"\n[requires]\n{requires}\n')
+        r = cli("check", "--json", "--only", "onnxruntime.providers", "--recipe", str(recipe))
+        assert r.returncode == 1, r
+        f = r.finding("onnxruntime.providers")
+        assert f["status"] == "fail", (requires, f)
+        assert f["details"]["recipe_needs_gpu"] is True
+        assert "is a CPU build and the recipe needs a GPU" in f["summary"]
+    recipe.write_text('name = "cpu"\nengine = "piper"\n[audio]\nsample_rate = 22050\n'
+                      '[smoke]\ntext = "hi"\n[requires]\ncuda = "optional"\n')
+    r = cli("check", "--json", "--only", "onnxruntime.providers", "--recipe", str(recipe))
+    assert r.finding("onnxruntime.providers")["status"] == "ok", r
+
+
 def test_the_tiny_model_runs_in_this_onnxruntime():
     import numpy as np
     import onnxruntime as ort

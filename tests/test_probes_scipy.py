@@ -8,6 +8,7 @@ import json
 
 import pytest
 
+from doctor import dists
 from tests.harness import envs, envs_text
 
 pytestmark = pytest.mark.venv
@@ -149,3 +150,47 @@ def test_the_healthy_development_environment_has_no_false_failure(cli):
         assert f["status"] in ("ok", "skip", "warn"), json.dumps(f)[:2000]
     assert r.finding("scipy.removed-names")["status"] == "ok"
     assert r.finding("ttsfrd.origin")["status"] == "skip"  # not installed, nothing needs it
+
+
+def _recipe(tmp_path, need: str) -> str:
+    path = tmp_path / f"scipy-{need}.toml"
+    path.write_text('name = "needs-scipy"\nengine = "callable"\n[audio]\nsample_rate = 16000\n'
+                    f'[smoke]\ntext = "hi"\n[requires]\nscipy = "{need}"\n', encoding="utf-8")
+    return str(path)
+
+
+def test_missing_scipy_fails_both_probes_when_the_recipe_needs_it(cli, make_env, tmp_path):
+    venv = make_env(envs.BARE)
+    plain = check(cli, venv, "--only", "scipy")
+    assert {f["status"] for f in plain.json["findings"]} == {"skip"}
+    # "shim" asks for the scipy_names/resample shims, which forward to SciPy: still needed
+    for need in ("required", "shim"):
+        r = check(cli, venv, "--only", "scipy", "--recipe", _recipe(tmp_path, need))
+        assert r.returncode == 1, r
+        for probe_id in ("scipy.removed-names", "scipy.resample"):
+            f = r.finding(probe_id)
+            assert f["status"] == "fail", (need, f)
+            assert f["summary"] == "scipy is not installed, and the recipe needs it"
+            assert f["fix"]["commands"] == [f"{venv.python} -m pip install scipy"]
+    optional = check(cli, venv, "--only", "scipy", "--recipe", _recipe(tmp_path, "optional"))
+    assert {f["status"] for f in optional.json["findings"]} == {"skip"}
+
+
+def test_a_scipy_that_does_not_import_is_a_verdict_not_a_probe_error(cli, tmp_path):
+    # the dev venv's real SciPy 1.17.1 with a stray `numpy` folder first on the path (run from
+    # a checkout of NumPy, or a leftover copy): `import scipy` fails as it would for the user
+    stray = tmp_path / "numpy"
+    stray.mkdir()
+    (stray / "__init__.py").write_text('raise ImportError("a stray numpy folder")\n')
+    r = cli("check", "--json", "--only", "scipy", env={"PYTHONPATH": str(tmp_path)})
+    assert r.returncode == 1, r
+    names = r.finding("scipy.removed-names")
+    assert names["status"] == "fail", names
+    assert names["summary"] == ("scipy 1.17.1 is installed but `import scipy` fails: "
+                                "ImportError: a stray numpy folder")
+    res = r.finding("scipy.resample")
+    assert res["status"] == "fail", res
+    assert "`import scipy.signal` fails: ImportError: a stray numpy folder" in res["summary"]
+    for f in (names, res):
+        assert f["fix"]["commands"] == [
+            f"{dists.python()} -m pip install --force-reinstall scipy==1.17.1"]

@@ -6,6 +6,7 @@ lose it in (missing, empty, corrupt zip, unextracted zip, garbage). Diagnosed fr
 from __future__ import annotations
 
 import os
+import shutil
 import zipfile
 from pathlib import Path
 
@@ -75,6 +76,56 @@ def test_version_verdict_names_the_zhcn_failure_of_0_0_x():
     assert "language type invalid: zhcn" in version_verdict("0.0.2")
     assert version_verdict("0.1.0") is None
     assert version_verdict("0.4.2") is None
+
+
+def test_reinstall_commands_never_ask_pypi_alone_for_ttsfrd():
+    # the real builds are not on PyPI (only the 0.1.0 placeholder is): every force-reinstall
+    # names ModelScope's find-links, and the model folder where ttsfrd_dependency lives
+    from doctor import dists
+    from doctor.probes import ttsfrd
+    from doctor.registry import load_all
+
+    py = dists.python()  # Python 3.11 here: no real wheel, no cosyvoice-ttsfrd bundle
+    assert ttsfrd.reinstall_commands("0.3.6") == (
+        f"{py} -m pip install --force-reinstall --no-deps -f {ttsfrd.FIND_LINKS} "
+        "ttsfrd==0.3.6",)
+    assert ttsfrd.reinstall_commands("0.4.2", dependency=True) == (
+        "modelscope download --model iic/CosyVoice-ttsfrd --local_dir "
+        "pretrained_models/CosyVoice-ttsfrd",
+        f"{py} -m pip install --force-reinstall --no-deps -f {ttsfrd.FIND_LINKS} "
+        "-f pretrained_models/CosyVoice-ttsfrd ttsfrd==0.4.2 ttsfrd_dependency")
+    # the placeholder's version is never pinned
+    assert ttsfrd.reinstall_commands("0.1.0")[-1].endswith("'ttsfrd>0.1.0'")
+
+    # a crash while importing ttsfrd: written before the interpreter is known
+    crash = load_all()["ttsfrd.engine"].crash_fix
+    assert crash.commands == (
+        "modelscope download --model iic/CosyVoice-ttsfrd --local_dir "
+        "pretrained_models/CosyVoice-ttsfrd",
+        f"{{python}} -m pip install --force-reinstall --no-deps -f {ttsfrd.FIND_LINKS} "
+        "-f pretrained_models/CosyVoice-ttsfrd 'ttsfrd>0.1.0' ttsfrd_dependency")
+    assert "ttsfrd_dependency" in crash.description
+
+
+@venv_only
+def test_an_unreadable_extension_is_reinstalled_from_the_bundled_wheel(cli, make_env,
+                                                                        tmp_path):
+    # a copy of the real 3.10 environment whose compiled module was overwritten (a disk
+    # error, an interrupted copy): the fix reinstalls the wheel it came from, not PyPI's
+    venv = make_env(envs.TTSFRD_REAL)
+    copy = tmp_path / "venv"
+    shutil.copytree(venv.path, copy, symlinks=True)
+    site = copy / venv.site.relative_to(venv.path)
+    (site / "ttsfrd.cpython-310-x86_64-linux-gnu.so").write_bytes(b"not an ELF file")
+    python = copy / "bin" / "python"
+    r = cli("check", "--json", "--python", str(python), "--only", "ttsfrd.libs")
+    f = r.finding("ttsfrd.libs")
+    assert f["status"] == "fail", f
+    assert f["summary"].startswith("cannot read ")
+    wheel = (site / "cosyvoice_ttsfrd" / "bundled_files"
+             / "ttsfrd-0.4.2-cp310-cp310-linux_x86_64.whl")
+    assert f["fix"]["commands"] == [
+        f"{python} -m pip install --force-reinstall --no-deps {wheel}"]
 
 
 @venv_only

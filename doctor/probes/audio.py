@@ -69,6 +69,11 @@ def run_version(program: str, *args: str, timeout: float = 5.0) -> tuple[Optiona
     return (text.splitlines() or [path])[0][:200], ""
 
 
+def _need_verb(users: dict[str, Any]) -> str:
+    """'needs' for one subject (one package, or "the recipe" when no package), else 'need'."""
+    return "need" if len(users) > 1 else "needs"
+
+
 def _programs(names: tuple[str, ...], flag: str) -> dict[str, dict[str, Any]]:
     out = {}
     for name in names:
@@ -80,6 +85,14 @@ def _programs(names: tuple[str, ...], flag: str) -> dict[str, dict[str, Any]]:
 @probe("audio.ffmpeg", title="ffmpeg and ffprobe on PATH when an installed package runs them",
        families=("I2",))
 def ffmpeg(ctx: Context) -> Optional[Result]:
+    """Checks that ffmpeg and ffprobe run when an installed package, or the recipe, needs them.
+
+    No finding when the recipe marks ffmpeg absent. Finds the programs with `shutil.which` and runs
+    `-version` under a timeout; their users are pydub, ffmpeg-python, audioread, openai-whisper and
+    ffmpy. Needed by nobody: `ok` when both run, else `skip`. A needed program that does not run
+    fails when the recipe requires ffmpeg or the program is on PATH but broken, else warns. The fix
+    is `apt-get install -y ffmpeg`, plus a link to imageio-ffmpeg's bundled ffmpeg if present.
+    """
     need = ctx.needs("ffmpeg")
     if need == "absent":
         return None
@@ -116,7 +129,7 @@ def ffmpeg(ctx: Context) -> Optional[Result]:
                                          "PATH, but it has no ffprobe)" if bundled else "") + ".",
               commands=tuple(commands))
     summary = (f"{' and '.join(missing)} {'does' if len(missing) == 1 else 'do'} not run here, "
-               f"and {who} need{'s' if len(users) == 1 else ''} "
+               f"and {who} {_need_verb(users)} "
                f"{'it' if len(missing) == 1 else 'them'} ({why})")
     if "ffprobe" in missing and "pydub" in users:
         summary += ": pydub says \"Couldn't find ffprobe or avprobe\""
@@ -134,6 +147,14 @@ def _libsox() -> Optional[str]:
 @probe("audio.sox", title="The sox program (and libsox) when an installed package needs them",
        families=("I3",))
 def sox(ctx: Context) -> Optional[Result]:
+    """Checks that the sox program runs when an installed package, or the recipe, needs it.
+
+    No finding when the recipe marks sox absent. Runs `sox --version` and looks for its users (the
+    `sox` package, pysndfx); libsox is looked up in the loader's cache and reported, with what it
+    means for torchaudio's sox backend, but not judged. Needed by nobody: `ok` when sox runs, else
+    `skip`. Needed and not running: `fail` when the recipe requires sox or a sox on PATH is broken,
+    else `warn`. The fix is `apt-get install -y sox libsox-fmt-all`.
+    """
     need = ctx.needs("sox")
     if need == "absent":
         return None
@@ -157,8 +178,8 @@ def sox(ctx: Context) -> Optional[Result]:
     fix = Fix("Install SoX (the program and its format handlers) in the image.",
               commands=(APT_SOX,))
     report = fail if need == "required" or shutil.which("sox") else warn
-    return report(f"sox does not run here ({error}), and {who} "
-                  f"need{'s' if len(users) == 1 else ''} it", fix, **details)
+    return report(f"sox does not run here ({error}), and {who} {_need_verb(users)} it", fix,
+                  **details)
 
 
 # --- in the worker ---------------------------------------------------------------------------
@@ -232,6 +253,29 @@ def _loaded(prefix: str) -> Optional[str]:
     return None
 
 
+def libraries_found(bundled: Optional[str], system: Optional[str]) -> str:
+    """What was found of libsndfile, for a message: the bundled file and the system library
+    (ctypes.util.find_library's answer), or that there is none of either."""
+    parts = [f"bundled libsndfile at {bundled}" if bundled else "no bundled libsndfile",
+             f"system library {system}" if system else "none on the system"]
+    return ", ".join(parts)
+
+
+def loaded_from(loaded: Optional[str], bundled: Optional[str]) -> str:
+    """'bundled' when the library soundfile loaded is the bundled file, else where it came
+    from. `loaded` may be a bare name (soundfile's `_libname`, e.g. 'libsndfile.so.1') rather
+    than a path: only existing paths are compared."""
+    if not loaded:
+        return "from an unknown place"
+    if bundled and os.path.isabs(loaded):
+        try:
+            if os.path.samefile(loaded, bundled):
+                return "bundled"
+        except OSError:
+            pass
+    return f"from {loaded}"
+
+
 def _soundfile_fix(version: str) -> Fix:
     return Fix("soundfile needs the libsndfile C library: install a soundfile release whose "
                "wheel bundles it (0.12 or newer), or the system package.",
@@ -241,6 +285,16 @@ def _soundfile_fix(version: str) -> Fix:
 @probe("audio.sndfile", title="libsndfile is found, and soundfile writes and reads a WAV",
        isolated=True, families=("I1",))
 def sndfile(ctx: Context) -> Optional[Result]:
+    """Checks that soundfile finds libsndfile, and writes and reads back a WAV.
+
+    No finding when the recipe marks soundfile absent; not installed: `skip`, or `fail` when
+    required. Notes the bundled (`_soundfile_data`) and system libsndfile, imports soundfile in the
+    worker and round-trips a 0.1 s 16 kHz tone as 16-bit WAV in a temporary folder (rate, length and
+    samples must survive). An import error (the message names the bundled and system libsndfile
+    found, if any) or a failed round trip fails; otherwise `ok` with the libsndfile that was loaded
+    (a bare library name, not a path, is reported as such). The fix is `soundfile>=0.12` (its
+    wheels bundle libsndfile) or libsndfile1 from apt.
+    """
     need = ctx.needs("soundfile")
     if need == "absent":
         return None
@@ -258,8 +312,8 @@ def sndfile(ctx: Context) -> Optional[Result]:
         import soundfile
     except OSError as exc:
         details["error"] = f"OSError: {exc}"
-        return fail(f"soundfile {version} does not import: {exc} (no bundled libsndfile, none "
-                    "on the system)", _soundfile_fix(version), **details)
+        return fail(f"soundfile {version} does not import: {exc} "
+                    f"({libraries_found(bundled, system)})", _soundfile_fix(version), **details)
     except Exception as exc:
         details["error"] = f"{type(exc).__name__}: {exc}"
         return fail(f"soundfile {version} does not import: {type(exc).__name__}: {exc}"[:400],
@@ -286,9 +340,7 @@ def sndfile(ctx: Context) -> Optional[Result]:
     if problem:
         return fail(f"soundfile {version} (libsndfile {details['libsndfile']}) cannot round-trip "
                     f"a WAV: {problem}"[:400], _soundfile_fix(version), **details)
-    loaded = details["loaded"]
-    where = "bundled" if bundled and loaded and os.path.samefile(loaded, bundled) else \
-        f"from {loaded}"
+    where = loaded_from(details["loaded"], bundled)
     return ok(f"soundfile {version} with libsndfile {details['libsndfile']} ({where}) writes "
               "and reads a WAV", **details)
 
@@ -332,6 +384,14 @@ def _torchaudio_backends() -> tuple[Optional[list[str]], Optional[str]]:
 @probe("audio.backends", title="At least one working way to write and read a WAV "
        "(soundfile, scipy.io.wavfile, torchaudio)", isolated=True, families=("I3",))
 def backends(ctx: Context) -> Optional[Result]:
+    """Checks that at least one library can write and read back a WAV file.
+
+    `skip` when none of soundfile, scipy and torchaudio, and no known reader of audio, is installed.
+    Round-trips a 16-bit WAV through soundfile and scipy.io.wavfile in the worker, and asks
+    `torchaudio.list_audio_backends()` when torch is already loaded or nothing else works. Nothing
+    working fails; torchaudio listing no backend fails when nothing else works and warns otherwise;
+    else `ok` with the ways that work. The fix installs `soundfile>=0.12`, or libsndfile1 from apt.
+    """
     consumers = {dists.distribution(n).metadata["Name"]: dists.version(n)
                  for n in AUDIO_CONSUMERS if dists.version(n)}
     libraries = {n: dists.version(n) for n in ("soundfile", "scipy", "torchaudio")

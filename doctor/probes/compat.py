@@ -36,6 +36,14 @@ def _v(release: Optional[tuple[int, ...]]) -> str:
 @probe("compat.gradio", title="pydantic >= 2.11 with a gradio_client that cannot read its "
        "schemas", families=("O3",))
 def gradio(ctx: Context) -> Optional[Result]:
+    """Checks for pydantic >= 2.11 installed with a gradio_client older than 1.8.0.
+
+    No finding when neither gradio nor gradio_client is installed. Reads versions from metadata
+    only: the client is too old when gradio_client < 1.8.0, or, without gradio_client, when gradio <
+    5.22.0. Too old with pydantic >= 2.11 fails (the app crashes building its API schema); anything
+    else is `ok`, noting the risk when only pydantic is still older. The fix upgrades gradio to >=
+    5.22.0 (or gradio_client to >= 1.8.0), or pins `pydantic<2.11`.
+    """
     g, client, pyd = (dists.version(n) for n in ("gradio", "gradio-client", "pydantic"))
     if g is None and client is None:
         return None
@@ -136,6 +144,15 @@ def generation_classes() -> list[dict[str, Any]]:
 @probe("compat.transformers", title="transformers >= 4.50 with model classes that relied on "
        "PreTrainedModel's GenerationMixin (old coqui TTS)", families=("O4",))
 def transformers(ctx: Context) -> Optional[Result]:
+    """Checks for model classes that lose `.generate()` under transformers >= 4.50.
+
+    No finding when none of transformers, TTS (old coqui) and coqui-tts is installed; without
+    transformers, `ok`. Scans installed code that uses PreTrainedModel (AST, in-process) for classes
+    that define `prepare_inputs_for_generation` on a `*PreTrainedModel` base without
+    GenerationMixin; the old coqui `TTS` distribution counts as one under >= 4.50 even when the scan
+    misses it. Such classes fail with transformers >= 4.50 and are named in an `ok` below it. The
+    fix pins `transformers<4.50`, or replaces `TTS` with `coqui-tts`.
+    """
     tv = dists.version("transformers")
     coqui_old = dists.version("TTS")
     coqui_new = dists.version("coqui-tts")
@@ -173,8 +190,12 @@ def transformers(ctx: Context) -> Optional[Result]:
                  if coqui_old else "; or upgrade the packages that define these classes")
               + ". In your own code, add GenerationMixin to the class bases.",
               commands=tuple(commands))
-    verb = "defines" if len({f["class"] for f in found}) == 1 else "define"
+    names = sorted({f["class"] for f in found})
+    verb = "defines" if len(names) == 1 else "define"
+    error = f"AttributeError: '{names[0]}' object has no attribute 'generate'"
+    if len(names) > 1:
+        error += "; likewise " + ", ".join(f"'{n}'" for n in names[1:4]) + \
+            (", ..." if len(names) > 4 else "")
     return fail(f"transformers {tv} no longer gives PreTrainedModel GenerationMixin: {listed} "
                 f"{verb} prepare_inputs_for_generation without it, so .generate() fails "
-                "(AttributeError: 'GPT2InferenceModel' object has no attribute 'generate')",
-                fix, **details)
+                f"({error})", fix, **details)

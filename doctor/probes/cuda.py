@@ -364,12 +364,38 @@ def reinstall_commands(torch_req: str, cuda: Optional[str], *,
     """Uninstall torch (and torchaudio, when installed) and install them from one index:
     the CUDA `cuda` build, or the CPU build. The uninstall comes first because an installed
     `2.13.0+cpu` satisfies a plain `torch==2.13.0` and pip would keep it."""
-    index = INDEX.format(tag=tag(cuda) if cuda else "cpu")
+    return _reinstall(torch_req, INDEX.format(tag=tag(cuda) if cuda else "cpu"),
+                      torchaudio_req)
+
+
+def _reinstall(torch_req: str, index: Optional[str],
+               torchaudio_req: Optional[str]) -> tuple[str, ...]:
     names, reqs = ["torch"], [torch_req]
     if dists.version("torchaudio") is not None:
         names.append("torchaudio")
         reqs.append(torchaudio_req or "torchaudio")
-    return (dists.pip_uninstall(*names), dists.pip_install(*reqs, extra=f"--index-url {index}"))
+    extra = f"--index-url {index}" if index else ""
+    return (dists.pip_uninstall(*names), dists.pip_install(*reqs, extra=extra))
+
+
+_LOCAL_BUILD = re.compile(r"cpu|cu\d{2,3}|rocm\d+(?:\.\d+)*")
+
+
+def index_for(version: Optional[str]) -> Optional[str]:
+    """The download.pytorch.org index that publishes the torch build with this version's
+    local tag (`2.13.0+cpu` -> .../whl/cpu, `+cu128` -> .../whl/cu128, `+rocm6.4` ->
+    .../whl/rocm6.4); None for a plain version (PyPI's build) or a tag no index serves."""
+    local = dists.local_tag(version)
+    return INDEX.format(tag=local) if local and _LOCAL_BUILD.fullmatch(local) else None
+
+
+def same_build_commands(version: str) -> tuple[str, ...]:
+    """Reinstall the torch build that is installed, `version` as its metadata says
+    (`2.13.0+cu128`): uninstall torch (and torchaudio), then install the same release from the
+    index that publishes that build (PyPI for a plain version), with torchaudio's matching
+    line. PyPI has no `+cpu` or `+cu128` files, so a bare `torch==2.13.0+cpu` cannot install."""
+    torch_req, ta_req = _same_torch(version)
+    return _reinstall(torch_req, index_for(version), ta_req)
 
 
 def _same_torch(version: str) -> tuple[str, Optional[str]]:

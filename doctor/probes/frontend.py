@@ -95,6 +95,15 @@ def _ttsfrd_works() -> bool:
 @probe("frontend.wetext", title="pynini and WeTextProcessing import and normalise text",
        isolated=True, families=("O1",), timeout=90)
 def wetext(ctx: Context) -> Optional[Result]:
+    """Checks that pynini and WeTextProcessing (`tn`) import and normalise a Chinese sample.
+
+    No finding unless the recipe needs wetextprocessing or pynini. Imports both in the worker,
+    builds a pynini acceptor and, when the prebuilt grammar ships, normalises "2024年" (no ASCII
+    digit may remain). A failure fails when required, warns when optional; where ttsfrd is the
+    optional alternative it is `ok` if ttsfrd's engine loads, else fails. The fix installs pynini
+    2.1.7 with WeTextProcessing where pynini has a wheel (Linux x86_64, CPython 3.9+), else pynini
+    from conda-forge and WeTextProcessing with --no-deps.
+    """
     need_w = ctx.needs("wetextprocessing")
     need_p = ctx.needs("pynini")
     needs = [n for n in (need_w, need_p) if n not in (None, "absent")]

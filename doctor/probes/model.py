@@ -158,6 +158,15 @@ def _offline() -> list[str]:
 @probe("model.cache", title="The recipe's model files are in the local hub cache (offline "
        "readiness)")
 def cache(ctx: Context) -> Optional[Result]:
+    """Checks that the model files the recipe's `[cache]` table lists are in the local cache.
+
+    No finding without a `[cache]` table. Reads, without network access, the Hugging Face snapshots
+    (refs/main first), the ModelScope cache or a local folder, plus the recipe's model folders and
+    `--set model.dir`, and keeps the folder holding the most files (a dangling link is missing). All
+    present: `ok`. Missing files fail when HF_HUB_OFFLINE, TRANSFORMERS_OFFLINE, MODELSCOPE_OFFLINE
+    or `--set model.offline` is on, else warn; the fix is an `hf download` or `modelscope download`
+    of them, or, for a local folder with no hub to download from, a description without commands.
+    """
     table = (ctx.recipe or {}).get("cache")
     if not table:
         return None
@@ -176,23 +185,61 @@ def cache(ctx: Context) -> Optional[Result]:
                   f"the {found['source']} at {found['folder']}{extra}", **state)
     where = (f"the {found['source']} at {found['folder']}" if found is not None
              else "no cache folder for it exists")
-    listed = ", ".join(missing) if missing else "(the folder is empty)"
     commands = _download_commands(ctx, missing)
     notes = (found or {}).get("notes") or {}
     note = f" ({'; '.join(f'{k}: {v}' for k, v in notes.items())})" if notes else ""
-    fix = Fix(f"Download the missing files before going offline (the hub client puts them in "
-              f"its cache); or point the doctor at your copy with --set model.dir=PATH.{note}",
-              commands=commands or (f"ls {shlex.quote(state['searched'][0])}"
-                                    if state["searched"] else "true",))
-    summary = (f"{repo}: {len(missing)} of {len(state['files'])} file(s) missing from the "
-               f"local cache ({listed}); {where}")
-    if not state["files"]:
-        summary = f"{repo}: {where} {listed}"
+    if commands:
+        fix = Fix(f"Download the missing files before going offline (the hub client puts them "
+                  f"in its cache); or point the doctor at your copy with --set model.dir=PATH."
+                  f"{note}", commands=commands)
+    else:  # a local folder: no hub to download from, and nothing a command could repair
+        folder = found["folder"] if found is not None else (
+            state["searched"][0] if state["searched"] else "the model folder")
+        fix = Fix(f"No hub to download from: copy the model's files into {folder}, or point "
+                  f"the doctor at the folder that holds them with --set model.dir=PATH.{note}")
+    if state["files"]:
+        summary = (f"{repo}: {len(missing)} of {len(state['files'])} file(s) missing from the "
+                   f"local cache ({', '.join(missing)}); {where}")
+    elif found is not None:
+        summary = f"{repo}: {where} is empty"
+    else:
+        summary = f"{repo}: {where}"
     if offline:
         return fail(summary + f"; offline mode is on ({', '.join(offline)}): loading fails",
                     fix, **state)
+    if not commands:  # a local folder: nothing will fetch the files
+        return warn(summary + "; loading fails until the files are there (no hub to download "
+                    "them from)", fix, **state)
     return warn(summary + "; the first run downloads them (network and time needed)", fix,
                 **state)
+
+
+def hub_variable(hub: str) -> Optional[str]:
+    """The environment variable that decides where a hub's cache is, as hf_hub_root and
+    modelscope_root read them: HF_HUB_CACHE, else HUGGINGFACE_HUB_CACHE when one is set (then
+    HF_HOME changes nothing), else HF_HOME; MODELSCOPE_CACHE. None for a local folder."""
+    if hub == "huggingface":
+        return next((v for v in ("HF_HUB_CACHE", "HUGGINGFACE_HUB_CACHE")
+                     if os.environ.get(v)), "HF_HOME")
+    if hub == "modelscope":
+        return "MODELSCOPE_CACHE"
+    return None
+
+
+def disk_fix(hub: str, found: Optional[dict[str, Any]], folder: Path, need: Any) -> Fix:
+    """How to get `need` GiB free where the model lives: move the hub's cache with the
+    variable that decides it, or, for a local folder (cache.hub = "local", the recipe's model
+    folder, --set model.dir), free space or move the folder itself (no variable moves it)."""
+    local = hub == "local" or (found is not None
+                               and str(found.get("source", "")).startswith("local folder"))
+    var = None if local else hub_variable(hub)
+    if var is None:
+        return Fix(f"Free space on that disk, or move the model folder {folder} to a disk with "
+                   f"at least {need} GiB free and point the recipe (cache.repo, "
+                   "model.checkpoint_dir) or --set model.dir=PATH at its new place.")
+    return Fix(f"Free space on that disk, or move the cache to a disk with at least {need} GiB "
+               f"free: {var} decides where the {hub} cache is (set it for every process that "
+               "loads the model).", commands=(f"export {var}=/path/with/space",))
 
 
 def _gib(n: float) -> float:
@@ -201,6 +248,16 @@ def _gib(n: float) -> float:
 
 @probe("model.disk", title="Free disk space where the model cache lives")
 def disk(ctx: Context) -> Optional[Result]:
+    """Checks the free disk space where the model cache lives against the recipe's minimum.
+
+    No finding without a `[cache]` table. Measures `shutil.disk_usage` at the folder model.cache
+    found, else the hub's cache root (or the local repo folder), walking up to the nearest folder
+    that exists. Without `cache.min_free_gib`: `ok` with the free space. Less free than that fails
+    while files are still to be downloaded, else warns. The fix frees space or moves the cache with
+    the variable that decides where it is (`export HF_HUB_CACHE=...` or `HUGGINGFACE_HUB_CACHE`
+    when set, else `HF_HOME`; `MODELSCOPE_CACHE`); a local model folder is moved by hand (no
+    command).
+    """
     table = (ctx.recipe or {}).get("cache")
     if not table:
         return None
@@ -228,10 +285,7 @@ def disk(ctx: Context) -> Optional[Result]:
     if usage.free >= float(need) * 2**30:
         return ok(f"{_gib(usage.free)} GiB free at {probe_at} (the recipe needs {need} GiB)",
                   **details)
-    var = "HF_HOME" if hub == "huggingface" else "MODELSCOPE_CACHE"
-    fix = Fix(f"Free space on that disk, or move the cache to a disk with at least {need} GiB "
-              f"free (set {var} for every process that loads the model).",
-              commands=(f"export {var}=/path/with/space",))
+    fix = disk_fix(hub, state["found"], folder, need)
     summary = (f"only {_gib(usage.free)} GiB free at {probe_at}; the recipe needs {need} GiB")
     if state["missing"]:
         return fail(summary + f" and {len(state['missing'])} file(s) still to download", fix,

@@ -117,6 +117,15 @@ def _import_numba() -> tuple[Any, Optional[str], float]:
                      "extensions built for another NumPy). Reinstall numba and llvmlite.",
                      commands=("{python} -m pip install --force-reinstall numba llvmlite",)))
 def numba_numpy(ctx: Context) -> Optional[Result]:
+    """Checks that numba imports with the installed NumPy (and llvmlite).
+
+    No finding when the recipe marks numba absent; not installed: `skip`, or `fail` when the recipe
+    requires it. Imports numba in the worker and reads the NumPy range numba declares: an import
+    error fails, quoting numba's own "Numba needs NumPy X or less/greater" check when that is the
+    cause; otherwise `ok` with the import time. The fix follows the message: upgrade numba or pin
+    numpy below the next minor, upgrade numpy, install the llvmlite numba declares, or
+    force-reinstall numba and llvmlite.
+    """
     if _absent(ctx, "numba"):
         return None
     version = dists.version("numba")
@@ -144,6 +153,14 @@ def numba_numpy(ctx: Context) -> Optional[Result]:
 @probe("numba.jit", title="numba compiles and runs a function (JIT works, compile time)",
        isolated=True)
 def jit(ctx: Context) -> Optional[Result]:
+    """Checks that numba's JIT compiles and runs a function, and reports the compile time.
+
+    Same recipe and install gates as numba.numpy, and an import error fails the same way. When
+    resampy would run (installed code calls it, the recipe needs it, or `--set numba.resampy=run`)
+    and its first real resample succeeds, that compile is the verdict (`ok`); otherwise a small
+    integer loop is compiled with `numba.njit` and must return 14. A compile error or a wrong result
+    fails, with a command that force-reinstalls numba and llvmlite.
+    """
     if _absent(ctx, "numba"):
         return None
     version = dists.version("numba")
@@ -200,7 +217,16 @@ def _compile_resampy(ctx: Context) -> Optional[Result]:
     version = dists.version("numba")
     return ok(f"numba {version} compiled and ran resampy's resampling kernel in {first:.2f} s",
               numba=version, llvmlite=dists.version("llvmlite"), compile_s=round(first, 3),
-              kernel="resampy.interpn._resample_loop")
+              kernel=_compiled_kernels(resampy))
+
+
+def _compiled_kernels(resampy: Any) -> str:
+    """The resampy dispatchers that hold compiled code now: `_resample_loop_s` (serial, what
+    resample() uses by default) and/or `_resample_loop_p` (parallel=True)."""
+    interpn = getattr(resampy, "interpn", None)
+    names = [f"resampy.interpn.{n}" for n in ("_resample_loop_s", "_resample_loop_p")
+             if getattr(getattr(interpn, n, None), "signatures", None)]
+    return ", ".join(names) or "resampy.interpn._resample_loop_s"
 
 
 def _tiny_kernel() -> Any:
@@ -291,11 +317,49 @@ def locators(py_file: str, cache_dir: Optional[str]) -> list[dict[str, Any]]:
             for name, path in chain]
 
 
-def _real_locator(numba: Any, py_file: str) -> tuple[Optional[str], Optional[str]]:
+def why_not_ask_numba(chain: list[dict[str, Any]]) -> Optional[str]:
+    """Why numba itself must not be asked for its locator (None: it may be).
+
+    Asking is not read-only: each of numba's locators runs `ensure_cache_path`, which is
+    `os.makedirs` of its folder (NUMBA_CACHE_DIR/<subpath>, the in-tree `__pycache__`,
+    ~/.cache/numba/<subpath>) and a `tempfile.TemporaryFile` there (unlinked at once: no file
+    stays). numba stops at the first locator that works, which by our own test (`unusable`) is
+    the first usable folder of `chain`; if that folder does not exist yet, numba would create
+    it in the user's cache or the environment, so it is not asked. Custom locator classes
+    (NUMBA_CACHE_LOCATOR_CLASSES) may do anything: not asked either."""
+    if os.environ.get("NUMBA_CACHE_LOCATOR_CLASSES"):
+        return "NUMBA_CACHE_LOCATOR_CLASSES names custom locators"
+    chosen = next((c for c in chain if not c["unusable"]), None)
+    if chosen is not None and not os.path.isdir(chosen["path"]):
+        return f"it would create {chosen['path']}"
+    return None
+
+
+def _new_folders(path: str) -> list[str]:
+    """`path` and its parents that do not exist yet, deepest first."""
+    out = []
+    while path and not os.path.exists(path):
+        out.append(path)
+        parent = os.path.dirname(path)
+        if parent == path:
+            break
+        path = parent
+    return out
+
+
+def _real_locator(numba: Any, py_file: str,
+                  chain: list[dict[str, Any]]) -> tuple[Optional[str], Optional[str]]:
     """Let numba itself pick the cache folder for a function defined in `py_file`:
-    (cache path, None) or (None, numba's error). Decorating with cache=True only chooses the
-    locator (nothing is compiled or written); called only when the in-tree `__pycache__`
-    exists, so numba creates no folder inside the environment."""
+    (cache path, None) or (None, numba's error).
+
+    Decorating with cache=True compiles nothing and saves nothing, but it does run numba's
+    locators, which create their folder and a temporary file in it (see why_not_ask_numba:
+    the caller asks numba only when the folder it should settle on already exists, and the
+    temporary file is unlinked as it is made). Should numba still disagree with our test and
+    try a folder of `chain` that did not exist, that folder (and the parents made with it) is
+    removed again, if empty: the diagnosed environment and the user's cache are left as they
+    were."""
+    fresh = [d for c in chain for d in _new_folders(c["path"])]
     code = compile("def tts_doctor_cache_probe(x):\n    return x\n", py_file, "exec")
     namespace: dict[str, Any] = {"__name__": "tts_doctor_cache_probe"}
     exec(code, namespace)
@@ -303,6 +367,12 @@ def _real_locator(numba: Any, py_file: str) -> tuple[Optional[str], Optional[str
         dispatcher = numba.njit(cache=True)(namespace["tts_doctor_cache_probe"])
     except RuntimeError as exc:
         return None, str(exc)
+    finally:
+        for folder in fresh:  # deepest first; rmdir removes only empty folders
+            try:
+                os.rmdir(folder)
+            except OSError:
+                pass
     cache = getattr(dispatcher, "_cache", None)
     return str(getattr(cache, "cache_path", "") or ""), None
 
@@ -310,6 +380,17 @@ def _real_locator(numba: Any, py_file: str) -> tuple[Optional[str], Optional[str
 @probe("numba.cache", title="numba can cache compiled functions (NUMBA_CACHE_DIR, "
        "site-packages, HOME)", isolated=True, families=("M3",))
 def cache(ctx: Context) -> Optional[Result]:
+    """Checks that numba finds a writable folder for functions compiled with `cache=True`.
+
+    Gates as numba.numpy, but an import error only drops numba's own answer. For installed files
+    that use a numba decorator and contain `cache=True` (one per distribution; else numba's
+    `__init__.py`), tries numba's locators (NUMBA_CACHE_DIR, the in-tree `__pycache__`,
+    ~/.cache/numba) by creating a temporary file or folder there (removed at once), and asks numba
+    itself only when the folder it would settle on already exists (numba's locators create their
+    folder; any folder it makes anyway is removed again). No usable folder fails when a package uses
+    `cache=True`, else warns; a NUMBA_CACHE_DIR numba cannot use warns. The fix exports
+    NUMBA_CACHE_DIR=/tmp/numba-cache.
+    """
     if _absent(ctx, "numba"):
         return None
     version = dists.version("numba")
@@ -337,12 +418,14 @@ def cache(ctx: Context) -> Optional[Result]:
         row: dict[str, Any] = {"for": who, "file": py_file, "chain": chain,
                                "locator": chosen["locator"] if chosen else None,
                                "path": chosen["path"] if chosen else None}
-        intree = os.path.join(os.path.dirname(py_file), "__pycache__")
-        if numba is not None and os.path.isdir(intree):
-            path, numba_error = _real_locator(numba, py_file)
+        why_not = why_not_ask_numba(chain) if numba is not None else None
+        if numba is not None and why_not is None:
+            path, numba_error = _real_locator(numba, py_file, chain)
             row["numba_says"] = numba_error or f"caches in {path}"
             if numba_error:
                 row["locator"], row["path"], row["error"] = None, None, numba_error
+        elif why_not:
+            row["numba_not_asked"] = why_not
         rows.append(row)
     details: dict[str, Any] = {"numba": version, "NUMBA_CACHE_DIR": env_dir,
                                "user_cache_dir": user_cache_dir(), "users": users,
@@ -498,6 +581,15 @@ def _resampy_or_result(ctx: Context) -> tuple[Any, Optional[Result]]:
 @probe("numba.resampy-filters", title="resampy's filter names: installed code passes only "
        "valid ones, and a valid one resamples a tone correctly", isolated=True)
 def resampy_filters(ctx: Context) -> Optional[Result]:
+    """Checks that installed code passes resampy only filter names it has, and that resampy works.
+
+    No finding when the recipe marks resampy absent; not installed: `skip`, or `fail` when required;
+    numba or resampy failing to import fails. Collects literal `filter=` names in installed calls of
+    resampy.resample (AST) and confirms unknown ones with `resampy.filters.get_filter`; when resampy
+    would run (see numba.jit), resamples a 440 Hz tone 48 -> 24 kHz with kaiser_best and checks
+    length, finite samples and peak. An invalid name or a bad tone fails, otherwise `ok`; the fix is
+    the `resample` shim, or a resampy reinstall.
+    """
     resampy, early = _resampy_or_result(ctx)
     if resampy is None:
         return early
@@ -553,9 +645,38 @@ def resampy_filters(ctx: Context) -> Optional[Result]:
               "installed code, all valid", **details)
 
 
+def jit_budget(value: Any) -> tuple[float, Optional[str]]:
+    """The first-call budget in seconds from `--set numba.jit-budget`, and a note when the
+    value is not a positive number of seconds: then the default is used and the note says so
+    (a typo in an option is not a reason to lose the verdict)."""
+    import math
+
+    if value is None or str(value).strip() == "":
+        return JIT_BUDGET_S, None
+    try:
+        budget = float(str(value).strip())
+    except ValueError:
+        budget = float("nan")
+    if not math.isfinite(budget) or budget <= 0:
+        return JIT_BUDGET_S, (f"--set numba.jit-budget={value} is not a positive number of "
+                              f"seconds: the default budget of {JIT_BUDGET_S:g} s was used")
+    return budget, None
+
+
 @probe("numba.warmup", title="First-call JIT latency of resampy, and whether numba caches its "
        "kernels on disk", isolated=True, families=("M4",))
 def warmup(ctx: Context) -> Optional[Result]:
+    """Measures resampy's first-call JIT latency, and whether numba keeps its kernels on disk.
+
+    Gates as numba.resampy-filters, whose failures are a `skip` here. Inspects resampy's
+    `_resample_loop_s` / `_resample_loop_p` dispatchers for an on-disk cache and cache hits. When
+    resampy would not run (see numba.jit): `ok`, not measured. Otherwise the first call's time is
+    compared with the budget (`--set numba.jit-budget`, 1 s by default; a value that is not a
+    positive number of seconds falls back to the default, with a note in the summary and details):
+    over it and not loaded from disk warns, else `ok`. The fix bakes a warmed NUMBA_CACHE_DIR into
+    the image, or, for kernels numba cannot cache, warms up at service start-up or uses the
+    `resample` shim.
+    """
     resampy, early = _resampy_or_result(ctx)
     if resampy is None:
         if early is not None and early.status.value == "fail":
@@ -594,7 +715,7 @@ def warmup(ctx: Context) -> Optional[Result]:
                   resampy=version, kernels=kernels, cacheable=cacheable, measured=False)
     first, second = _FIRST_CALL["first_s"], _FIRST_CALL.get("second_s", 0.0)
     from_disk = any(k["cache_hits"] for k in kernels)
-    budget = float(ctx.options.get("numba.jit-budget", JIT_BUDGET_S))
+    budget, budget_note = jit_budget(ctx.options.get("numba.jit-budget"))
     details: dict[str, Any] = {"resampy": version, "numba": dists.version("numba"),
                                "first_call_s": round(first, 3),
                                "later_call_s": round(second, 4), "budget_s": budget,
@@ -602,6 +723,9 @@ def warmup(ctx: Context) -> Optional[Result]:
                                "loaded_from_disk": from_disk}
     numbers = (f"the first resampy.resample in a process took {first:.2f} s (JIT compile), "
                f"the next {second * 1000:.1f} ms")
+    if budget_note:
+        details["budget_note"] = budget_note
+        numbers += f" ({budget_note})"
     if cacheable:
         where = "loaded from numba's on-disk cache" if from_disk else \
             "compiled: no on-disk cache yet"

@@ -27,7 +27,7 @@ import time
 from typing import Any, Optional
 
 from doctor import dists, scan
-from doctor.finding import Fix, Result, fail, ok, skip
+from doctor.finding import Fix, Result, fail, ok, skip, warn
 from doctor.registry import Context, probe
 
 # ---------------------------------------------------------------------------------------------
@@ -187,7 +187,9 @@ def child_path() -> list[str]:
 
 def import_in_subprocess(modules: list[str], timeout: float = 30.0) -> dict[str, dict[str, Any]]:
     """Import `modules` one by one in a fresh interpreter; per module: error, signatures,
-    output, and `crashed` when the process died inside that import."""
+    output, `crashed` when the process died (or timed out) inside that import, and `checked`:
+    False for the modules after it, which the process never reached (no begin marker), so
+    nothing is known about them."""
     env = dict(os.environ, PYTHONDONTWRITEBYTECODE="1", PYTHONWARNINGS="ignore")
     try:
         proc = subprocess.run([sys.executable, "-c", _CHILD, json.dumps(child_path()), *modules],
@@ -219,10 +221,35 @@ def import_in_subprocess(modules: list[str], timeout: float = 30.0) -> dict[str,
         blob = output + "\n" + (r["error"] or "")
         r["signatures"] = [key for key, rx in ABI_SIGNATURES if rx.search(blob)]
         r["output"] = output[-1500:]
-        if not r.pop("ended"):
-            r["crashed"] = ("timed out" if rc is None else f"the process exited with {rc}") \
-                if name in chunks else None
+        r["checked"] = name in chunks
+        ended = r.pop("ended")
+        r["crashed"] = None
+        if r["checked"] and not ended:
+            r["crashed"] = "timed out" if rc is None else f"the process exited with {rc}"
     return results
+
+
+def sort_imports(jobs: dict[str, tuple[str, list[str]]], done: dict[str, dict[str, Any]],
+                 other: str) -> tuple[list[dict[str, Any]], list[dict[str, Any]],
+                                      list[dict[str, Any]]]:
+    """Rows (broken, imported cleanly, not checked) from `import_in_subprocess`'s results per
+    distribution; `jobs` maps a distribution to (version, modules imported in that order). A
+    module the process never reached is not checked: it counts neither way."""
+    broken, clean, unchecked = [], [], []
+    for name, (version, modules) in jobs.items():
+        for module in modules:
+            r = done[name][module]
+            row = {"distribution": name, "version": version, "module": module,
+                   "built_against": f"NumPy {other}.x", "signatures": r["signatures"],
+                   "error": r["error"], "crashed": r.get("crashed")}
+            if r["signatures"] or r["error"] or r.get("crashed"):
+                row["output"] = r["output"]
+                broken.append(row)
+            elif not r.get("checked", True):
+                unchecked.append(row)
+            else:
+                clean.append(row)
+    return broken, clean, unchecked
 
 
 def _numpy_major() -> Optional[int]:
@@ -233,6 +260,17 @@ def _numpy_major() -> Optional[int]:
 @probe("numpy.abi", title="Extension modules built against the NumPy major that is installed",
        families=("N1",), timeout=60)
 def abi(ctx: Context) -> Result:
+    """Checks that no installed extension module was built against the other NumPy major.
+
+    Skips when numpy is not installed. Reads each distribution's .so files (listed in RECORD, cached
+    per distribution) for the NumPy C-API tables and the module names they embed (`numpy._core`: a
+    NumPy 2 build; only `numpy.core`: NumPy 1). Up to 8 modules per distribution built for the other
+    major are imported in a fresh subprocess: an error, a crash or the ABI banner fails (the module
+    being imported when the process died is the crash), a clean import (or no suspect) is `ok`.
+    Modules after a crash or timeout were never imported: they are listed as not checked, never as
+    clean, and with no failure elsewhere the verdict is `warn` (fix: import them by hand). Under
+    NumPy 2 the fix upgrades those packages or pins `numpy<2`; under NumPy 1 it upgrades numpy to 2.
+    """
     version = dists.version("numpy")
     if version is None:
         return skip("numpy is not installed")
@@ -263,21 +301,26 @@ def abi(ctx: Context) -> Result:
     jobs = {name: sorted({b["module"] for b in odd})[:8] for name, (_d, odd) in builds.items()}
     with ThreadPoolExecutor(max_workers=min(4, len(jobs))) as pool:
         done = dict(zip(jobs, pool.map(import_in_subprocess, jobs.values())))
-    broken, clean = [], []
-    for name, modules in jobs.items():
-        dist = builds[name][0]
-        for module in modules:
-            r = done[name][module]
-            row = {"distribution": name, "version": dist.version, "module": module,
-                   "built_against": f"NumPy {other}.x", "signatures": r["signatures"],
-                   "error": r["error"], "crashed": r.get("crashed")}
-            if r["signatures"] or r["error"] or r.get("crashed"):
-                row["output"] = r["output"]
-                broken.append(row)
-            else:
-                clean.append(row)
-    details.update(broken=broken, imports_cleanly=clean, confirm_s=round(
-        time.perf_counter() - t0 - scan_s, 3))
+    broken, clean, unchecked = sort_imports(
+        {name: (builds[name][0].version, modules) for name, modules in jobs.items()},
+        done, other)
+    details.update(broken=broken, imports_cleanly=clean, not_checked=unchecked,
+                   confirm_s=round(time.perf_counter() - t0 - scan_s, 3))
+    untested = ""
+    if unchecked:
+        untested = (f"; {len(unchecked)} more module(s) were never imported (the process "
+                    "ended before them): " + ", ".join(u["module"] for u in unchecked[:4]))
+    if not broken and unchecked:
+        # nothing failed, but not everything was tried: no verdict on the rest
+        tries = [f"{dists.python()} -c 'import {u['module']}'" for u in unchecked[:4]]
+        names = ", ".join(sorted({u["distribution"] for u in unchecked}))
+        return warn(f"numpy {version}: extension module(s) of {names} built against NumPy "
+                    f"{other}.x could not be checked" + (
+                        f" ({len(clean)} imported cleanly)" if clean else "") + untested,
+                    Fix("Import the unchecked modules one by one with the diagnosed "
+                        "interpreter: an error or the NumPy ABI banner names the package to "
+                        "upgrade (or pin numpy to the other major).", commands=tuple(tries)),
+                    **details)
     if not broken:
         names = ", ".join(sorted({c["distribution"] for c in clean}))
         return ok(f"numpy {version}: {len(clean)} extension module(s) of {names} were built "
@@ -291,7 +334,7 @@ def abi(ctx: Context) -> Result:
                    f"with numpy {version}: "
                    + ", ".join(f"{b['distribution']} {b['version']} ({b['module']})"
                                for b in broken[:4])
-                   + f" — {why}"[:300])
+                   + f" — {why}"[:300] + untested)
         fix = Fix(f"{BANNER_TEXT}: upgrade each package to a release built for NumPy 2 "
                   "(first command(s)), or pin numpy below 2 for the whole environment "
                   "(last command).",
@@ -300,7 +343,7 @@ def abi(ctx: Context) -> Result:
         summary = (f"{len(broken)} extension module(s) built against NumPy 2.x fail with "
                    f"numpy {version}: "
                    + ", ".join(f"{b['distribution']} {b['version']} ({b['module']})"
-                               for b in broken[:4]) + f" — {why}"[:300])
+                               for b in broken[:4]) + f" — {why}"[:300] + untested)
         fix = Fix("These builds need NumPy 2: upgrade numpy, or install releases of the "
                   "packages built for NumPy 1.x.",
                   commands=(dists.pip_install("numpy>=2", extra="--upgrade"),))
@@ -453,6 +496,15 @@ def alias_usages(absent: list[str]) -> list[dict[str, Any]]:
 @probe("numpy.aliases", title="NumPy aliases removed in 1.24 and 2.0, and who still uses them",
        families=("N2",), timeout=60, isolated=True)
 def aliases(ctx: Context) -> Result:
+    """Checks whether installed code uses NumPy aliases that the installed NumPy no longer has.
+
+    Imports numpy in the worker and asks `hasattr` for each alias removed in 1.24 or 2.0, then scans
+    installed sources for the absent ones (a byte-regex prefilter, then doctor.scan's AST pass;
+    cached); uses in test files or under a guard (try/except, hasattr, a version test) do not count.
+    Not installed or not importable: `skip`. An unguarded use, or librosa older than 0.10 while the
+    1.24 aliases are gone, fails; otherwise `ok`. The fix upgrades those packages or pins `numpy<2`
+    / `numpy<1.24`, and lists the replacement of each alias.
+    """
     version = dists.version("numpy")
     if version is None:
         return skip("numpy is not installed")

@@ -18,6 +18,7 @@ from typing import Any, Optional
 
 from doctor import dists, elf
 from doctor.finding import Fix, Result, fail, ok, skip, warn
+from doctor.probes.cuda import gpu_need
 from doctor.registry import Context, probe
 
 # Distributions that provide the `onnxruntime` package (they overwrite each other).
@@ -53,8 +54,9 @@ def nvidia_driver() -> Optional[str]:
 
 
 def _needs_gpu(ctx: Context) -> bool:
-    requires = (ctx.recipe or {}).get("requires") or {}
-    return requires.get("gpu") in (True, "required")
+    """Whether the recipe needs a GPU: the cuda.* probes' rule (`requires.gpu` or
+    `requires.cuda` required, a version range included)."""
+    return gpu_need(ctx) == "required"
 
 
 def _keep(builds: list[tuple[str, str]]) -> str:
@@ -109,6 +111,15 @@ def _files_from(package_dir: str) -> dict[str, Any]:
 @probe("onnxruntime.install", title="Exactly one ONNX Runtime build installed (onnxruntime vs "
        "onnxruntime-gpu overwrite each other)", families=("O2",))
 def install(ctx: Context) -> Optional[Result]:
+    """Checks that exactly one ONNX Runtime build (onnxruntime, onnxruntime-gpu...) is installed.
+
+    No finding when the recipe marks onnxruntime absent; none installed: `skip`, or `fail` when
+    required (fix: onnxruntime-gpu when an NVIDIA driver is found, else onnxruntime). Reads the
+    metadata of the known builds: one is `ok`; two or more fail, because they share one
+    `onnxruntime` folder, and the finding says whose compiled module is on disk (its sha256 against
+    each build's RECORD). The fix uninstalls them all and installs one, the GPU build when it is
+    among them.
+    """
     if ctx.needs("onnxruntime") == "absent":
         return None
     builds = installed_builds()
@@ -216,6 +227,16 @@ def _pip_cuda_libs(package_dir: str) -> dict[str, str]:
                      commands=("{python} -m pip uninstall -y onnxruntime onnxruntime-gpu",
                                "{python} -m pip install onnxruntime-gpu")))
 def providers(ctx: Context) -> Optional[Result]:
+    """Checks that ONNX Runtime imports and, where a GPU is expected, runs a session on CUDA.
+
+    No finding when the recipe marks onnxruntime absent; `skip` when none is installed; an import
+    error fails. A GPU is expected when a GPU build is installed, an NVIDIA driver is found or the
+    recipe requires a GPU (`requires.gpu` or `requires.cuda`, the cuda.* probes' rule); if not, a
+    one-node model must run on the CPU. If so, a missing CUDAExecutionProvider, provider libraries
+    the loader cannot resolve, or a session that falls back to the CPU fail (some only warn, or
+    pass, with no driver and no GPU recipe). Fixes: reinstall one GPU build, LD_LIBRARY_PATH to
+    pip's CUDA wheels, onnxruntime-gpu[cuda,cudnn].
+    """
     if ctx.needs("onnxruntime") == "absent":
         return None
     builds = installed_builds()

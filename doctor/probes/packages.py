@@ -63,6 +63,14 @@ def _req_text(req: str) -> str:
 
 @probe("packages.consistency", title="Requirements of installed distributions are met (pip check)")
 def consistency(ctx: Context) -> Result:
+    """Checks that every installed distribution's requirements are met, as `pip check` would.
+
+    Reads the `Requires-Dist` metadata of the first distribution of each name on sys.path (no pip,
+    no imports), drops requirements whose markers do not apply here (extras included), and tests
+    each against the installed version. A requirement that is not installed fails; a version outside
+    the requested range, with nothing missing, warns; otherwise `ok` with the number of
+    distributions. The fix is one `pip install` of every unmet requirement, markers dropped.
+    """
     missing, conflicts = unmet_requirements()
     count = len(dists.all_distributions())
     if not missing and not conflicts:
@@ -86,6 +94,14 @@ def consistency(ctx: Context) -> Result:
 
 @probe("packages.duplicates", title="No distribution is installed twice on sys.path")
 def duplicates(ctx: Context) -> Result:
+    """Checks that no distribution is installed more than once on the search path.
+
+    Lists the metadata of every distribution on sys.path (the current folder left out), duplicates
+    included, grouped by normalised name. A name found more than once warns, with the version and
+    folder of each copy of the first such name and a count of the others; otherwise `ok`. The fix
+    uninstalls every doubled name, then reinstalls it once at the version of the copy that comes
+    first on the path.
+    """
     seen: dict[str, list[dict[str, str]]] = {}
     for dist in dists.distributions():
         name = dist.metadata["Name"] if dist.metadata else None
@@ -112,6 +128,14 @@ def duplicates(ctx: Context) -> Result:
 @probe("packages.python-requires", title="Installed distributions accept this Python",
        families=("M5", "T8"))
 def python_requires(ctx: Context) -> Result:
+    """Checks that the `Requires-Python` of every installed distribution accepts this interpreter.
+
+    Tests `platform.python_version()` against each installed distribution's `Requires-Python`
+    metadata (ranges that do not parse are ignored). Any that reject it warn, with their count and
+    up to three names and ranges (installed for another Python, or with --ignore-requires-python);
+    otherwise `ok`. The fix advises an interpreter they accept or releases that accept this one,
+    with `pip uninstall` commands for up to five of them.
+    """
     here = platform.python_version()
     bad = []
     for _key, dist in sorted(dists.all_distributions().items()):
@@ -138,6 +162,13 @@ def python_requires(ctx: Context) -> Result:
 
 @probe("packages.recipe", title="Packages a recipe pins are installed, in its ranges")
 def recipe_packages(ctx: Context) -> Result | None:
+    """Checks that the packages the recipe pins in `requires.packages` are installed, in range.
+
+    Gives no finding without a recipe or when it pins no packages. Reads each package's installed
+    version from metadata and tests it against the recipe's specifier: a package that is not
+    installed fails, an installed one outside its range (none missing) warns, otherwise `ok`. The
+    fix is one `pip install` of every missing or out-of-range package with the recipe's specifier.
+    """
     wanted = ((ctx.recipe or {}).get("requires") or {}).get("packages") or {}
     if not wanted:
         return None

@@ -13,6 +13,15 @@ from doctor.registry import Context, probe
 
 @probe("python.platform", title="Interpreter, platform and C library")
 def interpreter(ctx: Context) -> Result:
+    """Reports the interpreter, platform and C library, and checks the recipe's Python range.
+
+    Reads `platform` and `sys` in-process: Python version and implementation, executable, virtual
+    environment or not, OS, machine, libc (`platform.libc_ver()`) and pointer size, and says `ok`
+    with them. It fails only when the recipe states `requires.python` and this version is outside it
+    (a range that does not parse is accepted); the fix names a Python inside the range (the lowest
+    of 3.8 .. 3.13 it accepts, else the nearest minor it accepts) and the
+    `python3.X -m venv .venv-<recipe>` command that creates such an environment.
+    """
     libc, libc_version = platform.libc_ver()
     in_venv = sys.prefix != getattr(sys, "base_prefix", sys.prefix)
     details = {
@@ -48,10 +57,25 @@ def interpreter(ctx: Context) -> Result:
     return ok(summary, **details)
 
 
+# Python minors with real releases that TTS stacks run on, oldest first: the example command
+# names the lowest of them the recipe's range accepts (the one its older pins were made for).
+SUPPORTED_MINORS = tuple(range(8, 14))  # 3.8 .. 3.13
+
+
+def _accepts(spec: SpecifierSet, minor: int) -> bool:
+    """Whether `spec` accepts some release of Python 3.`minor` (patch releases 0..30, so that
+    '>=3.8.5' and '==3.10.*' count)."""
+    return any(spec.contains(f"3.{minor}.{patch}", prereleases=True) for patch in range(31))
+
+
 def _example(spec: str) -> str:
-    """A Python version inside `spec`, for the example command (3.8 for '>=3.8,<3.9')."""
-    for minor in range(20, 5, -1):
-        candidate = f"3.{minor}"
-        if SpecifierSet(spec).contains(f"{candidate}.0", prereleases=True):
-            return candidate
+    """A Python minor inside `spec` for the example command: the lowest of 3.8 .. 3.13 it
+    accepts ('>=3.8' -> 3.8, '>=3.9,<3.12' -> 3.9); outside that window, the nearest minor it
+    accepts (newer ones first: '>=3.14' -> 3.14, then older: '<3.8' -> 3.7); '3' if none."""
+    specs = SpecifierSet(spec)
+    newer = range(SUPPORTED_MINORS[-1] + 1, 31)
+    older = range(SUPPORTED_MINORS[0] - 1, -1, -1)
+    for minor in (*SUPPORTED_MINORS, *newer, *older):
+        if _accepts(specs, minor):
+            return f"3.{minor}"
     return "3"

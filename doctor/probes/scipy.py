@@ -174,8 +174,6 @@ def _user_usages(paths: str) -> list[dict[str, Any]]:
     return out
 
 
-# --- guards -------------------------------------------------------------------------------
-
 # --- presence -----------------------------------------------------------------------------
 
 def _state(entry: Removed, modules: dict[str, Any]) -> str:
@@ -197,9 +195,7 @@ def _state(entry: Removed, modules: dict[str, Any]) -> str:
         warnings.simplefilter("always")
         try:
             obj = getattr(mod, entry.name)
-        except AttributeError:
-            return "absent"
-        except Exception:
+        except Exception:  # AttributeError, or a module __getattr__ that raises another
             return "absent"
     if getattr(obj, SHIM_MARK, None):
         return "shimmed"
@@ -247,19 +243,54 @@ def _pin(names: list[Removed]) -> tuple[Optional[str], str]:
     return dists.pip_install(*reqs), ""
 
 
+def _required(ctx: Context) -> bool:
+    """Whether the recipe needs SciPy installed: 'required', a version range, or 'shim' (the
+    shims forward to SciPy's new names, so they need SciPy too)."""
+    return ctx.needs("scipy") in ("required", "shim")
+
+
+def _not_installed(ctx: Context) -> Result:
+    if _required(ctx):
+        return fail("scipy is not installed, and the recipe needs it",
+                    Fix("Install SciPy.", commands=(dists.pip_install("scipy"),)))
+    return skip("scipy is not installed")
+
+
+def _import_failure(version: str, exc: BaseException, what: str = "import scipy") -> Result:
+    """A SciPy that is installed but does not import: the verdict, with a reinstall of the same
+    version together with its requirements (a missing or mismatched numpy is the usual cause,
+    and pip then installs the numpy that SciPy release declares)."""
+    error = f"{type(exc).__name__}: {exc}"
+    fix = Fix(f"SciPy {version} is installed but `{what}` fails: reinstall it with its "
+              "requirements (numpy) so that pip puts back the NumPy it was built for.",
+              commands=(dists.pip_install(f"scipy=={version}", extra="--force-reinstall"),))
+    return fail(f"scipy {version} is installed but `{what}` fails: {error}"[:400], fix,
+                scipy=version, error=error[:1000])
+
+
 @probe("scipy.removed-names", title="Names SciPy removed, and which installed packages use them",
        isolated=True, families=("S1", "S2", "S3"), timeout=120)
 def removed_names(ctx: Context) -> Optional[Result]:
-    need = ctx.needs("scipy")
-    if need == "absent":
+    """Checks installed code for SciPy names this SciPy lacks, or a later release removed.
+
+    No finding when the recipe marks scipy absent; not installed: `skip`, or `fail` when the recipe
+    requires it or asks for its shim; `import scipy` failing fails, with a reinstall of that version
+    and its requirements. Imports scipy in the worker, marks each catalogued name present,
+    deprecated, absent, raising (interp2d) or shimmed, and scans installed distributions (and
+    `--set scipy.paths`) for uses, guarded ones apart. An unguarded use of a missing name fails, of
+    a name a later release removed warns; otherwise `ok`. The fix: the `scipy_names` shim when every
+    name has a forward, releases of the users that fixed it, or a pin below the release that
+    removed them.
+    """
+    if ctx.needs("scipy") == "absent":
         return None
     version = dists.version("scipy")
     if version is None:
-        if need == "required":
-            return fail("scipy is not installed, and the recipe needs it",
-                        Fix("Install SciPy.", commands=(dists.pip_install("scipy"),)))
-        return skip("scipy is not installed")
-    import scipy
+        return _not_installed(ctx)
+    try:
+        import scipy
+    except Exception as exc:
+        return _import_failure(version, exc)
 
     runtime = str(scipy.__version__)
     modules: dict[str, Any] = {}
@@ -406,14 +437,27 @@ def _best(fn: Any, repeats: int = 3) -> float:
 @probe("scipy.resample", title="scipy.signal.resample on a real tone, and its slow lengths",
        isolated=True, families=("S5",), timeout=120)
 def resample(ctx: Context) -> Optional[Result]:
+    """Checks that scipy.signal.resample resamples a tone correctly, and times its slow lengths.
+
+    No finding when the recipe marks scipy absent; not installed: `skip`, or `fail` when the recipe
+    requires it or asks for its shim; `import scipy.signal` failing fails, with a reinstall of that
+    version and its requirements. Resamples a 1 s 440 Hz tone 48 -> 24 kHz: a wrong shape,
+    non-finite samples, a shifted peak or a changed level fails (fix: the `resample` shim or a SciPy
+    reinstall). Then times a 48000-sample input against the next prime length: a raise fails (warns
+    when the shim is installed). Shimmed: `ok`; when installed code calls scipy.signal.resample it
+    warns with the slowdown (fix: the `resample` shim, soxr, resample_poly); otherwise `ok`.
+    """
     if ctx.needs("scipy") == "absent":
         return None
     version = dists.version("scipy")
     if version is None:
-        return skip("scipy is not installed")
-    import numpy as np
-    import scipy.fft
-    import scipy.signal
+        return _not_installed(ctx)
+    try:  # SciPy imports NumPy first: a NumPy that fails is scipy.signal failing too
+        import numpy as np
+        import scipy.fft
+        import scipy.signal
+    except Exception as exc:
+        return _import_failure(version, exc, "import scipy.signal")
 
     fn = scipy.signal.resample
     shim = getattr(fn, SHIM_MARK, None)

@@ -6,6 +6,7 @@ import time
 
 from doctor import dists
 from doctor.finding import Fix, Result, fail, ok, skip, warn
+from doctor.probes.cuda import index_for, same_build_commands
 from doctor.registry import Context, probe
 
 CPU_INDEX = "https://download.pytorch.org/whl/cpu"
@@ -14,9 +15,23 @@ CPU_INDEX = "https://download.pytorch.org/whl/cpu"
 @probe("torch.build", title="torch is installed, imports, and says which build it is",
        isolated=True, families=("C1",),
        crash_fix=Fix("Importing torch crashed the process: the install is broken (mixed "
-                     "CUDA libraries, a wheel for another CPU). Reinstall torch.",
-                     commands=("{python} -m pip install --force-reinstall --no-deps torch",)))
+                     "CUDA libraries, a wheel for another CPU). Reinstall the same torch "
+                     "version from the index its build came from: PyPI for the default CUDA "
+                     "build, https://download.pytorch.org/whl/<tag> for a '+cpu' or '+cuXXX' "
+                     "one (`pip show torch` gives the version and tag).",
+                     commands=("{python} -m pip show torch",)))
 def build(ctx: Context) -> Result:
+    """Checks that torch is installed and imports, and reports which build it is (CPU, CUDA, ROCm).
+
+    Reads torch's version from metadata, then imports it in the worker and reads
+    `torch.version.cuda` / `torch.version.hip` and the import time. Not installed: `skip`, or `fail`
+    when the recipe requires torch (fix: `pip install torch`, from the default or the CPU index). An
+    import error fails (fix: uninstall torch and torchaudio, then install the same release from the
+    index of its build's local tag: `+cpu` or `+cu128` from download.pytorch.org, a plain version
+    from PyPI); a runtime release that differs from the metadata warns (two copies or a partial
+    upgrade: uninstall, install once); otherwise `ok`. A crash while importing is reported with a
+    force-reinstall.
+    """
     meta_version = dists.version("torch")
     need = ctx.needs("torch")
     if meta_version is None:
@@ -30,10 +45,11 @@ def build(ctx: Context) -> Result:
     try:
         import torch
     except Exception as exc:  # ImportError, OSError from a missing libtorch_cuda.so...
-        fix = Fix(f"torch {meta_version} is installed but does not import; reinstall it "
-                  "(and everything built against it) from one index.",
-                  commands=(dists.pip_install("torch==" + meta_version,
-                                              extra="--force-reinstall --no-deps"),))
+        index = index_for(meta_version) or "PyPI"
+        fix = Fix(f"torch {meta_version} is installed but does not import; reinstall the same "
+                  f"build (with torchaudio, when installed) from the index that publishes it "
+                  f"({index}).",
+                  commands=same_build_commands(meta_version))
         return fail(f"torch {meta_version} is installed but `import torch` fails: "
                     f"{type(exc).__name__}: {exc}"[:400], fix, version=meta_version,
                     error=f"{type(exc).__name__}: {exc}")

@@ -30,6 +30,16 @@ REAL_WHEELS = {"cp38-cp38-linux_x86_64": "0.3.6", "cp310-cp310-linux_x86_64": "0
 COSY_RESOURCE_URL = ("https://github.com/xingchensong/CosyVoice-ttsfrd/releases/download/"
                      "v0.4.3/resource.zip")
 COSY_MODEL = "iic/CosyVoice-ttsfrd"
+# where the fixes download COSY_MODEL: it holds the cp310 ttsfrd wheel, ttsfrd_dependency's
+# wheel and resource.zip, so pip can use the folder as a second --find-links
+COSY_LOCAL = "pretrained_models/CosyVoice-ttsfrd"
+# ttsfrd and ttsfrd_dependency, force-reinstalled from where real builds come (ModelScope's
+# find-links for cp38, the downloaded model folder for cp310; PyPI has only the placeholder).
+# Written for any interpreter ("{python}" is filled in by the runner): a crash fix is chosen
+# before the diagnosed interpreter is known.
+REINSTALL_ANY = (f"modelscope download --model {COSY_MODEL} --local_dir {COSY_LOCAL}",
+                 f"{{python}} -m pip install --force-reinstall --no-deps -f {FIND_LINKS} "
+                 f"-f {COSY_LOCAL} 'ttsfrd>0.1.0' ttsfrd_dependency")
 LANG_TYPES = ("pinyinvg", "pinyin", "zhcn")  # CosyVoice's, then ModelScope Sambert's
 SAMPLE_TEXT = "今天天气很好。"
 
@@ -147,6 +157,29 @@ def _real_install_commands() -> tuple[str, ...]:
     return ()
 
 
+def reinstall_commands(version: Optional[str], *, dependency: bool = False) -> tuple[str, ...]:
+    """Commands that force-reinstall the installed real ttsfrd `version` (and, with
+    `dependency`, its ttsfrd_dependency wheel) without its requirements. Never from PyPI
+    alone, which has only the 0.1.0 placeholder: cosyvoice-ttsfrd's bundled wheels when it is
+    installed, else ModelScope's find-links, plus the iic/CosyVoice-ttsfrd model folder
+    (downloaded first) where the cp310 wheel or ttsfrd_dependency is needed."""
+    force = "--force-reinstall --no-deps"
+    parsed = dists.parse(version)
+    req = f"ttsfrd=={version}" if parsed is not None and parsed.release > (0, 1, 0) \
+        else "ttsfrd>0.1.0"
+    wheel = _bundled(f"ttsfrd-{version}-*.whl") if parsed is not None else None
+    dep = _bundled("ttsfrd_dependency-*.whl")
+    if wheel is not None and (dep is not None or not dependency):
+        paths = [str(wheel)] + ([str(dep)] if dependency and dep is not None else [])
+        return (dists.pip_install(*paths, extra=force),)
+    cp310 = any("cp310" in w for w in installable_wheels())
+    if not dependency and not cp310:
+        return (dists.pip_install(req, extra=f"{force} -f {FIND_LINKS}"),)
+    reqs = [req] + (["ttsfrd_dependency"] if dependency else [])
+    return (f"modelscope download --model {COSY_MODEL} --local_dir {COSY_LOCAL}",
+            dists.pip_install(*reqs, extra=f"{force} -f {FIND_LINKS} -f {COSY_LOCAL}"))
+
+
 def target_python(ctx: Optional[Context]) -> str:
     """The interpreter to move to for the real ttsfrd: 3.8 when the stack also needs KAN-TTS
     (Requires-Python <3.9) or the recipe's Python range excludes 3.10, else 3.10."""
@@ -205,6 +238,15 @@ def _install_fix(reason: str, ctx: Optional[Context] = None) -> Fix:
 @probe("ttsfrd.origin", title="ttsfrd is installed, and is the real engine, not PyPI's "
        "placeholder", families=("T1", "T2"))
 def origin(ctx: Context) -> Optional[Result]:
+    """Checks that ttsfrd is installed and is the real engine, not PyPI's placeholder.
+
+    No finding when the recipe marks ttsfrd absent. Reads metadata and files only: the placeholder
+    has PyPI's example summary, or no compiled module and at most one .py file. Not installed:
+    `fail` when required, `warn` when the recipe names it, `skip` otherwise (importable without
+    metadata: `ok`). The placeholder, or a build without a compiled module, fails. The fix
+    uninstalls it and installs the real build: cosyvoice-ttsfrd and its post-install step on Python
+    3.10, ModelScope's find-links on 3.8, or a new 3.8/3.10 venv elsewhere.
+    """
     need = _need(ctx, "ttsfrd")
     if need == "absent":
         return None
@@ -251,6 +293,14 @@ def origin(ctx: Context) -> Optional[Result]:
 @probe("ttsfrd.platform", title="A real ttsfrd wheel exists for this platform and interpreter",
        families=("T3", "T6"))
 def platform_tags(ctx: Context) -> Optional[Result]:
+    """Checks that a real ttsfrd wheel exists for this platform and interpreter.
+
+    No finding when the recipe marks ttsfrd absent. Compares the known real wheels (cp38 0.3.6 and
+    cp310 0.4.2, linux_x86_64) with `packaging.tags.sys_tags()`: a real ttsfrd already installed, or
+    a wheel that installs here, is `ok`. Otherwise it fails when the recipe requires ttsfrd, warns
+    when the recipe names it or the placeholder is installed, and skips when nothing needs it. The
+    fix is a Python 3.10 (3.8 with KAN-TTS) environment on Linux x86_64.
+    """
     import platform
 
     need = _need(ctx, "ttsfrd")
@@ -289,6 +339,16 @@ def platform_tags(ctx: Context) -> Optional[Result]:
 @probe("ttsfrd.libs", title="The ttsfrd extension's shared libraries resolve (libre2.so.11)",
        families=("T7",))
 def libs(ctx: Context) -> Optional[Result]:
+    """Checks that the shared libraries the ttsfrd extension needs (libre2.so.11) resolve.
+
+    No finding when the recipe marks ttsfrd absent; `skip` without a compiled module (placeholder,
+    not installed). Reads the extension's ELF NEEDED, RPATH and RUNPATH and resolves them as the
+    loader would, without importing it: all found is `ok`, any missing fails (an unreadable file
+    fails with a reinstall of the real wheel: cosyvoice-ttsfrd's bundled one, or ModelScope's
+    find-links, never PyPI's placeholder). The fix installs the ttsfrd_dependency wheel, which
+    puts libre2.so.11 next to the extension: the one cosyvoice-ttsfrd bundles, or one fetched with
+    `modelscope download` of iic/CosyVoice-ttsfrd.
+    """
     from doctor import elf
 
     need = _need(ctx, "ttsfrd")
@@ -304,8 +364,9 @@ def libs(ctx: Context) -> Optional[Result]:
         res = elf.resolve(so)
     except (OSError, elf.NotELF, ValueError) as exc:
         return fail(f"cannot read {so}: {exc}",
-                    Fix("Reinstall ttsfrd.", commands=(dists.pip_install(
-                        f"ttsfrd=={info['version']}", extra="--force-reinstall --no-deps"),)),
+                    Fix("Reinstall the real ttsfrd build (from the wheel it came from: not "
+                        "PyPI, which has only the 0.1.0 placeholder).",
+                        commands=reinstall_commands(info.get("version"))),
                     module=so)
     details = {"module": so, "needed": list(elfinfo.needed), "rpath": list(elfinfo.rpath),
                "runpath": list(elfinfo.runpath), "missing": res.missing,
@@ -322,7 +383,7 @@ def libs(ctx: Context) -> Optional[Result]:
         commands: tuple[str, ...] = (dists.pip_install(str(bundled), extra="--no-deps"),)
         where = f"cosyvoice-ttsfrd bundles it: {bundled.name}"
     else:
-        local = "pretrained_models/CosyVoice-ttsfrd"
+        local = COSY_LOCAL
         commands = (f"modelscope download --model {COSY_MODEL} --local_dir {local}",
                     dists.pip_install(f"{local}/ttsfrd_dependency-0.1-py3-none-any.whl",
                                       extra="--no-deps"))
@@ -348,6 +409,13 @@ def version_verdict(version: str) -> Optional[str]:
 @probe("ttsfrd.version", title="ttsfrd is recent enough for ModelScope's Sambert pipeline",
        families=("T4",))
 def version(ctx: Context) -> Optional[Result]:
+    """Checks that the installed ttsfrd is recent enough for ModelScope's Sambert pipeline.
+
+    No finding when the recipe marks ttsfrd absent; `skip` when it is not installed or is the
+    placeholder. Reads the version from metadata: below 0.1 fails (`language type invalid: zhcn`),
+    and so does a version outside a specifier the recipe gives for ttsfrd; otherwise `ok`. The fix
+    uninstalls ttsfrd and installs a current real build, or sets up a Python where one installs.
+    """
     need = _need(ctx, "ttsfrd")
     if need == "absent":
         return None
@@ -358,7 +426,7 @@ def version(ctx: Context) -> Optional[Result]:
         return skip(f"ttsfrd {info['version']} is the PyPI placeholder: its version says "
                     "nothing (see ttsfrd.origin)", version=info["version"])
     problem = version_verdict(info["version"])
-    wanted = ctx.needs("ttsfrd")
+    wanted = ctx.version_range("ttsfrd")
     if not problem and wanted and wanted not in ("required", "optional", "absent", "shim"):
         from packaging.specifiers import InvalidSpecifier, SpecifierSet
 
@@ -381,9 +449,21 @@ def version(ctx: Context) -> Optional[Result]:
        isolated=True, families=("T3",),
        crash_fix=Fix("Importing ttsfrd crashed the process (`Illegal instruction` means the "
                      "build needs CPU instructions this machine lacks; a segfault, a broken "
-                     "dependency wheel). Reinstall ttsfrd and ttsfrd_dependency.",
-                     commands=("{python} -m pip install --force-reinstall --no-deps ttsfrd",)))
+                     "dependency wheel). Reinstall ttsfrd and ttsfrd_dependency from "
+                     f"ModelScope (its find-links, and {COSY_MODEL} for the Python 3.10 "
+                     "wheel): PyPI has only the placeholder.",
+                     commands=REINSTALL_ANY))
 def engine(ctx: Context) -> Optional[Result]:
+    """Checks that ttsfrd imports and that `TtsFrontendEngine()` constructs.
+
+    No finding when the recipe marks ttsfrd absent; `skip` when it is neither installed nor
+    importable. Imports ttsfrd in the worker: a missing shared library fails with a pointer to
+    ttsfrd.libs; any other import error, a module without `TtsFrontendEngine` (the placeholder, or
+    not Linux) or a constructor that raises fails; otherwise `ok` with the engine's methods. The
+    fixes install the real build or force-reinstall the installed one with ttsfrd_dependency (from
+    cosyvoice-ttsfrd's bundled wheels, or ModelScope: never PyPI, which has only the placeholder); a
+    crash while importing is reported with a force-reinstall of both from ModelScope.
+    """
     need = _need(ctx, "ttsfrd")
     if need == "absent":
         return None
@@ -422,9 +502,9 @@ def engine(ctx: Context) -> Optional[Result]:
         cls()
     except Exception as exc:
         return fail(f"TtsFrontendEngine() raised {type(exc).__name__}: {exc}"[:400],
-                    Fix("Reinstall the real build.",
-                        commands=(dists.pip_install(f"ttsfrd=={info.get('version')}",
-                                                    extra="--force-reinstall --no-deps"),)),
+                    Fix("Reinstall the real build, ttsfrd and its ttsfrd_dependency wheel "
+                        "(not from PyPI, which has only the placeholder).",
+                        commands=reinstall_commands(info.get("version"), dependency=True)),
                     module=where)
     methods = sorted(a for a in dir(cls) if not a.startswith("_"))
     return ok(f"ttsfrd imports and TtsFrontendEngine() constructs ({os.path.basename(where)})",
@@ -590,6 +670,15 @@ def _frontend_call(eng: Any, lang: str) -> str:
                      "again (see ttsfrd.resource's details for the folder).",
                      commands=("tts-doctor check --only ttsfrd.resource -v",)))
 def resource(ctx: Context) -> Optional[Result]:
+    """Checks ttsfrd's resource folder: present, intact, and accepted by `initialize()`.
+
+    No finding when the recipe marks ttsfrd absent. Searches `--set ttsfrd.resource`, the recipe's
+    model.resource, cosyvoice-ttsfrd's folder, pretrained_models and the ModelScope caches;
+    CRC-tests any resource.zip next to it; with the real engine, calls `initialize()` in the worker,
+    sets a language type and runs a sample sentence, keeping what the C++ code prints. Problems fail
+    (warn when ttsfrd is optional); no folder or no engine: `skip` (no folder fails when required).
+    The fix extracts resource.zip, or downloads it again.
+    """
     need = _need(ctx, "ttsfrd")
     if need == "absent":
         return None
@@ -705,6 +794,14 @@ def _first_line(output: str) -> str:
 @probe("ttsfrd.kantts", title="KAN-TTS (kantts) is the real package, on a Python it supports",
        families=("T2", "T8"))
 def kantts(ctx: Context) -> Optional[Result]:
+    """Checks that KAN-TTS (kantts) is the real package, on a Python its metadata accepts.
+
+    No finding when the recipe marks kantts absent. Reads metadata and files only: not installed
+    fails when required, warns when the recipe names it, else skips; PyPI's placeholder (its
+    summary, or at most one .py file) fails; a `Requires-Python` that rejects this interpreter warns
+    (installed past its gate); otherwise `ok`. The fix installs modelscope[audio] from ModelScope's
+    find-links, here on Python 3.8, else in a new Python 3.8 venv.
+    """
     from packaging.specifiers import InvalidSpecifier, SpecifierSet
 
     need = _need(ctx, "kantts")
