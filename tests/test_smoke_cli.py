@@ -74,10 +74,10 @@ def test_reference_report_has_the_smoke_section(reference_run):
 
 
 def test_reference_writes_wav_and_html(reference_run):
-    import soundfile as sf
+    from scipy.io import wavfile  # an independent reader of what the doctor wrote
 
     r, out = reference_run
-    x, rate = sf.read(out / "ref.wav")
+    rate, x = wavfile.read(out / "ref.wav")
     assert rate == 22050 and abs(len(x) / rate - r.json["smoke"]["audio"]["seconds"]) < 0.01
     page = (out / "ref.html").read_text()
     assert page.count("<img") >= 3 and "smoke.synthesis" in page

@@ -118,10 +118,11 @@ def _checkpoints(root: Path, skip: tuple[str, ...] = ()) -> Path:
 @pytest.fixture
 def speaker(tmp_path) -> Path:
     import numpy as np
-    import soundfile as sf
+
+    from doctor.smoke import wav
 
     path = tmp_path / "voice_01.wav"
-    sf.write(path, np.zeros(16000, dtype=np.float32), 16000)
+    wav.write(str(path), np.zeros(16000, dtype=np.float32), 16000)
     return path
 
 

@@ -163,15 +163,31 @@ def test_crossfade_concat_length_and_continuity():
 
 
 def test_wav_write_is_atomic_and_sanitizes(tmp_path):
-    import soundfile as sf
+    from scipy.io import wavfile  # an independent reader of what the doctor wrote
 
     x = _tone(0.5)
     x[10] = np.nan
     path = tmp_path / "sub" / "a.wav"
     wav.write(str(path), x, 16000)
-    y, rate = sf.read(path)
-    assert rate == 16000 and len(y) == len(x) and y[10] == 0
+    rate, y = wavfile.read(path)
+    assert rate == 16000 and len(y) == len(x) and y[10] == 0 and y.dtype == np.int16
+    assert np.abs(y[100:].astype(np.float32) / 32767 - x[100:]).max() < 1e-4
     assert [p.name for p in path.parent.iterdir()] == ["a.wav"]
+
+
+@pytest.mark.parametrize("dtype, width", [("<i2", 2), ("<i4", 4), ("u1", 1)])
+def test_wav_read_scales_integer_pcm(tmp_path, dtype, width):
+    from scipy.io import wavfile
+
+    x = (np.sin(np.arange(800) / 10) * 0.5).astype(np.float32)
+    if width == 1:
+        pcm = (x * 127 + 128).round().astype(np.uint8)
+    else:
+        pcm = (x * (2 ** (8 * width - 1) - 1)).round().astype(dtype)
+    path = tmp_path / "p.wav"
+    wavfile.write(path, 8000, pcm)
+    y, rate = wav.read(str(path))
+    assert rate == 8000 and y.dtype == np.float32 and np.abs(y - x).max() < 1.0 / 100
 
 
 # --- ladder (a fake engine: memory need grows with the text) ------------------------------

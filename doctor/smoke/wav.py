@@ -59,19 +59,53 @@ def crossfade_concat(pieces: list[Any], overlap: int) -> Any:
 
 
 def write(path: str, samples: Any, sample_rate: int) -> int:
-    """Write 16-bit PCM WAV atomically (non-finite samples become 0); returns bytes written."""
+    """Write mono 16-bit PCM WAV atomically (non-finite samples become 0); returns bytes
+    written. The standard library's `wave` does it: no libsndfile needed, so a smoke run
+    never fails on the audio I/O it is not testing."""
+    import wave
+
     import numpy as np
-    import soundfile as sf
 
     x = np.nan_to_num(np.asarray(samples, dtype=np.float32), nan=0.0, posinf=1.0,
                       neginf=-1.0)
-    x = np.clip(x, -1.0, 1.0)
+    pcm = (np.clip(x, -1.0, 1.0) * 32767.0).round().astype("<i2")
     target = Path(path)
     if str(target.parent):
         target.parent.mkdir(parents=True, exist_ok=True)
     with atomic.atomic_path(target) as tmp:
-        sf.write(str(tmp), x, int(sample_rate), subtype="PCM_16", format="WAV")
+        with wave.open(str(tmp), "wb") as out:
+            out.setnchannels(1)
+            out.setsampwidth(2)
+            out.setframerate(int(sample_rate))
+            out.writeframes(pcm.tobytes())
     return os.path.getsize(target)
+
+
+def read(source: Any) -> tuple[Any, int]:
+    """(float32 mono samples, sample rate) from a PCM WAV (a path, bytes or a file object);
+    the first channel of a multichannel file. 8/16/24/32-bit integer PCM."""
+    import io
+    import wave
+
+    import numpy as np
+
+    if isinstance(source, (bytes, bytearray, memoryview)):
+        source = io.BytesIO(bytes(source))
+    with wave.open(source if not isinstance(source, Path) else str(source), "rb") as f:
+        channels, width, rate = f.getnchannels(), f.getsampwidth(), f.getframerate()
+        raw = f.readframes(f.getnframes())
+    if width == 3:  # 24-bit: widen to 32
+        b = np.frombuffer(raw, dtype=np.uint8).reshape(-1, 3)
+        raw = np.concatenate([np.zeros((len(b), 1), np.uint8), b], axis=1).tobytes()
+        width = 4
+    dtype = {1: np.uint8, 2: "<i2", 4: "<i4"}.get(width)
+    if dtype is None:
+        raise ValueError(f"unsupported WAV sample width: {width} bytes")
+    x = np.frombuffer(raw, dtype=dtype).astype(np.float32)
+    x = (x - 128.0) / 128.0 if width == 1 else x / float(2 ** (8 * width - 1))
+    if channels > 1:
+        x = x.reshape(-1, channels)[:, 0]
+    return np.ascontiguousarray(x, dtype=np.float32), int(rate)
 
 
 def check_writable(path: str, what: str) -> None:

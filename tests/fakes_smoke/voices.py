@@ -70,9 +70,9 @@ def staged(text: str, stage: Any) -> tuple[np.ndarray, int]:
 
 def from_wav(text: str) -> tuple[np.ndarray, int]:
     """Plays back the WAV named by $SMOKE_WAV, scaled by $SMOKE_GAIN (default 1)."""
-    import soundfile as sf
+    from doctor.smoke import wav
 
-    x, rate = sf.read(os.environ["SMOKE_WAV"], dtype="float32")
+    x, rate = wav.read(os.environ["SMOKE_WAV"])
     return x * float(os.environ.get("SMOKE_GAIN", "1")), rate
 
 

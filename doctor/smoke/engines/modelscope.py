@@ -18,7 +18,6 @@ The call shapes used are ModelScope's public ones:
 
 from __future__ import annotations
 
-import io
 import os
 from pathlib import Path
 from typing import Any, Optional
@@ -141,7 +140,8 @@ class ModelScopeEngine(Engine):
 
     def synthesize(self, text: str) -> tuple[Any, int]:
         import numpy as np
-        import soundfile as sf
+
+        from doctor.smoke import wav
 
         with self.profiler.stage("model"):
             kwargs: dict[str, Any] = {"input": text}
@@ -155,9 +155,7 @@ class ModelScopeEngine(Engine):
             except (KeyError, TypeError):
                 raise RuntimeError(f"the pipeline returned no {self._output_key!r}: "
                                    f"{type(output).__name__}") from None
-            samples, rate = sf.read(io.BytesIO(bytes(data)), dtype="float32")
-            if samples.ndim > 1:
-                samples = samples[:, 0]
+            samples, rate = wav.read(bytes(data))
         self.rate = int(rate)
         return np.asarray(samples, dtype=np.float32), int(rate)
 
