@@ -30,7 +30,7 @@ from typing import Any, Callable, Optional
 
 from doctor import dists
 
-CACHE_VERSION = 1
+CACHE_VERSION = 2
 
 
 @dataclass(frozen=True)
@@ -52,10 +52,11 @@ class Usage:
     file: str
     line: int
     key: str
+    guarded: bool = False  # in a try/except ImportError, under hasattr() or a version test
 
     def to_dict(self) -> dict[str, Any]:
         return {"distribution": self.distribution, "version": self.version, "file": self.file,
-                "line": self.line, "name": self.key}
+                "line": self.line, "name": self.key, "guarded": self.guarded}
 
 
 def cache_dir() -> Optional[Path]:
@@ -176,7 +177,7 @@ def _files(dist: Any) -> list[str]:
     return out
 
 
-def _dist_key(dist: Any, patterns: list[Pattern]) -> Optional[str]:
+def _dist_key(dist: Any, patterns: list[Pattern], extra: str = "") -> Optional[str]:
     record = None
     for name in ("RECORD", "SOURCES.txt", "installed-files.txt"):
         try:
@@ -191,13 +192,20 @@ def _dist_key(dist: Any, patterns: list[Pattern]) -> Optional[str]:
     st = record.stat()
     blob = json.dumps([CACHE_VERSION, dist.metadata["Name"], dist.version, str(record),
                        st.st_mtime_ns, st.st_size, sys.version_info[:2],
-                       sorted(p.key for p in patterns)])
+                       sorted(p.key for p in patterns), extra])
     return hashlib.sha256(blob.encode()).hexdigest()[:24]
 
 
 def find_usages(patterns: list[Pattern], *, exclude: tuple[str, ...] = (),
-                use_cache: bool = True) -> list[Usage]:
-    """Every use of the patterns in the installed distributions (minus `exclude`)."""
+                use_cache: bool = True,
+                prefilter: Optional[re.Pattern[bytes]] = None) -> list[Usage]:
+    """Every use of the patterns in the installed distributions (minus `exclude`), each
+    marked guarded or not.
+
+    `prefilter` is a stricter byte regex a file must also match before it is parsed, for
+    names so common that the generic test lets too many files through (`np.float`: every
+    file with `.float` in it would be parsed otherwise).
+    """
     skip = {dists.canonical(n) for n in (*exclude, "tts-doctor")}
     cache = cache_dir() if use_cache else None
     out: list[Usage] = []
@@ -205,7 +213,8 @@ def find_usages(patterns: list[Pattern], *, exclude: tuple[str, ...] = (),
         if key in skip:
             continue
         name, version = dist.metadata["Name"], dist.version
-        ckey = _dist_key(dist, patterns) if cache else None
+        ckey = _dist_key(dist, patterns, prefilter.pattern.decode("latin-1")
+                         if prefilter is not None else "") if cache else None
         cached = None
         if ckey and cache:
             try:
@@ -220,8 +229,12 @@ def find_usages(patterns: list[Pattern], *, exclude: tuple[str, ...] = (),
                         source = fh.read()
                 except OSError:
                     continue
-                for line, dotted in scan_source(source, patterns):
-                    cached.append([path, line, dotted])
+                if prefilter is not None and not prefilter.search(source):
+                    continue
+                found = scan_source(source, patterns)
+                guards = guarded_lines(source) if found else set()
+                for line, dotted in found:
+                    cached.append([path, line, dotted, line in guards])
             if ckey and cache:
                 tmp = cache / f".{ckey}.{os.getpid()}.tmp"
                 try:
@@ -229,7 +242,7 @@ def find_usages(patterns: list[Pattern], *, exclude: tuple[str, ...] = (),
                     os.replace(tmp, cache / f"{ckey}.json")
                 except OSError:
                     pass
-        out += [Usage(name, version, f, line, dotted) for f, line, dotted in cached]
+        out += [Usage(name, version, f, line, dotted, bool(g)) for f, line, dotted, g in cached]
     return out
 
 

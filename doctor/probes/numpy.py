@@ -405,23 +405,6 @@ def _is_test_file(path: str) -> bool:
         parts[-1].startswith("test_")
 
 
-def _py_files(dist: Any) -> list[str]:
-    record = _record_path(dist)
-    if record is None:
-        out = []
-        for f in dist.files or []:
-            if str(f).endswith(".py"):
-                try:
-                    out.append(str(dist.locate_file(f)))
-                except Exception:
-                    continue
-        return out
-    root = os.path.dirname(os.path.dirname(record))
-    with open(record, encoding="utf-8", errors="replace") as fh:
-        return [os.path.normpath(os.path.join(root, line.split(",", 1)[0]))
-                for line in fh if line.split(",", 1)[0].endswith(".py")]
-
-
 def _alias_prefilter(names: list[str]) -> re.Pattern[bytes]:
     alt = b"|".join(sorted((re.escape(n.encode()) for n in names), key=len, reverse=True))
     return re.compile(rb"\b(?:np|numpy)[ \t]*\.[ \t]*(?:" + alt + rb")\b"
@@ -429,67 +412,25 @@ def _alias_prefilter(names: list[str]) -> re.Pattern[bytes]:
 
 
 def alias_usages(absent: list[str]) -> list[dict[str, Any]]:
-    """Uses of the absent aliases in installed distributions, each with `guarded`.
+    """Uses of the absent aliases in installed distributions, each with `guarded` (why the
+    use cannot break: a test file, or a try/except, hasattr or version guard; else None).
 
-    doctor.scan's AST pass resolves the aliases (`import numpy as N`, `from numpy import
-    float_`), but its prefilter runs one regex per name: with 30-odd names a cold scan of a
-    torch environment took 25 s. Here one combined byte regex (`np.NAME`, `numpy.NAME`,
-    `from numpy import ... NAME`) picks the few files worth parsing, then `scan.scan_source`
-    parses them; results are cached per distribution like doctor.scan's. A module imported
-    under another name (`import numpy as N`) with no `np.`/`numpy.` use is not seen.
+    doctor.scan resolves the aliases (`import numpy as N`, `from numpy import float_`) and
+    caches per distribution; its generic pre-filter would parse every file with `.float` or
+    `.str` in it, so one combined byte regex (`np.NAME`, `numpy.NAME`, `from numpy import
+    ... NAME`) picks the few files worth parsing. A module imported under another name
+    (`import numpy as N`) with no `np.`/`numpy.` use is not seen.
     """
     if not absent:
         return []
-    patterns = [scan.Pattern("numpy", n) for n in absent]
-    rx = _alias_prefilter(absent)
-    folder = scan.cache_dir()
-    out: list[dict[str, Any]] = []
-    for key, dist in sorted(dists.all_distributions().items()):
-        if key in ("numpy", "tts-doctor"):
-            continue
-        name, version = dist.metadata["Name"], dist.version
-        record = _record_path(dist)
-        cache = None
-        if record and folder:
-            st = os.stat(record)
-            blob = json.dumps([ABI_CACHE_VERSION, "aliases", name, version, record,
-                               st.st_mtime_ns, st.st_size, sorted(absent)])
-            cache = os.path.join(str(folder), "aliases-"
-                                 + hashlib.sha256(blob.encode()).hexdigest()[:24] + ".json")
-        hits = None
-        if cache:
-            try:
-                with open(cache, encoding="utf-8") as fh:
-                    hits = json.load(fh)
-            except (OSError, ValueError):
-                hits = None
-        if hits is None:
-            hits = []
-            for path in _py_files(dist):
-                try:
-                    with open(path, "rb") as fh:
-                        source = fh.read()
-                except OSError:
-                    continue
-                if b"numpy" not in source or not rx.search(source):
-                    continue
-                found = scan.scan_source(source, patterns)
-                guards = scan.guarded_lines(source) if found else set()
-                for line, dotted in found:
-                    why = "test file" if _is_test_file(path) else \
-                        "guarded (try/except, hasattr or a version test)" \
-                        if line in guards else None
-                    hits.append([path, line, dotted, why])
-            if cache:
-                tmp = f"{cache}.{os.getpid()}.tmp"
-                try:
-                    with open(tmp, "w", encoding="utf-8") as fh:
-                        json.dump(hits, fh)
-                    os.replace(tmp, cache)
-                except OSError:
-                    pass
-        out += [{"distribution": name, "version": version, "file": f, "line": line,
-                 "name": dotted, "guarded": why} for f, line, dotted, why in hits]
+    usages = scan.find_usages([scan.Pattern("numpy", n) for n in absent], exclude=("numpy",),
+                              prefilter=_alias_prefilter(absent))
+    out = []
+    for u in usages:
+        why = "test file" if _is_test_file(u.file) else \
+            "guarded (try/except, hasattr or a version test)" if u.guarded else None
+        out.append({"distribution": u.distribution, "version": u.version, "file": u.file,
+                    "line": u.line, "name": u.key, "guarded": why})
     return out
 
 

@@ -298,7 +298,7 @@ def removed_names(ctx: Context) -> Optional[Result]:
     states = {r.key: _state(r, modules) for r in REMOVED}
     usages, scan_s = _usages()
     user_paths = str(ctx.options.get("scipy.paths") or "")
-    uses = [u.to_dict() | {"where": _relative(u), "guarded": guarded(u.file, u.line)}
+    uses = [u.to_dict() | {"where": _relative(u)}
             for u in usages if u.key != ".".join(RESAMPLE)]
     if user_paths:
         for u in _user_usages(user_paths):

@@ -441,12 +441,6 @@ def _present(entry: Removed) -> bool:
             return True
 
 
-def _guarded(path: str, line: int) -> bool:
-    from doctor.scan import guarded
-
-    return guarded(path, line)
-
-
 @probe("torchaudio.api", title="APIs torchaudio removed (2.2, 2.9) that installed packages "
        "still call", isolated=True, families=("A5",), timeout=120)
 def api(ctx: Context) -> Optional[Result]:
@@ -473,7 +467,7 @@ def api(ctx: Context) -> Optional[Result]:
     by_key = {r.key: r for r in REMOVED}
     uses = [u for u in found if u.key in by_key]
     rows = [{"distribution": u.distribution, "version": u.version, "where": _where(u),
-             "name": u.key, "guarded": _guarded(u.file, u.line)} for u in uses]
+             "name": u.key, "guarded": u.guarded} for u in uses]
     breaking = [r for r in rows if r["name"] in gone and not r["guarded"]]
     later = [r for r in rows if r["name"] not in gone and not r["guarded"]]
     details: dict[str, Any] = {"torchaudio": audio.runtime or audio.version, "gone": sorted(gone),
