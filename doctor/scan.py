@@ -73,17 +73,15 @@ def cache_dir() -> Optional[Path]:
     return root / "scan" if os.access(root / "scan", os.W_OK) else None
 
 
-class _Visitor(ast.NodeVisitor):
-    def __init__(self, patterns: list[Pattern]):
-        self.wanted = {p.key: p for p in patterns}
-        self.modules = {p.module for p in patterns}
+class AliasVisitor(ast.NodeVisitor):
+    """Tracks what each local name stands for (`sps` -> `scipy.signal`) so that `dotted()` can
+    resolve an expression such as `sps.windows.hann` to its full dotted path."""
+
+    def __init__(self) -> None:
         self.aliases: dict[str, str] = {}  # local name -> dotted path
-        self.hits: list[tuple[int, str]] = []
 
     def visit_Import(self, node: ast.Import) -> None:
         for a in node.names:
-            if a.name in self.wanted:  # `import torchaudio.sox_effects`
-                self.hits.append((node.lineno, a.name))
             if a.asname:
                 self.aliases[a.asname] = a.name
             else:
@@ -93,15 +91,10 @@ class _Visitor(ast.NodeVisitor):
     def visit_ImportFrom(self, node: ast.ImportFrom) -> None:
         if node.level or not node.module:
             return
-        if node.module in self.wanted:  # `from torchaudio.sox_effects import apply_effects`
-            self.hits.append((node.lineno, node.module))
         for a in node.names:
-            dotted = f"{node.module}.{a.name}"
-            if dotted in self.wanted:
-                self.hits.append((node.lineno, dotted))
-            self.aliases[a.asname or a.name] = dotted
+            self.aliases[a.asname or a.name] = f"{node.module}.{a.name}"
 
-    def _dotted(self, node: ast.AST) -> Optional[str]:
+    def dotted(self, node: ast.AST) -> Optional[str]:
         parts = []
         while isinstance(node, ast.Attribute):
             parts.append(node.attr)
@@ -111,8 +104,31 @@ class _Visitor(ast.NodeVisitor):
             return ".".join(reversed(parts))
         return None
 
+
+class _Visitor(AliasVisitor):
+    def __init__(self, patterns: list[Pattern]):
+        super().__init__()
+        self.wanted = {p.key: p for p in patterns}
+        self.hits: list[tuple[int, str]] = []
+
+    def visit_Import(self, node: ast.Import) -> None:
+        for a in node.names:
+            if a.name in self.wanted:  # `import torchaudio.sox_effects`
+                self.hits.append((node.lineno, a.name))
+        super().visit_Import(node)
+
+    def visit_ImportFrom(self, node: ast.ImportFrom) -> None:
+        if node.level or not node.module:
+            return
+        if node.module in self.wanted:  # `from torchaudio.sox_effects import apply_effects`
+            self.hits.append((node.lineno, node.module))
+        for a in node.names:
+            if f"{node.module}.{a.name}" in self.wanted:
+                self.hits.append((node.lineno, f"{node.module}.{a.name}"))
+        super().visit_ImportFrom(node)
+
     def visit_Attribute(self, node: ast.Attribute) -> None:
-        dotted = self._dotted(node)
+        dotted = self.dotted(node)
         if dotted in self.wanted:
             self.hits.append((node.lineno, dotted))
             return

@@ -301,6 +301,15 @@ def _torch_or_result() -> tuple[Optional[TorchCuda], Optional[Result]]:
     return facts, None
 
 
+def _torch_for_gpu(facts: Driver) -> tuple[Optional[TorchCuda], Optional[Result]]:
+    """torch's CUDA facts, or what a GPU probe returns when there are none: torch's own skip,
+    or the driver's when there is no NVIDIA driver either."""
+    torch_info, early = _torch_or_result()
+    if early and not facts.present:
+        early = skip(facts.reason or "no NVIDIA driver")
+    return torch_info, early
+
+
 def gpu_need(ctx: Context) -> Optional[str]:
     """'required', 'optional', 'absent' or None, from the recipe's requires.gpu / cuda."""
     need = ctx.needs("gpu")
@@ -831,9 +840,9 @@ def arch(ctx: Context) -> Optional[Result]:
     if gpu_need(ctx) == "absent":
         return None
     facts = driver_facts()
-    torch, early = _torch_or_result()
+    torch, early = _torch_for_gpu(facts)
     if early:
-        return early if facts.present else skip(facts.reason or "no NVIDIA driver")
+        return early
     return judge_arch(torch, facts)
 
 
@@ -846,9 +855,9 @@ def kernel(ctx: Context) -> Optional[Result]:
     if gpu_need(ctx) == "absent":
         return None
     facts = driver_facts()
-    torch_info, early = _torch_or_result()
+    torch_info, early = _torch_for_gpu(facts)
     if early:
-        return early if facts.present else skip(facts.reason or "no NVIDIA driver")
+        return early
     assert torch_info is not None
     if not facts.present:
         return skip(facts.reason or "no NVIDIA driver", torch=torch_info.version)
@@ -942,9 +951,9 @@ def cudnn(ctx: Context) -> Optional[Result]:
     if gpu_need(ctx) == "absent":
         return None
     facts = driver_facts()
-    torch_info, early = _torch_or_result()
+    torch_info, early = _torch_for_gpu(facts)
     if early:
-        return early if facts.present else skip(facts.reason or "no NVIDIA driver")
+        return early
     assert torch_info is not None
     if not torch_info.cuda:
         return skip(f"torch {torch_info.version} is a {torch_info.build} build"

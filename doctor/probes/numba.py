@@ -472,34 +472,15 @@ def valid_filters(resampy: Any) -> list[str]:
     return sorted(names)
 
 
-class _FilterLiterals(ast.NodeVisitor):
+class _FilterLiterals(scan.AliasVisitor):
     """Calls of resampy.resample / resampy.core.resample with a literal `filter=` name."""
 
     def __init__(self) -> None:
-        self.aliases: dict[str, str] = {}
+        super().__init__()
         self.hits: list[tuple[int, str]] = []
 
-    def visit_Import(self, node: ast.Import) -> None:
-        for a in node.names:
-            if a.name.split(".")[0] == "resampy":
-                self.aliases[a.asname or "resampy"] = a.name if a.asname else "resampy"
-
-    def visit_ImportFrom(self, node: ast.ImportFrom) -> None:
-        if node.module and node.module.split(".")[0] == "resampy" and not node.level:
-            for a in node.names:
-                self.aliases[a.asname or a.name] = f"{node.module}.{a.name}"
-
-    def _dotted(self, node: ast.AST) -> Optional[str]:
-        parts = []
-        while isinstance(node, ast.Attribute):
-            parts.append(node.attr)
-            node = node.value
-        if isinstance(node, ast.Name) and node.id in self.aliases:
-            return ".".join([self.aliases[node.id], *reversed(parts)])
-        return None
-
     def visit_Call(self, node: ast.Call) -> None:
-        name = self._dotted(node.func)
+        name = self.dotted(node.func)
         if name in ("resampy.resample", "resampy.core.resample"):
             for kw in node.keywords:
                 if kw.arg == "filter" and isinstance(kw.value, ast.Constant) \
