@@ -6,6 +6,7 @@ from __future__ import annotations
 import pytest
 
 from tests.harness import envs
+from tests.harness.recipes import write_recipe
 
 pytestmark = pytest.mark.venv
 
@@ -27,10 +28,8 @@ def test_bare_environment_has_no_torch_and_no_false_failure(cli, make_env):
 
 def test_a_recipe_that_needs_torch_turns_missing_torch_into_a_failure(cli, make_env, tmp_path):
     venv = make_env(envs.BARE)
-    recipe = tmp_path / "needs-torch.toml"
-    recipe.write_text('name = "needs-torch"\nengine = "reference"\n[audio]\nsample_rate = '
-                      '22050\n[smoke]\ntext = "hi"\n[requires]\ntorch = "required"\n')
-    r = check(cli, venv, "--only", "torch", "--recipe", str(recipe))
+    recipe = write_recipe(tmp_path / "needs-torch.toml", 'torch = "required"', name="needs-torch")
+    r = check(cli, venv, "--only", "torch", "--recipe", recipe)
     assert r.returncode == 1, r
     f = r.finding("torch.build")
     assert f["status"] == "fail"

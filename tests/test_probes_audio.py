@@ -8,6 +8,7 @@ from __future__ import annotations
 import pytest
 
 from tests.harness import envs, envs_numeric
+from tests.harness.recipes import write_recipe
 
 
 def check(cli, venv, *args):
@@ -29,10 +30,9 @@ def test_healthy_dev_environment_reads_and_writes_wav(cli):
 
 
 def test_a_recipe_that_needs_ffmpeg_fails_without_it(cli, tmp_path):
-    recipe = tmp_path / "ffmpeg.toml"
-    recipe.write_text('name = "ff"\nengine = "piper"\n[audio]\nsample_rate = 22050\n'
-                      '[smoke]\ntext = "hi"\n[requires]\nffmpeg = "required"\n')
-    r = cli("check", "--json", "--only", "audio.ffmpeg", "--recipe", str(recipe))
+    recipe = write_recipe(tmp_path / "ffmpeg.toml", 'ffmpeg = "required"', name="ff",
+                          engine="piper")
+    r = cli("check", "--json", "--only", "audio.ffmpeg", "--recipe", recipe)
     assert r.returncode == 1, r
     f = r.finding("audio.ffmpeg")
     assert f["status"] == "fail" and "the recipe" in f["summary"]
@@ -41,10 +41,8 @@ def test_a_recipe_that_needs_ffmpeg_fails_without_it(cli, tmp_path):
 
 
 def test_a_recipe_that_needs_sox_fails_without_it(cli, tmp_path):
-    recipe = tmp_path / "sox.toml"
-    recipe.write_text('name = "sx"\nengine = "piper"\n[audio]\nsample_rate = 22050\n'
-                      '[smoke]\ntext = "hi"\n[requires]\nsox = "required"\n')
-    r = cli("check", "--json", "--only", "audio.sox", "--recipe", str(recipe))
+    recipe = write_recipe(tmp_path / "sox.toml", 'sox = "required"', name="sx", engine="piper")
+    r = cli("check", "--json", "--only", "audio.sox", "--recipe", recipe)
     assert r.returncode == 1, r
     f = r.finding("audio.sox")
     assert f["status"] == "fail"

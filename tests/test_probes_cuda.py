@@ -22,6 +22,7 @@ from doctor.probes import cuda
 from doctor.probes.cuda import Driver, TorchCuda
 from tests.fakes import gpus
 from tests.harness import envs
+from tests.harness.recipes import write_recipe
 
 CUDA_IDS = ["cuda.build", "cuda.driver", "cuda.arch", "cuda.kernel", "cuda.cudnn", "cuda.env"]
 VARIABLES = ("CUDA_VISIBLE_DEVICES", "CUDA_DEVICE_ORDER", "PYTORCH_CUDA_ALLOC_CONF",
@@ -36,10 +37,7 @@ def clean_environment(monkeypatch):
 
 
 def recipe(tmp_path: Path, requires: str) -> str:
-    path = tmp_path / "recipe.toml"
-    path.write_text('name = "gpu-test"\nengine = "reference"\n[audio]\nsample_rate = 22050\n'
-                    f'[smoke]\ntext = "hi"\n[requires]\n{requires}\n')
-    return str(path)
+    return write_recipe(tmp_path / "recipe.toml", requires, name="gpu-test")
 
 
 # --- no driver: the real state of this machine ----------------------------------------------

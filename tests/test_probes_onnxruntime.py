@@ -10,6 +10,7 @@ import pytest
 
 from doctor.probes import onnxruntime as ort_probes
 from tests.harness import envs, envs_numeric
+from tests.harness.recipes import write_recipe
 
 
 def check(cli, venv, *args):
@@ -30,18 +31,15 @@ def test_a_recipe_that_requires_cuda_needs_a_gpu_build(cli, tmp_path):
     # requires.cuda = "required" needs a GPU exactly as requires.gpu does (the cuda.* rule):
     # the dev venv's CPU build of ONNX Runtime then fails
     for requires in ('cuda = "required"', "gpu = true"):
-        recipe = tmp_path / "cuda.toml"
-        recipe.write_text('name = "cuda"\nengine = "piper"\n[audio]\nsample_rate = 22050\n'
-                          f'[smoke]\ntext = "hi"\n[requires]\n{requires}\n')
-        r = cli("check", "--json", "--only", "onnxruntime.providers", "--recipe", str(recipe))
+        recipe = write_recipe(tmp_path / "cuda.toml", requires, name="cuda", engine="piper")
+        r = cli("check", "--json", "--only", "onnxruntime.providers", "--recipe", recipe)
         assert r.returncode == 1, r
         f = r.finding("onnxruntime.providers")
         assert f["status"] == "fail", (requires, f)
         assert f["details"]["recipe_needs_gpu"] is True
         assert "is a CPU build and the recipe needs a GPU" in f["summary"]
-    recipe.write_text('name = "cpu"\nengine = "piper"\n[audio]\nsample_rate = 22050\n'
-                      '[smoke]\ntext = "hi"\n[requires]\ncuda = "optional"\n')
-    r = cli("check", "--json", "--only", "onnxruntime.providers", "--recipe", str(recipe))
+    recipe = write_recipe(tmp_path / "cuda.toml", 'cuda = "optional"', name="cpu", engine="piper")
+    r = cli("check", "--json", "--only", "onnxruntime.providers", "--recipe", recipe)
     assert r.finding("onnxruntime.providers")["status"] == "ok", r
 
 
@@ -100,9 +98,7 @@ def test_gpu_build_without_cuda_libraries_names_them(cli, make_env, tmp_path):
         f"{venv.python} -m pip install 'onnxruntime-gpu[cuda,cudnn]==1.22.0'"]
 
     # a recipe that needs a GPU makes it a failure
-    recipe = tmp_path / "gpu.toml"
-    recipe.write_text('name = "gpu"\nengine = "piper"\n[audio]\nsample_rate = 22050\n'
-                      '[smoke]\ntext = "hi"\n[requires]\ngpu = true\n')
-    r = check(cli, venv, "--only", "onnxruntime.providers", "--recipe", str(recipe))
+    recipe = write_recipe(tmp_path / "gpu.toml", "gpu = true", name="gpu", engine="piper")
+    r = check(cli, venv, "--only", "onnxruntime.providers", "--recipe", recipe)
     assert r.returncode == 1, r
     assert r.finding("onnxruntime.providers")["status"] == "fail"

@@ -4,14 +4,14 @@ example `python3.X -m venv` names a Python that exists and that the range accept
 from __future__ import annotations
 
 from doctor.probes.python import _example
+from tests.harness.recipes import write_recipe
 
 
 def test_an_open_range_names_the_lowest_supported_python(cli, tmp_path):
     # the dev venv runs Python 3.11; ">=3.12" used to suggest python3.20, which does not exist
-    path = tmp_path / "new.toml"
-    path.write_text('name = "new"\nengine = "reference"\n[audio]\nsample_rate = 1\n'
-                    '[smoke]\ntext = "x"\n[requires]\npython = ">=3.12"\n')
-    r = cli("check", "--json", "--only", "python", "--recipe", str(path))
+    path = write_recipe(tmp_path / "new.toml", 'python = ">=3.12"', name="new", sample_rate=1,
+                        text="x")
+    r = cli("check", "--json", "--only", "python", "--recipe", path)
     f = r.finding("python.platform")
     assert f["status"] == "fail" and ">=3.12" in f["summary"]
     assert f["fix"]["commands"] == ["python3.12 -m venv .venv-new"]

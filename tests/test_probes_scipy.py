@@ -10,6 +10,7 @@ import pytest
 
 from doctor import dists
 from tests.harness import envs, envs_text
+from tests.harness.recipes import write_recipe
 
 pytestmark = pytest.mark.venv
 
@@ -153,10 +154,8 @@ def test_the_healthy_development_environment_has_no_false_failure(cli):
 
 
 def _recipe(tmp_path, need: str) -> str:
-    path = tmp_path / f"scipy-{need}.toml"
-    path.write_text('name = "needs-scipy"\nengine = "callable"\n[audio]\nsample_rate = 16000\n'
-                    f'[smoke]\ntext = "hi"\n[requires]\nscipy = "{need}"\n', encoding="utf-8")
-    return str(path)
+    return write_recipe(tmp_path / f"scipy-{need}.toml", f'scipy = "{need}"',
+                        name="needs-scipy", engine="callable", sample_rate=16000)
 
 
 def test_missing_scipy_fails_both_probes_when_the_recipe_needs_it(cli, make_env, tmp_path):

@@ -19,6 +19,7 @@ import pytest
 from doctor.finding import Status
 from doctor.probes import torchaudio as ta
 from tests.harness import envs, envs_torch
+from tests.harness.recipes import write_recipe
 
 IDS = ["torchaudio.pair", "torchaudio.extension", "torchaudio.api", "torchaudio.io"]
 
@@ -35,10 +36,8 @@ def test_dev_venv_has_no_torchaudio_every_probe_skips(cli):
 
 
 def test_a_recipe_that_needs_torchaudio_fails_without_it_and_absent_drops_it(cli, tmp_path):
-    path = tmp_path / "r.toml"
-    path.write_text('name = "ta"\nengine = "reference"\n[audio]\nsample_rate = 22050\n'
-                    '[smoke]\ntext = "hi"\n[requires]\ntorchaudio = "required"\n')
-    r = cli("check", "--json", "--only", "torchaudio", "--recipe", str(path))
+    path = write_recipe(tmp_path / "r.toml", 'torchaudio = "required"', name="ta")
+    r = cli("check", "--json", "--only", "torchaudio", "--recipe", path)
     assert r.returncode == 1, r
     f = r.finding("torchaudio.pair")
     assert f["status"] == "fail" and "the recipe needs it" in f["summary"]

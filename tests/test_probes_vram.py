@@ -11,6 +11,7 @@ import pytest
 from doctor.finding import Status
 from doctor.probes import vram
 from tests.fakes import gpus
+from tests.harness.recipes import write_recipe
 
 VARIABLES = ("CUDA_VISIBLE_DEVICES", "TTS_DOCTOR_FAKE_NVML")
 
@@ -22,10 +23,7 @@ def clean_environment(monkeypatch):
 
 
 def recipe(tmp_path: Path, requires: str) -> str:
-    path = tmp_path / "recipe.toml"
-    path.write_text('name = "vram-test"\nengine = "reference"\n[audio]\nsample_rate = 22050\n'
-                    f'[smoke]\ntext = "hi"\n[requires]\n{requires}\n')
-    return str(path)
+    return write_recipe(tmp_path / "recipe.toml", requires, name="vram-test")
 
 
 def test_no_driver_both_probes_skip(cli, tmp_path):

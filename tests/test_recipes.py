@@ -9,6 +9,7 @@ import textwrap
 import pytest
 
 from doctor.recipe import RecipeError, builtin_names, load, validate
+from tests.harness.recipes import write_recipe
 
 REQUIRED = {"sambert-hifigan-16k", "indextts2", "cosyvoice", "piper", "reference-hifigan-v1"}
 
@@ -123,21 +124,19 @@ def test_validate_accepts_a_minimal_recipe():
 
 
 def test_python_range_of_a_recipe_is_a_verdict(cli, tmp_path):
-    path = tmp_path / "old.toml"
-    path.write_text('name = "old"\nengine = "reference"\n[audio]\nsample_rate = 1\n'
-                    '[smoke]\ntext = "x"\n[requires]\npython = ">=3.8,<3.9"\n')
-    r = cli("check", "--json", "--only", "python", "--recipe", str(path))
+    path = write_recipe(tmp_path / "old.toml", 'python = ">=3.8,<3.9"', name="old", sample_rate=1,
+                        text="x")
+    r = cli("check", "--json", "--only", "python", "--recipe", path)
     f = r.finding("python.platform")
     assert f["status"] == "fail" and ">=3.8,<3.9" in f["summary"]
     assert f["fix"]["commands"] == ["python3.8 -m venv .venv-old"]
 
 
 def test_recipe_package_pins_are_checked(cli, tmp_path):
-    path = tmp_path / "pins.toml"
-    path.write_text('name = "pins"\nengine = "reference"\n[audio]\nsample_rate = 1\n'
-                    '[smoke]\ntext = "x"\n[requires.packages]\nclick = ">=1"\n'
-                    'packaging = "<1"\nno-such-dist = ">=1"\n')
-    r = cli("check", "--json", "--only", "packages.recipe", "--recipe", str(path))
+    pins = 'click = ">=1"\npackaging = "<1"\nno-such-dist = ">=1"'
+    path = write_recipe(tmp_path / "pins.toml", pins, name="pins", sample_rate=1, text="x",
+                        table="requires.packages")
+    r = cli("check", "--json", "--only", "packages.recipe", "--recipe", path)
     f = r.finding("packages.recipe")
     assert f["status"] == "fail"
     assert [m["package"] for m in f["details"]["missing"]] == ["no-such-dist"]
