@@ -55,7 +55,7 @@ def _librosa(repeats: int, n: int) -> Row | None:
 def run(repeats: int) -> list[Section]:
     import torch
 
-    from shims.mel import MelSpectrogram, torchaudio_loads
+    from tts_doctor.shims.mel import MelSpectrogram, torchaudio_loads
 
     torch.set_num_threads(1)
     n = 22050 * 10

@@ -20,7 +20,7 @@ def _case(orig: int, target: int, repeats: int) -> list[Row]:
     import scipy.signal
     import soxr
 
-    from shims.resample import resample
+    from tts_doctor.shims.resample import resample
 
     x = _signal(orig * 10)
     n_out = len(x) * target // orig
@@ -52,7 +52,7 @@ def _ratios(rows: list[Row]) -> list[str]:
 def _prime_case(repeats: int) -> list[Row]:
     import scipy.signal
 
-    from shims.resample import signal_resample
+    from tts_doctor.shims.resample import signal_resample
 
     n = 480_007  # prime: the FFT method's slow case (FAILURES.md S5, scipy#9273)
     x = _signal(n)

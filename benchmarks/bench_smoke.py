@@ -15,9 +15,9 @@ from typing import Any, Callable
 
 from _harness import Row, Section, interleave
 
-from doctor.smoke import session
-from doctor.smoke.engine import create
-from doctor.smoke.profiler import NullProfiler, Profiler
+from tts_doctor.smoke import session
+from tts_doctor.smoke.engine import create
+from tts_doctor.smoke.profiler import NullProfiler, Profiler
 
 REFERENCE_TEXT = "The quick brown fox jumps over the lazy dog."
 PIPER_TEXT = ("The quick brown fox jumps over the lazy dog. This is a smoke test of the speech "

@@ -26,7 +26,7 @@ def main() -> int:
     if not torch.cuda.is_available():
         print("gpu_smoke: torch sees no CUDA device", file=sys.stderr)
         return 2
-    from doctor.smoke import session
+    from tts_doctor.smoke import session
 
     text = "The quick brown fox jumps over the lazy dog. " * args.text_repeat
     out: dict = {"device": torch.cuda.get_device_name(0), "torch": torch.__version__,

@@ -77,7 +77,7 @@ def main() -> None:
         if name in blocks:
             doc += [f"<!-- bench:{name} -->", blocks[name].rstrip() + "\n", "<!-- /bench -->",
                     ""]
-    from doctor.atomic import write_text
+    from tts_doctor.atomic import write_text
 
     write_text(out, "\n".join(doc))
     print(f"wrote {out}")

@@ -1,6 +1,6 @@
-"""`python -m doctor` is `tts-doctor`."""
+"""`python -m tts_doctor` is `tts-doctor`."""
 
-from doctor.cli import main
+from tts_doctor.cli import main
 
 if __name__ == "__main__":
     main()

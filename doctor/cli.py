@@ -15,26 +15,26 @@ from typing import Any, Optional
 
 import click
 
-from doctor import __version__
+from tts_doctor import __version__
 
 # name -> (module, attribute, one-line help shown by --help without importing the module)
 COMMANDS: dict[str, tuple[str, str, str]] = {
-    "check": ("doctor.commands.check", "check", "Probe the environment and report, per "
+    "check": ("tts_doctor.commands.check", "check", "Probe the environment and report, per "
               "finding, what is wrong and the exact fix."),
-    "fix": ("doctor.commands.fix", "fix", "Apply the fixes the doctor can apply itself "
+    "fix": ("tts_doctor.commands.fix", "fix", "Apply the fixes the doctor can apply itself "
             "(shims); print the package commands."),
-    "shims": ("doctor.commands.shims", "shims", "Install, remove or inspect the shims that "
+    "shims": ("tts_doctor.commands.shims", "shims", "Install, remove or inspect the shims that "
               "replace broken calls."),
-    "smoke": ("doctor.commands.smoke", "smoke", "Load a model and synthesize under a memory "
+    "smoke": ("tts_doctor.commands.smoke", "smoke", "Load a model and synthesize under a memory "
               "profiler; check the audio; fit a VRAM budget."),
-    "recipes": ("doctor.commands.recipes", "recipes", "List and show the model recipes."),
-    "diff": ("doctor.commands.diff", "diff", "Compare two JSON reports: what changed that "
+    "recipes": ("tts_doctor.commands.recipes", "recipes", "List and show the model recipes."),
+    "diff": ("tts_doctor.commands.diff", "diff", "Compare two JSON reports: what changed that "
              "matters, most likely culprit first."),
-    "summarize": ("doctor.commands.summarize", "summarize", "Summarize many JSON reports: "
+    "summarize": ("tts_doctor.commands.summarize", "summarize", "Summarize many JSON reports: "
                   "one row per host, hosts grouped by problem."),
-    "explain": ("doctor.commands.explain", "explain", "Match a pasted error message to a "
+    "explain": ("tts_doctor.commands.explain", "explain", "Match a pasted error message to a "
                 "known failure, its fix, and the probes that diagnose it."),
-    "docs": ("doctor.commands.docs", "docs", "Generate the probe reference and the "
+    "docs": ("tts_doctor.commands.docs", "docs", "Generate the probe reference and the "
              "troubleshooting page from the registry."),
 }
 

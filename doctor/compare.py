@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Optional
 
-from doctor.finding import Status
+from tts_doctor.finding import Status
 
 # Which distributions can explain a category's verdict: a changed package whose category got
 # worse is the most likely culprit.
@@ -177,7 +177,7 @@ class Fleet:
 
 def fleet(reports: list[dict[str, Any]]) -> Fleet:
     """One row per host, one column per category; hosts grouped by identical problems."""
-    from doctor.registry import CATEGORIES
+    from tts_doctor.registry import CATEGORIES
 
     seen_cats = {c for r in reports for c in (r.get("summary") or {}).get("categories", {})}
     categories = [c for c in CATEGORIES if c in seen_cats] + sorted(seen_cats - set(CATEGORIES))

@@ -49,14 +49,14 @@ def pytest_configure(config: Any) -> None:
 
 
 def _patterns(values: list[str]) -> tuple[str, ...]:
-    from doctor.commands.check import split_patterns
+    from tts_doctor.commands.check import split_patterns
 
     return split_patterns(tuple(values))
 
 
 def _run(config: Any, only: tuple[str, ...] = ()) -> Any:
     """Run (once per distinct selection) and cache the report on the config."""
-    from doctor.commands.check import load_recipe, run_check
+    from tts_doctor.commands.check import load_recipe, run_check
 
     cache = getattr(config, _KEY)
     recipe_name = config.getoption("--tts-doctor") or None
@@ -83,7 +83,7 @@ def pytest_sessionstart(session: Any) -> None:
     data = report.to_dict()
     config._tts_doctor_session_report = report
     if report.exit_code(fail_on):
-        from doctor.render import text
+        from tts_doctor.render import text
 
         pytest.exit("tts-doctor check failed; the environment cannot run these tests:\n\n"
                     + text.render(data), returncode=1)

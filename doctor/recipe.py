@@ -166,7 +166,7 @@ def _parse(text: str, source: str) -> dict[str, Any]:
 
 
 def builtin_names() -> list[str]:
-    files = resources.files("doctor.recipes")
+    files = resources.files("tts_doctor.recipes")
     return sorted(p.name[:-5] for p in files.iterdir() if p.name.endswith(".toml"))
 
 
@@ -218,7 +218,7 @@ def load(name_or_path: str) -> dict[str, Any]:
     if looks_like_path:
         return load_path(name_or_path)
     if name_or_path in builtin_names():
-        res = resources.files("doctor.recipes").joinpath(f"{name_or_path}.toml")
+        res = resources.files("tts_doctor.recipes").joinpath(f"{name_or_path}.toml")
         return _parse(res.read_text(encoding="utf-8"), f"recipes/{name_or_path}.toml")
     eps = _entry_points()
     if name_or_path in eps:

@@ -12,7 +12,7 @@ import fnmatch
 from dataclasses import dataclass, field
 from typing import Any, Callable, Optional
 
-from doctor.finding import Fix, Result
+from tts_doctor.finding import Fix, Result
 
 # Categories in report order, with the title shown on the category line.
 CATEGORIES: dict[str, str] = {
@@ -181,10 +181,10 @@ def load_all() -> dict[str, ProbeSpec]:
     """
     import importlib
 
-    from doctor.probes import MODULES
+    from tts_doctor.probes import MODULES
 
     for name in MODULES:
-        importlib.import_module(f"doctor.probes.{name}")
+        importlib.import_module(f"tts_doctor.probes.{name}")
     _load_plugins()
     return _REGISTRY
 

@@ -12,11 +12,11 @@ import platform as _platform
 from dataclasses import dataclass, field
 from typing import Any, Optional
 
-from doctor import __version__
-from doctor.finding import Finding, Status, worst
-from doctor.redact import Redactor
-from doctor.redact import environment as allowed_environment
-from doctor.registry import CATEGORIES
+from tts_doctor import __version__
+from tts_doctor.finding import Finding, Status, worst
+from tts_doctor.redact import Redactor
+from tts_doctor.redact import environment as allowed_environment
+from tts_doctor.registry import CATEGORIES
 
 # Bump the major part on an incompatible change (a field removed or its meaning changed),
 # the minor part when fields are added.

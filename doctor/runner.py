@@ -30,8 +30,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Optional
 
-from doctor.finding import Finding, Fix, Status
-from doctor.registry import Context, ProbeSpec
+from tts_doctor.finding import Finding, Fix, Status
+from tts_doctor.registry import Context, ProbeSpec
 
 DEFAULT_TIMEOUT = 30.0
 STARTUP_TIMEOUT = 30.0
@@ -85,7 +85,7 @@ def crash_stack(output: str) -> list[str]:
                 break
             continue
         path = m.group("file").replace(os.sep, "/")
-        if "/doctor/" in path or path == "<string>":
+        if "/doctor/" in path or "/tts_doctor/" in path or path == "<string>":
             continue
         frames.append(f"{m.group('file')}:{m.group('line')} in {m.group('func')}")
     return frames[:5]
@@ -277,23 +277,34 @@ class RunResult:
 
 
 def _support_dir() -> str:
-    """A temporary folder of links to the doctor's own packages, for a foreign interpreter.
+    """A temporary folder holding the doctor's own package, for a foreign interpreter.
 
-    Only these names become importable there: the diagnosed environment's own distributions
-    and metadata are left exactly as they are.
+    Only the name `tts_doctor` becomes importable there: the diagnosed environment's own
+    distributions and metadata are left exactly as they are, and none of the doctor's
+    dependencies travels with it (the code that runs there needs only the standard library).
     """
-    import importlib.util
-
-    import doctor
+    import tts_doctor
+    from tts_doctor import shims
 
     root = tempfile.mkdtemp(prefix="tts-doctor-support-")
     first = os.path.join(root, "first")
-    last = os.path.join(root, "last")
-    os.mkdir(first)
-    os.mkdir(last)
-    os.symlink(Path(doctor.__file__).parent, os.path.join(first, "doctor"))
-    for name, where in (("shims", first), ("pynvml", first), ("packaging", last),
-                        ("tomli", last)):
+    package = os.path.join(first, "tts_doctor")
+    os.makedirs(package)
+    os.mkdir(os.path.join(root, "last"))
+    here = Path(tts_doctor.__file__).parent
+    for child in here.iterdir():
+        if child.name != "__pycache__":
+            os.symlink(child, os.path.join(package, child.name))
+    # from a source checkout the shims and recipes live beside doctor/, not inside it
+    extra = {"shims": Path(shims.__file__).parent, "recipes": here.parent / "recipes"}
+    for name, target in extra.items():
+        link = os.path.join(package, name)
+        if not os.path.lexists(link) and target.is_dir():
+            os.symlink(target, link)
+    import importlib.util
+
+    for name, where in (("pynvml", first), ("packaging", os.path.join(root, "last")),
+                        ("tomli", os.path.join(root, "last"))):
         spec = importlib.util.find_spec(name)
         if spec is None or not spec.origin:
             continue
@@ -309,7 +320,7 @@ def _boot(first: list[str], last: list[str]) -> str:
         "sys.path[:] = [p for p in sys.path if p not in ('', '.')]\n"
         f"sys.path[:0] = {first!r}\n"
         f"sys.path.extend({last!r})\n"
-        "from doctor.worker import main\n"
+        "from tts_doctor.worker import main\n"
         "main(int(sys.argv[1]), sys.argv[2] if len(sys.argv) > 2 else '')\n"
     )
 
@@ -487,7 +498,7 @@ def run(
         by_id.update({f.id: f for f in res.findings})
         interpreter = interpreter or res.interpreter
     if not interpreter:
-        from doctor.worker import interpreter_info
+        from tts_doctor.worker import interpreter_info
 
         interpreter = interpreter_info()
     return RunResult([by_id[s.id] for s in specs if s.id in by_id], interpreter)

@@ -28,7 +28,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, Optional
 
-from doctor import dists
+from tts_doctor import dists
 
 CACHE_VERSION = 2
 

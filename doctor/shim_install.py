@@ -33,7 +33,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Optional
 
-from doctor import __version__, atomic
+from tts_doctor import __version__, atomic
 
 PTH_NAME = "tts_doctor_shims.pth"
 HEADER = "# tts-doctor shims: written by `tts-doctor shims install`; " \
@@ -54,19 +54,19 @@ class UsageError(ShimError):
 
 def shims_root() -> Path:
     """The folder of this doctor's `shims` package (recorded in the .pth)."""
-    import shims
+    from tts_doctor import shims
 
     return Path(shims.__file__).resolve().parent
 
 
 def hooked_shims() -> dict[str, str]:
-    import shims
+    from tts_doctor import shims
 
     return dict(shims.HOOKED)
 
 
 def library_shims() -> dict[str, str]:
-    import shims
+    from tts_doctor import shims
 
     return dict(shims.LIBRARY)
 
@@ -76,7 +76,7 @@ def hooks_source() -> str:
 
 
 def _boot() -> tuple[str, str, list[str]]:
-    from shims import _hooks
+    from tts_doctor.shims import _hooks
 
     return _hooks.BOOT, _hooks.LOAD, sorted(_hooks.WATCH)
 
@@ -331,7 +331,7 @@ _STATUS_SCRIPT = ("import json, runpy, sys; ns = runpy.run_path(sys.argv[1]); "
 
 def name_table() -> dict[str, dict[str, str]]:
     """For shims/_scan.py: per SciPy module, the removed names the shims know -> their homes."""
-    from shims import scipy_names
+    from tts_doctor.shims import scipy_names
 
     table = {m: dict(scipy_names.FORWARDS.get(m, {})) for m in scipy_names.MODULES}
     table["scipy.signal"].update({old: f"scipy.signal.windows.{new}"
@@ -366,7 +366,7 @@ def probe_environment(python: str, disable: bool = False) -> dict[str, Any]:
 
 def problems(env_state: dict[str, Any]) -> dict[str, dict[str, Any]]:
     """Per hooked shim: whether the problem it covers exists in this environment, and why."""
-    from shims.scipy_names import counts_as_problem
+    from tts_doctor.shims.scipy_names import counts_as_problem
 
     modules = env_state.get("modules") or {}
     signal = modules.get("scipy.signal") or {}
@@ -397,7 +397,7 @@ def problems(env_state: dict[str, Any]) -> dict[str, dict[str, Any]]:
 
 def status(python: Optional[str] = None) -> dict[str, Any]:
     """Installed where, which shims, whether each problem still exists, what is active."""
-    import shims
+    from tts_doctor import shims
 
     t = target(python)
     text = read(t)

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from doctor.finding import Finding
+from tts_doctor.finding import Finding
 
 RELEVANT = (
     "torch", "torchaudio", "torchcodec", "torchvision", "numpy", "scipy", "numba", "llvmlite",
@@ -24,7 +24,7 @@ RELEVANT = (
 
 def distribution_versions() -> dict[str, str]:
     """Versions of the relevant distributions installed in this interpreter."""
-    from doctor import dists
+    from tts_doctor import dists
 
     out = {}
     for name in RELEVANT:

@@ -65,7 +65,7 @@ def interpreter_info() -> dict[str, Any]:
     """The interpreter and platform the probes run under (the report's header)."""
     import platform
 
-    from doctor.snapshot import distribution_versions
+    from tts_doctor.snapshot import distribution_versions
 
     libc, libc_version = platform.libc_ver()
     return {
@@ -85,7 +85,7 @@ def interpreter_info() -> dict[str, Any]:
 
 def run_one(spec: Any, context: Any) -> Optional[dict[str, Any]]:
     """Run one probe; its finding as a dict, or None when the probe does not apply."""
-    from doctor.runner import execute
+    from tts_doctor.runner import execute
 
     finding = execute(spec, context)
     return finding.to_dict() if finding else None
@@ -110,7 +110,7 @@ def main(fd: int, modules: str = "") -> None:
         proto.flush()
 
     faulthandler.enable(file=sys.stderr, all_threads=True)
-    from doctor import registry
+    from tts_doctor import registry
 
     # only the modules of the probes this worker will run (all of them if not told)
     specs = registry.load_modules(modules.split(",")) if modules else registry.load_all()

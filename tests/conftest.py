@@ -44,13 +44,13 @@ class CLIResult:
 
 def run_cli(*args: str, env: Optional[dict[str, str]] = None, cwd: Optional[Path] = None,
             timeout: float = 300, python: Optional[str] = None) -> CLIResult:
-    """Run `python -m doctor ARGS` as a real subprocess."""
+    """Run `python -m tts_doctor ARGS` as a real subprocess."""
     full_env = dict(os.environ)
     full_env.pop("GITHUB_ACTIONS", None)
     full_env.pop("GITHUB_STEP_SUMMARY", None)
     full_env["NO_COLOR"] = "1"
     full_env.update(env or {})
-    proc = subprocess.run([python or sys.executable, "-m", "doctor", *args],
+    proc = subprocess.run([python or sys.executable, "-m", "tts_doctor", *args],
                           capture_output=True, text=True, env=full_env, cwd=cwd or REPO,
                           timeout=timeout)
     return CLIResult(proc)

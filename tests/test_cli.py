@@ -8,7 +8,7 @@ import sys
 
 import pytest
 
-from doctor import __version__
+from tts_doctor import __version__
 
 HEAVY = ("torch", "numpy", "scipy")
 
@@ -16,7 +16,7 @@ HEAVY = ("torch", "numpy", "scipy")
 def _imported_after(*args: str) -> set[str]:
     code = (
         "import sys\n"
-        "from doctor.cli import main\n"
+        "from tts_doctor.cli import main\n"
         "try:\n"
         f"    main({list(args)!r})\n"
         "except SystemExit:\n"
@@ -31,7 +31,7 @@ def _imported_after(*args: str) -> set[str]:
                                   ["--version"]])
 def test_help_and_list_do_not_import_heavy_modules(args):
     loaded = _imported_after(*args)
-    assert "doctor.cli" in loaded  # the probe itself ran
+    assert "tts_doctor.cli" in loaded  # the probe itself ran
     assert not {m for m in loaded if m.split(".")[0] in HEAVY}
 
 

@@ -48,7 +48,7 @@ def test_diff_of_a_report_with_itself_is_clean(cli, reports):
 
 
 def test_diff_ranks_driver_changes_for_cuda_regressions(tmp_path, reports):
-    from doctor.compare import diff, load_report
+    from tts_doctor.compare import diff, load_report
 
     good = load_report(reports["good"])
     bad = copy.deepcopy(good)

@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from doctor.families import FAMILIES, match
-from doctor.registry import all_probes
+from tts_doctor.families import FAMILIES, match
+from tts_doctor.registry import all_probes
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -21,7 +21,7 @@ def test_generated_docs_are_up_to_date(cli):
 def test_every_builtin_probe_has_a_docstring_and_known_families():
     ids = {f.id for f in FAMILIES}
     for spec in all_probes():
-        if not spec.func.__module__.startswith("doctor.probes"):
+        if not spec.func.__module__.startswith("tts_doctor.probes"):
             continue
         assert (spec.func.__doc__ or "").strip(), f"{spec.id} has no docstring"
         assert set(spec.families) <= ids, f"{spec.id}: unknown family {spec.families}"

@@ -16,14 +16,14 @@ from pathlib import Path
 
 import pytest
 
-from doctor import shim_install as si
+from tts_doctor import shim_install as si
 from tests.harness.envs_shims import SHIMS_FIX, exclusive, snapshot
 
 pytestmark = pytest.mark.venv
 
 PLUGIN = '''
-from doctor.finding import Fix, ok, warn
-from doctor.registry import probe
+from tts_doctor.finding import Fix, ok, warn
+from tts_doctor.registry import probe
 
 
 @probe("testfix.hann", title="test: scipy.signal.hann", isolated=True)
@@ -143,8 +143,8 @@ def test_usage_errors_exit_2_without_traceback(cli, args, needle, tmp_path):
 
 
 def test_make_plan_groups_fixes():
-    from doctor.commands.fix import make_plan
-    from doctor.finding import Finding, Fix, Status
+    from tts_doctor.commands.fix import make_plan
+    from tts_doctor.finding import Finding, Fix, Status
 
     findings = [
         Finding("a.x", "a", Status.WARN, "s", fix=Fix("d", shim="scipy_names",
@@ -163,7 +163,7 @@ def test_make_plan_groups_fixes():
 
 
 def test_reverse_commands_restore_the_recorded_versions():
-    from doctor.commands.fix import reverse_commands
+    from tts_doctor.commands.fix import reverse_commands
 
     out = reverse_commands("/v/bin/python", {"librosa": "0.10.0", "numpy": "2.4.6"},
                            {"librosa": "0.10.2", "numpy": "2.4.6", "soxr": "1.1.0"})

@@ -49,7 +49,7 @@ def test_installing_the_core_leaves_every_distribution_as_it_was(make_env, wheel
         assert data["python"]["prefix"] == str(venv.path)
         # recipes ship inside the package
         r = subprocess.run([str(venv.path / "bin" / "python"), "-c",
-                            "from doctor.recipe import builtin_names; print(builtin_names())"],
+                            "from tts_doctor.recipe import builtin_names; print(builtin_names())"],
                            capture_output=True, text=True, cwd=venv.path)
         assert r.returncode == 0, r.stderr
     finally:

@@ -51,7 +51,7 @@ def test_a_recipe_that_needs_sox_fails_without_it(cli, tmp_path):
 
 
 def test_sndfile_messages_say_what_was_found(tmp_path):
-    from doctor.probes import audio
+    from tts_doctor.probes import audio
 
     assert audio.libraries_found(None, None) == "no bundled libsndfile, none on the system"
     assert audio.libraries_found("/site/_soundfile_data/libsndfile_x86_64.so", None) == (

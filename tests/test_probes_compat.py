@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import pytest
 
-from doctor.probes import compat
+from tts_doctor.probes import compat
 from tests.harness import envs_numeric
 
 

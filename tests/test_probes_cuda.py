@@ -17,9 +17,9 @@ from pathlib import Path
 
 import pytest
 
-from doctor.finding import Status
-from doctor.probes import cuda
-from doctor.probes.cuda import Driver, TorchCuda
+from tts_doctor.finding import Status
+from tts_doctor.probes import cuda
+from tts_doctor.probes.cuda import Driver, TorchCuda
 from tests.fakes import gpus
 from tests.harness import envs
 from tests.harness.recipes import write_recipe
@@ -425,7 +425,7 @@ def simulated_cuda_torch(monkeypatch):
 
 
 def test_kernel_failure_is_caught_and_reported_simulated_gpu(simulated_cuda_torch):
-    from doctor.registry import Context
+    from tts_doctor.registry import Context
 
     res = cuda.kernel(Context())
     assert res.status is Status.FAIL
@@ -436,7 +436,7 @@ def test_kernel_failure_is_caught_and_reported_simulated_gpu(simulated_cuda_torc
 
 
 def test_kernel_when_cuda_does_not_initialise_simulated_gpu(monkeypatch):
-    from doctor.registry import Context
+    from tts_doctor.registry import Context
 
     monkeypatch.setattr(cuda, "driver_facts", lambda: OLD_DRIVER)
     monkeypatch.setattr(cuda, "torch_facts", lambda: TorchCuda(
@@ -450,7 +450,7 @@ def test_kernel_when_cuda_does_not_initialise_simulated_gpu(monkeypatch):
 
 
 def test_cudnn_missing_is_a_failure_with_the_pinned_wheel_simulated_gpu(simulated_cuda_torch):
-    from doctor.registry import Context
+    from tts_doctor.registry import Context
 
     res = cuda.cudnn(Context())
     assert res.status is Status.FAIL
@@ -481,7 +481,7 @@ def test_cpu_torch_venv_on_a_driver_host_simulated_gpu(cli, make_env, tmp_path):
 
 
 def test_kernel_skips_when_cuda_visible_devices_hides_the_gpus_simulated_gpu(monkeypatch):
-    from doctor.registry import Context
+    from tts_doctor.registry import Context
 
     monkeypatch.setattr(cuda, "driver_facts", lambda: OLD_DRIVER)
     monkeypatch.setattr(cuda, "torch_facts", lambda: TorchCuda(

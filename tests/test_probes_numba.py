@@ -145,7 +145,7 @@ def test_readonly_site_packages_and_home_leave_numba_no_locator(make_env, tmp_pa
         "numba.njit(cache=True)(ns['f'])\n", librosa_utils, env=env)
     assert "no locator available for file" in numba_says.stderr, numba_says
 
-    doctor = [sys.executable, "-m", "doctor", "check", "--json", "--python",
+    doctor = [sys.executable, "-m", "tts_doctor", "check", "--json", "--python",
               str(venv.python), "--only", "numba.cache"]
     r = run_with_readonly(site, *doctor, env=env)
     f = next(x for x in json.loads(r.stdout)["findings"] if x["id"] == "numba.cache")
@@ -219,7 +219,7 @@ def test_probes_leave_the_diagnosed_environment_unchanged(cli, make_env):
 
 
 def test_a_bad_jit_budget_falls_back_to_the_default_and_says_so(cli):
-    from doctor.probes import numba as numba_probes
+    from tts_doctor.probes import numba as numba_probes
 
     assert numba_probes.jit_budget(None) == (1.0, None)
     assert numba_probes.jit_budget("0.25") == (0.25, None)
@@ -262,7 +262,7 @@ def test_a_folder_numba_makes_while_asked_is_removed_again(tmp_path):
     import numba
     from numba.core import config
 
-    from doctor.probes import numba as numba_probes
+    from tts_doctor.probes import numba as numba_probes
 
     if config.CACHE_DIR:
         pytest.skip("NUMBA_CACHE_DIR is set for the tests: numba would settle there")

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import pytest
 
-from doctor.probes import numpy as numpy_probes
+from tts_doctor.probes import numpy as numpy_probes
 from tests.harness import envs, envs_numeric
 
 
@@ -125,7 +125,7 @@ def test_guards_hide_deliberate_fallbacks():
               b"B = np.NaN if hasattr(np, 'NaN') else np.nan\n"
               b"if np.__version__ < '2':\n    C = np.Inf\n"
               b"D = np.float\n")
-    from doctor.scan import guarded_lines
+    from tts_doctor.scan import guarded_lines
 
     guarded = guarded_lines(source)
     assert {3, 6, 8} <= guarded
@@ -199,9 +199,9 @@ def test_no_ok_on_behalf_of_modules_never_imported(monkeypatch):
     # The process can die between two imports (killed from outside, out of memory): nothing
     # failed, yet the second module was never tried. A real environment cannot time that, so
     # the import results are given and the verdict is the probe's own.
-    from doctor import dists
-    from doctor.finding import Status
-    from doctor.registry import Context
+    from tts_doctor import dists
+    from tts_doctor.finding import Status
+    from tts_doctor.registry import Context
 
     real = dists.all_distributions()
     target = next(d for k, d in sorted(real.items()) if k != "numpy")

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import pytest
 
-from doctor.probes import onnxruntime as ort_probes
+from tts_doctor.probes import onnxruntime as ort_probes
 from tests.harness import envs, envs_numeric
 from tests.harness.recipes import write_recipe
 

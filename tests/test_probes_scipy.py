@@ -8,7 +8,7 @@ import json
 
 import pytest
 
-from doctor import dists
+from tts_doctor import dists
 from tests.harness import envs, envs_text
 from tests.harness.recipes import write_recipe
 

@@ -8,8 +8,8 @@ import io
 
 import pytest
 
-from doctor.finding import Status
-from doctor.probes import torch_load
+from tts_doctor.finding import Status
+from tts_doctor.probes import torch_load
 from tests.harness import envs_torch
 
 FORCE, FORCE_NO = torch_load.FORCE, torch_load.FORCE_NO

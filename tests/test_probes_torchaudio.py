@@ -16,8 +16,8 @@ from __future__ import annotations
 
 import pytest
 
-from doctor.finding import Status
-from doctor.probes import torchaudio as ta
+from tts_doctor.finding import Status
+from tts_doctor.probes import torchaudio as ta
 from tests.harness import envs, envs_torch
 from tests.harness.recipes import write_recipe
 

@@ -71,7 +71,7 @@ def check(cli, venv, *args):
 
 def test_version_verdict_names_the_zhcn_failure_of_0_0_x():
     # ttsfrd 0.0.2 is on no index reachable here (T4): the verdict function is tested alone
-    from doctor.probes.ttsfrd import version_verdict
+    from tts_doctor.probes.ttsfrd import version_verdict
 
     assert "language type invalid: zhcn" in version_verdict("0.0.2")
     assert version_verdict("0.1.0") is None
@@ -81,9 +81,9 @@ def test_version_verdict_names_the_zhcn_failure_of_0_0_x():
 def test_reinstall_commands_never_ask_pypi_alone_for_ttsfrd():
     # the real builds are not on PyPI (only the 0.1.0 placeholder is): every force-reinstall
     # names ModelScope's find-links, and the model folder where ttsfrd_dependency lives
-    from doctor import dists
-    from doctor.probes import ttsfrd
-    from doctor.registry import load_all
+    from tts_doctor import dists
+    from tts_doctor.probes import ttsfrd
+    from tts_doctor.registry import load_all
 
     py = dists.python()  # Python 3.11 here: no real wheel, no cosyvoice-ttsfrd bundle
     assert ttsfrd.reinstall_commands("0.3.6") == (

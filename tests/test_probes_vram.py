@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from doctor.finding import Status
-from doctor.probes import vram
+from tts_doctor.finding import Status
+from tts_doctor.probes import vram
 from tests.fakes import gpus
 from tests.harness.recipes import write_recipe
 

@@ -24,7 +24,7 @@ def _tests(pytester, monkeypatch):
     monkeypatch.setenv("TTS_DOCTOR_PLUGINS", "faulty_probes")
     pytester.makepyfile(test_env=textwrap.dedent("""
         import pytest
-        from doctor.pytest_plugin import requires_tts_env
+        from tts_doctor.pytest_plugin import requires_tts_env
 
         def test_report_fixture(tts_doctor_report):
             ids = {f.id for f in tts_doctor_report.findings}

@@ -8,7 +8,7 @@ import textwrap
 
 import pytest
 
-from doctor.recipe import RecipeError, builtin_names, load, validate
+from tts_doctor.recipe import RecipeError, builtin_names, load, validate
 from tests.harness.recipes import write_recipe
 
 REQUIRED = {"sambert-hifigan-16k", "indextts2", "cosyvoice", "piper", "reference-hifigan-v1"}
@@ -28,7 +28,7 @@ def test_every_number_in_a_builtin_recipe_cites_its_source():
     from importlib import resources
 
     for name in builtin_names():
-        text = resources.files("doctor.recipes").joinpath(f"{name}.toml").read_text()
+        text = resources.files("tts_doctor.recipes").joinpath(f"{name}.toml").read_text()
         for line in text.splitlines():
             body = line.split("#", 1)[0]
             if "=" not in body:
@@ -39,7 +39,7 @@ def test_every_number_in_a_builtin_recipe_cites_its_source():
 
 
 def test_recipes_change_the_ttsfrd_requirement():
-    from doctor.registry import Context
+    from tts_doctor.registry import Context
 
     assert Context(load("sambert-hifigan-16k")).needs("ttsfrd") == "required"
     assert Context(load("cosyvoice")).needs("ttsfrd") == "optional"

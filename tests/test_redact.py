@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from doctor.redact import Redactor, environment
+from tts_doctor.redact import Redactor, environment
 
 
 @pytest.mark.parametrize("text, secret", [

@@ -12,7 +12,7 @@ from importlib import resources
 import jsonschema
 import pytest
 
-SCHEMA = json.loads(resources.files("doctor").joinpath("report-schema.json").read_text())
+SCHEMA = json.loads(resources.files("tts_doctor").joinpath("report-schema.json").read_text())
 
 HF = "hf_abcdefghijklmnopqrstuvwxyz0123"
 PIP_PASSWORD = "s3cretPassw0rd"
@@ -138,8 +138,8 @@ def test_warnings_fail_only_under_strict(cli, tmp_path):
 
     plugin = tmp_path / "warny.py"
     plugin.write_text(
-        "from doctor.finding import Fix, warn\n"
-        "from doctor.registry import probe\n"
+        "from tts_doctor.finding import Fix, warn\n"
+        "from tts_doctor.registry import probe\n"
         "@probe('fault.warns', title='always warns')\n"
         "def warns(ctx):\n"
         "    return warn('a warning', Fix('nothing to do', commands=('true',)))\n")

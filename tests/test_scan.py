@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from doctor import elf, scan
-from doctor.scan import Pattern, guarded_lines, scan_source
+from tts_doctor import elf, scan
+from tts_doctor.scan import Pattern, guarded_lines, scan_source
 
 SIGNAL = [Pattern("scipy.signal", n) for n in ("hann", "kaiser", "hamming")]
 

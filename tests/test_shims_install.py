@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pytest
 
-from doctor import shim_install as si
+from tts_doctor import shim_install as si
 from tests.harness.envs_shims import (
     SHIMS_SCIPY_MODERN,
     SHIMS_SCIPY_OLD,
@@ -201,7 +201,7 @@ def test_read_only_site_packages_is_a_clear_error_and_writes_nothing(scratch, cl
     try:
         cmd = [] if os.geteuid() != 0 else [
             "setpriv", "--bounding-set", "-dac_override,-dac_read_search"]
-        proc = subprocess.run([*cmd, sys.executable, "-m", "doctor", "shims", "install",
+        proc = subprocess.run([*cmd, sys.executable, "-m", "tts_doctor", "shims", "install",
                                "--python", str(scratch.python)], capture_output=True,
                               text=True, cwd=REPO, timeout=120)
     finally:
@@ -215,7 +215,7 @@ def test_read_only_site_packages_is_a_clear_error_and_writes_nothing(scratch, cl
 
 def test_concurrent_installs_leave_one_whole_file(scratch):
     py = str(scratch.python)
-    procs = [subprocess.Popen([sys.executable, "-m", "doctor", "shims", "install", *names,
+    procs = [subprocess.Popen([sys.executable, "-m", "tts_doctor", "shims", "install", *names,
                                "--python", py], cwd=REPO, stdout=subprocess.PIPE,
                               stderr=subprocess.PIPE, text=True)
              for names in (["scipy_names"], ["resample"], ["scipy_names"], ["resample"], [])]
@@ -241,7 +241,7 @@ def replace(a, b):
     if when == "after":
         open(marker, "w").close(); time.sleep(60)
 os.replace = replace
-from doctor.cli import main
+from tts_doctor.cli import main
 main(sys.argv[3:])
 """
 
@@ -320,7 +320,7 @@ def test_a_foreign_file_of_that_name_is_never_touched(scratch, cli):
 
 @pytest.mark.parametrize("args, needle", [
     (["shims", "install", "scipy_nmaes"], "unknown shim(s): scipy_nmaes"),
-    (["shims", "install", "mel"], "from shims.mel import MelSpectrogram"),
+    (["shims", "install", "mel"], "from tts_doctor.shims.mel import MelSpectrogram"),
     (["shims", "uninstall", "nope"], "unknown shim(s): nope"),
     (["shims", "install", "--python", "/no/such/python"], "does not exist"),
     (["shims", "status", "--python", str(REPO / "README.md")], "cannot run"),

@@ -13,8 +13,8 @@ import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from shims import mel as melmod
-from shims.mel import MelSpectrogram, melscale_fbanks
+from tts_doctor.shims import mel as melmod
+from tts_doctor.shims.mel import MelSpectrogram, melscale_fbanks
 from tests.harness.envs import TORCHAUDIO_BROKEN
 from tests.harness.envs_shims import SHIMS_LIBROSA
 

@@ -11,8 +11,8 @@ import scipy.signal
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from shims import resample as rs
-from shims.resample import output_length, resample, signal_resample
+from tts_doctor.shims import resample as rs
+from tts_doctor.shims.resample import output_length, resample, signal_resample
 
 BACKENDS = rs.available_backends()
 RATES = [(44100, 16000), (22050, 24000), (48000, 24000), (16000, 44100), (8000, 22050),

@@ -17,7 +17,7 @@ import scipy.linalg
 import scipy.signal
 import scipy.signal.windows
 
-from shims import scipy_names
+from tts_doctor.shims import scipy_names
 
 REMOVED_113 = scipy_names.SIGNAL_WINDOWS_UNTIL_1_13
 
@@ -123,7 +123,7 @@ def _run(code: str, **env: str) -> dict:
 ACTIVATE_FIRST = """
 import json, sys, warnings
 warnings.simplefilter("ignore")
-import shims
+from tts_doctor import shims
 before = shims.activate()
 assert "scipy" not in sys.modules          # activating imports nothing heavy
 from scipy.signal import kaiser, hann      # patched on import, before the from-import
@@ -168,7 +168,7 @@ def test_disabled_by_environment_variable():
 
 
 def test_activate_rejects_unknown_names():
-    import shims
+    from tts_doctor import shims
 
     with pytest.raises(ValueError, match="unknown hooked shim"):
         shims.activate(["scipy_nmaes"])

@@ -88,7 +88,7 @@ def test_reference_writes_wav_and_html(reference_run):
 def test_reference_loads_a_real_weight_normed_generator_checkpoint(tmp_path):
     import torch
 
-    from doctor.smoke.engines import hifigan
+    from tts_doctor.smoke.engines import hifigan
 
     gen = hifigan.Generator(hifigan.CONFIGS["v2"])
     for m in gen.modules():
@@ -361,5 +361,5 @@ def test_help_does_not_import_heavy_modules():
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                           cwd=REPO)
     loaded = set(proc.stderr.split())
-    assert "doctor.commands.smoke" in loaded and "--vram-budget" in proc.stdout
+    assert "tts_doctor.commands.smoke" in loaded and "--vram-budget" in proc.stdout
     assert not {m for m in loaded if m.split(".")[0] in ("torch", "numpy", "scipy")}

@@ -119,7 +119,7 @@ def _checkpoints(root: Path, skip: tuple[str, ...] = ()) -> Path:
 def speaker(tmp_path) -> Path:
     import numpy as np
 
-    from doctor.smoke import wav
+    from tts_doctor.smoke import wav
 
     path = tmp_path / "voice_01.wav"
     wav.write(str(path), np.zeros(16000, dtype=np.float32), 16000)

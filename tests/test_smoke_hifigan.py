@@ -9,7 +9,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from doctor.smoke.engines import hifigan
+from tts_doctor.smoke.engines import hifigan
 
 PUBLISHED = {"v1": 13.926e6, "v2": 0.926e6, "v3": 1.462e6}
 

@@ -10,12 +10,12 @@ from typing import Any
 import numpy as np
 import pytest
 
-from doctor.finding import Status
-from doctor.smoke import audio_checks, budget, ladder, leak, wav
-from doctor.smoke import text as textmod
-from doctor.smoke.engine import Engine, EngineConfigError, create
-from doctor.smoke.profiler import Profiler, Timeline
-from doctor.smoke.sizes import fmt_bytes, parse_size
+from tts_doctor.finding import Status
+from tts_doctor.smoke import audio_checks, budget, ladder, leak, wav
+from tts_doctor.smoke import text as textmod
+from tts_doctor.smoke.engine import Engine, EngineConfigError, create
+from tts_doctor.smoke.profiler import Profiler, Timeline
+from tts_doctor.smoke.sizes import fmt_bytes, parse_size
 
 # --- text ---------------------------------------------------------------------------------
 
@@ -345,7 +345,7 @@ def test_profiler_records_stage_peaks_and_samples():
 def test_memory_cap_counts_activations_not_weights_or_views():
     import torch
 
-    from doctor.smoke.memcap import MemoryCap
+    from tts_doctor.smoke.memcap import MemoryCap
 
     w = torch.ones(1024, 1024)  # 4 MiB of "weights", allocated before the cap
     with torch.inference_mode(), MemoryCap(3 * 2 ** 20) as cap:

@@ -9,9 +9,9 @@ from typing import Any, Optional
 
 import click
 
-from doctor import atomic
-from doctor.registry import Context, ProbeSpec, SelectionError
-from doctor.report import Report
+from tts_doctor import atomic
+from tts_doctor.registry import Context, ProbeSpec, SelectionError
+from tts_doctor.report import Report
 
 
 def split_patterns(values: tuple[str, ...]) -> tuple[str, ...]:
@@ -33,7 +33,7 @@ def parse_options(values: tuple[str, ...]) -> dict[str, Any]:
 def load_recipe(recipe: Optional[str]) -> Optional[dict[str, Any]]:
     if not recipe:
         return None
-    from doctor.recipe import RecipeError, load
+    from tts_doctor.recipe import RecipeError, load
 
     try:
         return load(recipe)
@@ -79,7 +79,7 @@ def run_check(*, only: tuple[str, ...] = (), skip: tuple[str, ...] = (),
               timeout: float = 30.0, python: Optional[str] = None, jobs: int = 3,
               progress: bool = False) -> Report:
     """Select, run and collect: the library entry point behind `tts-doctor check`."""
-    from doctor import registry, runner, snapshot
+    from tts_doctor import registry, runner, snapshot
 
     specs = registry.select(only, skip)
     ctx = Context(recipe=recipe, options=dict(options or {}))
@@ -133,7 +133,7 @@ def check(fmt: Optional[str], as_json: bool, junit_path: Optional[str],
     Exit codes: 0 no fail or error (warnings allowed), 1 at least one fail or
     error (or warning with --strict / --fail-on warn), 2 usage error.
     """
-    from doctor import registry
+    from tts_doctor import registry
 
     if as_json:
         if fmt not in (None, "json"):
@@ -170,8 +170,8 @@ def check(fmt: Optional[str], as_json: bool, junit_path: Optional[str],
 def emit(data: dict[str, Any], *, fmt: str, verbose: bool, colour: Optional[bool],
          fail_on: str, junit_path: Optional[str], report_path: Optional[str]) -> None:
     """Write a redacted report dict in the chosen format, plus the optional files."""
-    from doctor.render import github, junit, text
-    from doctor.render import json as json_render
+    from tts_doctor.render import github, junit, text
+    from tts_doctor.render import json as json_render
 
     if junit_path:
         atomic.write_text(junit_path, junit.render(data, fail_on=fail_on))

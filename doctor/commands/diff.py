@@ -6,8 +6,8 @@ import json
 
 import click
 
-from doctor import compare
-from doctor.compare import ReportFileError, load_report
+from tts_doctor import compare
+from tts_doctor.compare import ReportFileError, load_report
 
 
 @click.command()

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import click
 
-from doctor import atomic
+from tts_doctor import atomic
 
 
 def _doc(func: object) -> str:
@@ -20,8 +20,8 @@ def _doc(func: object) -> str:
 
 
 def probes_markdown() -> str:
-    from doctor.families import BY_ID
-    from doctor.registry import CATEGORIES, all_probes
+    from tts_doctor.families import BY_ID
+    from tts_doctor.registry import CATEGORIES, all_probes
 
     specs = [s for s in all_probes() if s.category in _builtin_categories()]
     out = ["# Probe reference", "",
@@ -55,18 +55,18 @@ def probes_markdown() -> str:
 
 
 def _builtin_categories() -> set[str]:
-    from doctor.registry import all_probes
+    from tts_doctor.registry import all_probes
 
-    return {s.category for s in all_probes() if s.func.__module__.startswith("doctor.probes")}
+    return {s.category for s in all_probes() if s.func.__module__.startswith("tts_doctor.probes")}
 
 
 def troubleshooting_markdown() -> str:
-    from doctor.families import FAMILIES
-    from doctor.registry import all_probes
+    from tts_doctor.families import FAMILIES
+    from tts_doctor.registry import all_probes
 
     by_family: dict[str, list[str]] = {}
     for s in all_probes():
-        if s.func.__module__.startswith("doctor.probes"):
+        if s.func.__module__.startswith("tts_doctor.probes"):
             for fid in s.families:
                 by_family.setdefault(fid, []).append(s.id)
     out = ["# Troubleshooting by error message", "",

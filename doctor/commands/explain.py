@@ -15,8 +15,8 @@ def explain(message: str | None) -> int:
     Prints the family, its cause and fix, and the probes that diagnose it. Exit 0 when a
     family matched, 1 when none did.
     """
-    from doctor.families import match
-    from doctor.registry import all_probes
+    from tts_doctor.families import match
+    from tts_doctor.registry import all_probes
 
     if message is None or message == "-":
         if sys.stdin.isatty() and message is None:

@@ -39,9 +39,9 @@ from typing import Any, Optional
 
 import click
 
-from doctor import atomic
-from doctor.commands.check import load_recipe, parse_options, split_patterns
-from doctor.finding import Finding, Status
+from tts_doctor import atomic
+from tts_doctor.commands.check import load_recipe, parse_options, split_patterns
+from tts_doctor.finding import Finding, Status
 
 JOURNAL_NAME = "fix-journal.json"
 
@@ -78,7 +78,7 @@ def _add(rows: list[tuple[str, list[str]]], line: str, finding_id: str) -> None:
 def make_plan(findings: list[Finding]) -> Plan:
     """Group the fixes of warn/fail findings; error findings are listed, not acted on (their
     'fix' is a diagnostic command: the probe could not judge)."""
-    import shims
+    from tts_doctor import shims
 
     plan = Plan()
     for f in findings:
@@ -181,7 +181,7 @@ def render_plan(plan: Plan, pth_path: str, pth_before: Optional[str],
             out += [f"    | {line}" for line in (pth_after or "").splitlines()]
     if plan.library:
         out.append("Library shims (use them from your code; nothing to install):")
-        import shims
+        from tts_doctor import shims
 
         for name, ids in plan.library.items():
             out.append(f"  {name}: {shims.LIBRARY[name]}{_ids(ids)}")
@@ -231,10 +231,10 @@ def fix(dry_run: bool, run_commands: bool, undo: bool, python: Optional[str],
     \b
     Exit codes: 0 applied (or nothing to do), 1 a step failed, 2 usage error.
     """
-    from doctor import registry
-    from doctor import shim_install as si
-    from doctor.commands.check import run_check
-    from doctor.registry import SelectionError
+    from tts_doctor import registry
+    from tts_doctor import shim_install as si
+    from tts_doctor.commands.check import run_check
+    from tts_doctor.registry import SelectionError
 
     if undo and dry_run:
         raise click.UsageError("--undo and --dry-run cannot be combined")
@@ -325,7 +325,7 @@ def fix(dry_run: bool, run_commands: bool, undo: bool, python: Optional[str],
 
 
 def _undo(python: Optional[str], run_commands: bool) -> int:
-    from doctor import shim_install as si
+    from tts_doctor import shim_install as si
 
     try:
         t = si.target(python)

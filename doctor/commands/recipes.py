@@ -8,7 +8,7 @@ from pathlib import Path
 
 import click
 
-from doctor.recipe import RecipeError, available, builtin_names, load
+from tts_doctor.recipe import RecipeError, available, builtin_names, load
 
 
 @click.group()
@@ -54,7 +54,7 @@ def show(name: str, as_json: bool) -> None:
         click.echo(json.dumps(data, indent=2, ensure_ascii=False))
         return
     if name in builtin_names():
-        text = resources.files("doctor.recipes").joinpath(f"{name}.toml").read_text("utf-8")
+        text = resources.files("tts_doctor.recipes").joinpath(f"{name}.toml").read_text("utf-8")
     elif Path(name).exists():
         text = Path(name).read_text("utf-8")
     else:  # an entry point that returned a dict: show it as JSON

@@ -15,7 +15,7 @@ PYTHON_OPTION = click.option(
 
 
 def _fail(exc: Exception) -> click.ClickException:
-    from doctor.shim_install import UsageError
+    from tts_doctor.shim_install import UsageError
 
     if isinstance(exc, UsageError):
         return click.UsageError(str(exc))
@@ -30,7 +30,7 @@ def shims() -> None:
     Hooked shims (installed into an environment, applied when user code imports SciPy):
       scipy_names  names SciPy removed (scipy.signal.hann, kaiser...; scipy.integrate.trapz...)
       resample     scipy.signal.resample backed by a band-limited resampler
-    Library shims are used from code: from shims.mel import MelSpectrogram.
+    Library shims are used from code: from tts_doctor.shims.mel import MelSpectrogram.
     TTS_DOCTOR_SHIMS=0 turns installed shims off for one process.
     """
 
@@ -42,7 +42,7 @@ def shims() -> None:
               "nothing.")
 def install(names: tuple[str, ...], python: Optional[str], dry_run: bool) -> int:
     """Install shims (default: all hooked shims) into an environment: one .pth file."""
-    from doctor import shim_install as si
+    from tts_doctor import shim_install as si
 
     try:
         if dry_run:
@@ -73,7 +73,7 @@ def install(names: tuple[str, ...], python: Optional[str], dry_run: bool) -> int
 @PYTHON_OPTION
 def uninstall(names: tuple[str, ...], python: Optional[str]) -> int:
     """Remove shims (default: all): exactly what install wrote."""
-    from doctor import shim_install as si
+    from tts_doctor import shim_install as si
 
     try:
         change = si.uninstall(list(names), python)
@@ -146,7 +146,7 @@ def status(python: Optional[str], as_json: bool) -> int:
     Exit code 1 when installed shims are broken (their code is gone) or a foreign file sits
     where the shims' .pth belongs.
     """
-    from doctor import shim_install as si
+    from tts_doctor import shim_install as si
 
     try:
         data = si.status(python)

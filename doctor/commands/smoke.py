@@ -22,7 +22,7 @@ ENGINE_NAMES = ("reference", "piper", "modelscope", "indextts2", "callable")
 def _size(value: Optional[str], flag: str) -> Optional[int]:
     if value is None:
         return None
-    from doctor.smoke.sizes import parse_size
+    from tts_doctor.smoke.sizes import parse_size
 
     try:
         return parse_size(value)
@@ -147,7 +147,7 @@ def smoke(recipe: Optional[str], engine: Optional[str], settings: tuple[str, ...
     Exit codes: 0 no fail or error (warnings allowed), 1 at least one fail
     (or warning with --strict / --fail-on warn), 2 usage error.
     """
-    from doctor.commands.check import load_recipe
+    from tts_doctor.commands.check import load_recipe
 
     if as_json:
         fmt = "json"
@@ -163,7 +163,7 @@ def smoke(recipe: Optional[str], engine: Optional[str], settings: tuple[str, ...
     limit = _size(vram_limit, "--vram-limit")
     lengths = None
     if budget_lengths is not None:
-        from doctor.smoke.budget import parse_lengths
+        from tts_doctor.smoke.budget import parse_lengths
 
         try:
             lengths = parse_lengths(budget_lengths)
@@ -192,7 +192,7 @@ def smoke(recipe: Optional[str], engine: Optional[str], settings: tuple[str, ...
     if function is not None:
         model["function"] = function
 
-    from doctor.smoke import text as textmod
+    from tts_doctor.smoke import text as textmod
 
     smoke_cfg = (recipe_data or {}).get("smoke") or {}
     try:
@@ -211,7 +211,7 @@ def smoke(recipe: Optional[str], engine: Optional[str], settings: tuple[str, ...
     except textmod.TextError as exc:
         raise click.UsageError(str(exc)) from None
 
-    from doctor.smoke import wav
+    from tts_doctor.smoke import wav
 
     for path, what in ((out_path, "--out"), (html_path, "--html"),
                        (report_path, "--report"), (memory_snapshot, "--memory-snapshot")):
@@ -221,8 +221,8 @@ def smoke(recipe: Optional[str], engine: Optional[str], settings: tuple[str, ...
             except ValueError as exc:
                 raise click.UsageError(str(exc)) from None
 
-    from doctor.smoke import budget, session
-    from doctor.smoke.engine import EngineConfigError
+    from tts_doctor.smoke import budget, session
+    from tts_doctor.smoke.engine import EngineConfigError
 
     opts = session.Options(
         engine=engine, text=words, model=model, recipe=recipe_data, text_source=source,
@@ -231,7 +231,7 @@ def smoke(recipe: Optional[str], engine: Optional[str], settings: tuple[str, ...
         repeat=repeat, vram_budget=vram, ram_budget=ram,
         budget_lengths=lengths or budget.DEFAULT_LENGTHS, memory_snapshot=memory_snapshot,
         sample_hz=sample_hz, vram_limit=limit)
-    from doctor.smoke import isolate
+    from tts_doctor.smoke import isolate
 
     progress = _Progress(enabled=fmt == "text")
     try:
@@ -244,7 +244,7 @@ def smoke(recipe: Optional[str], engine: Optional[str], settings: tuple[str, ...
     finally:
         progress.clear()
 
-    from doctor.smoke import reporting
+    from tts_doctor.smoke import reporting
 
     if out_path and result.samples is not None:
         wav.write(out_path, result.samples, result.sample_rate)
@@ -254,12 +254,12 @@ def smoke(recipe: Optional[str], engine: Optional[str], settings: tuple[str, ...
     data, report = reporting.build(result.findings, result.section,
                                    recipe_data.get("name") if recipe_data else None)
     if html_path:
-        from doctor.smoke import html
+        from tts_doctor.smoke import html
 
         html.write(html_path, data, result.samples, result.sample_rate)
-    from doctor import atomic
-    from doctor.render import json as json_render
-    from doctor.render import text as text_render
+    from tts_doctor import atomic
+    from tts_doctor.render import json as json_render
+    from tts_doctor.render import text as text_render
 
     if report_path:
         atomic.write_text(report_path, json_render.render(data))

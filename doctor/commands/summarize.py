@@ -7,7 +7,7 @@ from pathlib import Path
 
 import click
 
-from doctor.compare import ReportFileError, fleet, load_report
+from tts_doctor.compare import ReportFileError, fleet, load_report
 
 _MARK = {"ok": "ok", "skip": "-", "warn": "WARN", "fail": "FAIL", "error": "ERR", None: ""}
 

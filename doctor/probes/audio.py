@@ -17,9 +17,9 @@ import sys
 import tempfile
 from typing import Any, Callable, Optional
 
-from doctor import dists, elf
-from doctor.finding import Fix, Result, fail, ok, skip, warn
-from doctor.registry import Context, probe
+from tts_doctor import dists, elf
+from tts_doctor.finding import Fix, Result, fail, ok, skip, warn
+from tts_doctor.registry import Context, probe
 
 APT_SNDFILE = "apt-get install -y libsndfile1"
 APT_FFMPEG = "apt-get install -y ffmpeg"

@@ -19,9 +19,9 @@ from __future__ import annotations
 import ast
 from typing import Any, Optional
 
-from doctor import dists, scan
-from doctor.finding import Fix, Result, fail, ok
-from doctor.registry import Context, probe
+from tts_doctor import dists, scan
+from tts_doctor.finding import Fix, Result, fail, ok
+from tts_doctor.registry import Context, probe
 
 PYDANTIC_BREAKS = (2, 11)
 GRADIO_CLIENT_FIXED = (1, 8, 0)

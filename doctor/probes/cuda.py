@@ -25,9 +25,9 @@ import warnings
 from dataclasses import asdict, dataclass
 from typing import Any, Optional
 
-from doctor import dists
-from doctor.finding import Fix, Result, fail, ok, skip, warn
-from doctor.registry import Context, probe
+from tts_doctor import dists
+from tts_doctor.finding import Fix, Result, fail, ok, skip, warn
+from tts_doctor.registry import Context, probe
 
 INDEX = "https://download.pytorch.org/whl/{tag}"
 PROC_VERSION = "/proc/driver/nvidia/version"
@@ -232,7 +232,7 @@ def driver_facts() -> Driver:
 
 def nvml_library() -> Optional[str]:
     """Where the loader finds the driver's NVML library (None: nowhere)."""
-    from doctor import elf
+    from tts_doctor import elf
 
     found = elf.ld_cache().get(NVML_LIB)
     if found:
@@ -1004,7 +1004,7 @@ def cudnn(ctx: Context) -> Optional[Result]:
 
 def _missing_cudnn(torch_dir: Optional[str]) -> list[str]:
     """libcudnn libraries libtorch_cuda.so needs that the loader would not find."""
-    from doctor import elf
+    from tts_doctor import elf
 
     if not torch_dir:
         return []

@@ -13,9 +13,9 @@ import os
 import sys
 from typing import Any, Optional
 
-from doctor import dists
-from doctor.finding import Fix, Result, fail, ok, warn
-from doctor.registry import Context, probe
+from tts_doctor import dists
+from tts_doctor.finding import Fix, Result, fail, ok, warn
+from tts_doctor.registry import Context, probe
 
 PYNINI_VERSION = "2.1.7"
 SAMPLE = "2024年"
@@ -80,7 +80,7 @@ def _try_import() -> dict[str, Any]:
 
 
 def _ttsfrd_works() -> bool:
-    from doctor.probes.ttsfrd import inspect_package
+    from tts_doctor.probes.ttsfrd import inspect_package
 
     if not inspect_package("ttsfrd").get("real"):
         return False

@@ -23,8 +23,8 @@ import shutil
 from pathlib import Path
 from typing import Any, Optional
 
-from doctor.finding import Fix, Result, fail, ok, warn
-from doctor.registry import Context, probe
+from tts_doctor.finding import Fix, Result, fail, ok, warn
+from tts_doctor.registry import Context, probe
 
 OFFLINE_VARS = ("HF_HUB_OFFLINE", "TRANSFORMERS_OFFLINE", "MODELSCOPE_OFFLINE")
 LOCAL_KEYS = ("checkpoint_dir", "model_dir", "local_dir")
@@ -67,7 +67,7 @@ def _hf_snapshots(repo: str) -> tuple[list[tuple[Path, str]], Path]:
 
 def _candidates(ctx: Context) -> tuple[list[tuple[Path, str]], Optional[Path]]:
     """Folders that may hold the model's files, and the hub's per-repo folder (for blobs)."""
-    from doctor.probes.ttsfrd import modelscope_model_dirs
+    from tts_doctor.probes.ttsfrd import modelscope_model_dirs
 
     table = (ctx.recipe or {}).get("cache") or {}
     hub = table.get("hub", "modelscope")

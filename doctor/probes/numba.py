@@ -16,9 +16,9 @@ import re
 import time
 from typing import Any, Optional
 
-from doctor import dists, scan
-from doctor.finding import Fix, Result, fail, ok, skip, warn
-from doctor.registry import Context, probe
+from tts_doctor import dists, scan
+from tts_doctor.finding import Fix, Result, fail, ok, skip, warn
+from tts_doctor.registry import Context, probe
 
 CACHE_FIX_DIR = "/tmp/numba-cache"
 # First-call latency above this (seconds) is a warning; `--set numba.jit-budget=0.2` changes it.

@@ -26,9 +26,9 @@ import sys
 import time
 from typing import Any, Optional
 
-from doctor import dists, scan
-from doctor.finding import Fix, Result, fail, ok, skip, warn
-from doctor.registry import Context, probe
+from tts_doctor import dists, scan
+from tts_doctor.finding import Fix, Result, fail, ok, skip, warn
+from tts_doctor.registry import Context, probe
 
 # ---------------------------------------------------------------------------------------------
 # numpy.abi (N1)

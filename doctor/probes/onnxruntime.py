@@ -16,10 +16,10 @@ import os
 import re
 from typing import Any, Optional
 
-from doctor import dists, elf
-from doctor.finding import Fix, Result, fail, ok, skip, warn
-from doctor.probes.cuda import gpu_need
-from doctor.registry import Context, probe
+from tts_doctor import dists, elf
+from tts_doctor.finding import Fix, Result, fail, ok, skip, warn
+from tts_doctor.probes.cuda import gpu_need
+from tts_doctor.registry import Context, probe
 
 # Distributions that provide the `onnxruntime` package (they overwrite each other).
 BUILDS = ("onnxruntime", "onnxruntime-gpu", "onnxruntime-directml", "onnxruntime-openvino",

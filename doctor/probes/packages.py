@@ -15,9 +15,9 @@ from typing import Any
 from packaging.requirements import InvalidRequirement, Requirement
 from packaging.specifiers import InvalidSpecifier, SpecifierSet
 
-from doctor import dists
-from doctor.finding import Fix, Result, fail, ok, warn
-from doctor.registry import Context, probe
+from tts_doctor import dists
+from tts_doctor.finding import Fix, Result, fail, ok, warn
+from tts_doctor.registry import Context, probe
 
 
 def _requirements(dist: md.Distribution) -> list[Requirement]:

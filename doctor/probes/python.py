@@ -7,8 +7,8 @@ import sys
 
 from packaging.specifiers import InvalidSpecifier, SpecifierSet
 
-from doctor.finding import Fix, Result, fail, ok
-from doctor.registry import Context, probe
+from tts_doctor.finding import Fix, Result, fail, ok
+from tts_doctor.registry import Context, probe
 
 
 @probe("python.platform", title="Interpreter, platform and C library")

@@ -19,10 +19,10 @@ import time
 from dataclasses import dataclass
 from typing import Any, Optional
 
-from doctor import dists
-from doctor.finding import Fix, Result, fail, ok, skip, warn
-from doctor.registry import Context, probe
-from doctor.scan import guarded
+from tts_doctor import dists
+from tts_doctor.finding import Fix, Result, fail, ok, skip, warn
+from tts_doctor.registry import Context, probe
+from tts_doctor.scan import guarded
 
 SHIM_MARK = "__tts_doctor_shim__"
 
@@ -119,7 +119,7 @@ RESAMPLE = ("scipy.signal", "resample")
 def _patterns() -> list[Any]:
     """One pattern list for both SciPy probes: the scan cache key covers the patterns, so the
     second probe reads what the first one cached."""
-    from doctor.scan import Pattern
+    from tts_doctor.scan import Pattern
 
     return [Pattern(r.module, r.name) for r in REMOVED] + [Pattern(*RESAMPLE)]
 
@@ -130,7 +130,7 @@ _USAGES: dict[Any, list[Any]] = {}
 def _usages() -> tuple[list[Any], float]:
     """Uses of the catalogued names in installed distributions (SciPy itself excluded);
     both probes of a run share one scan (keyed by what is installed)."""
-    from doctor import scan
+    from tts_doctor import scan
 
     t0 = time.perf_counter()
     key = tuple(sorted((k, d.version) for k, d in dists.all_distributions().items()))
@@ -148,7 +148,7 @@ _MAX_USER_FILES = 20000
 def _user_usages(paths: str) -> list[dict[str, Any]]:
     """Uses in the user's own code (`--set scipy.paths=src:scripts`), not installed as a
     distribution: the place a removed name most often hides."""
-    from doctor.scan import scan_source
+    from tts_doctor.scan import scan_source
 
     patterns = _patterns()
     out: list[dict[str, Any]] = []

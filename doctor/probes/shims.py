@@ -8,9 +8,9 @@ import sys
 from pathlib import Path
 from typing import Optional
 
-from doctor import dists
-from doctor.finding import Fix, Result, fail, ok, warn
-from doctor.registry import Context, probe
+from tts_doctor import dists
+from tts_doctor.finding import Fix, Result, fail, ok, warn
+from tts_doctor.registry import Context, probe
 
 
 def _uninstall(names: str = "") -> str:
@@ -25,7 +25,7 @@ def installed(ctx: Context) -> Optional[Result]:
     shims are installed, imports the SciPy modules they patch to see what they did here."""
     import sysconfig
 
-    from doctor import shim_install as si
+    from tts_doctor import shim_install as si
 
     pth = Path(sysconfig.get_paths()["purelib"]) / si.PTH_NAME
     try:
@@ -51,7 +51,7 @@ def installed(ctx: Context) -> Optional[Result]:
                         "installed", commands=(_uninstall(),
                                                "tts-doctor shims install --python "
                                                + dists.python())), **details)
-    from shims import _hooks
+    from tts_doctor.shims import _hooks
 
     if _hooks.disabled():
         return ok(f"shims {', '.join(names)} installed; disabled in this process by "
@@ -67,7 +67,7 @@ def installed(ctx: Context) -> Optional[Result]:
         return warn(f"shims {', '.join(names)} are installed but SciPy is not: nothing to "
                     "patch", Fix("Remove the shims", commands=(_uninstall(),)),
                     active=True, removable=names, **details)
-    from shims import _scan
+    from tts_doctor.shims import _scan
 
     state = si.problems(_scan.scan({"modules": si.name_table()}))
     removable = [n for n in names if state.get(n, {}).get("exists") is False]

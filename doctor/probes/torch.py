@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import time
 
-from doctor import dists
-from doctor.finding import Fix, Result, fail, ok, skip, warn
-from doctor.probes.cuda import index_for, same_build_commands
-from doctor.registry import Context, probe
+from tts_doctor import dists
+from tts_doctor.finding import Fix, Result, fail, ok, skip, warn
+from tts_doctor.probes.cuda import index_for, same_build_commands
+from tts_doctor.registry import Context, probe
 
 CPU_INDEX = "https://download.pytorch.org/whl/cpu"
 

@@ -21,9 +21,9 @@ import os
 import re
 from typing import Any, Optional
 
-from doctor import dists
-from doctor.finding import Fix, Result, fail, ok, skip, warn
-from doctor.registry import Context, probe
+from tts_doctor import dists
+from tts_doctor.finding import Fix, Result, fail, ok, skip, warn
+from tts_doctor.registry import Context, probe
 
 FORCE = "TORCH_FORCE_WEIGHTS_ONLY_LOAD"
 FORCE_NO = "TORCH_FORCE_NO_WEIGHTS_ONLY_LOAD"
@@ -67,7 +67,7 @@ def load_behaviour() -> dict[str, Any]:
 def load_calls(dist_name: str) -> list[dict[str, Any]]:
     """torch.load calls in a distribution's files, with the weights_only they pass (None: not
     passed, so the default applies)."""
-    from doctor.scan import Pattern, scan_source
+    from tts_doctor.scan import Pattern, scan_source
 
     dist = dists.distribution(dist_name)
     if dist is None:

@@ -27,13 +27,13 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any, Optional
 
-from doctor import dists
-from doctor.finding import Fix, Result, fail, ok, skip, warn
-from doctor.probes.cuda import INDEX, torchaudio_line
-from doctor.registry import Context, probe
+from tts_doctor import dists
+from tts_doctor.finding import Fix, Result, fail, ok, skip, warn
+from tts_doctor.probes.cuda import INDEX, torchaudio_line
+from tts_doctor.registry import Context, probe
 
 MEL_SHIM = ("`tts-doctor shims` provides a mel-spectrogram extractor that needs no torchaudio "
-            "(shim `mel`: from shims.mel import MelSpectrogram, torchaudio's semantics in pure "
+            "(shim `mel`: from tts_doctor.shims.mel import MelSpectrogram, torchaudio's semantics in pure "
             "torch)")
 CUDA_LIBS = re.compile(r"^lib(c10_cuda|torch_cuda|cudart|cublas|cufft|cusparse|cudnn|nvrtc)")
 
@@ -109,7 +109,7 @@ def torchaudio_side() -> Optional[Side]:
     root = package_dir("torchaudio", "torchaudio")
     needed: set[str] = set()
     if root is not None:
-        from doctor import elf
+        from tts_doctor import elf
 
         for so in elf.extension_files(root / "lib"):
             try:
@@ -237,7 +237,7 @@ def torch_libs() -> tuple[str, ...]:
 def missing_libraries(root: Optional[Path]) -> dict[str, list[str]]:
     """Libraries the extension modules under `root` need that the loader would not find
     (torch's own counted as loaded): library -> the objects that need it."""
-    from doctor import elf
+    from tts_doctor import elf
 
     if root is None:
         return {}
@@ -394,7 +394,7 @@ _SCAN: dict[Any, list[Any]] = {}
 
 
 def _patterns() -> list[Any]:
-    from doctor.scan import Pattern
+    from tts_doctor.scan import Pattern
 
     return ([Pattern(r.module, r.name) for r in REMOVED]
             + [Pattern("torchaudio", n) for n in IO_CALLS])
@@ -403,7 +403,7 @@ def _patterns() -> list[Any]:
 def usages() -> tuple[list[Any], float]:
     """Uses of the removed names and of load/save in installed distributions (torchaudio
     itself excluded); both probes of a run share one scan (cached on disk by doctor.scan)."""
-    from doctor import scan
+    from tts_doctor import scan
 
     t0 = time.perf_counter()
     key = tuple(sorted((k, d.version) for k, d in dists.all_distributions().items()))
@@ -515,7 +515,7 @@ def api(ctx: Context) -> Optional[Result]:
 def ffmpeg_majors(root: Optional[Path]) -> dict[str, Any]:
     """Which of torchcodec's per-FFmpeg core libraries (libtorchcodec_coreN.so) would load:
     N -> the libraries it misses (torch's own counted as loaded)."""
-    from doctor import elf
+    from tts_doctor import elf
 
     out: dict[str, Any] = {}
     if root is None:

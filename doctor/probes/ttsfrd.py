@@ -17,9 +17,9 @@ import sys
 from pathlib import Path
 from typing import Any, Optional
 
-from doctor import dists
-from doctor.finding import Fix, Result, fail, ok, skip, warn
-from doctor.registry import Context, probe
+from tts_doctor import dists
+from tts_doctor.finding import Fix, Result, fail, ok, skip, warn
+from tts_doctor.registry import Context, probe
 
 PLACEHOLDER_SUMMARY = "A minimal example Python package"
 # ModelScope's own package index page (pip --find-links) for ttsfrd, kantts, modelscope[audio]
@@ -349,7 +349,7 @@ def libs(ctx: Context) -> Optional[Result]:
     puts libre2.so.11 next to the extension: the one cosyvoice-ttsfrd bundles, or one fetched with
     `modelscope download` of iic/CosyVoice-ttsfrd.
     """
-    from doctor import elf
+    from tts_doctor import elf
 
     need = _need(ctx, "ttsfrd")
     if need == "absent":

@@ -17,9 +17,9 @@ from __future__ import annotations
 import os
 from typing import Any, Optional
 
-from doctor.finding import Fix, Result, fail, ok, skip, warn
-from doctor.probes.cuda import gpu_need, nvml, visible_devices
-from doctor.registry import Context, probe
+from tts_doctor.finding import Fix, Result, fail, ok, skip, warn
+from tts_doctor.probes.cuda import gpu_need, nvml, visible_devices
+from tts_doctor.registry import Context, probe
 
 GIB = 1024 ** 3
 # Memory held by other processes worth a warning: it is not available to the model. A CUDA

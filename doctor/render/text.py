@@ -12,7 +12,7 @@ import os
 import sys
 from typing import IO, Any, Optional
 
-from doctor.registry import CATEGORIES
+from tts_doctor.registry import CATEGORIES
 
 _MARKS = {"ok": "✓", "warn": "!", "fail": "✗", "error": "✗", "skip": "-"}
 _ASCII_MARKS = {"ok": "+", "warn": "!", "fail": "x", "error": "x", "skip": "-"}

@@ -12,7 +12,7 @@ from __future__ import annotations
 import sys
 from typing import Optional
 
-from doctor import atomic
+from tts_doctor import atomic
 
 MAX_ENTRIES = 100_000
 

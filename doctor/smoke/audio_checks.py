@@ -18,7 +18,7 @@ from __future__ import annotations
 import math
 from typing import Any, Optional
 
-from doctor.finding import Finding, Fix, Status
+from tts_doctor.finding import Finding, Fix, Status
 
 MIN_RMS = 0.001
 MAX_CLIP_RATIO = 0.001

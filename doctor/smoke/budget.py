@@ -22,9 +22,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, Callable, Optional
 
-from doctor.smoke import ladder, memory
-from doctor.smoke import text as textmod
-from doctor.smoke.engine import Engine
+from tts_doctor.smoke import ladder, memory
+from tts_doctor.smoke import text as textmod
+from tts_doctor.smoke.engine import Engine
 
 DEFAULT_LENGTHS = (50, 100, 200, 400)
 

@@ -18,18 +18,18 @@ from __future__ import annotations
 import importlib
 from typing import Any, Optional
 
-from doctor.finding import Fix
-from doctor.smoke.profiler import NullProfiler
+from tts_doctor.finding import Fix
+from tts_doctor.smoke.profiler import NullProfiler
 
 PRECISIONS = ("fp32", "fp16", "bf16")
 
 # name -> "module:Class"; one module per engine, imported only when chosen.
 ENGINES: dict[str, str] = {
-    "reference": "doctor.smoke.engines.reference:ReferenceEngine",
-    "piper": "doctor.smoke.engines.piper:PiperEngine",
-    "modelscope": "doctor.smoke.engines.modelscope:ModelScopeEngine",
-    "indextts2": "doctor.smoke.engines.indextts2:IndexTTS2Engine",
-    "callable": "doctor.smoke.engines.callable:CallableEngine",
+    "reference": "tts_doctor.smoke.engines.reference:ReferenceEngine",
+    "piper": "tts_doctor.smoke.engines.piper:PiperEngine",
+    "modelscope": "tts_doctor.smoke.engines.modelscope:ModelScopeEngine",
+    "indextts2": "tts_doctor.smoke.engines.indextts2:IndexTTS2Engine",
+    "callable": "tts_doctor.smoke.engines.callable:CallableEngine",
 }
 
 

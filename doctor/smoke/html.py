@@ -13,8 +13,8 @@ import html
 import io
 from typing import Any, Optional
 
-from doctor import atomic
-from doctor.smoke.sizes import fmt_bytes
+from tts_doctor import atomic
+from tts_doctor.smoke.sizes import fmt_bytes
 
 _COLOURS = {"load": "#9e9e9e", "frontend": "#8e24aa", "acoustic": "#1e88e5",
             "vocoder": "#43a047", "acoustic+vocoder": "#00897b", "model": "#3949ab",

@@ -29,7 +29,7 @@ import time
 import traceback
 from typing import Any, Callable, Optional
 
-from doctor.finding import Finding, Fix, Status
+from tts_doctor.finding import Finding, Fix, Status
 
 DEFAULT_TIMEOUT = 1800.0
 OUTPUT_TAIL = 4000
@@ -55,8 +55,8 @@ def _child(fd: int, request_path: str) -> None:
     import faulthandler
 
     faulthandler.enable(file=sys.stderr, all_threads=True)
-    from doctor.smoke import session
-    from doctor.smoke.engine import EngineConfigError
+    from tts_doctor.smoke import session
+    from tts_doctor.smoke.engine import EngineConfigError
 
     with open(request_path, encoding="utf-8") as f:
         request = json.load(f)
@@ -86,7 +86,7 @@ def _child(fd: int, request_path: str) -> None:
 # The current folder stays importable (as with `python -m`): `--callable mypkg.tts:fn`
 # names the user's own code.
 _BOOT = ("import sys\n"
-         "from doctor.smoke.isolate import _child\n"
+         "from tts_doctor.smoke.isolate import _child\n"
          "_child(int(sys.argv[1]), sys.argv[2])\n")
 
 
@@ -97,8 +97,8 @@ def _error(summary: str, details: dict[str, Any], fix: Fix, duration: float) -> 
 def run(opts: Any, progress: Callable[[str], None] = lambda _: None,
         timeout: float = DEFAULT_TIMEOUT) -> Any:
     """`session.run(opts)` in a child process; a crash or hang becomes a smoke.run error."""
-    from doctor.runner import _describe_exit, crash_stack
-    from doctor.smoke.session import Result
+    from tts_doctor.runner import _describe_exit, crash_stack
+    from tts_doctor.smoke.session import Result
 
     workdir = tempfile.mkdtemp(prefix="tts-doctor-smoke-")
     request_path = os.path.join(workdir, "request.json")

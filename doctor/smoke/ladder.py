@@ -31,9 +31,9 @@ import traceback
 from dataclasses import dataclass, field
 from typing import Any, Callable, Optional
 
-from doctor.smoke import audio_checks, memory, wav
-from doctor.smoke import text as textmod
-from doctor.smoke.engine import Engine, SynthesisContractError
+from tts_doctor.smoke import audio_checks, memory, wav
+from tts_doctor.smoke import text as textmod
+from tts_doctor.smoke.engine import Engine, SynthesisContractError
 
 VOCODER_CHUNK = (64, 8)  # frames, overlap frames
 _OOM_MESSAGES = ("MPS backend out of memory", "CUDA out of memory",

@@ -22,8 +22,8 @@ from __future__ import annotations
 import sys
 from typing import Any, Callable, Optional
 
-from doctor.smoke import ladder, memory
-from doctor.smoke.engine import Engine
+from tts_doctor.smoke import ladder, memory
+from tts_doctor.smoke.engine import Engine
 
 MiB = 2 ** 20
 ALLOC_TOLERANCE = 1 * MiB

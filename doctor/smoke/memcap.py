@@ -21,7 +21,7 @@ import torch
 from torch.utils._python_dispatch import TorchDispatchMode
 from torch.utils._pytree import tree_flatten
 
-from doctor.smoke.sizes import fmt_bytes
+from tts_doctor.smoke.sizes import fmt_bytes
 
 
 class MemoryCap(TorchDispatchMode):

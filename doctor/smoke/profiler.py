@@ -24,7 +24,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any, Optional
 
-from doctor.smoke import memory
+from tts_doctor.smoke import memory
 
 STAGES = ("load", "frontend", "acoustic", "vocoder", "acoustic+vocoder", "model", "post")
 _METRICS = ("torch_allocated_peak", "torch_reserved_peak", "nvml_used_peak", "rss_peak")

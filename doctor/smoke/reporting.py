@@ -10,16 +10,16 @@ from __future__ import annotations
 
 from typing import Any, Optional
 
-from doctor.finding import Finding
-from doctor.smoke.sizes import fmt_bytes
+from tts_doctor.finding import Finding
+from tts_doctor.smoke.sizes import fmt_bytes
 
 
 def build(findings: list[Finding], section: dict[str, Any],
           recipe: Optional[str]) -> tuple[dict[str, Any], Any]:
     """(redacted report dict with the smoke section, Report)."""
-    from doctor import snapshot, worker
-    from doctor.redact import Redactor
-    from doctor.report import Report
+    from tts_doctor import snapshot, worker
+    from tts_doctor.redact import Redactor
+    from tts_doctor.report import Report
 
     interp = worker.interpreter_info()
     report = Report(findings, interp, recipe=recipe, snapshot=snapshot.build(findings, interp))

@@ -14,11 +14,11 @@ import traceback
 from dataclasses import dataclass, field
 from typing import Any, Callable, Optional
 
-from doctor.finding import Finding, Fix, Status
-from doctor.smoke import allocator_history, audio_checks, budget, ladder, leak
-from doctor.smoke.engine import EngineConfigError, EngineUnavailable, create
-from doctor.smoke.profiler import Profiler
-from doctor.smoke.sizes import fmt_bytes
+from tts_doctor.finding import Finding, Fix, Status
+from tts_doctor.smoke import allocator_history, audio_checks, budget, ladder, leak
+from tts_doctor.smoke.engine import EngineConfigError, EngineUnavailable, create
+from tts_doctor.smoke.profiler import Profiler
+from tts_doctor.smoke.sizes import fmt_bytes
 
 CATEGORY = "smoke"
 ALLOC_CONF = "export PYTORCH_CUDA_ALLOC_CONF=expandable_segments:True"

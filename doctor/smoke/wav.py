@@ -6,8 +6,8 @@ import os
 from pathlib import Path
 from typing import Any
 
-from doctor import atomic
-from doctor.smoke.engine import SynthesisContractError
+from tts_doctor import atomic
+from tts_doctor.smoke.engine import SynthesisContractError
 
 TEXT_CROSSFADE_S = 0.010  # joining separately synthesized text chunks
 

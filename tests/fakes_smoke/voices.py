@@ -70,7 +70,7 @@ def staged(text: str, stage: Any) -> tuple[np.ndarray, int]:
 
 def from_wav(text: str) -> tuple[np.ndarray, int]:
     """Plays back the WAV named by $SMOKE_WAV, scaled by $SMOKE_GAIN (default 1)."""
-    from doctor.smoke import wav
+    from tts_doctor.smoke import wav
 
     x, rate = wav.read(os.environ["SMOKE_WAV"])
     return x * float(os.environ.get("SMOKE_GAIN", "1")), rate

@@ -11,8 +11,8 @@ import os
 import signal
 import time
 
-from doctor.finding import ok
-from doctor.registry import probe
+from tts_doctor.finding import ok
+from tts_doctor.registry import probe
 
 
 @probe("fault.segfault", title="dereferences NULL", isolated=True)

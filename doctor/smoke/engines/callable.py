@@ -22,7 +22,7 @@ import sys
 from pathlib import Path
 from typing import Any, Callable, Optional
 
-from doctor.smoke.engine import Engine, EngineConfigError, option
+from tts_doctor.smoke.engine import Engine, EngineConfigError, option
 
 _SPEC = re.compile(r"^[A-Za-z_][\w.]*:[A-Za-z_][\w.]*$")
 

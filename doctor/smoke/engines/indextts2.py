@@ -29,8 +29,8 @@ import re
 from pathlib import Path
 from typing import Any, Callable, Optional
 
-from doctor.finding import Fix
-from doctor.smoke.engine import Engine, EngineConfigError, EngineUnavailable, option
+from tts_doctor.finding import Fix
+from tts_doctor.smoke.engine import Engine, EngineConfigError, EngineUnavailable, option
 
 DEFAULT_FILES = {
     "gpt_checkpoint": "gpt.pth",

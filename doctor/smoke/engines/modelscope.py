@@ -22,9 +22,9 @@ import os
 from pathlib import Path
 from typing import Any, Optional
 
-from doctor import dists
-from doctor.finding import Fix
-from doctor.smoke.engine import Engine, EngineConfigError, EngineUnavailable, option
+from tts_doctor import dists
+from tts_doctor.finding import Fix
+from tts_doctor.smoke.engine import Engine, EngineConfigError, EngineUnavailable, option
 
 # (alternatives: any one present satisfies the requirement)
 REQUIRED = (("configuration.json",), ("resource.zip", "resource"),
@@ -141,7 +141,7 @@ class ModelScopeEngine(Engine):
     def synthesize(self, text: str) -> tuple[Any, int]:
         import numpy as np
 
-        from doctor.smoke import wav
+        from tts_doctor.smoke import wav
 
         with self.profiler.stage("model"):
             kwargs: dict[str, Any] = {"input": text}

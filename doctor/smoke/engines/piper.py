@@ -16,9 +16,9 @@ import json
 from pathlib import Path
 from typing import Any, Optional
 
-from doctor import dists
-from doctor.finding import Fix
-from doctor.smoke.engine import Engine, EngineConfigError, EngineUnavailable, option
+from tts_doctor import dists
+from tts_doctor.finding import Fix
+from tts_doctor.smoke.engine import Engine, EngineConfigError, EngineUnavailable, option
 
 
 def _import_piper() -> Any:
@@ -97,7 +97,7 @@ class PiperEngine(Engine):
         has_cuda = "CUDAExecutionProvider" in providers
         if requested == "auto":
             if has_cuda:
-                from doctor.smoke.memory import NVML
+                from tts_doctor.smoke.memory import NVML
 
                 if NVML("cuda:0").available:
                     return "cuda"

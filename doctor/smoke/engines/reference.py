@@ -25,10 +25,10 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any, Optional
 
-from doctor import dists
-from doctor.finding import Fix
-from doctor.smoke.engine import Engine, EngineConfigError, EngineUnavailable, option
-from doctor.smoke.sizes import parse_size
+from tts_doctor import dists
+from tts_doctor.finding import Fix
+from tts_doctor.smoke.engine import Engine, EngineConfigError, EngineUnavailable, option
+from tts_doctor.smoke.sizes import parse_size
 
 _DTYPES = {"fp16": "float16", "bf16": "bfloat16"}
 NORMALIZE_PEAK = 0.891  # -1 dBFS
@@ -43,7 +43,7 @@ class ReferenceEngine(Engine):
 
     def __init__(self, model: dict[str, Any], recipe: Optional[dict[str, Any]] = None):
         super().__init__(model, recipe)
-        from doctor.smoke.engines import hifigan
+        from tts_doctor.smoke.engines import hifigan
 
         acoustic = option(model, "acoustic", "sambert")
         if acoustic != "sambert":
@@ -109,8 +109,8 @@ class ReferenceEngine(Engine):
     def load(self, device: str, precision: str) -> None:
         import torch
 
-        from doctor.smoke.engines import hifigan
-        from doctor.smoke.engines.sambert import Sambert
+        from tts_doctor.smoke.engines import hifigan
+        from tts_doctor.smoke.engines.sambert import Sambert
 
         if self.acoustic is None:
             with self.profiler.stage("load"):
@@ -148,7 +148,7 @@ class ReferenceEngine(Engine):
             stack.enter_context(torch.autocast(device_type=kind, dtype=dtype,
                                                enabled=self.precision != "fp32"))
             if capped and self.memory_cap is not None:
-                from doctor.smoke.memcap import MemoryCap
+                from tts_doctor.smoke.memcap import MemoryCap
 
                 stack.enter_context(MemoryCap(self.memory_cap))
             yield
@@ -172,8 +172,8 @@ class ReferenceEngine(Engine):
         import numpy as np
         import torch
 
-        from doctor.smoke.engines import hifigan
-        from doctor.smoke.engines.sambert import symbols
+        from tts_doctor.smoke.engines import hifigan
+        from tts_doctor.smoke.engines.sambert import symbols
 
         with torch.inference_mode():
             with self.profiler.stage("frontend"):
@@ -201,7 +201,7 @@ class ReferenceEngine(Engine):
         return y, hifigan.SAMPLE_RATE
 
     def info(self) -> dict[str, Any]:
-        from doctor.smoke.engines.hifigan import parameter_count
+        from tts_doctor.smoke.engines.hifigan import parameter_count
 
         out: dict[str, Any] = {
             "acoustic": "sambert (KAN-TTS sizes)",
