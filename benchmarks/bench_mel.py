@@ -54,7 +54,6 @@ def _librosa(repeats: int, n: int) -> Row | None:
 
 def run(repeats: int) -> list[Section]:
     import torch
-
     from tts_doctor.shims.mel import MelSpectrogram, torchaudio_loads
 
     torch.set_num_threads(1)

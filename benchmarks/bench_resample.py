@@ -19,7 +19,6 @@ def _case(orig: int, target: int, repeats: int) -> list[Row]:
     import resampy
     import scipy.signal
     import soxr
-
     from tts_doctor.shims.resample import resample
 
     x = _signal(orig * 10)
@@ -51,7 +50,6 @@ def _ratios(rows: list[Row]) -> list[str]:
 
 def _prime_case(repeats: int) -> list[Row]:
     import scipy.signal
-
     from tts_doctor.shims.resample import signal_resample
 
     n = 480_007  # prime: the FFT method's slow case (FAILURES.md S5, scipy#9273)

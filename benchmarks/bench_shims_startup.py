@@ -28,6 +28,7 @@ def _time(cmd: list[str], env: dict[str, str]) -> float:
 def run(repeats: int) -> list[Section]:
     sys.path.insert(0, str(REPO))
     from tts_doctor import shim_install as si
+
     from tests.harness.envs_shims import SHIMS_SCIPY_MODERN, exclusive
     from tests.harness.venvs import build
 

@@ -14,7 +14,6 @@ import time
 from typing import Any, Callable
 
 from _harness import Row, Section, interleave
-
 from tts_doctor.smoke import session
 from tts_doctor.smoke.engine import create
 from tts_doctor.smoke.profiler import NullProfiler, Profiler

@@ -14,7 +14,6 @@ import sys
 from typing import Any, Optional
 
 import click
-
 from tts_doctor import __version__
 
 # name -> (module, attribute, one-line help shown by --help without importing the module)

@@ -30,8 +30,8 @@ HOOKED: dict[str, str] = {
                 "polyphase filter), fast for every length",
 }
 LIBRARY: dict[str, str] = {
-    "mel": "used from code: from tts_doctor.shims.mel import MelSpectrogram (torchaudio's semantics, "
-           "pure torch when torchaudio does not load)",
+    "mel": "used from code: from tts_doctor.shims.mel import MelSpectrogram (torchaudio's "
+           "semantics, pure torch when torchaudio does not load)",
 }
 ALL = (*HOOKED, *LIBRARY)
 

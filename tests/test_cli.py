@@ -7,7 +7,6 @@ import subprocess
 import sys
 
 import pytest
-
 from tts_doctor import __version__
 
 HEAVY = ("torch", "numpy", "scipy")

@@ -6,7 +6,6 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-
 from tts_doctor.families import FAMILIES, match
 from tts_doctor.registry import all_probes
 

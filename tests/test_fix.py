@@ -15,8 +15,8 @@ import sys
 from pathlib import Path
 
 import pytest
-
 from tts_doctor import shim_install as si
+
 from tests.harness.envs_shims import SHIMS_FIX, exclusive, snapshot
 
 pytestmark = pytest.mark.venv

@@ -5,8 +5,8 @@ broke, and the same stack one release either side of each break. The packages go
 from __future__ import annotations
 
 import pytest
-
 from tts_doctor.probes import compat
+
 from tests.harness import envs_numeric
 
 

@@ -16,10 +16,10 @@ import stat
 from pathlib import Path
 
 import pytest
-
 from tts_doctor.finding import Status
 from tts_doctor.probes import cuda
 from tts_doctor.probes.cuda import Driver, TorchCuda
+
 from tests.fakes import gpus
 from tests.harness import envs
 from tests.harness.recipes import write_recipe

@@ -261,7 +261,6 @@ def test_a_folder_numba_makes_while_asked_is_removed_again(tmp_path):
     # in-tree __pycache__ of a fresh source folder), it is removed after the answer
     import numba
     from numba.core import config
-
     from tts_doctor.probes import numba as numba_probes
 
     if config.CACHE_DIR:

@@ -5,8 +5,8 @@ is the healthy one."""
 from __future__ import annotations
 
 import pytest
-
 from tts_doctor.probes import numpy as numpy_probes
+
 from tests.harness import envs, envs_numeric
 
 

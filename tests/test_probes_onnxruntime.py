@@ -7,8 +7,8 @@ libraries, and the session's silent fallback)."""
 from __future__ import annotations
 
 import pytest
-
 from tts_doctor.probes import onnxruntime as ort_probes
+
 from tests.harness import envs, envs_numeric
 from tests.harness.recipes import write_recipe
 

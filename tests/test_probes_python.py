@@ -4,6 +4,7 @@ example `python3.X -m venv` names a Python that exists and that the range accept
 from __future__ import annotations
 
 from tts_doctor.probes.python import _example
+
 from tests.harness.recipes import write_recipe
 
 

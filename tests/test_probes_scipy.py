@@ -7,8 +7,8 @@ from __future__ import annotations
 import json
 
 import pytest
-
 from tts_doctor import dists
+
 from tests.harness import envs, envs_text
 from tests.harness.recipes import write_recipe
 

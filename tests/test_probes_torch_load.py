@@ -7,9 +7,9 @@ from __future__ import annotations
 import io
 
 import pytest
-
 from tts_doctor.finding import Status
 from tts_doctor.probes import torch_load
+
 from tests.harness import envs_torch
 
 FORCE, FORCE_NO = torch_load.FORCE, torch_load.FORCE_NO

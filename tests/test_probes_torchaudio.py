@@ -15,9 +15,9 @@ the pure function with the facts the probe reads.
 from __future__ import annotations
 
 import pytest
-
 from tts_doctor.finding import Status
 from tts_doctor.probes import torchaudio as ta
+
 from tests.harness import envs, envs_torch
 from tests.harness.recipes import write_recipe
 

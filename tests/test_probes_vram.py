@@ -7,9 +7,9 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-
 from tts_doctor.finding import Status
 from tts_doctor.probes import vram
+
 from tests.fakes import gpus
 from tests.harness.recipes import write_recipe
 

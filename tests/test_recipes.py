@@ -7,8 +7,8 @@ import json
 import textwrap
 
 import pytest
-
 from tts_doctor.recipe import RecipeError, builtin_names, load, validate
+
 from tests.harness.recipes import write_recipe
 
 REQUIRED = {"sambert-hifigan-16k", "indextts2", "cosyvoice", "piper", "reference-hifigan-v1"}

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import pytest
-
 from tts_doctor import elf, scan
 from tts_doctor.scan import Pattern, guarded_lines, scan_source
 

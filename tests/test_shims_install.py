@@ -16,8 +16,8 @@ import time
 from pathlib import Path
 
 import pytest
-
 from tts_doctor import shim_install as si
+
 from tests.harness.envs_shims import (
     SHIMS_SCIPY_MODERN,
     SHIMS_SCIPY_OLD,

@@ -12,9 +12,9 @@ import pytest
 import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
-
 from tts_doctor.shims import mel as melmod
 from tts_doctor.shims.mel import MelSpectrogram, melscale_fbanks
+
 from tests.harness.envs import TORCHAUDIO_BROKEN
 from tests.harness.envs_shims import SHIMS_LIBROSA
 

@@ -10,7 +10,6 @@ import pytest
 import scipy.signal
 from hypothesis import given, settings
 from hypothesis import strategies as st
-
 from tts_doctor.shims import resample as rs
 from tts_doctor.shims.resample import output_length, resample, signal_resample
 

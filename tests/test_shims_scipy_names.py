@@ -16,7 +16,6 @@ import scipy.integrate
 import scipy.linalg
 import scipy.signal
 import scipy.signal.windows
-
 from tts_doctor.shims import scipy_names
 
 REMOVED_113 = scipy_names.SIGNAL_WINDOWS_UNTIL_1_13

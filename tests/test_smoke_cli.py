@@ -87,7 +87,6 @@ def test_reference_writes_wav_and_html(reference_run):
 @pytest.mark.filterwarnings("ignore:`torch.nn.utils.weight_norm` is deprecated")
 def test_reference_loads_a_real_weight_normed_generator_checkpoint(tmp_path):
     import torch
-
     from tts_doctor.smoke.engines import hifigan
 
     gen = hifigan.Generator(hifigan.CONFIGS["v2"])

@@ -118,7 +118,6 @@ def _checkpoints(root: Path, skip: tuple[str, ...] = ()) -> Path:
 @pytest.fixture
 def speaker(tmp_path) -> Path:
     import numpy as np
-
     from tts_doctor.smoke import wav
 
     path = tmp_path / "voice_01.wav"

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import pytest
 import torch
-
 from tts_doctor.smoke.engines import hifigan
 
 PUBLISHED = {"v1": 13.926e6, "v2": 0.926e6, "v3": 1.462e6}

@@ -9,7 +9,6 @@ from typing import Any
 
 import numpy as np
 import pytest
-
 from tts_doctor.finding import Status
 from tts_doctor.smoke import audio_checks, budget, ladder, leak, wav
 from tts_doctor.smoke import text as textmod
@@ -344,7 +343,6 @@ def test_profiler_records_stage_peaks_and_samples():
 
 def test_memory_cap_counts_activations_not_weights_or_views():
     import torch
-
     from tts_doctor.smoke.memcap import MemoryCap
 
     w = torch.ones(1024, 1024)  # 4 MiB of "weights", allocated before the cap

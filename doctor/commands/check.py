@@ -8,7 +8,6 @@ import sys
 from typing import Any, Optional
 
 import click
-
 from tts_doctor import atomic
 from tts_doctor.registry import Context, ProbeSpec, SelectionError
 from tts_doctor.report import Report

@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 
 import click
-
 from tts_doctor import compare
 from tts_doctor.compare import ReportFileError, load_report
 

@@ -10,7 +10,6 @@ import inspect
 from pathlib import Path
 
 import click
-
 from tts_doctor import atomic
 
 

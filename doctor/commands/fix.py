@@ -38,7 +38,6 @@ from pathlib import Path
 from typing import Any, Optional
 
 import click
-
 from tts_doctor import atomic
 from tts_doctor.commands.check import load_recipe, parse_options, split_patterns
 from tts_doctor.finding import Finding, Status

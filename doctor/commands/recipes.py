@@ -7,7 +7,6 @@ from importlib import resources
 from pathlib import Path
 
 import click
-
 from tts_doctor.recipe import RecipeError, available, builtin_names, load
 
 

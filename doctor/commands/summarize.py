@@ -6,7 +6,6 @@ import json
 from pathlib import Path
 
 import click
-
 from tts_doctor.compare import ReportFileError, fleet, load_report
 
 _MARK = {"ok": "ok", "skip": "-", "warn": "WARN", "fail": "FAIL", "error": "ERR", None: ""}

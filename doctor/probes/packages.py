@@ -14,7 +14,6 @@ from typing import Any
 
 from packaging.requirements import InvalidRequirement, Requirement
 from packaging.specifiers import InvalidSpecifier, SpecifierSet
-
 from tts_doctor import dists
 from tts_doctor.finding import Fix, Result, fail, ok, warn
 from tts_doctor.registry import Context, probe

@@ -6,7 +6,6 @@ import platform
 import sys
 
 from packaging.specifiers import InvalidSpecifier, SpecifierSet
-
 from tts_doctor.finding import Fix, Result, fail, ok
 from tts_doctor.registry import Context, probe
 

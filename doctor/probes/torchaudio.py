@@ -33,8 +33,8 @@ from tts_doctor.probes.cuda import INDEX, torchaudio_line
 from tts_doctor.registry import Context, probe
 
 MEL_SHIM = ("`tts-doctor shims` provides a mel-spectrogram extractor that needs no torchaudio "
-            "(shim `mel`: from tts_doctor.shims.mel import MelSpectrogram, torchaudio's semantics in pure "
-            "torch)")
+            "(shim `mel`: from tts_doctor.shims.mel import MelSpectrogram, torchaudio's "
+            "semantics in pure torch)")
 CUDA_LIBS = re.compile(r"^lib(c10_cuda|torch_cuda|cudart|cublas|cufft|cusparse|cudnn|nvrtc)")
 
 

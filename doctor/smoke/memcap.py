@@ -20,7 +20,6 @@ from typing import Any
 import torch
 from torch.utils._python_dispatch import TorchDispatchMode
 from torch.utils._pytree import tree_flatten
-
 from tts_doctor.smoke.sizes import fmt_bytes
 
 

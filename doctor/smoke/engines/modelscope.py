@@ -140,7 +140,6 @@ class ModelScopeEngine(Engine):
 
     def synthesize(self, text: str) -> tuple[Any, int]:
         import numpy as np
-
         from tts_doctor.smoke import wav
 
         with self.profiler.stage("model"):

@@ -108,7 +108,6 @@ class ReferenceEngine(Engine):
     # --- load -----------------------------------------------------------------------------
     def load(self, device: str, precision: str) -> None:
         import torch
-
         from tts_doctor.smoke.engines import hifigan
         from tts_doctor.smoke.engines.sambert import Sambert
 
@@ -171,7 +170,6 @@ class ReferenceEngine(Engine):
     def synthesize(self, text: str) -> tuple[Any, int]:
         import numpy as np
         import torch
-
         from tts_doctor.smoke.engines import hifigan
         from tts_doctor.smoke.engines.sambert import symbols
 
