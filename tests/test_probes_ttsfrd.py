@@ -12,8 +12,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import REPO
 from tests.harness import envs, envs_text
+from tests.harness.source import source_path
 
 venv_only = pytest.mark.venv
 
@@ -334,7 +334,7 @@ def test_optional_ttsfrd_makes_a_bad_resource_a_warning(cli, make_env, tmp_path)
 def test_the_doctor_run_inside_the_3_10_environment_agrees(cli, make_env):
     venv = make_env(envs_text.TTSFRD_REAL_DOCTOR)
     r = cli("check", "--json", "--only", "ttsfrd", python=str(venv.python),
-            env={"PYTHONPATH": str(REPO)})
+            env={"PYTHONPATH": source_path()})
     assert r.json["python"]["executable"] == str(venv.python)
     assert r.finding("ttsfrd.engine")["status"] == "ok"
     assert r.finding("ttsfrd.libs")["status"] == "ok"

@@ -17,6 +17,7 @@ from tts_doctor.shims.mel import MelSpectrogram, melscale_fbanks
 
 from tests.harness.envs import TORCHAUDIO_BROKEN
 from tests.harness.envs_shims import SHIMS_LIBROSA
+from tests.harness.source import source_path
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -224,7 +225,7 @@ def test_parity_with_torchaudio(config):
 
 CHOOSE = """
 import json, sys
-import shims.mel as m
+import tts_doctor.shims.mel as m
 if sys.argv[1] == "force-pairing":
     m.torchaudio_pairing = lambda: (True, "pairing forced by the test")
 mel = m.MelSpectrogram(22050, n_fft=1024, hop_length=256, n_mels=80)
@@ -242,7 +243,7 @@ def test_broken_torchaudio_falls_back_to_torch_without_importing_it(make_env, mo
     metadata the pair is refused without importing torchaudio; with the version check forced
     to pass (simulated pairing), the subprocess check catches the failing import."""
     venv = make_env(TORCHAUDIO_BROKEN)
-    env = {**os.environ, "PYTHONPATH": REPO}
+    env = {**os.environ, "PYTHONPATH": source_path()}
     proc = subprocess.run([str(venv.python), "-c", CHOOSE, mode], capture_output=True,
                           text=True, env=env, timeout=600)
     assert proc.returncode == 0, proc.stderr
