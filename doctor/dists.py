@@ -17,6 +17,7 @@ from functools import cache
 from typing import Any, Optional
 
 from packaging.version import InvalidVersion, Version
+from tts_doctor.finding import Command
 
 
 def canonical(name: str) -> str:
@@ -128,17 +129,26 @@ def has_module(name: str) -> bool:
 
 
 def python() -> str:
-    """The interpreter being diagnosed, quoted for a shell line."""
+    """The interpreter being diagnosed, quoted for a shell line (text only: build commands
+    with `command`, `pip_install`, `pip_uninstall`)."""
     return shlex.quote(sys.executable)
 
 
-def pip_install(*requirements: str, extra: str = "") -> str:
-    args = " ".join(shlex.quote(r) for r in requirements)
-    return f"{python()} -m pip install {extra + ' ' if extra else ''}{args}"
+def command(*args: str, note: str = "") -> Command:
+    """`<the diagnosed interpreter> ARGS` as an argument vector (run without a shell)."""
+    return Command((sys.executable, *args), "run", note)
 
 
-def pip_uninstall(*names: str) -> str:
-    return f"{python()} -m pip uninstall -y {' '.join(shlex.quote(n) for n in names)}"
+def pip_install(*requirements: str, extra: str = "", note: str = "") -> Command:
+    """`python -m pip install [EXTRA] REQUIREMENTS...` for the diagnosed interpreter.
+
+    `extra` holds pip options written in code (`--upgrade`, `--index-url URL`): split like a
+    shell would; every requirement stays one argument whatever it holds."""
+    return command("-m", "pip", "install", *shlex.split(extra), *requirements, note=note)
+
+
+def pip_uninstall(*names: str, note: str = "") -> Command:
+    return command("-m", "pip", "uninstall", "-y", *names, note=note)
 
 
 def summary(name: str) -> Optional[str]:

@@ -20,7 +20,7 @@ from tts_doctor.registry import CATEGORIES
 
 # Bump the major part on an incompatible change (a field removed or its meaning changed),
 # the minor part when fields are added.
-SCHEMA_VERSION = "1.0"
+SCHEMA_VERSION = "1.1"
 
 EXIT_OK = 0
 EXIT_ISSUES = 1

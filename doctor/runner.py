@@ -17,7 +17,6 @@ import json
 import os
 import queue
 import re
-import shlex
 import shutil
 import signal
 import subprocess
@@ -30,7 +29,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Optional
 
-from tts_doctor.finding import Finding, Fix, Status
+from tts_doctor.finding import Finding, Fix, Status, as_command, manual
 from tts_doctor.registry import Context, ProbeSpec
 
 DEFAULT_TIMEOUT = 30.0
@@ -53,7 +52,7 @@ def _default_crash_fix(spec: ProbeSpec) -> Fix:
         f"Something imported by probe {spec.id} crashed the process that ran it; that import "
         "will crash your program too. The captured output above names the library. Reinstall "
         "it, or run the probe alone to read the full output.",
-        commands=(f"tts-doctor check --only {spec.id} -v",),
+        commands=(manual("tts-doctor", "check", "--only", spec.id, "-v"),),
     )
 
 
@@ -62,7 +61,8 @@ def _timeout_fix(spec: ProbeSpec, limit: float) -> Fix:
         f"Probe {spec.id} did not finish in {limit:g} s: something it imports or calls hangs "
         "(a driver call, a lock, a network wait) and would hang your program too. Run it alone "
         "with a longer timeout to see whether it is only slow.",
-        commands=(f"tts-doctor check --only {spec.id} --timeout {max(limit * 4, 120):g} -v",),
+        commands=(manual("tts-doctor", "check", "--only", spec.id, "--timeout",
+                         f"{max(limit * 4, 120):g}", "-v"),),
     )
 
 
@@ -96,7 +96,7 @@ def _error_fix(spec: ProbeSpec) -> Fix:
         f"The probe {spec.id} itself failed; its traceback is in the details. This is a bug "
         "in tts-doctor or an environment it did not expect: please report it with the JSON "
         "report attached (secrets are redacted).",
-        commands=(f"tts-doctor check --only {spec.id} --json",),
+        commands=(manual("tts-doctor", "check", "--only", spec.id, "--json"),),
     )
 
 
@@ -126,8 +126,9 @@ def _error(spec: ProbeSpec, summary: str, details: dict[str, Any], duration: flo
            fix: Optional[Fix] = None, python: Optional[str] = None) -> Finding:
     fix = fix or spec.crash_fix or _default_crash_fix(spec)
     # crash fixes are written before the interpreter is known: "{python}" names it
-    py = shlex.quote(python or sys.executable)
-    fix = Fix(fix.description, fix.shim, tuple(c.replace("{python}", py) for c in fix.commands))
+    py = python or sys.executable
+    fix = Fix(fix.description, fix.shim,
+              tuple(as_command(c).substitute("{python}", py) for c in fix.commands))
     return Finding(spec.id, spec.category, Status.ERROR, summary, details, fix, duration)
 
 
@@ -373,7 +374,8 @@ def run_isolated(
                     worker.close()
                     fix = Fix(f"The interpreter {python} could not run the doctor's worker. "
                               "Check that it starts and is Python 3.9 or newer.",
-                              commands=(f"{python} -c 'import sys; print(sys.version)'",))
+                              commands=(manual(python, "-c",
+                                               "import sys; print(sys.version)"),))
                     for spec in pending:
                         result.findings.append(_error(
                             spec, f"worker could not start: {how}", details,

@@ -5,20 +5,35 @@ The plan has four parts, from the findings (warn/fail) that carry a `Fix`:
 - **shims** the doctor applies itself (`fix.shim` names a hooked shim): one `.pth` file in
   the environment's site-packages, written by doctor.shim_install;
 - **library shims** (`mel`): advice to use from code, nothing to apply;
-- **package commands** (`fix.commands`): printed; run only with `--run-commands`, each shown
-  before it runs, stopping at the first that fails;
-- **environment variables** (`export NAME=value` lines): printed, never run (a child process
-  cannot set them for the user's shell).
+- **package commands** (`fix.commands`): per finding, its **alternatives**, the first one
+  the recommended (`Fix.alternatives`; an alternative may be several steps, e.g. uninstall
+  then install). Printed; with `--run-commands` the steps of the recommended alternative only
+  are run, each shown first, as an argument vector without a shell, the finding probed again
+  after each step, stopping as soon as it is fixed (a shim that already fixed it means no
+  command runs at all). The other alternatives are never run: they are for the user to
+  choose. A step that would downgrade torch, torchaudio, numpy, scipy or transformers (judged
+  from its requirement specifiers against the installed versions, and held by a constraints
+  file against downgrades pip's resolver would make) is refused unless `--allow-downgrade`;
+  system commands (apt-get, needing root) run only with `--allow-system`;
+- **environment variables** (`export NAME=value` lines) and commands given as text: printed,
+  never run (a child process cannot set them for the user's shell).
 
-`--dry-run` prints the plan, with the file that would be written and its content. Otherwise
-the shims are applied, the probes whose findings they address are run again, and a
-before/after table is shown. Every applied change goes into a journal
-(`$TTS_DOCTOR_STATE_DIR`, default `~/.local/state/tts-doctor/fix-journal.json`), and
-`tts-doctor fix --undo` reverts the latest one for the environment: the `.pth` is put back as
-it was (if nobody changed it since), and for commands that were run, the package versions
-recorded before them are restored by commands printed (and run with `--run-commands`).
+`--dry-run` prints the plan, with the file that would be written and its content, and what
+would be refused. Otherwise the shims are applied, the probes whose findings they address are
+run again, and a before/after table is shown.
 
-Exit codes: 0 everything planned was applied (or nothing to do), 1 a step failed, 2 usage.
+The journal (`$TTS_DOCTOR_STATE_DIR`, default `~/.local/state/tts-doctor/fix-journal.json`)
+is written, atomically and fsync'd, BEFORE each change it records (the `.pth` text before and
+after; the installed versions before each command) and completed after it, so a `kill -9` at
+any point leaves a journal that knows about every change that may have happened.
+`tts-doctor fix --undo` reverts the latest fix for the environment: the `.pth` is put back as
+it was (if nobody changed it since), and every package a command changed is reinstalled at
+its recorded version (`pip install --no-deps NAME==VERSION`, no shell; packages the commands
+added are uninstalled). It then compares the installed versions with the recorded ones and
+names every package it could not restore (exit 1).
+
+Exit codes: 0 everything planned was applied (or nothing to do), 1 a step failed, was refused
+or left its finding unfixed, or undo could not restore everything, 2 usage.
 """
 
 from __future__ import annotations
@@ -30,19 +45,24 @@ import os
 import shlex
 import subprocess
 import sys
+import tempfile
 import time
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Optional
+from typing import Any, Callable, Optional
 
 import click
 from tts_doctor import atomic
 from tts_doctor.commands.check import load_recipe, parse_options, split_patterns
-from tts_doctor.finding import Finding, Status
+from tts_doctor.finding import Command, Finding, Status, as_command
 
 JOURNAL_NAME = "fix-journal.json"
+
+# The libraries a fix never downgrades unless --allow-downgrade is given: a whole TTS stack
+# is built against them, and a lower version breaks more than the finding it repairs.
+CORE = ("torch", "torchaudio", "numpy", "scipy", "transformers")
 
 
 # --- the plan -----------------------------------------------------------------------------
@@ -54,8 +74,11 @@ class Plan:
     shims: dict[str, list[str]] = field(default_factory=dict)  # shim -> finding ids
     library: dict[str, list[str]] = field(default_factory=dict)
     unknown_shims: dict[str, list[str]] = field(default_factory=dict)
+    # every command line shown (runnable or not, exports excluded) -> the findings naming it
     commands: list[tuple[str, list[str]]] = field(default_factory=list)
     exports: list[tuple[str, list[str]]] = field(default_factory=list)
+    # finding id -> its alternatives (the recommended first), each a list of steps
+    fixes: dict[str, list[list[Command]]] = field(default_factory=dict)
     errors: list[Finding] = field(default_factory=list)
     considered: int = 0
 
@@ -91,12 +114,149 @@ def make_plan(findings: list[Finding]) -> Plan:
             target = (plan.shims if f.fix.shim in shims.HOOKED else
                       plan.library if f.fix.shim in shims.LIBRARY else plan.unknown_shims)
             target.setdefault(f.fix.shim, []).append(f.id)
-        for line in f.fix.commands:
-            line = line.strip()
-            if not line:
-                continue
-            _add(plan.exports if line.startswith("export ") else plan.commands, line, f.id)
+        alternatives = [alt for alt in f.fix.alternatives if alt]
+        if alternatives:
+            plan.fixes[f.id] = alternatives
+        for command in f.fix.commands:
+            line = str(command).strip()
+            if line:
+                kind = as_command(command).kind
+                _add(plan.exports if kind == "env" else plan.commands, line, f.id)
     return plan
+
+
+# --- what may run -------------------------------------------------------------------------
+
+# pip install options that take a value (the next argument, unless written --opt=value)
+_PIP_VALUE_OPTIONS = frozenset((
+    "-c", "--constraint", "-r", "--requirement", "-e", "--editable", "-f", "--find-links",
+    "-i", "--index-url", "--extra-index-url", "-t", "--target", "--prefix", "--root",
+    "--platform", "--python-version", "--implementation", "--abi", "--no-binary",
+    "--only-binary", "--progress-bar", "--upgrade-strategy", "--src", "-C",
+    "--config-settings", "--global-option", "--trusted-host", "--proxy", "--retries",
+    "--timeout", "--cache-dir", "--log", "--report", "--python", "--exists-action",
+    "--cert", "--client-cert", "--keyring-provider", "--root-user-action", "--group"))
+
+
+def pip_install_args(argv: tuple[str, ...]) -> Optional[list[str]]:
+    """The requirement arguments of a `... -m pip install ...` / `pip install ...` vector
+    (options and their values dropped), or None when it is not a pip install."""
+    args = list(argv)
+    for i in range(len(args) - 1):
+        head = os.path.basename(args[i])
+        if (args[i] == "pip" and i > 0 and args[i - 1] == "-m") or (
+                i == 0 and head in ("pip", "pip3")):
+            if args[i + 1] != "install":
+                return None
+            rest, out, skip = args[i + 2:], [], False
+            for a in rest:
+                if skip:
+                    skip = False
+                elif a.startswith("-"):
+                    skip = a in _PIP_VALUE_OPTIONS
+                else:
+                    out.append(a)
+            return out
+    return None
+
+
+def _base(spec: Any) -> Optional[Any]:
+    from packaging.version import InvalidVersion, Version
+
+    text = spec.version[:-2] if spec.version.endswith(".*") else spec.version
+    try:
+        return Version(text)
+    except InvalidVersion:
+        return None
+
+
+def downgrades(step: Command, installed: dict[str, str]) -> list[str]:
+    """Why this step would downgrade a core library (empty: it would not), judged from its
+    requirement specifiers and the installed versions: a specifier the installed version
+    does not meet and that admits only lower versions (`<`, `<=`, `==` / `~=` of a lower
+    release, or `!=` of the installed one)."""
+    from packaging.requirements import InvalidRequirement, Requirement
+    from packaging.version import InvalidVersion, Version
+    from tts_doctor.dists import canonical
+
+    reqs = pip_install_args(step.argv or ()) if step.argv else None
+    out = []
+    for text in reqs or ():
+        try:
+            req = Requirement(text)
+        except InvalidRequirement:
+            continue  # a path or URL: no version to judge
+        name = canonical(req.name)
+        have = installed.get(name)
+        if name not in CORE or have is None or not req.specifier:
+            continue
+        try:
+            version = Version(have)
+        except InvalidVersion:
+            continue
+        if req.specifier.contains(version, prereleases=True):
+            continue
+        for clause in req.specifier:
+            if clause.contains(version, prereleases=True):
+                continue
+            base = _base(clause)
+            if clause.operator in ("<", "<=", "!=") or (
+                    clause.operator in ("==", "===", "~=") and base is not None
+                    and base < version):
+                out.append(f"{name} {have} -> {text}")
+                break
+    return out
+
+
+def refusal(alternative: list[Command], installed: Optional[dict[str, str]],
+            allow_downgrade: bool, allow_system: bool) -> Optional[str]:
+    """Why `fix --run-commands` does not run this alternative (None: it may run)."""
+    for step in alternative:
+        if step.kind == "env":
+            return "it sets an environment variable (set it in your shell or image)"
+        if step.kind == "manual":
+            return ("it is for you to run (it works outside this environment, deletes "
+                    "files, or only diagnoses)")
+        if not step.runnable:
+            return "it is a command given as text, not an argument vector (run it yourself)"
+        if step.kind == "system" and not allow_system:
+            return "it needs root (a system package): add --allow-system to run it"
+    if not allow_downgrade:
+        if installed is None:
+            if any(pip_install_args(s.argv or ()) for s in alternative):
+                return ("the installed versions could not be read, so a downgrade of "
+                        f"{', '.join(CORE)} cannot be ruled out (add --allow-downgrade)")
+        else:
+            down = [d for s in alternative for d in downgrades(s, installed)]
+            if down:
+                return (f"it would downgrade {'; '.join(down)} (add --allow-downgrade to "
+                        "allow it)")
+    return None
+
+
+def _hold_core(argv: tuple[str, ...], installed: Optional[dict[str, str]],
+               folder: Path) -> tuple[list[str], Optional[Path]]:
+    """The vector to run for a pip install with a constraints file that keeps every core
+    library at its installed version or higher (pip's resolver may otherwise downgrade one
+    to satisfy a dependency); other vectors unchanged."""
+    from packaging.version import InvalidVersion, Version
+
+    if pip_install_args(argv) is None or not installed:
+        return list(argv), None
+    lines = []
+    for name in CORE:
+        if installed.get(name):
+            try:
+                lines.append(f"{name}>={Version(installed[name]).public}")
+            except InvalidVersion:
+                continue
+    if not lines:
+        return list(argv), None
+    fd, path = tempfile.mkstemp(prefix="fix-hold-", suffix=".txt", dir=folder)
+    with os.fdopen(fd, "w") as fh:
+        fh.write("\n".join(lines) + "\n")
+    at = list(argv).index("install") + 1
+    return [*argv[:at], "-c", path, *argv[at:]], Path(path)
 
 
 # --- the journal --------------------------------------------------------------------------
@@ -110,7 +270,7 @@ def state_dir() -> Path:
 
 @contextlib.contextmanager
 def _journal() -> Iterator[dict[str, Any]]:
-    """The journal, locked for the duration; written back atomically on exit."""
+    """The journal, locked for the duration; written back atomically (fsync'd) on exit."""
     folder = state_dir()
     try:
         folder.mkdir(parents=True, exist_ok=True)
@@ -134,10 +294,49 @@ def _journal() -> Iterator[dict[str, Any]]:
             atomic.write_text(path, json.dumps(data, indent=2) + "\n")
 
 
+class Transaction:
+    """One fix run's record in the journal, written before each change it makes."""
+
+    def __init__(self, t: Any) -> None:
+        self.id = uuid.uuid4().hex[:12]
+        self.record: dict[str, Any] = {"id": self.id, "time": time.time(), "python": t.python,
+                                       "purelib": str(t.purelib), "actions": [],
+                                       "undone": False}
+        self.written = False
+
+    @property
+    def actions(self) -> list[dict[str, Any]]:
+        return self.record["actions"]
+
+    def _save(self) -> None:
+        with _journal() as journal:
+            txs = journal["transactions"]
+            for i, tx in enumerate(txs):
+                if tx.get("id") == self.id:
+                    txs[i] = self.record
+                    break
+            else:
+                txs.append(self.record)
+        self.written = True
+
+    def intend(self, action: dict[str, Any]) -> dict[str, Any]:
+        """Record a change about to be made (state "started"), durably, before making it."""
+        action = {**action, "state": "started"}
+        self.actions.append(action)
+        self._save()
+        return action
+
+    def done(self, action: dict[str, Any], **result: Any) -> None:
+        action.update(result, state="done")
+        self._save()
+
+
 def _distributions(python: str) -> Optional[dict[str, str]]:
-    """name -> version of every distribution the interpreter sees (for undoing commands)."""
-    code = ("import importlib.metadata as m, json; print(json.dumps({(d.metadata['Name'] or '')"
-            ".lower(): d.version for d in m.distributions()}))")
+    """Normalised name -> version of every distribution the interpreter sees, as `pip freeze`
+    lists them (the first of a name on sys.path wins): recorded before each command."""
+    code = ("import importlib.metadata as m, json, re\nout = {}\nfor d in m.distributions():\n"
+            "    n = re.sub(r'[-_.]+', '-', (d.metadata['Name'] or '')).lower()\n"
+            "    if n: out.setdefault(n, d.version)\nprint(json.dumps(out))")
     try:
         proc = subprocess.run([python, "-I", "-c", code], capture_output=True, text=True,
                               timeout=120, env={**os.environ, "TTS_DOCTOR_SHIMS": "0"})
@@ -146,16 +345,28 @@ def _distributions(python: str) -> Optional[dict[str, str]]:
         return None
 
 
-def reverse_commands(python: str, before: dict[str, str], after: dict[str, str]) -> list[str]:
-    """The pip commands that take the distributions from `after` back to `before`."""
-    py = shlex.quote(python)
+def reverse_commands(python: str, before: dict[str, str],
+                     after: dict[str, str]) -> list[Command]:
+    """The pip commands (argument vectors) that take the distributions from `after` back to
+    `before`: uninstall what was added, reinstall the recorded version of what changed or went
+    (`--no-deps`: exactly those versions, nothing else moved)."""
     restore = sorted(f"{n}=={v}" for n, v in before.items() if n and after.get(n) != v)
     remove = sorted(n for n in after if n and n not in before)
     out = []
     if remove:
-        out.append(f"{py} -m pip uninstall -y {' '.join(shlex.quote(n) for n in remove)}")
+        out.append(Command((python, "-m", "pip", "uninstall", "-y", *remove)))
     if restore:
-        out.append(f"{py} -m pip install {' '.join(shlex.quote(r) for r in restore)}")
+        out.append(Command((python, "-m", "pip", "install", "--no-deps", *restore)))
+    return out
+
+
+def differences(want: dict[str, str], have: dict[str, str]) -> list[str]:
+    """What differs between two recorded version sets, one phrase per package."""
+    out = []
+    for name in sorted(set(want) | set(have)):
+        if want.get(name) != have.get(name):
+            out.append(f"{name} {have.get(name) or 'absent'} (was "
+                       f"{want.get(name) or 'absent'})")
     return out
 
 
@@ -166,7 +377,9 @@ def _ids(ids: list[str]) -> str:
 
 
 def render_plan(plan: Plan, pth_path: str, pth_before: Optional[str],
-                pth_after: Optional[str], dry_run: bool) -> str:
+                pth_after: Optional[str], dry_run: bool,
+                installed: Optional[dict[str, str]] = None, allow_downgrade: bool = False,
+                allow_system: bool = False) -> str:
     out: list[str] = []
     if plan.shims:
         out.append("Shims the doctor applies:")
@@ -188,12 +401,19 @@ def render_plan(plan: Plan, pth_path: str, pth_before: Optional[str],
         out.append("Shims this tts-doctor does not know (a newer probe plugin?):")
         for name, ids in plan.unknown_shims.items():
             out.append(f"  {name}{_ids(ids)}")
-    if plan.commands:
-        out.append("Commands (pip, apt, tts-doctor; printed, run only with --run-commands):")
-        out += [f"  $ {cmd}{_ids(ids)}" for cmd, ids in plan.commands]
-    if plan.exports:
-        out.append("Environment variables (set them in your shell or image; never run):")
-        out += [f"  {line}{_ids(ids)}" for line, ids in plan.exports]
+    if plan.fixes:
+        out.append("Commands, per finding: alternatives, 1. the recommended one (only that one "
+                   "runs, with --run-commands, without a shell):")
+        for fid, alternatives in plan.fixes.items():
+            out.append(f"  {fid}:")
+            for n, alt in enumerate(alternatives, 1):
+                for i, step in enumerate(alt):
+                    lead = f"{n}." if i == 0 else ""
+                    out.append(f"    {lead:<3} {'' if step.kind == 'env' else '$ '}{step}")
+                if n == 1:
+                    why = refusal(alt, installed, allow_downgrade, allow_system)
+                    if why:
+                        out.append(f"        (not run: {why})")
     if plan.errors:
         out.append("Probes that could not judge (see `tts-doctor check`): "
                    + ", ".join(f.id for f in plan.errors))
@@ -204,15 +424,93 @@ def _row(f: Optional[Finding]) -> str:
     return "absent" if f is None else f.status.value
 
 
+def _fixed(f: Optional[Finding]) -> bool:
+    return f is None or f.status in (Status.OK, Status.SKIP)
+
+
+# --- running the recommended commands -----------------------------------------------------
+
+def run_recommended(plan: Plan, t: Any, tx: Transaction, fixed: set[str],
+                 reprobe: Callable[[str], Optional[Finding]], allow_downgrade: bool,
+                 allow_system: bool) -> bool:
+    """Run, per finding not yet fixed, the steps of its recommended alternative; probe the
+    finding again after each step and stop once it is fixed. True when all went well."""
+    ok = True
+    for fid, alternatives in plan.fixes.items():
+        if fid in fixed:
+            click.echo(f"{fid}: fixed already (by the shims or an earlier command); its "
+                       "commands are not needed")
+            continue
+        alt = alternatives[0]
+        installed = _distributions(t.python)
+        why = refusal(alt, installed, allow_downgrade, allow_system)
+        if why:
+            click.echo(f"{fid}: the recommended fix is not run: {why}. It would run:")
+            for step in alt:
+                click.echo(f"  $ {step}")
+            if all(step.runnable for step in alt):
+                ok = False  # refused (a downgrade, root): not merely printed for the user
+            continue
+        finding: Optional[Finding] = None
+        for step in alt:
+            assert step.argv is not None
+            before = _distributions(t.python)
+            argv, hold = (list(step.argv), None) if allow_downgrade else _hold_core(
+                step.argv, before, state_dir())
+            action = tx.intend({"kind": "command", "finding": fid, "command": str(step),
+                                "argv": argv, "before": before})
+            shown = Command(argv, step.kind, step.note)
+            click.echo(f"$ {shown}")
+            try:
+                rc = subprocess.run(argv).returncode
+            except OSError as exc:
+                click.echo(f"tts-doctor: error: cannot run {argv[0]}: {exc.strerror or exc}",
+                           err=True)
+                rc = 127
+            finally:
+                if hold is not None:
+                    with contextlib.suppress(OSError):
+                        hold.unlink()
+            tx.done(action, rc=rc, after=_distributions(t.python))
+            if rc != 0:
+                click.echo(f"tts-doctor: error: the command exited {rc}; stopping here "
+                           "(the other alternatives are not tried: choose one yourself)",
+                           err=True)
+                return False
+            finding = reprobe(fid)
+            if _fixed(finding):
+                fixed.add(fid)
+                left = len(alt) - alt.index(step) - 1
+                click.echo(f"{fid}: fixed ({_row(finding)})"
+                           + (f"; the {left} remaining step(s) are not needed" if left else ""))
+                break
+        else:
+            click.echo(f"{fid}: still {_row(finding)} after the recommended fix: "
+                       f"{finding.summary if finding else ''} (the other alternatives are "
+                       "not tried: choose one yourself)")
+            ok = False
+        # a fix for one finding may have fixed others: probe the rest before running theirs
+        for other in plan.fixes:
+            if other not in fixed and other != fid and _fixed(reprobe(other)):
+                fixed.add(other)
+    return ok
+
+
 # --- the command --------------------------------------------------------------------------
 
 @click.command()
 @click.option("--dry-run", is_flag=True, help="Show the plan (files with their content); "
               "change nothing.")
-@click.option("--run-commands", is_flag=True, help="Also run the package commands, each "
-              "shown first (export lines are never run).")
+@click.option("--run-commands", is_flag=True, help="Also run the recommended (first) "
+              "command of each finding still broken after the shims, without a shell, each "
+              "shown first; the finding is probed again after each and the rest skipped once "
+              "it is fixed (export lines are never run).")
+@click.option("--allow-downgrade", is_flag=True, help="Let a command downgrade torch, "
+              "torchaudio, numpy, scipy or transformers (refused otherwise).")
+@click.option("--allow-system", is_flag=True, help="Let --run-commands run system commands "
+              "(apt-get and others that need root; printed otherwise).")
 @click.option("--undo", is_flag=True, help="Revert the latest fix applied to this "
-              "environment.")
+              "environment (the .pth, and the recorded package versions).")
 @click.option("--python", "python", type=click.Path(exists=True, dir_okay=False),
               metavar="PATH", help="Fix another environment (a venv's python).")
 @click.option("--only", multiple=True, metavar="PATTERN", help="Check only these probes "
@@ -222,13 +520,14 @@ def _row(f: Optional[Finding]) -> str:
 @click.option("--set", "settings", multiple=True, metavar="KEY=VALUE", help="Probe options.")
 @click.option("--timeout", type=click.FloatRange(min=0.1), default=30.0, show_default=True,
               help="Seconds each probe may take.")
-def fix(dry_run: bool, run_commands: bool, undo: bool, python: Optional[str],
-        only: tuple[str, ...], skip: tuple[str, ...], recipe: Optional[str],
-        settings: tuple[str, ...], timeout: float) -> int:
+def fix(dry_run: bool, run_commands: bool, allow_downgrade: bool, allow_system: bool,
+        undo: bool, python: Optional[str], only: tuple[str, ...], skip: tuple[str, ...],
+        recipe: Optional[str], settings: tuple[str, ...], timeout: float) -> int:
     """Apply the fixes the doctor can apply itself (shims); print the package commands.
 
     \b
-    Exit codes: 0 applied (or nothing to do), 1 a step failed, 2 usage error.
+    Exit codes: 0 applied (or nothing to do), 1 a step failed, was refused or did not fix
+    its finding, 2 usage error.
     """
     from tts_doctor import registry
     from tts_doctor import shim_install as si
@@ -238,9 +537,10 @@ def fix(dry_run: bool, run_commands: bool, undo: bool, python: Optional[str],
     if undo and dry_run:
         raise click.UsageError("--undo and --dry-run cannot be combined")
     if undo:
-        if only or skip or recipe or settings:
-            raise click.UsageError("--undo takes only --python and --run-commands")
-        return _undo(python, run_commands)
+        if only or skip or recipe or settings or allow_downgrade or allow_system:
+            raise click.UsageError("--undo takes only --python (and --run-commands, which "
+                                   "it implies)")
+        return _undo(python)
     only_p, skip_p = split_patterns(only), split_patterns(skip)
     try:
         registry.select(only_p, skip_p)
@@ -266,64 +566,70 @@ def fix(dry_run: bool, run_commands: bool, undo: bool, python: Optional[str],
     pth_before = pth_after = None
     if plan.shims:
         pth_before, pth_after, _ = si.planned(t, list(plan.shims))
-    click.echo(render_plan(plan, str(t.pth), pth_before, pth_after, dry_run), nl=False)
+    installed = _distributions(t.python) if plan.fixes else None
+    click.echo(render_plan(plan, str(t.pth), pth_before, pth_after, dry_run, installed,
+                           allow_downgrade, allow_system), nl=False)
     if dry_run:
         return 0
 
+    def reprobe(finding_id: str) -> Optional[Finding]:
+        again = run_check(only=(finding_id,), recipe=recipe_data, options=options,
+                          timeout=timeout, python=python)
+        return next((f for f in again.findings if f.id == finding_id), None)
+
     failed = False
-    transaction: dict[str, Any] = {"id": uuid.uuid4().hex[:12], "time": time.time(),
-                                   "python": t.python, "purelib": str(t.purelib),
-                                   "actions": [], "undone": False}
+    tx = Transaction(t)
     if plan.shims and pth_before != pth_after:
+        action = tx.intend({"kind": "pth", "path": str(t.pth), "before": pth_before,
+                            "after": pth_after})
         try:
             change = si.install(list(plan.shims), python)
         except si.ShimError as exc:
             click.echo(f"tts-doctor: error: {exc}", err=True)
+            tx.done(action, after=pth_before, error=str(exc))
             failed = True
         else:
-            transaction["actions"].append({"kind": "pth", "path": change.path,
-                                           "before": change.before, "after": change.after})
+            tx.done(action, before=change.before, after=change.after)
             click.echo(f"applied: shims {', '.join(change.shims)} in {change.path}")
-    if run_commands and plan.commands:
-        before = _distributions(t.python)
-        for cmd, _ in plan.commands:
-            click.echo(f"$ {cmd}")
-            rc = subprocess.run(cmd, shell=True).returncode
-            transaction["actions"].append({"kind": "command", "command": cmd, "rc": rc})
-            if rc != 0:
-                click.echo(f"tts-doctor: error: the command exited {rc}; stopping here",
-                           err=True)
-                failed = True
-                break
-        after = _distributions(t.python)
-        if before is not None and after is not None and before != after:
-            transaction["actions"].append({"kind": "distributions", "before": before,
-                                           "after": after})
-    elif plan.commands:
-        click.echo("commands not run (add --run-commands to run them)")
-    if transaction["actions"]:
-        with _journal() as journal:
-            journal["transactions"].append(transaction)
-        click.echo(f"recorded as fix {transaction['id']}: `tts-doctor fix --undo"
+
+    shimmed = sorted({i for ids in plan.shims.values() for i in ids})
+    old = {f.id: f for f in report.findings}
+    new: dict[str, Optional[Finding]] = {}
+    if shimmed and tx.actions:
+        again = run_check(only=tuple(shimmed), recipe=recipe_data, options=options,
+                          timeout=timeout, python=python)
+        found = {f.id: f for f in again.findings}
+        new.update({i: found.get(i) for i in shimmed})
+    fixed = {i for i, f in new.items() if _fixed(f)}
+
+    if run_commands and plan.fixes:
+        def probe_and_note(finding_id: str) -> Optional[Finding]:
+            f = reprobe(finding_id)
+            new[finding_id] = f
+            return f
+
+        if not run_recommended(plan, t, tx, fixed, probe_and_note, allow_downgrade,
+                               allow_system):
+            failed = True
+    elif plan.fixes and any(fid not in fixed for fid in plan.fixes):
+        click.echo("commands not run (add --run-commands to run the recommended one of each "
+                   "finding)")
+    if tx.written:
+        click.echo(f"recorded as fix {tx.id}: `tts-doctor fix --undo"
                    f"{' --python ' + shlex.quote(t.python) if python else ''}` reverts it")
 
-    affected = sorted({i for ids in plan.shims.values() for i in ids}
-                      | ({i for _, ids in plan.commands for i in ids} if run_commands else set()))
-    if affected and transaction["actions"]:
-        again = run_check(only=tuple(affected), recipe=recipe_data, options=options,
-                          timeout=timeout, python=python)
-        old = {f.id: f for f in report.findings}
-        new = {f.id: f for f in again.findings}
+    if new:
         click.echo("before -> after:")
-        width = max(len(i) for i in affected)
-        for i in affected:
-            f = new.get(i)
+        width = max(len(i) for i in new)
+        for i in sorted(new):
+            f = new[i]
             summary = f.summary if f is not None else ""
             click.echo(f"  {i:<{width}}  {_row(old.get(i)):>5} -> {_row(f):<5}  {summary}")
     return 1 if failed else 0
 
 
-def _undo(python: Optional[str], run_commands: bool) -> int:
+
+def _undo(python: Optional[str]) -> int:
     from tts_doctor import shim_install as si
 
     try:
@@ -338,31 +644,79 @@ def _undo(python: Optional[str], run_commands: bool) -> int:
             return 0
         tx = pending[-1]
         failed = False
+        recorded = [a for a in tx["actions"]
+                    if a["kind"] in ("command", "distributions") and "before" in a]
+        if recorded:
+            failed |= not _restore_versions(t.python, recorded[0]["before"])
+        elif any(a["kind"] == "command" for a in tx["actions"]):
+            click.echo("tts-doctor: error: this fix ran commands but recorded no versions "
+                       "before them (an older tts-doctor): its package changes cannot be "
+                       "restored", err=True)
+            failed = True
         for action in reversed(tx["actions"]):
-            if action["kind"] == "pth":
-                try:
-                    si.restore(action["path"], action["before"], action["after"])
-                except si.ShimError as exc:
-                    click.echo(f"tts-doctor: error: {exc}", err=True)
-                    failed = True
-                    continue
+            if action["kind"] != "pth":
+                continue
+            try:
+                current = Path(action["path"]).read_text(encoding="utf-8")
+            except FileNotFoundError:
+                current = None
+            except OSError as exc:
+                click.echo(f"tts-doctor: error: cannot read {action['path']}: {exc}", err=True)
+                failed = True
+                continue
+            # started but not known to be done (a kill -9): the file holds either text
+            expect = (action["before"] if current == action["before"]
+                      and action.get("state") != "done" else action["after"])
+            try:
+                si.restore(action["path"], action["before"], expect)
+            except si.ShimError as exc:
+                click.echo(f"tts-doctor: error: {exc}", err=True)
+                failed = True
+                continue
+            if expect == action["before"]:
+                click.echo(f"{action['path']}: never written (the fix stopped before): "
+                           "nothing to revert")
+            else:
                 click.echo(("removed " if action["before"] is None else "restored ")
                            + action["path"])
-            elif action["kind"] == "distributions":
-                for cmd in reverse_commands(t.python, action["before"], action["after"]):
-                    click.echo(f"$ {cmd}")
-                    if run_commands:
-                        rc = subprocess.run(cmd, shell=True).returncode
-                        if rc != 0:
-                            click.echo(f"tts-doctor: error: the command exited {rc}",
-                                       err=True)
-                            failed = True
-                if not run_commands:
-                    click.echo("(package changes are reverted by the commands above; add "
-                               "--run-commands to run them)")
         if not failed:
             tx["undone"] = True
             click.echo(f"undid fix {tx['id']}")
     if failed:
         sys.exit(1)
     return 0
+
+
+def _restore_versions(python: str, before: Optional[dict[str, str]]) -> bool:
+    """Reinstall the recorded versions (no shell), then compare; False, with every package
+    named that is not back at its recorded version, when something could not be restored."""
+    if before is None:
+        click.echo("tts-doctor: error: the versions before the fix's commands were not "
+                   "recorded (the interpreter could not be asked): cannot restore them",
+                   err=True)
+        return False
+    now = _distributions(python)
+    if now is None:
+        click.echo(f"tts-doctor: error: cannot read the installed versions of {python}",
+                   err=True)
+        return False
+    for command in reverse_commands(python, before, now):
+        click.echo(f"$ {command}")
+        try:
+            rc = subprocess.run(list(command.argv or ())).returncode
+        except OSError as exc:
+            click.echo(f"tts-doctor: error: {exc}", err=True)
+            rc = 127
+        if rc != 0:
+            click.echo(f"tts-doctor: error: the command exited {rc}", err=True)
+    after = _distributions(python) or {}
+    left = differences(before, after)
+    if left:
+        click.echo("tts-doctor: error: could not restore " + "; ".join(left) + ". The fix "
+                   "stays in the journal: restore these by hand, then run --undo again.",
+                   err=True)
+        return False
+    if before != now:
+        click.echo("restored the recorded package versions: " + "; ".join(
+            differences(before, now)))
+    return True

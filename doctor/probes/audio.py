@@ -18,12 +18,12 @@ import tempfile
 from typing import Any, Callable, Optional
 
 from tts_doctor import dists, elf
-from tts_doctor.finding import Fix, Result, fail, ok, skip, warn
+from tts_doctor.finding import Fix, Result, fail, ok, skip, system, warn
 from tts_doctor.registry import Context, probe
 
-APT_SNDFILE = "apt-get install -y libsndfile1"
-APT_FFMPEG = "apt-get install -y ffmpeg"
-APT_SOX = "apt-get install -y sox libsox-fmt-all"
+APT_SNDFILE = system("apt-get", "install", "-y", "libsndfile1")
+APT_FFMPEG = system("apt-get", "install", "-y", "ffmpeg")
+APT_SOX = system("apt-get", "install", "-y", "sox", "libsox-fmt-all")
 
 # Installed distribution -> the programs it runs (and the message users see without them).
 FFMPEG_USERS: dict[str, tuple[str, ...]] = {
@@ -123,7 +123,7 @@ def ffmpeg(ctx: Context) -> Optional[Result]:
     why = "; ".join(f"{p}: {programs[p]['error']}" for p in missing)
     commands = [APT_FFMPEG]
     if bundled:
-        commands.append(f"ln -s {bundled} /usr/local/bin/ffmpeg")
+        commands.append(system("ln", "-s", str(bundled), "/usr/local/bin/ffmpeg"))
     fix = Fix("Install FFmpeg (it brings both ffmpeg and ffprobe) in the image; a static build "
               "on PATH works as well" + (" (imageio-ffmpeg's bundled ffmpeg can be linked onto "
                                          "PATH, but it has no ffprobe)" if bundled else "") + ".",

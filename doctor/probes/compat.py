@@ -20,7 +20,7 @@ import ast
 from typing import Any, Optional
 
 from tts_doctor import dists, scan
-from tts_doctor.finding import Fix, Result, fail, ok
+from tts_doctor.finding import Fix, Result, fail, ok, steps
 from tts_doctor.registry import Context, probe
 
 PYDANTIC_BREAKS = (2, 11)
@@ -181,9 +181,9 @@ def transformers(ctx: Context) -> Optional[Result]:
         return ok(f"transformers {tv} still gives PreTrainedModel GenerationMixin; "
                   f"{listed} would lose .generate() from transformers 4.50 (keep "
                   "transformers<4.50 pinned)", **details)
-    commands = [dists.pip_install("transformers<4.50")]
+    commands: list[Any] = [dists.pip_install("transformers<4.50")]
     if coqui_old:
-        commands += [dists.pip_uninstall("TTS"), dists.pip_install("coqui-tts")]
+        commands.append(steps(dists.pip_uninstall("TTS"), dists.pip_install("coqui-tts")))
     fix = Fix("Keep transformers below 4.50 for these models (first command)"
               + ("; or replace the unmaintained coqui `TTS` with its maintained fork "
                  "`coqui-tts` (same `TTS` module, fixed classes; last commands)"

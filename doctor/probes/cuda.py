@@ -26,7 +26,7 @@ from dataclasses import asdict, dataclass
 from typing import Any, Optional
 
 from tts_doctor import dists
-from tts_doctor.finding import Fix, Result, fail, ok, skip, warn
+from tts_doctor.finding import Fix, Result, export, fail, manual, ok, skip, steps, system, warn
 from tts_doctor.registry import Context, probe
 
 INDEX = "https://download.pytorch.org/whl/{tag}"
@@ -384,7 +384,7 @@ def _reinstall(torch_req: str, index: Optional[str],
         names.append("torchaudio")
         reqs.append(torchaudio_req or "torchaudio")
     extra = f"--index-url {index}" if index else ""
-    return (dists.pip_uninstall(*names), dists.pip_install(*reqs, extra=extra))
+    return steps(dists.pip_uninstall(*names), dists.pip_install(*reqs, extra=extra))
 
 
 _LOCAL_BUILD = re.compile(r"cpu|cu\d{2,3}|rocm\d+(?:\.\d+)*")
@@ -433,7 +433,7 @@ NO_DRIVER_FIX = Fix(
     "a container, pass the GPU through: install the NVIDIA Container Toolkit on the host and "
     "start the container with `--gpus all` (Docker) or an nvidia.com/gpu resource "
     "(Kubernetes).",
-    commands=("nvidia-smi",))
+    commands=(manual("nvidia-smi"),))
 
 
 def judge_build(torch: Optional[TorchCuda], driver: Driver, need: Optional[str]) -> Result:
@@ -732,7 +732,7 @@ def judge_env(environ: dict[str, str], driver: Driver) -> Result:
                 continue
             fixed.append(f"{key}:{val}")
         if fixed != [f"{k}:{v}" for k, v in pairs]:
-            exports.append(f"export {var}={','.join(fixed)}")
+            exports.append(export(var, ",".join(fixed)))
     gpus = [dict(d) for d in driver.devices]
     shown = visible_devices(cvd, gpus) if cvd is not None else None
     if cvd is None or not driver.present:
@@ -746,7 +746,7 @@ def judge_env(environ: dict[str, str], driver: Driver) -> Result:
         problems.insert(0, f"CUDA_VISIBLE_DEVICES={cvd!r} hides every GPU from CUDA although "
                            f"the driver lists {len(gpus) or 'some'}: torch.cuda.is_available() "
                            "is False")
-        exports.insert(0, f"export CUDA_VISIBLE_DEVICES={every}")
+        exports.insert(0, export("CUDA_VISIBLE_DEVICES", every))
     if driver.present and len(gpus) > 1 and cvd and order != "PCI_BUS_ID" and \
             any(re.fullmatch(r"\s*\d+\s*", e) for e in cvd.split(",")):
         details["order_note"] = ("CUDA numbers GPUs fastest first unless CUDA_DEVICE_ORDER="
@@ -760,7 +760,7 @@ def judge_env(environ: dict[str, str], driver: Driver) -> Result:
         return warn("; ".join(problems)[:600],
                     Fix("Set the variables to values CUDA and torch's allocator accept "
                         "(documented keys: " + ", ".join(sorted(ALLOC_KEYS)[:8]) + ", ...).",
-                        commands=tuple(exports)), problems=problems, **details)
+                        commands=steps(*exports)), problems=problems, **details)
     if not driver.present and not said:
         return skip(f"{driver.reason or 'no NVIDIA driver'}; no CUDA variable is set", **details)
     return ok(said or "CUDA_VISIBLE_DEVICES and PYTORCH_CUDA_ALLOC_CONF are unset (every GPU "
@@ -874,8 +874,9 @@ def kernel(ctx: Context) -> Optional[Result]:
                     f"{torch_info.init_error or 'torch.cuda.is_available() is False'}"[:500],
                     Fix(f"CUDA initialisation failed: {meaning}. Check CUDA_VISIBLE_DEVICES "
                         "(cuda.env) and the driver (cuda.driver).",
-                        commands=("nvidia-smi",
-                                  f"{dists.python()} -c 'import torch; torch.cuda.init()'")),
+                        commands=(manual("nvidia-smi"),
+                                  manual(sys.executable, "-c",
+                                         "import torch; torch.cuda.init()"))),
                     family=family or None, **details)
     import torch
 
@@ -923,11 +924,13 @@ def kernel(ctx: Context) -> Optional[Result]:
         r = wrong[0]
         return fail(f"GPU {r['index']} {r['name']} computes wrong numbers: {r['problem']}",
                     Fix("The GPU returns wrong results: check `nvidia-smi -q` for ECC and Xid "
-                        "errors, and update the driver.", commands=("nvidia-smi -q -d ECC",)),
+                        "errors, and update the driver.",
+                        commands=(manual("nvidia-smi", "-q", "-d", "ECC"),)),
                     **details)
     if not results:
         return fail("torch says CUDA is available but counts no device",
-                    Fix("Check CUDA_VISIBLE_DEVICES (cuda.env).", commands=("nvidia-smi",)),
+                    Fix("Check CUDA_VISIBLE_DEVICES (cuda.env).",
+                        commands=(manual("nvidia-smi"),)),
                     **details)
     return ok(", ".join(f"GPU {r['index']} {r['name']}: kernel + matmul in {r['ms']} ms"
                         for r in results), **details)
@@ -1033,7 +1036,7 @@ def env(ctx: Context) -> Optional[Result]:
             return warn("; ".join(rejected)[:600],
                         Fix("Fix the allocator settings torch rejects (or empty the "
                             "variable for the defaults).",
-                            commands=tuple(f"export {k}=" for k in confs)),
+                            commands=steps(*(export(k, "") for k in confs))),
                         problems=rejected, **result.details)
     return result
 
@@ -1140,28 +1143,29 @@ def judge_toolchain(facts: dict[str, Any], need: str) -> Result:
     if not nvcc_cuda:
         problems.append(f"no working nvcc ({facts['nvcc_error']})")
         want = (torch_cuda or "12.8").replace(".", "-")
-        commands.append(f"apt-get install -y cuda-nvcc-{want} cuda-cudart-dev-{want}  "
-                        "# from NVIDIA's CUDA apt repository")
+        commands.append(system("apt-get", "install", "-y", f"cuda-nvcc-{want}",
+                               f"cuda-cudart-dev-{want}",
+                               note="from NVIDIA's CUDA apt repository"))
     elif not facts["cuda_runtime_h"]:
         problems.append(f"CUDA_HOME is {home} (from {facts['cuda_home_from']}) but "
                         f"{home}/include/cuda_runtime.h does not exist: torch would compile and "
                         "link against CUDA_HOME/include and CUDA_HOME/lib64 and find neither the "
                         "headers nor libcudart")
         if facts["homes_with_headers"]:
-            commands.append(f"export CUDA_HOME={facts['homes_with_headers'][0]}")
+            commands.append(export("CUDA_HOME", facts["homes_with_headers"][0]))
     if nvcc_cuda and torch_cuda and _vtuple(nvcc_cuda)[0] != _vtuple(torch_cuda)[0]:
         problems.append(f"nvcc is CUDA {nvcc_cuda} but torch was built with CUDA {torch_cuda}: "
                         "torch refuses to build extensions across CUDA majors (\"The detected "
                         "CUDA version mismatches the version that was used to compile "
                         "PyTorch\")")
-        commands.append(f"export CUDA_HOME=/usr/local/cuda-{torch_cuda}  # a CUDA {torch_cuda} "
-                        "toolkit")
+        commands.append(export("CUDA_HOME", f"/usr/local/cuda-{torch_cuda}",
+                               note=f"a CUDA {torch_cuda} toolkit"))
     if not facts["ninja_version"]:
         problems.append(f"ninja: {facts['ninja_error']}")
         commands.append(dists.pip_install("ninja"))
     if not facts["cxx"]:
         problems.append(f"no C++ compiler ({facts['cxx_name']} not on PATH)")
-        commands.append("apt-get install -y g++")
+        commands.append(system("apt-get", "install", "-y", "g++"))
     details = {"need": need, **facts}
     if problems:
         what = "; ".join(problems)
@@ -1170,7 +1174,7 @@ def judge_toolchain(facts: dict[str, Any], need: str) -> Result:
                   "include/cuda_runtime.h, not the folder of a wrapper script), ninja and a "
                   "C++ compiler; or turn the custom kernel off (IndexTTS-2: "
                   "use_cuda_kernel=False) and use the slower PyTorch path.",
-                  commands=tuple(commands))
+                  commands=steps(*commands))
         if need == "required":
             return fail(f"the recipe needs a CUDA toolchain: {what}"[:600], fix, **details)
         return warn(f"the recipe's optional CUDA kernel cannot be built, it falls back to "

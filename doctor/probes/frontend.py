@@ -14,7 +14,7 @@ import sys
 from typing import Any, Optional
 
 from tts_doctor import dists
-from tts_doctor.finding import Fix, Result, fail, ok, warn
+from tts_doctor.finding import Fix, Result, fail, manual, ok, steps, warn
 from tts_doctor.registry import Context, probe
 
 PYNINI_VERSION = "2.1.7"
@@ -43,9 +43,9 @@ def _install_fix(what: str) -> Fix:
                "glibc 2.27+, CPython 3.9+): a pip source build needs OpenFst and usually fails. "
                "Take pynini from conda-forge, then WeTextProcessing without dependencies; or "
                "use Linux x86_64 (WSL on Windows).",
-               commands=("conda install -c conda-forge pynini",
-                         dists.pip_install("WeTextProcessing", "importlib_resources",
-                                           extra="--no-deps")))
+               commands=(steps(manual("conda", "install", "-c", "conda-forge", "pynini"),
+                               dists.pip_install("WeTextProcessing", "importlib_resources",
+                                                 extra="--no-deps")),))
 
 
 def _try_import() -> dict[str, Any]:

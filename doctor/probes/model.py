@@ -18,12 +18,12 @@ without importing them and without any network access:
 from __future__ import annotations
 
 import os
-import shlex
+import re
 import shutil
 from pathlib import Path
 from typing import Any, Optional
 
-from tts_doctor.finding import Fix, Result, fail, ok, warn
+from tts_doctor.finding import Fix, Result, cmd, export, fail, manual, ok, warn
 from tts_doctor.registry import Context, probe
 
 OFFLINE_VARS = ("HF_HUB_OFFLINE", "TRANSFORMERS_OFFLINE", "MODELSCOPE_OFFLINE")
@@ -141,13 +141,17 @@ def _download_commands(ctx: Context, missing: list[str]) -> tuple[str, ...]:
     repo = str(table.get("repo") or "")
     model = (ctx.recipe or {}).get("model") or {}
     local = next((model.get(k) for k in LOCAL_KEYS if model.get(k)), None)
-    names = " ".join(shlex.quote(f) for f in missing)
+    names = [str(f) for f in missing]
+    # a value the hub client could read as an option (a repo or file name starting with "-")
+    # makes the command one for the user to check, never one fix runs
+    make = cmd if re.fullmatch(r"[\w.-]+(/[\w.-]+)?", repo) and not any(
+        n.startswith("-") for n in names) else manual
     if hub == "huggingface" and repo:
-        dest = f" --local-dir {shlex.quote(str(local))}" if local else ""
-        return (f"hf download {repo} {names}{dest}".replace("  ", " "),)
+        dest = ("--local-dir", str(local)) if local else ()
+        return (make("hf", "download", repo, *names, *dest),)
     if hub == "modelscope" and repo:
-        dest = f" --local_dir {shlex.quote(str(local))}" if local else ""
-        return (f"modelscope download --model {repo} {names}{dest}".replace("  ", " "),)
+        dest = ("--local_dir", str(local)) if local else ()
+        return (make("modelscope", "download", "--model", repo, *names, *dest),)
     return ()
 
 
@@ -239,7 +243,7 @@ def disk_fix(hub: str, found: Optional[dict[str, Any]], folder: Path, need: Any)
                    "model.checkpoint_dir) or --set model.dir=PATH at its new place.")
     return Fix(f"Free space on that disk, or move the cache to a disk with at least {need} GiB "
                f"free: {var} decides where the {hub} cache is (set it for every process that "
-               "loads the model).", commands=(f"export {var}=/path/with/space",))
+               "loads the model).", commands=(export(var, "/path/with/space"),))
 
 
 def _gib(n: float) -> float:

@@ -13,14 +13,18 @@ import ast
 import hashlib
 import os
 import re
+import sys
 import time
 from typing import Any, Optional
 
 from tts_doctor import dists, scan
-from tts_doctor.finding import Fix, Result, fail, ok, skip, warn
+from tts_doctor.finding import Fix, Result, cmd, export, fail, manual, ok, skip, steps, warn
 from tts_doctor.registry import Context, probe
 
 CACHE_FIX_DIR = "/tmp/numba-cache"
+# a resample in a fresh process: compiles resampy's kernels (and caches them where numba can);
+# shown as text (double-quoted), never run by `fix`
+WARM_UP = "import numpy, resampy; resampy.resample(numpy.zeros(4800, 'float32'), 48000, 24000)"
 # First-call latency above this (seconds) is a warning; `--set numba.jit-budget=0.2` changes it.
 JIT_BUDGET_S = 1.0
 # resampy's own valid names when it cannot be asked (REFERENCE.md).
@@ -115,7 +119,8 @@ def _import_numba() -> tuple[Any, Optional[str], float]:
        isolated=True, families=("M1",),
        crash_fix=Fix("Importing numba crashed the process (llvmlite's native library, or "
                      "extensions built for another NumPy). Reinstall numba and llvmlite.",
-                     commands=("{python} -m pip install --force-reinstall numba llvmlite",)))
+                     commands=(cmd("{python}", "-m", "pip", "install", "--force-reinstall",
+                                   "numba", "llvmlite"),)))
 def numba_numpy(ctx: Context) -> Optional[Result]:
     """Checks that numba imports with the installed NumPy (and llvmlite).
 
@@ -434,7 +439,7 @@ def cache(ctx: Context) -> Optional[Result]:
         details["import_error"] = error
     fix = Fix("Point numba's cache at a writable folder (numba creates it), in the image or "
               "the service's environment.",
-              commands=(f"export NUMBA_CACHE_DIR={CACHE_FIX_DIR}",))
+              commands=(export("NUMBA_CACHE_DIR", CACHE_FIX_DIR),))
     broken = [r for r in rows if r["locator"] is None]
     if broken:
         r = broken[0]
@@ -613,7 +618,8 @@ def resampy_filters(ctx: Context) -> Optional[Result]:
                   f"({', '.join(valid)}), or call the doctor's shim "
                   "shims.resample.resample(x, orig_sr, target_sr, quality='hq'), which "
                   "accepts only valid names and raises on the rest.", shim="resample",
-                  commands=("tts-doctor shims install",))
+                  commands=(manual("tts-doctor", "shims", "install", "--python",
+                                   sys.executable),))
         return fail(f"installed code passes filter names resampy {version} does not have: "
                     f"{where}", fix, **details)
     if problems:
@@ -713,17 +719,15 @@ def warmup(ctx: Context) -> Optional[Result]:
         fix = Fix("Compile once while building the image and keep numba's cache in it: set "
                   "NUMBA_CACHE_DIR to a folder baked into the image and run one resample "
                   "there during the build (and at service start-up).",
-                  commands=("export NUMBA_CACHE_DIR=/opt/numba-cache",
-                            f"{dists.python()} -c \"import numpy, resampy; resampy.resample("
-                            "numpy.zeros(4800, 'float32'), 48000, 24000)\""))
+                  commands=steps(export("NUMBA_CACHE_DIR", "/opt/numba-cache"),
+                                 f"{dists.python()} -c \"{WARM_UP}\""))
     else:
         where = (f"resampy {version} compiles its kernels without cache=True, so numba cannot "
                  "keep them on disk: every new process pays this")
         fix = Fix("resampy's kernels cannot be cached on disk: warm them up once at service "
                   "start-up (not per request), or resample with soxr through the doctor's "
                   "shim (no JIT).", shim="resample",
-                  commands=(f"{dists.python()} -c \"import numpy, resampy; resampy.resample("
-                            "numpy.zeros(4800, 'float32'), 48000, 24000)\"",))
+                  commands=(f"{dists.python()} -c \"{WARM_UP}\"",))
     if first > budget and not from_disk:
         return warn(f"{numbers}; {where}", fix, **details)
     return ok(f"{numbers}; {where}", **details)

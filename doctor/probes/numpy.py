@@ -27,7 +27,7 @@ import time
 from typing import Any, Optional
 
 from tts_doctor import dists, scan
-from tts_doctor.finding import Fix, Result, fail, ok, skip, warn
+from tts_doctor.finding import Fix, Result, fail, manual, ok, skip, steps, warn
 from tts_doctor.registry import Context, probe
 
 # ---------------------------------------------------------------------------------------------
@@ -312,7 +312,7 @@ def abi(ctx: Context) -> Result:
                     "ended before them): " + ", ".join(u["module"] for u in unchecked[:4]))
     if not broken and unchecked:
         # nothing failed, but not everything was tried: no verdict on the rest
-        tries = [f"{dists.python()} -c 'import {u['module']}'" for u in unchecked[:4]]
+        tries = [manual(sys.executable, "-c", f"import {u['module']}") for u in unchecked[:4]]
         names = ", ".join(sorted({u["distribution"] for u in unchecked}))
         return warn(f"numpy {version}: extension module(s) of {names} built against NumPy "
                     f"{other}.x could not be checked" + (
@@ -338,7 +338,7 @@ def abi(ctx: Context) -> Result:
         fix = Fix(f"{BANNER_TEXT}: upgrade each package to a release built for NumPy 2 "
                   "(first command(s)), or pin numpy below 2 for the whole environment "
                   "(last command).",
-                  commands=(*upgrades, dists.pip_install("numpy<2")))
+                  commands=(steps(*upgrades), dists.pip_install("numpy<2")))
     else:
         summary = (f"{len(broken)} extension module(s) built against NumPy 2.x fail with "
                    f"numpy {version}: "
@@ -498,6 +498,6 @@ def aliases(ctx: Context) -> Result:
     fix = Fix("Upgrade the packages that still use the removed aliases (first command(s)); "
               f"or pin {pin} (last command). In your own code use the replacements: "
               + ", ".join(f"np.{n} -> {REPLACEMENTS.get(n, '?')}" for n in replaced[:8]),
-              commands=(*upgrades, dists.pip_install(pin)))
+              commands=(steps(*upgrades), dists.pip_install(pin)))
     return fail(f"numpy {runtime} no longer has aliases that installed code uses: {listed} "
                 "(AttributeError: module 'numpy' has no attribute ...)", fix, **details)

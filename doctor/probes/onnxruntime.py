@@ -14,10 +14,11 @@ from __future__ import annotations
 import glob
 import os
 import re
+import shlex
 from typing import Any, Optional
 
 from tts_doctor import dists, elf
-from tts_doctor.finding import Fix, Result, fail, ok, skip, warn
+from tts_doctor.finding import Fix, Result, cmd, fail, manual, ok, skip, steps, text, warn
 from tts_doctor.probes.cuda import gpu_need
 from tts_doctor.registry import Context, probe
 
@@ -150,8 +151,8 @@ def install(ctx: Context) -> Optional[Result]:
               f"exactly one ({keep.split('==')[0]}: the GPU build also runs on the CPU). Pin "
               "it so that a dependency (piper-tts, rembg...) does not pull the other one back "
               "in.",
-              commands=(dists.pip_uninstall(*(n for n, _ in builds)),
-                        dists.pip_install(keep)))
+              commands=steps(dists.pip_uninstall(*(n for n, _ in builds)),
+                             dists.pip_install(keep)))
     return fail(f"{listed} are both installed: they overwrite each other's files ({on_disk}); "
                 "which providers you get depends on the install order", fix, **details)
 
@@ -224,8 +225,9 @@ def _pip_cuda_libs(package_dir: str) -> dict[str, str]:
        crash_fix=Fix("Importing onnxruntime or creating a session crashed the process (mixed "
                      "files of two builds, or a CUDA library of the wrong version). Reinstall "
                      "exactly one build.",
-                     commands=("{python} -m pip uninstall -y onnxruntime onnxruntime-gpu",
-                               "{python} -m pip install onnxruntime-gpu")))
+                     commands=steps(cmd("{python}", "-m", "pip", "uninstall", "-y",
+                                        "onnxruntime", "onnxruntime-gpu"),
+                                    cmd("{python}", "-m", "pip", "install", "onnxruntime-gpu"))))
 def providers(ctx: Context) -> Optional[Result]:
     """Checks that ONNX Runtime imports and, where a GPU is expected, runs a session on CUDA.
 
@@ -248,8 +250,8 @@ def providers(ctx: Context) -> Optional[Result]:
         import onnxruntime as ort
     except Exception as exc:
         fix = Fix("ONNX Runtime does not import: reinstall exactly one build.",
-                  commands=(dists.pip_uninstall(*(n for n, _ in builds)),
-                            dists.pip_install(_keep(builds))))
+                  commands=steps(dists.pip_uninstall(*(n for n, _ in builds)),
+                                 dists.pip_install(_keep(builds))))
         return fail(f"onnxruntime does not import: {type(exc).__name__}: {exc}"[:400], fix,
                     builds=sorted(names), error=f"{type(exc).__name__}: {exc}")
     package_dir = os.path.dirname(ort.__file__)
@@ -262,8 +264,8 @@ def providers(ctx: Context) -> Optional[Result]:
                                "recipe_needs_gpu": need_gpu}
     expected = gpu_dist or bool(driver) or need_gpu
     has_cuda = "CUDAExecutionProvider" in available
-    one_gpu = (dists.pip_uninstall(*(n for n, _ in builds)),
-               dists.pip_install(_keep(builds) if gpu_dist else "onnxruntime-gpu"))
+    one_gpu = steps(dists.pip_uninstall(*(n for n, _ in builds)),
+                    dists.pip_install(_keep(builds) if gpu_dist else "onnxruntime-gpu"))
     if not expected:
         active, error = _session_providers(ort, ["CPUExecutionProvider"])
         details.update(session_providers=active, session_error=error)
@@ -309,8 +311,10 @@ def providers(ctx: Context) -> Optional[Result]:
                       "search there: call onnxruntime.preload_dlls() (ONNX Runtime >= 1.21) or "
                       "`import torch` before creating the session, or add their folders to "
                       "LD_LIBRARY_PATH.",
-                      commands=("export LD_LIBRARY_PATH=" + ":".join(sorted({os.path.dirname(
-                          in_wheels[m]) for m in missing})) + ":$LD_LIBRARY_PATH",))
+                      commands=(text("export LD_LIBRARY_PATH=" + ":".join(
+                          shlex.quote(d) for d in sorted({os.path.dirname(in_wheels[m])
+                                                          for m in missing}))
+                          + ':"$LD_LIBRARY_PATH"'),))
         else:
             fix = Fix("Install the CUDA libraries this ONNX Runtime build was made for (its "
                       "`cuda,cudnn` extras bring them as pip wheels), or the onnxruntime-gpu "
@@ -331,6 +335,7 @@ def providers(ctx: Context) -> Optional[Result]:
               "it: the driver is older than this build's CUDA, or no GPU is visible "
               "(CUDA_VISIBLE_DEVICES). Check the cuda.* findings, or install the "
               "onnxruntime-gpu release built for the driver's CUDA.",
-              commands=("nvidia-smi", dists.pip_install("onnxruntime-gpu", extra="--upgrade")))
+              commands=(manual("nvidia-smi"),
+                        dists.pip_install("onnxruntime-gpu", extra="--upgrade")))
     return fail(f"the CUDA provider is listed and its libraries resolve, but {fallback}", fix,
                 **details)

@@ -15,7 +15,7 @@ from typing import Any
 from packaging.requirements import InvalidRequirement, Requirement
 from packaging.specifiers import InvalidSpecifier, SpecifierSet
 from tts_doctor import dists
-from tts_doctor.finding import Fix, Result, fail, ok, warn
+from tts_doctor.finding import Fix, Result, fail, ok, steps, warn
 from tts_doctor.registry import Context, probe
 
 
@@ -116,7 +116,7 @@ def duplicates(ctx: Context) -> Result:
     where = ", ".join(f"{c['version']} at {os.path.dirname(c['location'])}" for c in copies)
     fix = Fix("Two copies of a distribution: the first on sys.path wins and its files may be "
               "mixed with the other's. Uninstall until none is left, then install once.",
-              commands=tuple(dict.fromkeys(
+              commands=steps(*dict.fromkeys(
                   [dists.pip_uninstall(n) for n in doubles] +
                   [dists.pip_install(f"{n}=={doubles[n][0]['version']}") for n in doubles])))
     return warn(f"{name} is installed {len(copies)} times ({where})"
@@ -153,7 +153,7 @@ def python_requires(ctx: Context) -> Result:
     fix = Fix(f"These were installed for another Python (or with --ignore-requires-python) "
               f"and may fail here: use an interpreter they accept, or versions that accept "
               f"Python {here}.",
-              commands=tuple(dists.pip_uninstall(b["package"]) for b in bad[:5]))
+              commands=steps(*(dists.pip_uninstall(b["package"]) for b in bad[:5])))
     names = ", ".join(f"{b['package']} ({shlex.quote(b['requires_python'])})" for b in bad[:3])
     return warn(f"{len(bad)} distribution(s) do not accept Python {here}: {names}", fix,
                 packages=bad)

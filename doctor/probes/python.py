@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import platform
+import re
 import sys
 
 from packaging.specifiers import InvalidSpecifier, SpecifierSet
-from tts_doctor.finding import Fix, Result, fail, ok
+from tts_doctor.finding import Fix, Result, fail, manual, ok
 from tts_doctor.registry import Context, probe
 
 
@@ -50,7 +51,8 @@ def interpreter(ctx: Context) -> Result:
             name = (ctx.recipe or {}).get("name", "the recipe")
             fix = Fix(f"{name} needs Python {wanted} (its dependencies publish nothing else): "
                       "create an environment with such an interpreter.",
-                      commands=(f"python{_example(wanted)} -m venv .venv-{name}",))
+                      commands=(manual(f"python{_example(wanted)}", "-m", "venv",
+                                       ".venv-" + re.sub(r"[^\w.-]+", "-", str(name))),))
             return fail(f"Python {details['python']} is outside {name}'s range {wanted}", fix,
                         **details)
     return ok(summary, **details)

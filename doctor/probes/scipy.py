@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from typing import Any, Optional
 
 from tts_doctor import dists
-from tts_doctor.finding import Fix, Result, fail, ok, skip, warn
+from tts_doctor.finding import Fix, Result, fail, manual, ok, skip, steps, warn
 from tts_doctor.registry import Context, probe
 from tts_doctor.scan import guarded
 
@@ -398,13 +398,15 @@ def _names_fix(uses: list[dict[str, Any]], entries: list[Removed]) -> Fix:
     if commands:
         parts.append("upgrade the packages that fixed it")
     pin_note = ""
+    pinned: tuple[str, ...] = ()
     if unfixed or not forwardable:
         pin, pin_note = _pin(entries)
         if pin:
-            commands.append(pin)
+            pinned = (pin,)
             parts.append("or pin SciPy below the release that removed them")
     return Fix(", ".join(parts) + f". New homes: {homes}.{pin_note}",
-               shim="scipy_names" if forwardable else None, commands=tuple(commands))
+               shim="scipy_names" if forwardable else None,
+               commands=(steps(*commands), *pinned))
 
 
 # --- resample -----------------------------------------------------------------------------
@@ -516,8 +518,9 @@ def resample(ctx: Context) -> Optional[Result]:
         fix = Fix("Install soxr so that the resample shim handles every rate ratio, or remove "
                   "the shim (tts-doctor shims uninstall resample)." if shim else
                   "Reinstall SciPy.", shim=None,
-                  commands=commands or ((f"tts-doctor shims uninstall resample --python "
-                                         f"{dists.python()}",) if shim else
+                  commands=commands or ((manual("tts-doctor", "shims", "uninstall",
+                                                "resample", "--python", sys.executable),)
+                                        if shim else
                                         (dists.pip_install(f"scipy=={version}",
                                                            extra="--force-reinstall "
                                                            "--no-deps"),)))

@@ -3,19 +3,21 @@
 from __future__ import annotations
 
 import os
-import shlex
 import sys
 from pathlib import Path
 from typing import Optional
 
 from tts_doctor import dists
-from tts_doctor.finding import Fix, Result, fail, ok, warn
+from tts_doctor.finding import Command, Fix, Result, fail, manual, ok, warn
 from tts_doctor.registry import Context, probe
 
 
-def _uninstall(names: str = "") -> str:
-    extra = f" {names}" if names else ""
-    return f"tts-doctor shims uninstall{extra} --python {shlex.quote(sys.executable)}"
+def _uninstall(*names: str) -> Command:
+    return manual("tts-doctor", "shims", "uninstall", *names, "--python", sys.executable)
+
+
+def _install() -> Command:
+    return manual("tts-doctor", "shims", "install", "--python", sys.executable)
 
 
 @probe("shims.installed", title="tts-doctor shims: installed, active, still needed",
@@ -34,13 +36,15 @@ def installed(ctx: Context) -> Optional[Result]:
         return ok("no shims installed in this environment", pth=str(pth))
     except OSError as exc:
         return warn(f"cannot read {pth}: {exc.strerror}",
-                    Fix("Check the file's permissions", commands=(f"ls -l {pth}",)),
+                    Fix("Check the file's permissions",
+                        commands=(manual("ls", "-l", str(pth)),)),
                     pth=str(pth))
     meta = si.parse(text)
     if meta is None:
         return warn(f"{pth} exists but was not written by tts-doctor",
                     Fix("Inspect the file and remove it if it is a leftover; tts-doctor will "
-                        "not overwrite it", commands=(f"cat {pth}",)), pth=str(pth))
+                        "not overwrite it", commands=(manual("cat", str(pth)),)),
+                    pth=str(pth))
     names = list(meta["shims"])
     root = str(meta.get("root", ""))
     details = {"pth": str(pth), "shims": names, "root": root, "doctor": meta.get("doctor")}
@@ -48,9 +52,7 @@ def installed(ctx: Context) -> Optional[Result]:
         return fail(f"shims {', '.join(names)} are installed but their code is gone from "
                     f"{root}: SciPy is left unpatched (and a RuntimeWarning says so)",
                     Fix("Remove the shims, or reinstall them from a tts-doctor that is "
-                        "installed", commands=(_uninstall(),
-                                               "tts-doctor shims install --python "
-                                               + dists.python())), **details)
+                        "installed", commands=(_uninstall(), _install())), **details)
     from tts_doctor.shims import _hooks
 
     if _hooks.disabled():
@@ -61,7 +63,7 @@ def installed(ctx: Context) -> Optional[Result]:
         return warn(f"shims {', '.join(names)} are installed in {pth} but not active in a "
                     "new process (site did not run the .pth: is site-packages on the path?)",
                     Fix("Reinstall the shims, and check that python runs without -S",
-                        commands=("tts-doctor shims install --python " + dists.python(),)),
+                        commands=(_install(),)),
                     active=False, **details)
     if dists.version("scipy") is None:
         return warn(f"shims {', '.join(names)} are installed but SciPy is not: nothing to "
@@ -80,13 +82,13 @@ def installed(ctx: Context) -> Optional[Result]:
     if details["errors"]:
         return fail(f"shims installed but failed to patch: {details['errors'][0]}",
                     Fix("Reinstall the shims from this tts-doctor",
-                        commands=("tts-doctor shims install --python " + dists.python(),)),
+                        commands=(_install(),)),
                     **details)
     if removable:
         return warn(f"shims {', '.join(removable)} are installed but this environment no "
                     "longer has the problem they cover: removable",
                     Fix("Remove the shims that are no longer needed",
-                        commands=(_uninstall(" ".join(removable)),)), **details)
+                        commands=(_uninstall(*removable),)), **details)
     count = sum(len(n) for n in patched.values())
     return ok(f"shims {', '.join(names)} active: {count} names patched on import "
               f"({', '.join(f'{m}: {len(n)}' for m, n in patched.items())})", **details)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import time
 
 from tts_doctor import dists
-from tts_doctor.finding import Fix, Result, fail, ok, skip, warn
+from tts_doctor.finding import Fix, Result, fail, manual, ok, skip, steps, warn
 from tts_doctor.probes.cuda import index_for, same_build_commands
 from tts_doctor.registry import Context, probe
 
@@ -19,7 +19,7 @@ CPU_INDEX = "https://download.pytorch.org/whl/cpu"
                      "version from the index its build came from: PyPI for the default CUDA "
                      "build, https://download.pytorch.org/whl/<tag> for a '+cpu' or '+cuXXX' "
                      "one (`pip show torch` gives the version and tag).",
-                     commands=("{python} -m pip show torch",)))
+                     commands=(manual("{python}", "-m", "pip", "show", "torch"),)))
 def build(ctx: Context) -> Result:
     """Checks that torch is installed and imports, and reports which build it is (CPU, CUDA, ROCm).
 
@@ -65,7 +65,7 @@ def build(ctx: Context) -> Result:
     if dists.release(runtime) != dists.release(meta_version):
         fix = Fix("The torch that imports is not the one pip installed (two copies on the "
                   "path, or a partial upgrade). Remove every copy and install once.",
-                  commands=(dists.pip_uninstall("torch"), dists.pip_install("torch")))
+                  commands=steps(dists.pip_uninstall("torch"), dists.pip_install("torch")))
         return warn(f"torch imports as {runtime} but metadata says {meta_version}", fix,
                     **details)
     return ok(f"torch {runtime} ({kind} build), imports in {seconds:.1f} s", **details)

@@ -22,7 +22,7 @@ import re
 from typing import Any, Optional
 
 from tts_doctor import dists
-from tts_doctor.finding import Fix, Result, fail, ok, skip, warn
+from tts_doctor.finding import Fix, Result, export, fail, ok, skip, steps, warn
 from tts_doctor.registry import Context, probe
 
 FORCE = "TORCH_FORCE_WEIGHTS_ONLY_LOAD"
@@ -120,9 +120,9 @@ def judge(torch_version: str, behaviour: dict[str, Any], environ: dict[str, str]
     unflagged = [c for b in breakers.values() for c in b["calls"] if c["weights_only"] is None]
     sites = ", ".join(c["where"] for c in unflagged[:3]) + (", ..." if len(unflagged) > 3
                                                             else "")
-    commands = [dists.pip_uninstall(*(b["distribution"] for b in breakers.values())),
-                dists.pip_install(*sorted({BREAKERS[k] for k in breakers}))]
-    trust = f"export {FORCE_NO}=1  # only for checkpoints you trust: it allows any pickle"
+    commands = steps(dists.pip_uninstall(*(b["distribution"] for b in breakers.values())),
+                     dists.pip_install(*sorted({BREAKERS[k] for k in breakers})))
+    trust = export(FORCE_NO, "1", note="only for checkpoints you trust: it allows any pickle")
     fix = Fix("Replace the abandoned coqui `TTS` with its maintained fork `coqui-tts` (the same "
               "`TTS` module; it registers its config classes as safe globals). Or, for "
               f"checkpoints you trust, set {FORCE_NO}=1 to restore the old default.",

@@ -28,7 +28,7 @@ from pathlib import Path
 from typing import Any, Optional
 
 from tts_doctor import dists
-from tts_doctor.finding import Fix, Result, fail, ok, skip, warn
+from tts_doctor.finding import Fix, Result, cmd, fail, ok, skip, steps, system, warn
 from tts_doctor.probes.cuda import INDEX, torchaudio_line
 from tts_doctor.registry import Context, probe
 
@@ -138,9 +138,9 @@ def pair_fix(torch: Optional[Side], audio: Side, *, shim: Optional[str] = None) 
     torch_line = ("1." + line.split(".")[1]) if line.startswith("0.") else line
     tag = torch.tag if torch and torch.tag and torch.tag != "cuda" else "cpu"
     index = INDEX.format(tag=tag)
-    commands = (dists.pip_uninstall("torch", "torchaudio"),
-                dists.pip_install(f"torch=={torch_line}.*", f"torchaudio=={line}.*",
-                                  extra=f"--index-url {index}"))
+    commands = steps(dists.pip_uninstall("torch", "torchaudio"),
+                     dists.pip_install(f"torch=={torch_line}.*", f"torchaudio=={line}.*",
+                                       extra=f"--index-url {index}"))
     newer = torch_pair if torch_pair and torch_pair != line else None
     text = (f"Install torch and torchaudio as one pair from one index: torch {torch_line}.x "
             f"with torchaudio {line}.x, both {'CPU' if tag == 'cpu' else tag} builds ({index})"
@@ -276,7 +276,8 @@ def import_torchaudio() -> tuple[Any, Optional[str]]:
        isolated=True, families=("A1", "A2"),
        crash_fix=Fix("Importing torchaudio crashed the process: its extension is built for "
                      "another torch. Reinstall torch and torchaudio as one pair.",
-                     commands=("{python} -m pip install --force-reinstall torch torchaudio",)))
+                     commands=(cmd("{python}", "-m", "pip", "install", "--force-reinstall",
+                                   "torch", "torchaudio"),)))
 def extension(ctx: Context) -> Optional[Result]:
     """Imports torchaudio in the worker and checks that its C++ extension is loaded
     (`_IS_TORCHAUDIO_EXT_AVAILABLE`) and runs (lfilter through its kernel). When the import
@@ -496,7 +497,7 @@ def api(ctx: Context) -> Optional[Result]:
         fix = Fix(f"Upgrade the packages that call them (their newer releases may have "
                   f"migrated), or keep torchaudio below {first} (with the torch of that line; "
                   f"see torchaudio.pair), or migrate: {homes}.",
-                  commands=(*upgrades, pin))
+                  commands=(steps(*upgrades), pin))
         if breaking:
             return fail(f"torchaudio {audio.runtime or audio.version} no longer has "
                         f"{', '.join(names)}, which installed code calls: {what}"[:600], fix,
@@ -582,7 +583,8 @@ def io(ctx: Context) -> Optional[Result]:
     details: dict[str, Any] = {"torchaudio": audio.runtime or audio.version, "torchcodec": tc,
                                "find_library_avutil": avutil, "load_save_users": callers}
     who = f"; installed callers of torchaudio.load/save: {', '.join(callers)}" if callers else ""
-    apt = "apt-get install -y ffmpeg  # the shared libraries libavutil, libavcodec, ..."
+    apt = system("apt-get", "install", "-y", "ffmpeg",
+                 note="the shared libraries libavutil, libavcodec, ...")
     soundfile = dists.pip_install("soundfile")
     if tc is None:
         return warn(f"torchaudio {audio.runtime or audio.version} loads and saves audio only "
@@ -590,7 +592,7 @@ def io(ctx: Context) -> Optional[Result]:
                     f"\"TorchCodec is required for load_with_torchcodec\"{who}",
                     Fix("Install torchcodec (the release paired with your torch) and FFmpeg's "
                         "shared libraries, or read and write audio with soundfile instead.",
-                        commands=(dists.pip_install("torchcodec"), apt, soundfile)),
+                        commands=(steps(dists.pip_install("torchcodec"), apt), soundfile)),
                     **details)
     majors = ffmpeg_majors(package_dir("torchcodec", "torchcodec"))
     details["ffmpeg_majors"] = majors
@@ -616,8 +618,9 @@ def io(ctx: Context) -> Optional[Result]:
         return warn(f"torchaudio.save/load of a WAV fails through torchcodec {tc}: {problem}"
                     [:600], Fix("Reinstall torchcodec paired with your torch, and FFmpeg's "
                                 "shared libraries; or use soundfile.",
-                                commands=(dists.pip_install("torchcodec", extra="--force-"
-                                                            "reinstall"), apt, soundfile)),
+                                commands=(steps(dists.pip_install("torchcodec",
+                                                                  extra="--force-reinstall"),
+                                                apt), soundfile)),
                     **details)
     return ok(f"torchaudio.save/load round-trip a WAV through torchcodec {tc} (FFmpeg "
               f"{', '.join(sorted(usable))})", **details)

@@ -12,13 +12,12 @@ resource zip is CRC-checked.
 from __future__ import annotations
 
 import os
-import shlex
 import sys
 from pathlib import Path
 from typing import Any, Optional
 
 from tts_doctor import dists
-from tts_doctor.finding import Fix, Result, fail, ok, skip, warn
+from tts_doctor.finding import Fix, Result, cmd, fail, manual, ok, skip, steps, warn
 from tts_doctor.registry import Context, probe
 
 PLACEHOLDER_SUMMARY = "A minimal example Python package"
@@ -37,9 +36,11 @@ COSY_LOCAL = "pretrained_models/CosyVoice-ttsfrd"
 # find-links for cp38, the downloaded model folder for cp310; PyPI has only the placeholder).
 # Written for any interpreter ("{python}" is filled in by the runner): a crash fix is chosen
 # before the diagnosed interpreter is known.
-REINSTALL_ANY = (f"modelscope download --model {COSY_MODEL} --local_dir {COSY_LOCAL}",
-                 f"{{python}} -m pip install --force-reinstall --no-deps -f {FIND_LINKS} "
-                 f"-f {COSY_LOCAL} 'ttsfrd>0.1.0' ttsfrd_dependency")
+REINSTALL_ANY = steps(cmd("modelscope", "download", "--model", COSY_MODEL, "--local_dir",
+                          COSY_LOCAL),
+                      cmd("{python}", "-m", "pip", "install", "--force-reinstall", "--no-deps",
+                          "-f", FIND_LINKS, "-f", COSY_LOCAL, "ttsfrd>0.1.0",
+                          "ttsfrd_dependency"))
 LANG_TYPES = ("pinyinvg", "pinyin", "zhcn")  # CosyVoice's, then ModelScope Sambert's
 SAMPLE_TEXT = "今天天气很好。"
 
@@ -150,8 +151,8 @@ def _real_install_commands() -> tuple[str, ...]:
     """Commands that install the real engine on this interpreter, or () when none exists."""
     wheels = installable_wheels()
     if any("cp310" in w for w in wheels):
-        return (dists.pip_install("cosyvoice-ttsfrd"),
-                shlex.quote(os.path.join(_bindir(), "cosyvoice-post-install")))
+        return steps(dists.pip_install("cosyvoice-ttsfrd"),
+                     cmd(os.path.join(_bindir(), "cosyvoice-post-install")))
     if wheels:
         return (dists.pip_install("ttsfrd>0.1.0", extra=f"-f {FIND_LINKS}"),)
     return ()
@@ -176,8 +177,8 @@ def reinstall_commands(version: Optional[str], *, dependency: bool = False) -> t
     if not dependency and not cp310:
         return (dists.pip_install(req, extra=f"{force} -f {FIND_LINKS}"),)
     reqs = [req] + (["ttsfrd_dependency"] if dependency else [])
-    return (f"modelscope download --model {COSY_MODEL} --local_dir {COSY_LOCAL}",
-            dists.pip_install(*reqs, extra=f"{force} -f {FIND_LINKS} -f {COSY_LOCAL}"))
+    return steps(cmd("modelscope", "download", "--model", COSY_MODEL, "--local_dir", COSY_LOCAL),
+                 dists.pip_install(*reqs, extra=f"{force} -f {FIND_LINKS} -f {COSY_LOCAL}"))
 
 
 def target_python(ctx: Optional[Context]) -> str:
@@ -202,11 +203,12 @@ def target_python(ctx: Optional[Context]) -> str:
 
 def _other_python_commands(ctx: Optional[Context] = None) -> tuple[str, ...]:
     if target_python(ctx) == "3.8":
-        return ("python3.8 -m venv .venv-ttsfrd",
-                f".venv-ttsfrd/bin/python -m pip install 'modelscope[audio]' -f {FIND_LINKS}")
-    return ("python3.10 -m venv .venv-ttsfrd",
-            ".venv-ttsfrd/bin/python -m pip install cosyvoice-ttsfrd",
-            ".venv-ttsfrd/bin/cosyvoice-post-install")
+        return steps(manual("python3.8", "-m", "venv", ".venv-ttsfrd"),
+                     manual(".venv-ttsfrd/bin/python", "-m", "pip", "install",
+                            "modelscope[audio]", "-f", FIND_LINKS))
+    return steps(manual("python3.10", "-m", "venv", ".venv-ttsfrd"),
+                 manual(".venv-ttsfrd/bin/python", "-m", "pip", "install", "cosyvoice-ttsfrd"),
+                 manual(".venv-ttsfrd/bin/cosyvoice-post-install"))
 
 
 def _platform_ok() -> bool:
@@ -267,7 +269,7 @@ def origin(ctx: Context) -> Optional[Result]:
                         "back to WeTextProcessing", fix, **info)
         return skip("ttsfrd is not installed", **info)
     if info["placeholder"]:
-        commands = (dists.pip_uninstall("ttsfrd"), *_install_fix("", ctx).commands)
+        commands = steps(dists.pip_uninstall("ttsfrd"), *_install_fix("", ctx).commands)
         return fail(f"ttsfrd {info['version']} is PyPI's placeholder "
                     f"(\"{info['package_summary']}\", only hello(), no compiled engine): "
                     "not the real ttsfrd, a supply-chain risk; code that imports it fails on "
@@ -279,7 +281,8 @@ def origin(ctx: Context) -> Optional[Result]:
     if not info["real"]:
         return fail(f"ttsfrd {info['version']} has no compiled module: not a real build",
                     Fix("Reinstall the real build.",
-                        commands=(dists.pip_uninstall("ttsfrd"), *_install_fix("", ctx).commands)),
+                        commands=steps(dists.pip_uninstall("ttsfrd"),
+                                       *_install_fix("", ctx).commands)),
                     **info)
     via = ""
     if info.get("installer_url") and "cosyvoice_ttsfrd" in str(info["installer_url"]):
@@ -384,9 +387,10 @@ def libs(ctx: Context) -> Optional[Result]:
         where = f"cosyvoice-ttsfrd bundles it: {bundled.name}"
     else:
         local = COSY_LOCAL
-        commands = (f"modelscope download --model {COSY_MODEL} --local_dir {local}",
-                    dists.pip_install(f"{local}/ttsfrd_dependency-0.1-py3-none-any.whl",
-                                      extra="--no-deps"))
+        commands = steps(cmd("modelscope", "download", "--model", COSY_MODEL, "--local_dir",
+                             local),
+                         dists.pip_install(f"{local}/ttsfrd_dependency-0.1-py3-none-any.whl",
+                                           extra="--no-deps"))
         where = f"it ships next to the ttsfrd wheel in ModelScope's {COSY_MODEL}"
     fix = Fix(f"Install the ttsfrd_dependency wheel, which puts libre2.so.11 and libmvec.so.1 "
               f"next to the extension (its RPATH is $ORIGIN); {where}.", commands=commands)
@@ -438,7 +442,7 @@ def version(ctx: Context) -> Optional[Result]:
     if problem:
         commands = _real_install_commands() or _other_python_commands(ctx)
         return fail(problem, Fix("Upgrade ttsfrd to a current real build.",
-                                 commands=(dists.pip_uninstall("ttsfrd"), *commands)),
+                                 commands=steps(dists.pip_uninstall("ttsfrd"), *commands)),
                     version=info["version"])
     return ok(f"ttsfrd {info['version']} is recent enough (>= 0.1)", version=info["version"])
 
@@ -479,12 +483,13 @@ def engine(ctx: Context) -> Optional[Result]:
             return fail(f"`import ttsfrd` fails: {error}",
                         Fix(f"{lib} is missing: install the ttsfrd_dependency wheel "
                             "(see ttsfrd.libs).",
-                            commands=(f"tts-doctor check --only ttsfrd.libs --python "
-                                      f"{shlex.quote(sys.executable)}",)),
+                            commands=(manual("tts-doctor", "check", "--only", "ttsfrd.libs",
+                                             "--python", sys.executable),)),
                         error=error, module=info.get("compiled"))
         return fail(f"`import ttsfrd` fails: {error}"[:400],
                     Fix("Reinstall the real ttsfrd build.",
-                        commands=(dists.pip_uninstall("ttsfrd"), *_install_fix("", ctx).commands)),
+                        commands=steps(dists.pip_uninstall("ttsfrd"),
+                                       *_install_fix("", ctx).commands)),
                     error=error)
     where = str(getattr(ttsfrd, "__file__", ""))
     cls = getattr(ttsfrd, "TtsFrontendEngine", None)
@@ -496,7 +501,8 @@ def engine(ctx: Context) -> Optional[Result]:
         return fail(f"module 'ttsfrd' has no attribute 'TtsFrontendEngine' ({what}; it has "
                     f"{', '.join(attrs) or 'nothing'})",
                     Fix("Replace it with the real build.",
-                        commands=(dists.pip_uninstall("ttsfrd"), *_install_fix("", ctx).commands)),
+                        commands=steps(dists.pip_uninstall("ttsfrd"),
+                                       *_install_fix("", ctx).commands)),
                     module=where, attributes=attrs)
     try:
         cls()
@@ -627,32 +633,32 @@ def _since(mark: int) -> str:
 def _resource_fix(folder: Path, source: str, zips: list[dict[str, Any]]) -> Fix:
     intact = next((z for z in zips if z.get("ok")), None)
     broken = next((z for z in zips if not z.get("ok")), None)
-    py = dists.python()
-    target = shlex.quote(str(folder.parent))
+    target = str(folder.parent)
+    extract = dists.command("-m", "zipfile", "-e", os.path.join(target, "resource.zip"), target)
     if intact is not None:
         return Fix(f"resource.zip is intact but not (fully) extracted: extract it so that "
                    f"{folder} holds the resource files.",
-                   commands=(f"{py} -m zipfile -e {shlex.quote(intact['path'])} {target}",))
+                   commands=(dists.command("-m", "zipfile", "-e", str(intact["path"]), target),))
     cosy = _cosy_dir()
     if cosy is not None and folder == cosy / "resource":
-        commands: tuple[str, ...] = (
-            *((f"rm -rf {shlex.quote(str(folder))}",) if folder.exists() else ()),
-            shlex.quote(os.path.join(_bindir(), "cosyvoice-post-install")))
+        commands: tuple[str, ...] = steps(
+            *((manual("rm", "-rf", str(folder)),) if folder.exists() else ()),
+            cmd(os.path.join(_bindir(), "cosyvoice-post-install")))
         what = (f"cosyvoice-post-install downloads resource.zip ({COSY_RESOURCE_URL}) and "
                 "extracts it there")
     elif "ModelScope cache of" in source and COSY_MODEL not in source:
         repo = source.split("ModelScope cache of ", 1)[1]
-        commands = (f"modelscope download --model {repo} resource.zip --local_dir {target}",
-                    f"{py} -m zipfile -e {target}/resource.zip {target}")
+        commands = steps(cmd("modelscope", "download", "--model", repo, "resource.zip",
+                             "--local_dir", target), extract)
         what = f"download resource.zip of {repo} again and extract it"
     else:
-        commands = (f"modelscope download --model {COSY_MODEL} --local_dir {target}",
-                    f"{py} -m zipfile -e {target}/resource.zip {target}")
+        commands = steps(cmd("modelscope", "download", "--model", COSY_MODEL, "--local_dir",
+                             target), extract)
         what = f"download {COSY_MODEL} (it holds resource.zip) and extract it"
     lead = ""
     if broken is not None:
         lead = f"resource.zip is corrupt ({broken.get('error')}): delete it; "
-        commands = (f"rm -f {shlex.quote(broken['path'])}", *commands)
+        commands = steps(manual("rm", "-f", str(broken["path"])), *commands)
     return Fix(f"{lead}{what}. Or point the doctor at the folder your code passes to "
                "initialize(): --set ttsfrd.resource=DIR.", commands=commands)
 
@@ -668,7 +674,8 @@ def _frontend_call(eng: Any, lang: str) -> str:
        crash_fix=Fix("TtsFrontendEngine.initialize() crashed on this resource folder: its "
                      "files are corrupt or from another ttsfrd release. Extract resource.zip "
                      "again (see ttsfrd.resource's details for the folder).",
-                     commands=("tts-doctor check --only ttsfrd.resource -v",)))
+                     commands=(manual("tts-doctor", "check", "--only", "ttsfrd.resource",
+                                      "-v"),)))
 def resource(ctx: Context) -> Optional[Result]:
     """Checks ttsfrd's resource folder: present, intact, and accepted by `initialize()`.
 
@@ -696,10 +703,10 @@ def resource(ctx: Context) -> Optional[Result]:
             return skip("no ttsfrd engine and no resource folder (see ttsfrd.origin)",
                         **details)
         fix = Fix("Tell the doctor where your resource folder is, or download it.",
-                  commands=(f"tts-doctor check --only ttsfrd.resource --set "
-                            f"ttsfrd.resource=DIR --python {shlex.quote(sys.executable)}",
-                            f"modelscope download --model {COSY_MODEL} --local_dir "
-                            "pretrained_models/CosyVoice-ttsfrd"))
+                  commands=(manual("tts-doctor", "check", "--only", "ttsfrd.resource", "--set",
+                                   "ttsfrd.resource=DIR", "--python", sys.executable),
+                            cmd("modelscope", "download", "--model", COSY_MODEL,
+                                "--local_dir", COSY_LOCAL)))
         if need == "required":
             return fail("no ttsfrd resource folder found in the known places", fix, **details)
         return skip("no ttsfrd resource folder found in the known places; pass "
@@ -811,9 +818,9 @@ def kantts(ctx: Context) -> Optional[Result]:
     py = ".".join(map(str, sys.version_info[:3]))
     on38 = sys.version_info[:2] == (3, 8)
     install = ((dists.pip_install("modelscope[audio]", extra=f"-f {FIND_LINKS}"),) if on38
-               else ("python3.8 -m venv .venv-kantts",
-                     f".venv-kantts/bin/python -m pip install 'modelscope[audio]' -f "
-                     f"{FIND_LINKS}"))
+               else steps(manual("python3.8", "-m", "venv", ".venv-kantts"),
+                          manual(".venv-kantts/bin/python", "-m", "pip", "install",
+                                 "modelscope[audio]", "-f", FIND_LINKS)))
     how = ("KAN-TTS declares Requires-Python <3.9: it installs only into a Python 3.8 "
            "environment, from ModelScope's find-links (modelscope[audio] pulls it with the "
            "real ttsfrd).")
@@ -831,7 +838,7 @@ def kantts(ctx: Context) -> Optional[Result]:
                     f"(\"{info['package_summary']}\", only hello()): not KAN-TTS, a "
                     "supply-chain risk",
                     Fix("Uninstall the placeholder; " + how,
-                        commands=(dists.pip_uninstall("kantts"), *install)), **info)
+                        commands=steps(dists.pip_uninstall("kantts"), *install)), **info)
     spec = info.get("requires_python")
     if spec:
         try:

@@ -17,7 +17,7 @@ from __future__ import annotations
 import os
 from typing import Any, Optional
 
-from tts_doctor.finding import Fix, Result, fail, ok, skip, warn
+from tts_doctor.finding import Fix, Result, export, fail, manual, ok, skip, steps, system, warn
 from tts_doctor.probes.cuda import gpu_need, nvml, visible_devices
 from tts_doctor.registry import Context, probe
 
@@ -165,9 +165,9 @@ def judge_devices(devices: list[dict[str, Any]], container: bool) -> Result:
             if not inst:
                 problems.append(f"{label} has MIG enabled but no GPU instance: CUDA sees no "
                                 "device on it")
-                commands.append(f"nvidia-smi mig -i {d['index']} -cgi 0 -C  # create an "
-                                "instance (profile 0: the whole GPU); list profiles with "
-                                "nvidia-smi mig -lgip")
+                commands.append(system("nvidia-smi", "mig", "-i", str(d["index"]), "-cgi", "0",
+                                       "-C", note="create an instance (profile 0: the whole "
+                                       "GPU); list profiles with nvidia-smi mig -lgip"))
             procs = [p for i in inst for p in _others(i.get("processes"))]
         else:
             parts.append(f"{label}: {gib(d.get('free'))} free of {gib(d.get('total'))}")
@@ -176,8 +176,8 @@ def judge_devices(devices: list[dict[str, Any]], container: bool) -> Result:
             problems.append(f"{label}: a MIG mode change is pending (now "
                             f"{'on' if mig.get('enabled') else 'off'}); it applies after a GPU "
                             "reset")
-            commands.append(f"nvidia-smi -i {d['index']} -r  # reset the GPU (stop its "
-                            "processes first)")
+            commands.append(system("nvidia-smi", "-i", str(d["index"]), "-r",
+                                   note="reset the GPU (stop its processes first)"))
         held = sum(p.get("used") or 0 for p in procs)
         if held >= OTHERS_WARN_BYTES:
             who = ", ".join(f"pid {p['pid']}" + (f" {p['name']}" if p.get("name") else "")
@@ -185,12 +185,13 @@ def judge_devices(devices: list[dict[str, Any]], container: bool) -> Result:
                             for p in sorted(procs, key=lambda p: -(p.get("used") or 0))[:4])
             problems.append(f"{label}: {len(procs)} other process(es) hold {gib(held)} ({who})"
                             + (" [host PIDs: this is a container]" if container else ""))
-            commands.append("nvidia-smi --query-compute-apps=pid,process_name,used_memory "
-                            "--format=csv")
+            commands.append(manual("nvidia-smi",
+                                   "--query-compute-apps=pid,process_name,used_memory",
+                                   "--format=csv"))
             freest = max(pools(devices, None), key=lambda x: x.get("free") or 0)
             pick = freest.get("uuid") if "slot" in freest else freest.get("index")
             if len(devices) > 1 and freest.get("index", -1) != d["index"] and pick is not None:
-                commands.append(f"export CUDA_VISIBLE_DEVICES={pick}")
+                commands.append(export("CUDA_VISIBLE_DEVICES", str(pick)))
         unseen = [p for p in procs if not p.get("here")]
         if unseen and not container:
             details.setdefault("notes", []).append(
@@ -201,7 +202,7 @@ def judge_devices(devices: list[dict[str, Any]], container: bool) -> Result:
         return warn("; ".join(problems)[:600] + f" ({summary})"[:300],
                     Fix("Free the GPU memory other processes hold (stop them, or pick another "
                         "GPU), and put MIG in a state CUDA can use.",
-                        commands=tuple(dict.fromkeys(commands))),
+                        commands=steps(*dict.fromkeys(commands))),
                     **details)
     return ok(summary + (" (inside a container: NVML's process list shows host PIDs)"
                          if container else ""), **details)
@@ -237,7 +238,7 @@ def judge_budget(devices: list[dict[str, Any]], need_gib: float, cvd: Optional[s
         return fail(f"the recipe needs {need_gib:g} GiB of GPU memory, but no GPU memory is "
                     "visible" + (f" (CUDA_VISIBLE_DEVICES={cvd!r})" if cvd is not None else ""),
                     Fix("Make a GPU visible (see cuda.env and vram.devices).",
-                        commands=("nvidia-smi",)), **details)
+                        commands=(manual("nvidia-smi"),)), **details)
     best = max(usable, key=lambda p: p.get("free") or 0)
     details["best"] = best["label"]
     free, total = best.get("free") or 0, best.get("total") or 0
@@ -251,16 +252,19 @@ def judge_budget(devices: list[dict[str, Any]], need_gib: float, cvd: Optional[s
                     f"{biggest['label']}'s {gib(biggest.get('total'))} (\"CUDA out of memory\")",
                     Fix("Stop the processes that hold GPU memory (vram.devices lists them), or "
                         "use a GPU with enough free memory.",
-                        commands=("nvidia-smi --query-compute-apps=pid,process_name,used_memory"
-                                  " --format=csv",)), **details)
+                        commands=(manual("nvidia-smi",
+                                         "--query-compute-apps=pid,process_name,used_memory",
+                                         "--format=csv"),)), **details)
     return fail(f"the recipe needs {need_gib:g} GiB of GPU memory; the largest visible GPU "
                 f"memory is {gib(biggest.get('total'))} ({biggest['label']}): "
                 "\"CUDA out of memory\" on long text",
                 Fix("Use a GPU with more memory, or lower the need: fp16/bf16, shorter text "
                     "chunks, the vocoder in chunks. `tts-doctor smoke --vram-budget` measures "
                     "the model's real peak on this GPU.",
-                    commands=(f"tts-doctor smoke{' --recipe ' + recipe if recipe else ''} "
-                              f"--vram-budget {gib(biggest.get('total')).replace(' ', '')}",)),
+                    commands=(manual("tts-doctor", "smoke",
+                                     *(("--recipe", str(recipe)) if recipe else ()),
+                                     "--vram-budget",
+                                     gib(biggest.get("total")).replace(" ", "")),)),
                 **details)
 
 
@@ -306,7 +310,7 @@ def budget(ctx: Context) -> Optional[Result]:
             return fail(f"the recipe needs a GPU with {need:g} GiB, and there is none ("
                         f"{early.summary})",
                         Fix("Run on a machine with an NVIDIA GPU of that size.",
-                            commands=("nvidia-smi",)), need_gib=need)
+                            commands=(manual("nvidia-smi"),)), need_gib=need)
         return skip(f"{early.summary}; the recipe needs {need:g} GiB of GPU memory",
                     need_gib=need)
     assert found is not None

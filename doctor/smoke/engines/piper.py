@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any, Optional
 
 from tts_doctor import dists
-from tts_doctor.finding import Fix
+from tts_doctor.finding import Fix, steps
 from tts_doctor.smoke.engine import Engine, EngineConfigError, EngineUnavailable, option
 
 
@@ -108,8 +108,8 @@ class PiperEngine(Engine):
                 f"(providers: {', '.join(providers)})",
                 Fix("Install one ONNX Runtime build for the host's CUDA (onnxruntime-gpu), not "
                     "both onnxruntime and onnxruntime-gpu (FAILURES.md O2); or use --device cpu",
-                    commands=(dists.pip_uninstall("onnxruntime"),
-                              dists.pip_install("onnxruntime-gpu"))),
+                    commands=steps(dists.pip_uninstall("onnxruntime"),
+                                   dists.pip_install("onnxruntime-gpu"))),
                 providers=providers)
         if requested == "mps":
             raise EngineUnavailable("--device mps: piper runs on ONNX Runtime's CPU or CUDA "
