@@ -215,27 +215,27 @@ def refusal(alternative: list[Command], installed: Optional[dict[str, str]],
         if step.kind == "env":
             return "it sets an environment variable (set it in your shell or image)"
         if step.kind == "manual":
-            return ("it is for you to run (it works outside this environment, deletes "
-                    "files, or only diagnoses)")
+            return ("it is for you to run: it works outside this environment, deletes "
+                    "files, or only diagnoses")
         if not step.runnable:
-            return "it is a command given as text, not an argument vector (run it yourself)"
+            return "it is a command given as text, not an argument vector: run it yourself"
         if step.kind == "system" and not allow_system:
             return "it needs root (a system package): add --allow-system to run it"
     if not allow_downgrade:
         if installed is None:
             if any(pip_install_args(s.argv or ()) for s in alternative):
                 return ("the installed versions could not be read, so a downgrade of "
-                        f"{', '.join(CORE)} cannot be ruled out (add --allow-downgrade)")
+                        f"{', '.join(CORE)} cannot be ruled out; add --allow-downgrade")
         else:
             down = [d for s in alternative for d in downgrades(s, installed)]
             if down:
-                return (f"it would downgrade {'; '.join(down)} (add --allow-downgrade to "
-                        "allow it)")
+                return (f"it would downgrade {'; '.join(down)}; add --allow-downgrade to "
+                        "allow it")
     return None
 
 
-def _hold_core(argv: tuple[str, ...], installed: Optional[dict[str, str]],
-               folder: Path) -> tuple[list[str], Optional[Path]]:
+def _hold_core(argv: tuple[str, ...],
+               installed: Optional[dict[str, str]]) -> tuple[list[str], Optional[Path]]:
     """The vector to run for a pip install with a constraints file that keeps every core
     library at its installed version or higher (pip's resolver may otherwise downgrade one
     to satisfy a dependency); other vectors unchanged."""
@@ -252,7 +252,7 @@ def _hold_core(argv: tuple[str, ...], installed: Optional[dict[str, str]],
                 continue
     if not lines:
         return list(argv), None
-    fd, path = tempfile.mkstemp(prefix="fix-hold-", suffix=".txt", dir=folder)
+    fd, path = tempfile.mkstemp(prefix="tts-doctor-fix-hold-", suffix=".txt")
     with os.fdopen(fd, "w") as fh:
         fh.write("\n".join(lines) + "\n")
     at = list(argv).index("install") + 1
@@ -445,22 +445,28 @@ def run_recommended(plan: Plan, t: Any, tx: Transaction, fixed: set[str],
         installed = _distributions(t.python)
         why = refusal(alt, installed, allow_downgrade, allow_system)
         if why:
-            click.echo(f"{fid}: the recommended fix is not run: {why}. It would run:")
+            refused = all(step.runnable for step in alt)  # a downgrade, root
+            click.echo(f"{fid}: the recommended fix is not run: {why}. "
+                       + ("It would run:" if refused else "For you:"))
             for step in alt:
-                click.echo(f"  $ {step}")
-            if all(step.runnable for step in alt):
-                ok = False  # refused (a downgrade, root): not merely printed for the user
+                click.echo(f"  {'' if step.kind == 'env' else '$ '}{step}")
+            if refused:
+                ok = False
             continue
         finding: Optional[Finding] = None
         for step in alt:
             assert step.argv is not None
             before = _distributions(t.python)
             argv, hold = (list(step.argv), None) if allow_downgrade else _hold_core(
-                step.argv, before, state_dir())
+                step.argv, before)
             action = tx.intend({"kind": "command", "finding": fid, "command": str(step),
                                 "argv": argv, "before": before})
             shown = Command(argv, step.kind, step.note)
             click.echo(f"$ {shown}")
+            if hold is not None:
+                held = ", ".join(hold.read_text().split())
+                click.echo(f"  (-c {hold}: {held}, so that pip downgrades none of them)")
+            sys.stdout.flush()
             try:
                 rc = subprocess.run(argv).returncode
             except OSError as exc:
@@ -702,6 +708,7 @@ def _restore_versions(python: str, before: Optional[dict[str, str]]) -> bool:
         return False
     for command in reverse_commands(python, before, now):
         click.echo(f"$ {command}")
+        sys.stdout.flush()
         try:
             rc = subprocess.run(list(command.argv or ())).returncode
         except OSError as exc:
@@ -718,5 +725,6 @@ def _restore_versions(python: str, before: Optional[dict[str, str]]) -> bool:
         return False
     if before != now:
         click.echo("restored the recorded package versions: " + "; ".join(
-            differences(before, now)))
+            f"{n} {now.get(n) or 'absent'} -> {before.get(n) or 'absent'}"
+            for n in sorted(set(before) | set(now)) if before.get(n) != now.get(n)))
     return True
