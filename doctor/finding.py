@@ -132,8 +132,13 @@ KINDS = ("run", "system", "manual", "env", "text")
 
 
 def join(argv: Sequence[str]) -> str:
-    """`shlex.join` (Python 3.8+; this module also runs in 3.7 interpreters)."""
-    return " ".join(shlex.quote(a) for a in argv)
+    """`shlex.join` (Python 3.8+; this module also runs in 3.7 interpreters). The
+    placeholder `{python}` (crash fixes, filled in by the runner) stays as it is: braces
+    around a word are literal in a shell, and it splits back into itself."""
+    return " ".join(a if a == PYTHON_PLACEHOLDER else shlex.quote(a) for a in argv)
+
+
+PYTHON_PLACEHOLDER = "{python}"
 
 
 def cmd(*argv: str, note: str = "") -> Command:
