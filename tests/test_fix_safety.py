@@ -245,3 +245,27 @@ def test_pure_builders_quote_hostile_paths(tmp_path, value):
     for c in res.fix.commands:
         if c.argv:
             assert shlex.split(c, comments=True) == list(c.argv)
+
+
+def test_every_probe_on_a_hostile_path_shows_commands_that_split_back(cli, hostile_venv,
+                                                                      tmp_path):
+    """All probes (no --only) on the venv under `x$(touch PWNED)y...`: every command any of
+    them shows splits back into its argv, and running the recommended ones creates nothing."""
+    work = tmp_path / "cwd"
+    work.mkdir()
+    env = {"TTS_DOCTOR_STATE_DIR": str(tmp_path / "s")}
+    r = cli("check", "--json", "--python", str(hostile_venv), cwd=work, env=env)
+    assert r.returncode in (0, 1), r
+    checked = 0
+    for f in r.json["findings"]:
+        fix = f["fix"] or {"commands": [], "steps": []}
+        assert len(fix["commands"]) == len(fix["steps"]), f
+        for line, step in zip(fix["commands"], fix["steps"]):
+            if step["argv"] is not None:
+                assert shlex.split(line, comments=True) == step["argv"], (f["id"], line)
+                checked += 1
+    r = cli("fix", "--run-commands", "--python", str(hostile_venv), cwd=work, env=env,
+            timeout=600)
+    assert r.returncode in (0, 1) and "Traceback" not in r.stderr, r
+    assert _no_canaries(tmp_path, hostile_venv.parents[2]) == []
+    print(f"{checked} argv commands checked")

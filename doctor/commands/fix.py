@@ -431,8 +431,8 @@ def _fixed(f: Optional[Finding]) -> bool:
 # --- running the recommended commands -----------------------------------------------------
 
 def run_recommended(plan: Plan, t: Any, tx: Transaction, fixed: set[str],
-                 reprobe: Callable[[str], Optional[Finding]], allow_downgrade: bool,
-                 allow_system: bool) -> bool:
+                    reprobe: Callable[[tuple[str, ...]], dict[str, Optional[Finding]]],
+                    allow_downgrade: bool, allow_system: bool) -> bool:
     """Run, per finding not yet fixed, the steps of its recommended alternative; probe the
     finding again after each step and stop once it is fixed. True when all went well."""
     ok = True
@@ -483,7 +483,7 @@ def run_recommended(plan: Plan, t: Any, tx: Transaction, fixed: set[str],
                            "(the other alternatives are not tried: choose one yourself)",
                            err=True)
                 return False
-            finding = reprobe(fid)
+            finding = reprobe((fid,))[fid]
             if _fixed(finding):
                 fixed.add(fid)
                 left = len(alt) - alt.index(step) - 1
@@ -496,9 +496,9 @@ def run_recommended(plan: Plan, t: Any, tx: Transaction, fixed: set[str],
                        "not tried: choose one yourself)")
             ok = False
         # a fix for one finding may have fixed others: probe the rest before running theirs
-        for other in plan.fixes:
-            if other not in fixed and other != fid and _fixed(reprobe(other)):
-                fixed.add(other)
+        rest = tuple(o for o in plan.fixes if o not in fixed and o != fid)
+        if rest:
+            fixed.update(o for o, f in reprobe(rest).items() if _fixed(f))
     return ok
 
 
@@ -578,11 +578,16 @@ def fix(dry_run: bool, run_commands: bool, allow_downgrade: bool, allow_system: 
     if dry_run:
         return 0
 
-    def reprobe(finding_id: str) -> Optional[Finding]:
-        again = run_check(only=(finding_id,), recipe=recipe_data, options=options,
-                          timeout=timeout, python=python)
-        return next((f for f in again.findings if f.id == finding_id), None)
+    def reprobe(ids: tuple[str, ...]) -> dict[str, Optional[Finding]]:
+        """The findings of these probes now (None: the probe gave no finding)."""
+        again = run_check(only=ids, recipe=recipe_data, options=options, timeout=timeout,
+                          python=python)
+        found = {f.id: f for f in again.findings}
+        out = {i: found.get(i) for i in ids}
+        new.update(out)
+        return out
 
+    new: dict[str, Optional[Finding]] = {}  # finding id -> its latest finding
     failed = False
     tx = Transaction(t)
     if plan.shims and pth_before != pth_after:
@@ -600,22 +605,12 @@ def fix(dry_run: bool, run_commands: bool, allow_downgrade: bool, allow_system: 
 
     shimmed = sorted({i for ids in plan.shims.values() for i in ids})
     old = {f.id: f for f in report.findings}
-    new: dict[str, Optional[Finding]] = {}
     if shimmed and tx.actions:
-        again = run_check(only=tuple(shimmed), recipe=recipe_data, options=options,
-                          timeout=timeout, python=python)
-        found = {f.id: f for f in again.findings}
-        new.update({i: found.get(i) for i in shimmed})
+        reprobe(tuple(shimmed))
     fixed = {i for i, f in new.items() if _fixed(f)}
 
     if run_commands and plan.fixes:
-        def probe_and_note(finding_id: str) -> Optional[Finding]:
-            f = reprobe(finding_id)
-            new[finding_id] = f
-            return f
-
-        if not run_recommended(plan, t, tx, fixed, probe_and_note, allow_downgrade,
-                               allow_system):
+        if not run_recommended(plan, t, tx, fixed, reprobe, allow_downgrade, allow_system):
             failed = True
     elif plan.fixes and any(fid not in fixed for fid in plan.fixes):
         click.echo("commands not run (add --run-commands to run the recommended one of each "
