@@ -164,6 +164,7 @@ def test_undo_refuses_when_the_file_changed_since(setup, cli):
     (["fix", "--undo", "--dry-run"], "cannot be combined"),
     (["fix", "--undo", "--only", "scipy"], "--undo takes only"),
     (["fix", "--undo", "--allow-downgrade"], "--undo takes only"),
+    (["fix", "--json"], "--json goes with --dry-run"),
     (["fix", "--only", "no.such.probe"], "no probe or category matches"),
     (["fix", "--python", "/no/such/python"], "does not exist"),
     (["fix", "--recipe", "no-such-recipe"], "no such recipe"),

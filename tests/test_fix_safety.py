@@ -209,6 +209,21 @@ def test_hostile_recipe_and_path_build_quoted_vectors(cli, hostile_venv, tmp_pat
     assert "No module named pip" in r.stderr
     assert _no_canaries(tmp_path, hostile_venv.parents[2]) == []
     assert not Path("PWNED").exists() and not (work / "PWNED").exists()
+    # the JSON plan: the same vectors, the recommended alternative first, and why not run
+    r = cli("fix", "--dry-run", "--json", "--python", py, "--recipe", recipe,
+            "--only", "python.platform,packages.recipe,model.cache", cwd=work, env=env)
+    assert r.returncode == 0, r
+    plan = {f["id"]: f["alternatives"] for f in r.json["findings"]}
+    assert plan["packages.recipe"][0]["recommended"] and plan["packages.recipe"][0][
+        "refused"] is None
+    assert plan["packages.recipe"][0]["steps"] == [{
+        "command": shlex.join(pkg["argv"]), "argv": pkg["argv"], "kind": "run"}]
+    assert "for you to run" in plan["model.cache"][0]["refused"]
+    for alts in plan.values():
+        for alt in alts:
+            for step in alt["steps"]:
+                if step["argv"] is not None:
+                    assert shlex.split(step["command"], comments=True) == step["argv"]
     # the dry run shows the same vectors, quoted
     r = cli("fix", "--dry-run", "--python", py, "--recipe", recipe,
             "--only", "python.platform,packages.recipe,model.cache", cwd=work, env=env)

@@ -420,6 +420,30 @@ def render_plan(plan: Plan, pth_path: str, pth_before: Optional[str],
     return "\n".join(out) + ("\n" if out else "")
 
 
+def plan_dict(plan: Plan, t: Any, pth_before: Optional[str], pth_after: Optional[str],
+              installed: Optional[dict[str, str]], allow_downgrade: bool,
+              allow_system: bool) -> dict[str, Any]:
+    """The plan as JSON (`fix --dry-run --json`): per finding its alternatives, the first the
+    recommended, each step's shown line, argument vector and kind, and why the recommended
+    one would not run (null: it would)."""
+    findings = []
+    for fid, alternatives in plan.fixes.items():
+        alts = []
+        for n, alt in enumerate(alternatives):
+            alts.append({"recommended": n == 0,
+                         "refused": (refusal(alt, installed, allow_downgrade, allow_system)
+                                     if n == 0 else None),
+                         "steps": [{"command": str(c), "argv": list(c.argv) if c.argv
+                                    is not None else None, "kind": c.kind} for c in alt]})
+        findings.append({"id": fid, "alternatives": alts})
+    return {"python": t.python, "considered": plan.considered,
+            "shims": {k: list(v) for k, v in plan.shims.items()},
+            "library_shims": {k: list(v) for k, v in plan.library.items()},
+            "pth": {"path": str(t.pth), "before": pth_before, "after": pth_after}
+            if plan.shims else None,
+            "findings": findings, "errors": [f.id for f in plan.errors]}
+
+
 def _row(f: Optional[Finding]) -> str:
     return "absent" if f is None else f.status.value
 
@@ -511,6 +535,8 @@ def run_recommended(plan: Plan, t: Any, tx: Transaction, fixed: set[str],
               "command of each finding still broken after the shims, without a shell, each "
               "shown first; the finding is probed again after each and the rest skipped once "
               "it is fixed (export lines are never run).")
+@click.option("--json", "as_json", is_flag=True, help="With --dry-run: print the plan as "
+              "JSON (per finding its alternatives, each step's argv and kind).")
 @click.option("--allow-downgrade", is_flag=True, help="Let a command downgrade torch, "
               "torchaudio, numpy, scipy or transformers (refused otherwise).")
 @click.option("--allow-system", is_flag=True, help="Let --run-commands run system commands "
@@ -526,7 +552,8 @@ def run_recommended(plan: Plan, t: Any, tx: Transaction, fixed: set[str],
 @click.option("--set", "settings", multiple=True, metavar="KEY=VALUE", help="Probe options.")
 @click.option("--timeout", type=click.FloatRange(min=0.1), default=30.0, show_default=True,
               help="Seconds each probe may take.")
-def fix(dry_run: bool, run_commands: bool, allow_downgrade: bool, allow_system: bool,
+def fix(dry_run: bool, run_commands: bool, as_json: bool, allow_downgrade: bool,
+        allow_system: bool,
         undo: bool, python: Optional[str], only: tuple[str, ...], skip: tuple[str, ...],
         recipe: Optional[str], settings: tuple[str, ...], timeout: float) -> int:
     """Apply the fixes the doctor can apply itself (shims); print the package commands.
@@ -542,6 +569,8 @@ def fix(dry_run: bool, run_commands: bool, allow_downgrade: bool, allow_system: 
 
     if undo and dry_run:
         raise click.UsageError("--undo and --dry-run cannot be combined")
+    if as_json and not dry_run:
+        raise click.UsageError("--json goes with --dry-run (the plan as JSON)")
     if undo:
         if only or skip or recipe or settings or allow_downgrade or allow_system:
             raise click.UsageError("--undo takes only --python (and --run-commands, which "
@@ -562,6 +591,14 @@ def fix(dry_run: bool, run_commands: bool, allow_downgrade: bool, allow_system: 
     report = run_check(only=only_p, skip=skip_p, recipe=recipe_data, options=options,
                        timeout=timeout, python=python)
     plan = make_plan(report.findings)
+    if as_json:
+        pth_before = pth_after = None
+        if plan.shims:
+            pth_before, pth_after, _ = si.planned(t, list(plan.shims))
+        installed = _distributions(t.python) if plan.fixes else None
+        click.echo(json.dumps(plan_dict(plan, t, pth_before, pth_after, installed,
+                                        allow_downgrade, allow_system), indent=2))
+        return 0
     click.echo(f"tts-doctor fix: {t.python} ({len(report.findings)} findings, "
                f"{plan.considered} with a fix)")
     if plan.empty:
