@@ -5,3 +5,19 @@ the probes, shims and engines that need them.
 """
 
 __version__ = "0.1.0"
+
+# The library surface (tts_doctor.api), imported on first use so that `import tts_doctor`
+# (and `tts-doctor --help`) stays free of everything heavy.
+__all__ = ["Report", "Selection", "check", "load_recipe", "select_interpreter"]
+
+
+def __getattr__(name: str):  # PEP 562
+    if name in ("Report",):
+        from tts_doctor.report import Report
+
+        return Report
+    if name in __all__:
+        from tts_doctor import api
+
+        return getattr(api, name)
+    raise AttributeError(f"module 'tts_doctor' has no attribute {name!r}")

@@ -7,17 +7,24 @@ package itself), and build their fix commands with the exact interpreter they di
 from __future__ import annotations
 
 import functools
-import importlib.metadata as md
-import importlib.util
 import os
 import re
 import shlex
 import sys
-from functools import cache
 from typing import Any, Optional
 
-from packaging.version import InvalidVersion, Version
 from tts_doctor.finding import Command
+
+try:  # CPython 3.8+; on 3.7 the backport if the environment has it, else a small reader
+    import importlib.metadata as md
+except ImportError:  # pragma: no cover - exercised by the Python 3.7 target tests
+    try:
+        import importlib_metadata as md  # type: ignore[no-redef]
+    except ImportError:
+        md = None  # type: ignore[assignment]
+
+# This module runs in the doctor's process and inside the diagnosed interpreter (isolated
+# probes): standard library only there, so `packaging` is imported lazily, where available.
 
 
 def canonical(name: str) -> str:
@@ -25,17 +32,30 @@ def canonical(name: str) -> str:
     return re.sub(r"[-_.]+", "-", name).lower()
 
 
+def _bound() -> Any:
+    """The interpreter the doctor's process judges (tts_doctor.target), if one is bound."""
+    target = sys.modules.get("tts_doctor.target")
+    if target is not None and target._CURRENT:
+        return target._CURRENT[-1]
+    return None
+
+
 def search_path() -> list[str]:
-    """sys.path without the current folder that `python -m` and `-c` put first.
+    """The diagnosed interpreter's sys.path, without the current folder that `python -m` and
+    `-c` put first.
 
     The environment is what is installed, not whatever folder the doctor was started from;
     the worker drops that entry too, so both halves of a run see the same distributions.
+    In the doctor's process judging another interpreter, that interpreter's path.
     """
+    bound = _bound()
+    if bound is not None:
+        return list(bound.sys_path)
     return [p for p in sys.path if p not in ("", ".")
             and not (p == sys.path[0] and os.path.abspath(p) == os.getcwd())]
 
 
-class _CachedDistribution(md.PathDistribution):
+class _CachedDistribution(md.PathDistribution if md else object):  # type: ignore[misc]
     """A distribution whose METADATA is parsed once.
 
     importlib.metadata parses the file again for every `.metadata`, `.version`, `.name` and
@@ -43,37 +63,106 @@ class _CachedDistribution(md.PathDistribution):
     files, most of the in-process probes' time.
     """
 
-    @functools.cached_property
+    @property
     def metadata(self) -> Any:  # type: ignore[override]
-        return super().metadata
+        cached = self.__dict__.get("_meta")
+        if cached is None:
+            cached = self.__dict__["_meta"] = super().metadata
+        return cached
 
-    @functools.cached_property
+    @property
     def requires(self) -> Optional[list[str]]:  # type: ignore[override]
-        return super().requires
+        if "_requires" not in self.__dict__:
+            self.__dict__["_requires"] = super().requires
+        return self.__dict__["_requires"]
 
 
-def _cached(dist: md.Distribution) -> md.Distribution:
+def _cached(dist: Any) -> Any:
     path = getattr(dist, "_path", None)
     if isinstance(dist, md.PathDistribution) and path is not None:
         return _CachedDistribution(path)
     return dist
 
 
-@cache
-def _distributions(path: tuple[str, ...]) -> tuple[md.Distribution, ...]:
+class _MiniDistribution:
+    """A *.dist-info folder read with the standard library alone (Python 3.7 without the
+    importlib_metadata backport): name, version, METADATA fields, RECORD and other files."""
+
+    def __init__(self, path: str):
+        self._path = path
+
+    def read_text(self, filename: str) -> Optional[str]:
+        try:
+            with open(os.path.join(self._path, filename), encoding="utf-8") as f:
+                return f.read()
+        except (OSError, UnicodeDecodeError):
+            return None
+
+    @property
+    def metadata(self) -> Any:
+        if "_meta" not in self.__dict__:
+            import email
+
+            text = self.read_text("METADATA") or self.read_text("PKG-INFO") or ""
+            self.__dict__["_meta"] = email.message_from_string(text)
+        return self.__dict__["_meta"]
+
+    @property
+    def version(self) -> str:
+        return self.metadata.get("Version") or ""
+
+    @property
+    def requires(self) -> Optional[list[str]]:
+        return self.metadata.get_all("Requires-Dist")
+
+    @property
+    def files(self) -> Optional[list[Any]]:
+        text = self.read_text("RECORD")
+        if text is None:
+            return None
+        from pathlib import PurePosixPath
+
+        return [PurePosixPath(line.split(",")[0]) for line in text.splitlines() if line]
+
+    def locate_file(self, path: Any) -> Any:
+        from pathlib import Path
+
+        return Path(self._path).parent / str(path)
+
+
+def _mini_distributions(path: list[str]) -> list[Any]:
+    out = []
+    for entry in path:
+        try:
+            names = sorted(os.listdir(entry))
+        except OSError:
+            continue
+        out += [_MiniDistribution(os.path.join(entry, n)) for n in names
+                if n.endswith((".dist-info", ".egg-info"))]
+    return out
+
+
+@functools.lru_cache(maxsize=None)
+def _distributions(path: tuple[str, ...]) -> tuple[Any, ...]:
+    if md is None:
+        return tuple(_mini_distributions(list(path)))
     return tuple(_cached(d) for d in md.distributions(path=list(path)))
 
 
-def distributions() -> list[md.Distribution]:
+def distributions() -> list[Any]:
     """Every distribution on the search path, duplicates included, in path order."""
     return list(_distributions(tuple(search_path())))
 
 
-@cache
-def _index() -> dict[str, md.Distribution]:
-    """The first distribution of each name on sys.path, as the import system sees it."""
-    out: dict[str, md.Distribution] = {}
-    for dist in distributions():
+def _index() -> dict[str, Any]:
+    """The first distribution of each name on the search path, as the import system sees it."""
+    return _index_of(tuple(search_path()))
+
+
+@functools.lru_cache(maxsize=None)
+def _index_of(path: tuple[str, ...]) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for dist in _distributions(path):
         name = dist.metadata["Name"] if dist.metadata else None
         if not name:
             continue
@@ -83,11 +172,11 @@ def _index() -> dict[str, md.Distribution]:
 
 def refresh() -> None:
     """Forget cached metadata (after an install in the same process)."""
-    _index.cache_clear()
+    _index_of.cache_clear()
     _distributions.cache_clear()
 
 
-def distribution(name: str) -> Optional[md.Distribution]:
+def distribution(name: str) -> Optional[Any]:
     return _index().get(canonical(name))
 
 
@@ -96,47 +185,104 @@ def version(name: str) -> Optional[str]:
     return dist.version if dist is not None else None
 
 
-def parse(v: Optional[str]) -> Optional[Version]:
+def parse(v: Optional[str]) -> Optional[Any]:
+    """A `packaging` Version for comparisons in the doctor's process; None if unparseable.
+
+    Inside a diagnosed interpreter without `packaging`, versions compare by their release
+    numbers (pre-releases are not told apart there; verdicts that need it run at home)."""
     if v is None:
         return None
+    try:
+        from packaging.version import InvalidVersion, Version
+    except ImportError:
+        rel = release(v)
+        return _Release(rel) if rel else None
     try:
         return Version(v)
     except InvalidVersion:
         return None
 
 
+@functools.total_ordering
+class _Release:
+    """Release numbers that compare like versions (the fallback of `parse`)."""
+
+    def __init__(self, numbers: tuple[int, ...]):
+        self.release = numbers
+        self.local = None
+
+    def _key(self, other: Any) -> tuple[tuple[int, ...], tuple[int, ...]]:
+        theirs = other.release if hasattr(other, "release") else release(str(other)) or ()
+        width = max(len(self.release), len(theirs))
+        pad = lambda t: tuple(t) + (0,) * (width - len(t))  # noqa: E731
+        return pad(self.release), pad(theirs)
+
+    def __eq__(self, other: object) -> bool:
+        a, b = self._key(other)
+        return a == b
+
+    def __lt__(self, other: object) -> bool:
+        a, b = self._key(other)
+        return a < b
+
+    def __hash__(self) -> int:
+        return hash(self.release)
+
+    def __str__(self) -> str:
+        return ".".join(map(str, self.release))
+
+
+# PEP 440's release segment (after an optional epoch), which is all the probes compare
+_RELEASE = re.compile(r"^\s*v?(?:\d+!)?(\d+(?:\.\d+)*)")
+
+
 def release(v: Optional[str]) -> Optional[tuple[int, ...]]:
     """The release numbers of a version string, local tag dropped: '2.13.0+cpu' -> (2, 13, 0)."""
-    parsed = parse(v)
-    return parsed.release if parsed else None
+    m = _RELEASE.match(v) if v else None
+    return tuple(int(x) for x in m.group(1).split(".")) if m else None
 
 
 def local_tag(v: Optional[str]) -> Optional[str]:
-    parsed = parse(v)
-    return parsed.local if parsed else None
+    """The local version label: '2.13.0+cu128' -> 'cu128' (normalised to lower case)."""
+    if not v or "+" not in v:
+        return None
+    label = v.split("+", 1)[1].strip().lower().replace("-", ".").replace("_", ".")
+    return label or None
 
 
-def all_distributions() -> dict[str, md.Distribution]:
+def all_distributions() -> dict[str, Any]:
     return dict(_index())
 
 
 def has_module(name: str) -> bool:
-    """Whether a top-level module can be found, without importing it."""
+    """Whether a top-level module can be found on the diagnosed path, without importing it."""
+    from importlib.machinery import PathFinder
+
     try:
-        return importlib.util.find_spec(name) is not None
+        if _bound() is None:
+            import importlib.util
+
+            return importlib.util.find_spec(name) is not None
+        return PathFinder.find_spec(name.partition(".")[0], search_path()) is not None
     except (ImportError, ValueError):
         return False
+
+
+def executable() -> str:
+    """The interpreter being diagnosed (a path)."""
+    bound = _bound()
+    return bound.executable if bound is not None else sys.executable
 
 
 def python() -> str:
     """The interpreter being diagnosed, quoted for a shell line (text only: build commands
     with `command`, `pip_install`, `pip_uninstall`)."""
-    return shlex.quote(sys.executable)
+    return shlex.quote(executable())
 
 
 def command(*args: str, note: str = "") -> Command:
     """`<the diagnosed interpreter> ARGS` as an argument vector (run without a shell)."""
-    return Command((sys.executable, *args), "run", note)
+    return Command((executable(), *args), "run", note)
 
 
 def pip_install(*requirements: str, extra: str = "", note: str = "") -> Command:

@@ -56,7 +56,8 @@ def _patterns(values: list[str]) -> tuple[str, ...]:
 
 def _run(config: Any, only: tuple[str, ...] = ()) -> Any:
     """Run (once per distinct selection) and cache the report on the config."""
-    from tts_doctor.commands.check import load_recipe, run_check
+    from tts_doctor.api import check as run_check
+    from tts_doctor.api import load_recipe
 
     cache = getattr(config, _KEY)
     recipe_name = config.getoption("--tts-doctor") or None

@@ -147,14 +147,19 @@ def _plugin_modules() -> list[tuple[str, Callable[[], Any]]]:
     """Probe plugins: entry points in group tts_doctor.probes, and modules named in
     TTS_DOCTOR_PLUGINS (comma-separated), for probes of your own without a package."""
     import importlib
-    import importlib.metadata as md
     import os
 
     out: list[tuple[str, Callable[[], Any]]] = []
     try:
-        eps = list(md.entry_points(group=PLUGIN_GROUP))  # type: ignore[call-arg]
-    except TypeError:  # Python 3.9
-        eps = list(md.entry_points().get(PLUGIN_GROUP, []))  # type: ignore[attr-defined]
+        import importlib.metadata as md
+    except ImportError:  # Python 3.7 (the worker in an old target): no entry points there
+        md = None  # type: ignore[assignment]
+    eps: list[Any] = []
+    if md is not None:
+        try:
+            eps = list(md.entry_points(group=PLUGIN_GROUP))  # type: ignore[call-arg]
+        except TypeError:  # Python 3.8, 3.9
+            eps = list(md.entry_points().get(PLUGIN_GROUP, []))  # type: ignore[attr-defined]
     out += [(f"entry point {ep.name} ({ep.value})", ep.load) for ep in eps]
     for name in filter(None, (m.strip() for m in os.environ.get(PLUGIN_ENV, "").split(","))):
         out.append((f"{PLUGIN_ENV} module {name}",

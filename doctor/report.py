@@ -81,7 +81,8 @@ class Report:
             "recipe": self.recipe,
             "host": self.host,
             "python": {k: interp.get(k) for k in
-                       ("version", "implementation", "executable", "prefix")},
+                       ("version", "implementation", "executable", "prefix",
+                        "selected_by")},
             "platform": interp.get("platform") or {},
             "environment": {"variables": allowed_environment(), **self.snapshot},
             "findings": [f.to_dict() for f in self.findings],

@@ -13,39 +13,23 @@ interpreter's path, through a temporary folder of links).
 
 from __future__ import annotations
 
-import json
 import os
-import queue
-import re
-import shutil
-import signal
-import subprocess
 import sys
-import tempfile
 import threading
 import time
-import traceback
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Optional
 
+from tts_doctor import isolation
+from tts_doctor.execute import execute
 from tts_doctor.finding import Finding, Fix, Status, as_command, manual
 from tts_doctor.registry import Context, ProbeSpec
+from tts_doctor.target import Target, TargetError
 
 DEFAULT_TIMEOUT = 30.0
 STARTUP_TIMEOUT = 30.0
 OUTPUT_TAIL = 4000
-
-_SIGNAL_WORDS = {
-    "SIGSEGV": "segmentation fault",
-    "SIGABRT": "abort",
-    "SIGBUS": "bus error",
-    "SIGILL": "illegal instruction",
-    "SIGFPE": "floating-point exception",
-    "SIGKILL": "killed (out of memory, or by another process)",
-    "SIGTERM": "terminated",
-}
-
 
 def _default_crash_fix(spec: ProbeSpec) -> Fix:
     return Fix(
@@ -66,62 +50,6 @@ def _timeout_fix(spec: ProbeSpec, limit: float) -> Fix:
     )
 
 
-_FRAME = re.compile(r'^\s*File "(?P<file>[^"]+)", line (?P<line>\d+) in (?P<func>\S+)')
-
-
-def crash_stack(output: str) -> list[str]:
-    """The innermost frames of a faulthandler dump, without the doctor's own frames.
-
-    With several threads dumped, the crashing one is headed "Current thread".
-    """
-    at = output.rfind("Current thread")
-    if at >= 0:
-        output = output[at:]
-    frames = []
-    for line in output.splitlines():
-        m = _FRAME.match(line)
-        if not m:
-            if frames and not line.strip():
-                break
-            continue
-        path = m.group("file").replace(os.sep, "/")
-        if "/doctor/" in path or "/tts_doctor/" in path or path == "<string>":
-            continue
-        frames.append(f"{m.group('file')}:{m.group('line')} in {m.group('func')}")
-    return frames[:5]
-
-
-def _error_fix(spec: ProbeSpec) -> Fix:
-    return Fix(
-        f"The probe {spec.id} itself failed; its traceback is in the details. This is a bug "
-        "in tts-doctor or an environment it did not expect: please report it with the JSON "
-        "report attached (secrets are redacted).",
-        commands=(manual("tts-doctor", "check", "--only", spec.id, "--json"),),
-    )
-
-
-def execute(spec: ProbeSpec, ctx: Context) -> Optional[Finding]:
-    """Run one probe function here and now; exceptions become an `error` finding."""
-    t0 = time.perf_counter()
-    try:
-        result = spec.func(ctx)
-    except Exception as exc:  # a probe bug must not end the run
-        return Finding(
-            spec.id, spec.category, Status.ERROR,
-            f"probe raised {type(exc).__name__}: {exc}"[:300],
-            {"traceback": traceback.format_exc()[-OUTPUT_TAIL:]},
-            _error_fix(spec), time.perf_counter() - t0,
-        )
-    if result is None:
-        return None
-    if result.status in (Status.WARN, Status.FAIL) and result.fix is None:
-        return Finding(spec.id, spec.category, Status.ERROR,
-                       f"probe returned {result.status} without a fix: {result.summary}",
-                       dict(result.details), _error_fix(spec), time.perf_counter() - t0)
-    return Finding(spec.id, spec.category, result.status, result.summary,
-                   dict(result.details), result.fix, time.perf_counter() - t0)
-
-
 def _error(spec: ProbeSpec, summary: str, details: dict[str, Any], duration: float,
            fix: Optional[Fix] = None, python: Optional[str] = None) -> Finding:
     fix = fix or spec.crash_fix or _default_crash_fix(spec)
@@ -132,113 +60,32 @@ def _error(spec: ProbeSpec, summary: str, details: dict[str, Any], duration: flo
     return Finding(spec.id, spec.category, Status.ERROR, summary, details, fix, duration)
 
 
-class WorkerDied(Exception):
-    def __init__(self, how: str, details: dict[str, Any]):
-        super().__init__(how)
-        self.how = how
-        self.details = details
-
-
-class WorkerStalled(Exception):
-    pass
-
-
-def _describe_exit(returncode: int) -> tuple[str, dict[str, Any]]:
-    if returncode < 0:
-        try:
-            name = signal.Signals(-returncode).name
-        except ValueError:
-            name = f"signal {-returncode}"
-        word = _SIGNAL_WORDS.get(name, "")
-        return (f"the worker process was killed by {name}" + (f" ({word})" if word else ""),
-                {"signal": name, "returncode": returncode})
-    return (f"the worker process exited with code {returncode} (os._exit or exit() "
-            "called from inside the probed code)", {"returncode": returncode})
-
-
 class Worker:
-    """One worker subprocess and the thread that reads its protocol pipe."""
+    """The worker subprocess: probe requests on stdin, findings back on the private pipe."""
 
     def __init__(self, python: str, boot: str, env: dict[str, str], modules: str = ""):
+        self.child = isolation.Child(python, boot, (modules,), env)
         self.python = python
-        self.boot = boot
-        self.env = env
-        self.modules = modules
         self.info: dict[str, Any] = {}
-        self.events: queue.Queue[Optional[dict[str, Any]]] = queue.Queue()
-        self.capture = tempfile.NamedTemporaryFile(prefix="tts-doctor-worker-", suffix=".log")
-        self.proc: Optional[subprocess.Popen[bytes]] = None
+        self.last_offset = 0
 
     def start(self, timeout: float) -> None:
-        read_fd, write_fd = os.pipe()
-        try:
-            self.proc = subprocess.Popen(
-                [self.python, "-c", self.boot, str(write_fd), self.modules],
-                stdin=subprocess.PIPE, stdout=self.capture, stderr=subprocess.STDOUT,
-                pass_fds=(write_fd,), env=self.env, start_new_session=True,
-            )
-        except OSError as exc:
-            os.close(read_fd)
-            os.close(write_fd)
-            raise WorkerDied(f"could not start {self.python}: {exc}", {}) from exc
-        os.close(write_fd)
-        threading.Thread(target=self._read, args=(read_fd,), daemon=True).start()
-        event = self._next(timeout)
+        self.child.start()
+        event = self.child.next(timeout)
         if event.get("event") != "ready":
-            self.kill()
+            self.child.kill()
             raise WorkerDied(f"unexpected first event {event!r}", {})
         self.info = event.get("python") or {}
 
-    def _read(self, fd: int) -> None:
-        with os.fdopen(fd, "r", encoding="utf-8", errors="replace") as pipe:
-            for line in pipe:
-                try:
-                    self.events.put(json.loads(line))
-                except json.JSONDecodeError:
-                    continue
-        self.events.put(None)
-
     def output_since(self, offset: int) -> str:
-        try:
-            with open(self.capture.name, "rb") as f:
-                f.seek(0, os.SEEK_END)
-                end = f.tell()
-                f.seek(max(offset, end - OUTPUT_TAIL))
-                return f.read().decode("utf-8", "replace")
-        except OSError:
-            return ""
-
-    def _next(self, timeout: float, offset: int = 0) -> dict[str, Any]:
-        try:
-            event = self.events.get(timeout=max(timeout, 0.01))
-        except queue.Empty:
-            raise WorkerStalled() from None
-        if event is None:
-            assert self.proc is not None
-            try:
-                rc = self.proc.wait(timeout=5)
-            except subprocess.TimeoutExpired:
-                self.kill()
-                rc = self.proc.returncode if self.proc.returncode is not None else -9
-            how, details = _describe_exit(rc)
-            output = self.output_since(offset)
-            if output.strip():
-                details["output"] = output
-            raise WorkerDied(how, details)
-        return event
+        return self.child.output_since(offset)
 
     def request(self, spec: ProbeSpec, ctx: Context, timeout: float) -> Optional[Finding]:
-        assert self.proc is not None and self.proc.stdin is not None
         deadline = time.monotonic() + timeout
-        line = json.dumps({"id": spec.id, "context": ctx.to_dict()}) + "\n"
-        try:
-            self.proc.stdin.write(line.encode())
-            self.proc.stdin.flush()
-        except OSError:
-            pass  # the worker is gone; _next reports how
+        self.child.send({"id": spec.id, "context": ctx.to_dict()})
         offset = 0
         while True:
-            event = self._next(deadline - time.monotonic(), offset)
+            event = self.child.next(deadline - time.monotonic(), offset)
             if event.get("event") == "start":
                 offset = int(event.get("offset") or 0)
                 self.last_offset = offset
@@ -246,27 +93,18 @@ class Worker:
                 data = event.get("finding")
                 return Finding.from_dict(data) if data else None
 
-    def kill(self) -> None:
-        if self.proc and self.proc.poll() is None:
-            try:
-                os.killpg(self.proc.pid, signal.SIGKILL)
-            except OSError:
-                self.proc.kill()
-            self.proc.wait()
-
     def close(self) -> None:
-        """Stop the worker. Every finding is already in hand and the worker holds nothing to
-        flush, so it is killed rather than left to tear down torch or LLVM (up to a second
-        of interpreter shutdown that would only delay the report)."""
-        if self.proc and self.proc.stdin is not None:
-            try:
-                self.proc.stdin.close()
-            except OSError:
-                pass
-        self.kill()
-        self.capture.close()
+        self.child.close()
 
-    last_offset = 0
+
+WorkerDied = isolation.ChildDied
+WorkerStalled = isolation.ChildStalled
+describe_exit = isolation.describe_exit
+crash_stack = isolation.crash_stack
+
+
+class WorkerStartError(TargetError):
+    """The worker could not start under the diagnosed interpreter: the doctor's failure."""
 
 
 @dataclass
@@ -283,15 +121,21 @@ def _support_dir() -> str:
     Only the name `tts_doctor` becomes importable there: the diagnosed environment's own
     distributions and metadata are left exactly as they are, and none of the doctor's
     dependencies travels with it (the code that runs there needs only the standard library).
+    The one exception is nvidia-ml-py's `pynvml` (NVML's ctypes binding, no dependencies),
+    appended last so that the environment's own copy wins: without it a foreign
+    environment would hide the GPU driver.
     """
+    import importlib.util
+
     import tts_doctor
     from tts_doctor import shims
 
-    root = tempfile.mkdtemp(prefix="tts-doctor-support-")
+    root = isolation.temp_dir("support")
     first = os.path.join(root, "first")
+    last = os.path.join(root, "last")
     package = os.path.join(first, "tts_doctor")
     os.makedirs(package)
-    os.mkdir(os.path.join(root, "last"))
+    os.mkdir(last)
     here = Path(tts_doctor.__file__).parent
     for child in here.iterdir():
         if child.name != "__pycache__":
@@ -302,16 +146,9 @@ def _support_dir() -> str:
         link = os.path.join(package, name)
         if not os.path.lexists(link) and target.is_dir():
             os.symlink(target, link)
-    import importlib.util
-
-    for name, where in (("pynvml", first), ("packaging", os.path.join(root, "last")),
-                        ("tomli", os.path.join(root, "last"))):
-        spec = importlib.util.find_spec(name)
-        if spec is None or not spec.origin:
-            continue
-        origin = Path(spec.origin)
-        target = origin.parent if origin.name == "__init__.py" else origin
-        os.symlink(target, os.path.join(where, target.name))
+    spec = importlib.util.find_spec("pynvml")
+    if spec is not None and spec.origin:
+        os.symlink(spec.origin, os.path.join(last, os.path.basename(spec.origin)))
     return root
 
 
@@ -341,9 +178,13 @@ def run_isolated(
     *,
     timeout: float = DEFAULT_TIMEOUT,
     python: Optional[str] = None,
+    target: Optional[Target] = None,
     on_finding: Optional[Callable[[Finding], None]] = None,
 ) -> RunResult:
-    """Run probes in worker subprocesses, one at a time, restarting a worker that dies."""
+    """Run probes in worker subprocesses, one at a time, restarting a worker that dies.
+
+    WorkerStartError when the worker cannot start at all (the doctor's failure, not a
+    finding about the diagnosed code)."""
     result = RunResult()
     if not specs:
         return result
@@ -364,23 +205,19 @@ def run_isolated(
                 t0 = time.perf_counter()
                 try:
                     worker.start(max(timeout, STARTUP_TIMEOUT))
-                    result.interpreter = worker.info
                 except (WorkerDied, WorkerStalled) as exc:
                     how = exc.how if isinstance(exc, WorkerDied) else "it did not answer in time"
-                    details = dict(getattr(exc, "details", {}))
-                    out = worker.output_since(0)
-                    if out.strip():
-                        details.setdefault("output", out)
+                    how = how.split(" (os._exit")[0]
+                    out = worker.output_since(0).strip()
                     worker.close()
-                    fix = Fix(f"The interpreter {python} could not run the doctor's worker. "
-                              "Check that it starts and is Python 3.9 or newer.",
-                              commands=(manual(python, "-c",
-                                               "import sys; print(sys.version)"),))
-                    for spec in pending:
-                        result.findings.append(_error(
-                            spec, f"worker could not start: {how}", details,
-                            time.perf_counter() - t0, fix))
-                    return result
+                    last = out.splitlines()[-1] if out else ""
+                    version = (target.version if target is not None
+                               else ".".join(map(str, sys.version_info[:3])))
+                    raise WorkerStartError(
+                        f"the doctor's worker could not start under {python} (Python "
+                        f"{version}): {how}" + (f": {last[:300]}" if last else "")
+                        + "; this is a tts-doctor bug, please report it with this line",
+                        3) from None
             spec = pending.pop(0)
             limit = spec.timeout or timeout
             t0 = time.perf_counter()
@@ -412,7 +249,7 @@ def run_isolated(
         if worker is not None:
             worker.close()
         if support:
-            shutil.rmtree(support, ignore_errors=True)
+            isolation.remove_temp(support)
     return result
 
 
@@ -463,6 +300,24 @@ def lanes(specs: list[ProbeSpec], jobs: int) -> list[list[ProbeSpec]]:
     return groups
 
 
+def interpreter_info(t: Target) -> dict[str, Any]:
+    """The report's header: the diagnosed interpreter and platform, from its facts."""
+    from tts_doctor import snapshot
+    from tts_doctor import target as targets
+
+    with targets.use(None if t.is_home else t):
+        versions = snapshot.distribution_versions()
+    return {
+        "distributions": versions,
+        "version": t.version,
+        "implementation": t.implementation,
+        "executable": t.executable,
+        "prefix": t.prefix,
+        "platform": {"system": t.system, "release": t.release, "machine": t.machine,
+                     "libc": t.libc or None},
+    }
+
+
 def run(
     specs: list[ProbeSpec],
     ctx: Context,
@@ -471,36 +326,47 @@ def run(
     python: Optional[str] = None,
     jobs: int = 3,
     on_finding: Optional[Callable[[Finding], None]] = None,
+    target: Optional[Target] = None,
 ) -> RunResult:
     """Run the selected probes and return their findings in the order of `specs`.
 
     Isolated probes start first in their workers (`jobs` of them at most, one per lane, see
-    LANES); light probes run here meanwhile.
+    LANES) under the diagnosed interpreter; light probes run here meanwhile, judging that
+    interpreter's facts (`target`, read from `python` when not given). TargetError when the
+    interpreter cannot be read or the worker cannot start there.
     """
-    if python is not None:
-        isolated, local = list(specs), []
-    else:
-        isolated = [s for s in specs if s.isolated]
-        local = [s for s in specs if not s.isolated]
+    from tts_doctor import target as targets
+
+    isolation.install_handlers()
+    if python is not None and target is None:
+        target = targets.probe_interpreter(python)
+    if target is not None and target.is_home:
+        python, target = None, None
+    isolated = [s for s in specs if s.isolated]
+    local = [s for s in specs if not s.isolated]
     results: list[RunResult] = []
+    failures: list[BaseException] = []
     threads = []
+
+    def lane_run(lane: list[ProbeSpec]) -> None:
+        try:
+            results.append(run_isolated(lane, ctx, timeout=timeout, python=python,
+                                        target=target, on_finding=on_finding))
+        except TargetError as exc:
+            failures.append(exc)
+
     for lane in lanes(isolated, jobs):
-        thread = threading.Thread(
-            target=lambda lane=lane: results.append(run_isolated(
-                lane, ctx, timeout=timeout, python=python, on_finding=on_finding)),
-            daemon=True)
+        thread = threading.Thread(target=lane_run, args=(lane,), daemon=True)
         thread.start()
         threads.append(thread)
-    local_findings = run_inprocess(local, ctx, timeout=timeout, on_finding=on_finding)
+    with targets.use(target):
+        local_findings = run_inprocess(local, ctx, timeout=timeout, on_finding=on_finding)
     for thread in threads:
         thread.join()
+    if failures:
+        raise failures[0]
     by_id = {f.id: f for f in local_findings}
-    interpreter: dict[str, Any] = {}
     for res in results:
         by_id.update({f.id: f for f in res.findings})
-        interpreter = interpreter or res.interpreter
-    if not interpreter:
-        from tts_doctor.worker import interpreter_info
-
-        interpreter = interpreter_info()
+    interpreter = interpreter_info(target or targets.home())
     return RunResult([by_id[s.id] for s in specs if s.id in by_id], interpreter)

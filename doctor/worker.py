@@ -1,9 +1,11 @@
 """The isolated worker: runs native-import probes and answers one JSON line per event.
 
-The parent (doctor.runner) starts `python -c BOOT <fd>` with stdout and stderr sent to a
-capture file, and keeps a private pipe (file descriptor `fd`) for the protocol, so that C++
-code printing to stdout (ttsfrd does) cannot corrupt it. Requests arrive on stdin, one JSON
-object a line: {"id": probe id, "context": {...}}. Events go back on the pipe:
+The parent (tts_doctor.runner, through tts_doctor.isolation) starts `python -c BOOT <fd>`
+with stdout and stderr sent to a capture file, and keeps a private pipe (file descriptor
+`fd`) for the protocol, so that C++ code printing to stdout (ttsfrd does) cannot corrupt
+it. This module runs inside the diagnosed interpreter: standard library of CPython 3.7+ only.
+Requests arrive on stdin, one JSON object a line: {"id": probe id, "context": {...}}. Events go
+back on the pipe:
 
     {"event": "ready", "python": {...}}
     {"event": "start", "id": ..., "offset": capture-file offset}
@@ -61,31 +63,9 @@ def _captured(since: int) -> str:
         return ""
 
 
-def interpreter_info() -> dict[str, Any]:
-    """The interpreter and platform the probes run under (the report's header)."""
-    import platform
-
-    from tts_doctor.snapshot import distribution_versions
-
-    libc, libc_version = platform.libc_ver()
-    return {
-        "distributions": distribution_versions(),
-        "version": platform.python_version(),
-        "implementation": platform.python_implementation(),
-        "executable": sys.executable,
-        "prefix": sys.prefix,
-        "platform": {
-            "system": platform.system(),
-            "release": platform.release(),
-            "machine": platform.machine(),
-            "libc": f"{libc} {libc_version}".strip() or None,
-        },
-    }
-
-
 def run_one(spec: Any, context: Any) -> Optional[dict[str, Any]]:
     """Run one probe; its finding as a dict, or None when the probe does not apply."""
-    from tts_doctor.runner import execute
+    from tts_doctor.execute import execute
 
     finding = execute(spec, context)
     return finding.to_dict() if finding else None
@@ -103,18 +83,16 @@ def _missing(probe_id: str, registry: Any) -> dict[str, Any]:
 
 
 def main(fd: int, modules: str = "") -> None:
-    proto = os.fdopen(fd, "w", buffering=1, encoding="utf-8")
+    from tts_doctor.isolation import child_channel, die_with_parent
 
-    def send(event: dict[str, Any]) -> None:
-        proto.write(json.dumps(event, default=str) + "\n")
-        proto.flush()
-
+    die_with_parent()
+    send = child_channel(fd)
     faulthandler.enable(file=sys.stderr, all_threads=True)
     from tts_doctor import registry
 
     # only the modules of the probes this worker will run (all of them if not told)
     specs = registry.load_modules(modules.split(",")) if modules else registry.load_all()
-    send({"event": "ready", "python": interpreter_info(), "pid": os.getpid()})
+    send({"event": "ready", "pid": os.getpid(), "python": {"version": sys.version.split()[0]}})
     for line in sys.stdin:
         line = line.strip()
         if not line:

@@ -9,7 +9,7 @@ from typing import Any, Optional
 
 import click
 from tts_doctor import atomic
-from tts_doctor.registry import Context, ProbeSpec, SelectionError
+from tts_doctor.registry import ProbeSpec, SelectionError
 from tts_doctor.report import Report
 
 
@@ -76,19 +76,19 @@ class _Progress:
 def run_check(*, only: tuple[str, ...] = (), skip: tuple[str, ...] = (),
               recipe: Optional[dict[str, Any]] = None, options: Optional[dict[str, Any]] = None,
               timeout: float = 30.0, python: Optional[str] = None, jobs: int = 3,
-              progress: bool = False) -> Report:
-    """Select, run and collect: the library entry point behind `tts-doctor check`."""
-    from tts_doctor import registry, runner, snapshot
+              progress: bool = False, reason: Optional[str] = None) -> Report:
+    """`tts_doctor.check` with a progress line on stderr (see tts_doctor.api)."""
+    from tts_doctor import api
+    from tts_doctor.registry import select
 
-    specs = registry.select(only, skip)
-    ctx = Context(recipe=recipe, options=dict(options or {}))
-    bar = _Progress(len(specs)) if progress else None
-    result = runner.run(specs, ctx, timeout=timeout, python=python, jobs=jobs, on_finding=bar)
-    if bar:
-        bar.clear()
-    return Report(result.findings, result.interpreter,
-                  recipe=recipe.get("name") if recipe else None,
-                  snapshot=snapshot.build(result.findings, result.interpreter))
+    bar = _Progress(len(select(only, skip))) if progress else None
+    try:
+        return api.check(only=only, skip=skip, recipe=recipe, options=options,
+                         timeout=timeout, python=python, jobs=jobs, on_finding=bar,
+                         reason=reason)
+    finally:
+        if bar:
+            bar.clear()
 
 
 @click.command()
@@ -157,13 +157,28 @@ def check(fmt: Optional[str], as_json: bool, junit_path: Optional[str],
         # one worker per lane; measured on 2 cores, 3 lanes beat 2 (docs/BENCHMARKS.md)
         jobs = 3 if (os.cpu_count() or 1) > 1 else 1
     recipe_data = load_recipe(recipe)
-    report = run_check(only=only_p, skip=skip_p, recipe=recipe_data, options=options,
-                       timeout=timeout, python=python, jobs=jobs, progress=fmt != "json")
+    from tts_doctor.api import select_interpreter
+    from tts_doctor.target import TargetError
+
+    chosen = select_interpreter(python)
+    try:
+        report = run_check(only=only_p, skip=skip_p, recipe=recipe_data, options=options,
+                           timeout=timeout, python=chosen.python, jobs=jobs,
+                           progress=fmt != "json", reason=chosen.reason)
+    except TargetError as exc:
+        raise click.ClickException(str(exc)) if exc.exit_code == 2 else _DoctorFailure(
+            str(exc)) from None
     data = report.to_dict()
     emit(data, fmt=fmt, verbose=verbose, colour=colour, fail_on=fail_on,
          junit_path=junit_path, report_path=report_path)
     return report.exit_code(fail_on)
 
+
+
+class _DoctorFailure(click.ClickException):
+    """The doctor's own failure (exit 3), e.g. its worker cannot start in the target."""
+
+    exit_code = 3
 
 
 def emit(data: dict[str, Any], *, fmt: str, verbose: bool, colour: Optional[bool],

@@ -22,14 +22,23 @@ SAMPLE = "2024年"
 
 
 def pynini_wheel_tag() -> Optional[str]:
-    """The pynini wheel tag this interpreter accepts, or None (no wheel: a source build)."""
-    from packaging import tags
+    """The pynini wheel tag this interpreter accepts, or None (no wheel: a source build).
+
+    Runs in the worker (standard library only): pynini publishes CPython 3.9-3.14 wheels for
+    manylinux_2_27 x86_64, which this interpreter takes when its glibc is 2.27 or newer."""
+    import platform
 
     cp = f"cp{sys.version_info[0]}{sys.version_info[1]}"
     if not (9 <= sys.version_info[1] <= 14 and sys.version_info[0] == 3):
         return None
-    wanted = f"{cp}-{cp}-manylinux_2_27_x86_64"
-    return wanted if wanted in {str(t) for t in tags.sys_tags()} else None
+    if platform.machine() != "x86_64" or not sys.platform.startswith("linux"):
+        return None
+    try:
+        glibc = os.confstr("CS_GNU_LIBC_VERSION") or ""
+        major, minor = (int(x) for x in glibc.split()[-1].split(".")[:2])
+    except (AttributeError, ValueError, OSError, IndexError):
+        return None
+    return f"{cp}-{cp}-manylinux_2_27_x86_64" if (major, minor) >= (2, 27) else None
 
 
 def _install_fix(what: str) -> Fix:

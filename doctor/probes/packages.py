@@ -8,13 +8,13 @@ from __future__ import annotations
 
 import importlib.metadata as md
 import os
-import platform
 import shlex
 from typing import Any
 
 from packaging.requirements import InvalidRequirement, Requirement
 from packaging.specifiers import InvalidSpecifier, SpecifierSet
 from tts_doctor import dists
+from tts_doctor import target as targets
 from tts_doctor.finding import Fix, Result, fail, ok, steps, warn
 from tts_doctor.registry import Context, probe
 
@@ -28,7 +28,7 @@ def _requirements(dist: md.Distribution) -> list[Requirement]:
             continue
         if req.marker is not None:
             try:
-                if not req.marker.evaluate({"extra": ""}):
+                if not req.marker.evaluate({**targets.marker_environment(), "extra": ""}):
                     continue
             except Exception:
                 continue
@@ -129,13 +129,13 @@ def duplicates(ctx: Context) -> Result:
 def python_requires(ctx: Context) -> Result:
     """Checks that the `Requires-Python` of every installed distribution accepts this interpreter.
 
-    Tests `platform.python_version()` against each installed distribution's `Requires-Python`
-    metadata (ranges that do not parse are ignored). Any that reject it warn, with their count and
-    up to three names and ranges (installed for another Python, or with --ignore-requires-python);
-    otherwise `ok`. The fix advises an interpreter they accept or releases that accept this one,
-    with `pip uninstall` commands for up to five of them.
+    Tests the diagnosed interpreter's version against each installed distribution's
+    `Requires-Python` metadata (ranges that do not parse are ignored). Any that reject it
+    warn, with their count and up to three names and ranges (installed for another Python, or with
+    --ignore-requires-python); otherwise `ok`. The fix advises an interpreter they accept or
+    releases that accept this one, with `pip uninstall` commands for up to five of them.
     """
-    here = platform.python_version()
+    here = targets.current().version
     bad = []
     for _key, dist in sorted(dists.all_distributions().items()):
         spec = dist.metadata.get("Requires-Python")

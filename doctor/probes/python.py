@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-import platform
 import re
-import sys
 
 from packaging.specifiers import InvalidSpecifier, SpecifierSet
+from tts_doctor import target as targets
 from tts_doctor.finding import Fix, Result, fail, manual, ok
 from tts_doctor.registry import Context, probe
 
@@ -15,29 +14,30 @@ from tts_doctor.registry import Context, probe
 def interpreter(ctx: Context) -> Result:
     """Reports the interpreter, platform and C library, and checks the recipe's Python range.
 
-    Reads `platform` and `sys` in-process: Python version and implementation, executable, virtual
-    environment or not, OS, machine, libc (`platform.libc_ver()`) and pointer size, and says `ok`
-    with them. It fails only when the recipe states `requires.python` and this version is outside it
-    (a range that does not parse is accepted); the fix names a Python inside the range (the lowest
-    of 3.8 .. 3.13 it accepts, else the nearest minor it accepts) and the
-    `python3.X -m venv .venv-<recipe>` command that creates such an environment.
+    Reads the facts the diagnosed interpreter's `platform` and `sys` report: Python version
+    and implementation, executable, virtual environment or not, OS, machine, libc
+    (`platform.libc_ver()`) and pointer size, and says `ok` with them. It fails only when the
+    recipe states `requires.python` and this version is outside it (a range that does not parse is
+    accepted); the fix names a Python inside the range (the lowest of 3.8 .. 3.13 it accepts, else
+    the nearest minor it accepts) and the `python3.X -m venv .venv-<recipe>` command that creates
+    such an environment.
     """
-    libc, libc_version = platform.libc_ver()
-    in_venv = sys.prefix != getattr(sys, "base_prefix", sys.prefix)
+    t = targets.current()
+    in_venv = t.prefix != (t.base_prefix or t.prefix)
     details = {
-        "python": platform.python_version(),
-        "implementation": platform.python_implementation(),
-        "executable": sys.executable,
+        "python": t.version,
+        "implementation": t.implementation,
+        "executable": t.executable,
         "virtualenv": in_venv,
-        "system": platform.system(),
-        "release": platform.release(),
-        "machine": platform.machine(),
-        "libc": f"{libc} {libc_version}".strip() or None,
-        "bits": 64 if sys.maxsize > 2**32 else 32,
+        "system": t.system,
+        "release": t.release,
+        "machine": t.machine,
+        "libc": t.libc or None,
+        "bits": 64 if t.maxsize_64bit else 32,
     }
-    where = f"{platform.system()} {platform.machine()}"
-    if libc:
-        where += f", {libc} {libc_version}"
+    where = f"{t.system} {t.machine}"
+    if t.libc:
+        where += f", {t.libc}"
     venv = " in a virtual environment" if in_venv else ""
     summary = f"Python {details['python']} ({details['implementation']}) on {where}{venv}"
     wanted = ((ctx.recipe or {}).get("requires") or {}).get("python")

@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any, Optional
 
 from tts_doctor import dists
+from tts_doctor import target as targets
 from tts_doctor.finding import Fix, Result, cmd, fail, manual, ok, skip, steps, warn
 from tts_doctor.registry import Context, probe
 
@@ -119,19 +120,17 @@ def _direct_url(dist: Any) -> Optional[str]:
 
 
 def installable_wheels() -> list[str]:
-    """The real ttsfrd wheels this interpreter accepts (by packaging.tags.sys_tags)."""
-    from packaging import tags
-
-    supported = {str(t) for t in tags.sys_tags()}
+    """The real ttsfrd wheels the diagnosed interpreter accepts (by its wheel tags)."""
+    supported = {str(t) for t in targets.supported_tags(targets.current())}
     return [f"ttsfrd {v} ({t})" for t, v in REAL_WHEELS.items() if t in supported]
 
 
 def _py_tag() -> str:
-    return f"{sys.version_info[0]}.{sys.version_info[1]}"
+    return targets.current().minor
 
 
 def _bindir() -> str:
-    return os.path.dirname(sys.executable)
+    return os.path.dirname(targets.current().executable)
 
 
 def _cosy_dir() -> Optional[Path]:
@@ -212,10 +211,8 @@ def _other_python_commands(ctx: Optional[Context] = None) -> tuple[str, ...]:
 
 
 def _platform_ok() -> bool:
-    import platform
-
-    return sys.platform.startswith("linux") and platform.machine().lower() in ("x86_64",
-                                                                                "amd64")
+    t = targets.current()
+    return t.system == "Linux" and t.machine.lower() in ("x86_64", "amd64")
 
 
 def _install_fix(reason: str, ctx: Optional[Context] = None) -> Fix:
@@ -304,22 +301,22 @@ def platform_tags(ctx: Context) -> Optional[Result]:
     when the recipe names it or the placeholder is installed, and skips when nothing needs it. The
     fix is a Python 3.10 (3.8 with KAN-TTS) environment on Linux x86_64.
     """
-    import platform
 
     need = _need(ctx, "ttsfrd")
     if need == "absent":
         return None
     info = inspect_package("ttsfrd")
     wheels = installable_wheels()
-    details = {"python": platform.python_version(), "system": platform.system(),
-               "machine": platform.machine(), "installable": wheels,
+    t = targets.current()
+    details = {"python": t.version, "system": t.system,
+               "machine": t.machine, "installable": wheels,
                "real_wheels": sorted(REAL_WHEELS)}
     if info.get("real"):
         return ok(f"the real ttsfrd {info['version']} is installed for this interpreter",
                   **details)
     if wheels:
         return ok(f"a real wheel installs here: {', '.join(wheels)}", **details)
-    where = (f"{platform.system()} {platform.machine()}" if not _platform_ok()
+    where = (f"{t.system} {t.machine}" if not _platform_ok()
              else f"CPython {_py_tag()}")
     summary = (f"no real ttsfrd wheel for {where}: they exist only for cp38 (0.3.6) and cp310 "
                "(0.4.2) on linux x86_64 (`not a supported wheel on this platform`)")
@@ -484,7 +481,7 @@ def engine(ctx: Context) -> Optional[Result]:
                         Fix(f"{lib} is missing: install the ttsfrd_dependency wheel "
                             "(see ttsfrd.libs).",
                             commands=(manual("tts-doctor", "check", "--only", "ttsfrd.libs",
-                                             "--python", sys.executable),)),
+                                             "--python", dists.executable()),)),
                         error=error, module=info.get("compiled"))
         return fail(f"`import ttsfrd` fails: {error}"[:400],
                     Fix("Reinstall the real ttsfrd build.",
@@ -704,7 +701,7 @@ def resource(ctx: Context) -> Optional[Result]:
                         **details)
         fix = Fix("Tell the doctor where your resource folder is, or download it.",
                   commands=(manual("tts-doctor", "check", "--only", "ttsfrd.resource", "--set",
-                                   "ttsfrd.resource=DIR", "--python", sys.executable),
+                                   "ttsfrd.resource=DIR", "--python", dists.executable()),
                             cmd("modelscope", "download", "--model", COSY_MODEL,
                                 "--local_dir", COSY_LOCAL)))
         if need == "required":
@@ -815,8 +812,8 @@ def kantts(ctx: Context) -> Optional[Result]:
     if need == "absent":
         return None
     info = inspect_package("kantts")
-    py = ".".join(map(str, sys.version_info[:3]))
-    on38 = sys.version_info[:2] == (3, 8)
+    py = targets.current().version
+    on38 = targets.current().version_info[:2] == (3, 8)
     install = ((dists.pip_install("modelscope[audio]", extra=f"-f {FIND_LINKS}"),) if on38
                else steps(manual("python3.8", "-m", "venv", ".venv-kantts"),
                           manual(".venv-kantts/bin/python", "-m", "pip", "install",

@@ -79,11 +79,12 @@ def render(data: dict[str, Any], *, verbose: bool = False, colour: bool = False,
         head += f" · {plat.get('system')} {plat.get('machine', '')}".rstrip()
     if data.get("recipe"):
         head += f" · recipe {data['recipe']}"
+    if py.get("executable"):
+        why = f", {py['selected_by']}" if py.get("selected_by") else ""
+        head += f" · diagnosing {py['executable']}{why}"
     if st.marks is not _MARKS:
         head = head.replace("·", "-")
     out.append(st.paint(head, bold=True))
-    if verbose and py.get("executable"):
-        out.append(f"    interpreter: {py['executable']}")
     out.append("")
 
     groups: dict[str, list[dict[str, Any]]] = {}

@@ -23,11 +23,9 @@ import os
 import queue
 import subprocess
 import sys
-import tempfile
-import threading
 import time
 import traceback
-from typing import Any, Callable, Optional
+from typing import Any, Callable
 
 from tts_doctor.finding import Finding, Fix, Status
 
@@ -46,12 +44,10 @@ def _options_to_json(opts: Any) -> dict[str, Any]:
 
 
 def _child(fd: int, request_path: str) -> None:
-    proto = os.fdopen(fd, "w", buffering=1, encoding="utf-8")
+    from tts_doctor.isolation import child_channel, die_with_parent
 
-    def send(event: dict[str, Any]) -> None:
-        proto.write(json.dumps(event, default=str) + "\n")
-        proto.flush()
-
+    die_with_parent()
+    send = child_channel(fd)
     import faulthandler
 
     faulthandler.enable(file=sys.stderr, all_threads=True)
@@ -97,56 +93,36 @@ def _error(summary: str, details: dict[str, Any], fix: Fix, duration: float) -> 
 def run(opts: Any, progress: Callable[[str], None] = lambda _: None,
         timeout: float = DEFAULT_TIMEOUT) -> Any:
     """`session.run(opts)` in a child process; a crash or hang becomes a smoke.run error."""
-    from tts_doctor.runner import _describe_exit, crash_stack
+    from tts_doctor import isolation
     from tts_doctor.smoke.session import Result
 
-    workdir = tempfile.mkdtemp(prefix="tts-doctor-smoke-")
+    isolation.install_handlers()
+    workdir = isolation.temp_dir("smoke")
     request_path = os.path.join(workdir, "request.json")
     samples_path = os.path.join(workdir, "samples.npy")
     with open(request_path, "w", encoding="utf-8") as f:
         json.dump({"options": _options_to_json(opts), "samples_path": samples_path}, f)
-    capture = tempfile.NamedTemporaryFile(prefix="tts-doctor-smoke-", suffix=".log")
-    read_fd, write_fd = os.pipe()
     env = dict(os.environ, PYTHONUNBUFFERED="1")
     t0 = time.perf_counter()
-    proc = subprocess.Popen([sys.executable, "-c", _BOOT, str(write_fd), request_path],
-                            stdin=subprocess.DEVNULL, stdout=capture,
-                            stderr=subprocess.STDOUT, pass_fds=(write_fd,), env=env,
-                            start_new_session=True)
-    os.close(write_fd)
-    events: queue.Queue[Optional[dict[str, Any]]] = queue.Queue()
-
-    def reader() -> None:
-        with os.fdopen(read_fd, "r", encoding="utf-8", errors="replace") as pipe:
-            for line in pipe:
-                try:
-                    events.put(json.loads(line))
-                except ValueError:
-                    continue
-        events.put(None)
-
-    threading.Thread(target=reader, daemon=True).start()
+    child = isolation.Child(sys.executable, _BOOT, (request_path,), env,
+                            stdin=subprocess.DEVNULL)
+    child.start()
+    proc = child.proc
+    assert proc is not None
+    describe_exit, crash_stack = isolation.describe_exit, isolation.crash_stack
+    events = child.events
     deadline = time.monotonic() + timeout
     stage = "starting"
 
     def output() -> str:
-        try:
-            with open(capture.name, "rb") as f:
-                f.seek(0, os.SEEK_END)
-                f.seek(max(0, f.tell() - OUTPUT_TAIL))
-                return f.read().decode("utf-8", "replace")
-        except OSError:
-            return ""
+        return child.output_since(0)
 
     try:
         while True:
             try:
                 event = events.get(timeout=max(deadline - time.monotonic(), 0.01))
             except queue.Empty:
-                import signal
-
-                os.killpg(proc.pid, signal.SIGKILL)
-                proc.wait()
+                child.kill()
                 details: dict[str, Any] = {"timeout_s": timeout, "stage": stage}
                 if output().strip():
                     details["output"] = output()
@@ -159,7 +135,7 @@ def run(opts: Any, progress: Callable[[str], None] = lambda _: None,
                     time.perf_counter() - t0)], {})
             if event is None:
                 rc = proc.wait()
-                how, details = _describe_exit(rc)
+                how, details = describe_exit(rc)
                 out = output()
                 if out.strip():
                     details["output"] = out
@@ -203,25 +179,7 @@ def run(opts: Any, progress: Callable[[str], None] = lambda _: None,
                     samples = np.load(event["samples"])
                 return Result([Finding.from_dict(f) for f in event.get("findings") or []],
                               event.get("section") or {}, samples, int(event.get("rate") or 0))
-    except BaseException:
-        if proc.poll() is None:
-            import signal
-
-            try:
-                os.killpg(proc.pid, signal.SIGKILL)
-            except OSError:
-                pass
-            proc.wait()
-        raise
     finally:
-        capture.close()
-        for name in ("request.json", "samples.npy"):
-            try:
-                os.unlink(os.path.join(workdir, name))
-            except OSError:
-                pass
-        try:
-            os.rmdir(workdir)
-        except OSError:
-            pass
+        child.close()
+        isolation.remove_temp(workdir)
 

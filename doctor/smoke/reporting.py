@@ -17,11 +17,11 @@ from tts_doctor.smoke.sizes import fmt_bytes
 def build(findings: list[Finding], section: dict[str, Any],
           recipe: Optional[str]) -> tuple[dict[str, Any], Any]:
     """(redacted report dict with the smoke section, Report)."""
-    from tts_doctor import snapshot, worker
+    from tts_doctor import runner, snapshot, target
     from tts_doctor.redact import Redactor
     from tts_doctor.report import Report
 
-    interp = worker.interpreter_info()
+    interp = runner.interpreter_info(target.home())
     report = Report(findings, interp, recipe=recipe, snapshot=snapshot.build(findings, interp))
     redactor = Redactor()
     data = report.to_dict(redactor)
