@@ -254,18 +254,30 @@ def all_distributions() -> dict[str, Any]:
     return dict(_index())
 
 
-def has_module(name: str) -> bool:
-    """Whether a top-level module can be found on the diagnosed path, without importing it."""
+def find_spec(name: str) -> Optional[Any]:
+    """The import spec of a module on the diagnosed path, without importing anything (a dotted
+    name is looked up package by package through the parents' search locations)."""
     from importlib.machinery import PathFinder
 
     try:
         if _bound() is None:
             import importlib.util
 
-            return importlib.util.find_spec(name) is not None
-        return PathFinder.find_spec(name.partition(".")[0], search_path()) is not None
+            return importlib.util.find_spec(name)
+        spec, path = None, search_path()
+        for part in name.split("."):
+            spec = PathFinder.find_spec(part, path)
+            if spec is None:
+                return None
+            path = list(spec.submodule_search_locations or [])
+        return spec
     except (ImportError, ValueError):
-        return False
+        return None
+
+
+def has_module(name: str) -> bool:
+    """Whether a module can be found on the diagnosed path, without importing it."""
+    return find_spec(name) is not None
 
 
 def executable() -> str:

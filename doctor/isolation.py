@@ -132,6 +132,7 @@ class ChildStalled(Exception):
 _LIVE: set[Child] = set()
 _TEMP: set[str] = set()
 _LOCK = threading.Lock()
+_STOPPING: list[bool] = []  # set by cleanup(): no child starts after it
 
 
 def temp_dir(kind: str) -> str:
@@ -179,6 +180,7 @@ def sweep_stale() -> None:
 def cleanup() -> None:
     """Kill every live child's process group and remove the doctor's temporary folders."""
     with _LOCK:
+        _STOPPING.append(True)
         children, temps = list(_LIVE), list(_TEMP)
     for child in children:
         child.kill()
@@ -234,19 +236,24 @@ class Child:
     def start(self) -> None:
         """Spawn the child; ChildDied if the interpreter cannot be run at all."""
         read_fd, write_fd = os.pipe()
-        try:
-            self.proc = subprocess.Popen(
-                [self.python, "-c", self.boot, str(write_fd), *self.args],
-                stdin=self.stdin, stdout=self.capture, stderr=subprocess.STDOUT,
-                pass_fds=(write_fd,), env=self.env, cwd=self.cwd, start_new_session=True,
-            )
-        except OSError as exc:
-            os.close(read_fd)
-            os.close(write_fd)
-            raise ChildDied(f"could not start {self.python}: {exc}", {}) from exc
-        os.close(write_fd)
+        # under the lock: a cleanup() running now either sees this child or stops it starting
         with _LOCK:
+            if _STOPPING:
+                os.close(read_fd)
+                os.close(write_fd)
+                raise ChildDied("tts-doctor is stopping", {})
+            try:
+                self.proc = subprocess.Popen(
+                    [self.python, "-c", self.boot, str(write_fd), *self.args],
+                    stdin=self.stdin, stdout=self.capture, stderr=subprocess.STDOUT,
+                    pass_fds=(write_fd,), env=self.env, cwd=self.cwd, start_new_session=True,
+                )
+            except OSError as exc:
+                os.close(read_fd)
+                os.close(write_fd)
+                raise ChildDied(f"could not start {self.python}: {exc}", {}) from exc
             _LIVE.add(self)
+        os.close(write_fd)
         threading.Thread(target=self._read, args=(read_fd,), daemon=True).start()
 
     def _read(self, fd: int) -> None:

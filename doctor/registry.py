@@ -201,7 +201,7 @@ def _load_plugins() -> None:
         for where, load in _plugin_modules():
             try:
                 load()
-            except Exception as exc:
+            except (Exception, SystemExit) as exc:  # a plugin must not end the doctor
                 plugin_errors.append(f"{where}: {type(exc).__name__}: {exc}")
 
 

@@ -234,9 +234,11 @@ def supported_tags(t: Optional[Target] = None) -> list[Any]:
     The interpreter and ABI come from its facts; the platform tags from its C library
     (manylinux_2_X down to 2_17 for glibc 2.X, and the legacy aliases) and machine.
     """
-    from packaging import tags
-
     t = t or current()
+    try:
+        from packaging import tags
+    except ImportError:  # inside a diagnosed interpreter: the exact CPython tags, as strings
+        return _plain_tags(t)
     if t.is_home:
         return list(tags.sys_tags())
     platforms = _platforms(t)
@@ -250,11 +252,24 @@ def supported_tags(t: Optional[Target] = None) -> list[Any]:
     return out
 
 
+def _plain_tags(t: Target) -> list[str]:
+    """Wheel tags without `packaging` (standard library only, for the worker): this
+    interpreter's own ABI, abi3 and none, on its platforms, best first."""
+    interp, abi = t.interpreter_tag, t.abi_tag
+    out = []
+    for plat in _platforms(t):
+        out += [f"{interp}-{abi}-{plat}", f"{interp}-abi3-{plat}", f"{interp}-none-{plat}"]
+    out += [f"{interp}-none-any", f"py{t.version_info[0]}-none-any"]
+    return out
+
+
 def _platforms(t: Target) -> list[str]:
     machine = t.machine.lower()
     if t.system != "Linux":
-        from packaging import tags
-
+        try:
+            from packaging import tags
+        except ImportError:
+            return []
         return list(tags.platform_tags())
     out = []
     glibc = t.glibc.split()[-1] if t.glibc.startswith("glibc") else ""

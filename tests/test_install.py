@@ -57,12 +57,4 @@ def test_installing_the_core_leaves_every_distribution_as_it_was(make_env, wheel
     assert venv.freeze() == before
 
 
-@pytest.mark.parametrize("version", ["3.9", "3.10", "3.12", "3.13"])
-def test_worker_runs_under_every_supported_python(cli, make_env, version):
-    from tests.harness.venvs import EnvSpec
-
-    venv = make_env(EnvSpec(f"bare-{version}", python=version))
-    r = cli("check", "--json", "--python", str(venv.python), "--only", "python,packages,torch")
-    assert r.returncode == 0, r
-    assert r.json["python"]["version"].startswith(version)
-    assert r.finding("python.platform")["details"]["python"].startswith(version)
+# The worker under every supported Python: tests/test_interpreters.py

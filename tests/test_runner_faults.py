@@ -77,13 +77,12 @@ def test_a_raising_probe_carries_its_traceback(cli, plugin_env):
     assert "planted failure" in f["details"]["traceback"]
 
 
-def test_a_worker_that_cannot_start_is_reported_not_raised(cli, tmp_path):
+def test_an_interpreter_that_cannot_run_the_collector_is_one_line_and_exit_2(cli, tmp_path):
+    """Not a Python at all: said once, as a usage error, not as 48 error findings."""
     fake = tmp_path / "python"
     fake.write_text("#!/bin/sh\necho 'this interpreter is broken' >&2\nexit 3\n")
     fake.chmod(0o755)
     r = cli("check", "--json", "--python", str(fake), "--only", "python,torch")
-    assert r.returncode == 1, r
-    for f in r.json["findings"]:
-        assert f["status"] == "error"
-        assert "worker could not start" in f["summary"]
-        assert "this interpreter is broken" in f["details"]["output"]
+    assert r.returncode == 2, r
+    assert r.stdout == "" and "this interpreter is broken" in r.stderr
+    assert len(r.stderr.strip().splitlines()) == 1

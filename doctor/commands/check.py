@@ -166,13 +166,19 @@ def check(fmt: Optional[str], as_json: bool, junit_path: Optional[str],
                            timeout=timeout, python=chosen.python, jobs=jobs,
                            progress=fmt != "json", reason=chosen.reason)
     except TargetError as exc:
-        raise click.ClickException(str(exc)) if exc.exit_code == 2 else _DoctorFailure(
-            str(exc)) from None
+        error = _BadInterpreter if exc.exit_code == 2 else _DoctorFailure
+        raise error(str(exc)) from None
     data = report.to_dict()
     emit(data, fmt=fmt, verbose=verbose, colour=colour, fail_on=fail_on,
          junit_path=junit_path, report_path=report_path)
     return report.exit_code(fail_on)
 
+
+
+class _BadInterpreter(click.ClickException):
+    """--python names something that is not a CPython 3.7+ the doctor can read (exit 2)."""
+
+    exit_code = 2
 
 
 class _DoctorFailure(click.ClickException):

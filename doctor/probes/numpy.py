@@ -22,7 +22,6 @@ import mmap
 import os
 import re
 import subprocess
-import sys
 import time
 from typing import Any, Optional
 
@@ -192,7 +191,8 @@ def import_in_subprocess(modules: list[str], timeout: float = 30.0) -> dict[str,
     nothing is known about them."""
     env = dict(os.environ, PYTHONDONTWRITEBYTECODE="1", PYTHONWARNINGS="ignore")
     try:
-        proc = subprocess.run([sys.executable, "-c", _CHILD, json.dumps(child_path()), *modules],
+        proc = subprocess.run([dists.executable(), "-c", _CHILD, json.dumps(child_path()),
+                               *modules],
                               capture_output=True, text=True, timeout=timeout, env=env,
                               errors="replace")
         text, rc = proc.stdout + proc.stderr, proc.returncode

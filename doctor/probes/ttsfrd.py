@@ -65,12 +65,7 @@ def _record_files(dist: Any) -> list[str]:
 
 
 def _spec_origin(module: str) -> Optional[str]:
-    import importlib.util
-
-    try:
-        spec = importlib.util.find_spec(module)
-    except (ImportError, ValueError):
-        return None
+    spec = dists.find_spec(module)
     return spec.origin if spec is not None and spec.origin not in (None, "namespace") else None
 
 

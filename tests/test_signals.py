@@ -1,0 +1,118 @@
+"""A stopped doctor leaves nothing behind: no worker or smoke child running, no temporary file.
+
+`check` runs the faulty plugin's hanging probe (fault.hang: the worker sleeps for an hour), so
+a worker is certainly alive when the signal arrives. Survivors are counted by the marker
+variable every child inherits (TTS_DOCTOR_PARENT_PID = the CLI's pid), read from /proc.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import PLUGINS, REPO
+
+pytestmark = pytest.mark.skipif(not sys.platform.startswith("linux"), reason="uses /proc")
+
+
+def _children_of(pid: int) -> list[int]:
+    """Processes that carry the doctor's marker for `pid` (children and their children)."""
+    found = []
+    marker = f"TTS_DOCTOR_PARENT_PID={pid}".encode()
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit() or int(entry.name) == pid:
+            continue
+        try:
+            if marker in (entry / "environ").read_bytes().split(b"\0"):
+                state = (entry / "stat").read_text().split(")")[-1].split()[0]
+                if state != "Z":
+                    found.append(int(entry.name))
+        except OSError:
+            continue
+    return found
+
+
+def _start(args: list[str], tmp: Path) -> subprocess.Popen[str]:
+    env = dict(os.environ, TMPDIR=str(tmp), NO_COLOR="1", TTS_DOCTOR_PLUGINS="faulty_probes",
+               PYTHONPATH=os.pathsep.join(filter(None, [str(PLUGINS),
+                                                        os.environ.get("PYTHONPATH")])))
+    return subprocess.Popen([sys.executable, "-m", "tts_doctor", *args], cwd=REPO, env=env,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+
+
+def _wait_for_children(proc: subprocess.Popen[str], count: int = 1) -> list[int]:
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        kids = _children_of(proc.pid)
+        if len(kids) >= count:
+            return kids
+        assert proc.poll() is None, proc.communicate()
+        time.sleep(0.1)
+    raise AssertionError("the worker never started")
+
+
+def _gone(pids: list[int], timeout: float = 15) -> list[int]:
+    deadline = time.monotonic() + timeout
+    alive = pids
+    while time.monotonic() < deadline:
+        alive = [p for p in alive if Path(f"/proc/{p}").exists()
+                 and (Path(f"/proc/{p}/stat").read_text().split(")")[-1].split()[0] != "Z")]
+        if not alive:
+            return []
+        time.sleep(0.1)
+    return alive
+
+
+def _leftovers(tmp: Path) -> list[str]:
+    return sorted(p.name for p in tmp.iterdir() if p.name.startswith("tts-doctor"))
+
+
+CHECK = ["check", "--only", "fault.hang,fault.healthy", "--timeout", "120", "--json"]
+
+
+@pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT, signal.SIGHUP])
+def test_a_signal_to_check_stops_every_worker_and_removes_temp_files(tmp_path, sig):
+    proc = _start(CHECK, tmp_path)
+    kids = _wait_for_children(proc)
+    time.sleep(0.5)  # the hanging probe is running
+    proc.send_signal(sig)
+    proc.communicate(timeout=30)
+    assert proc.returncode != 0
+    assert _gone(kids) == []
+    assert _children_of(proc.pid) == []
+    assert _leftovers(tmp_path) == []
+
+
+def test_kill_9_of_check_leaves_no_worker_and_the_next_run_sweeps_its_folders(tmp_path):
+    """SIGKILL runs no code of ours: the kernel kills the workers (PR_SET_PDEATHSIG) and the
+    next run removes the folders whose owner is dead."""
+    python = Path(sys.executable)
+    # --python (another path to the same interpreter) makes the worker use a support folder
+    link = tmp_path / "bin" / "python"
+    link.parent.mkdir()
+    link.symlink_to(python)
+    (tmp_path / "tmp").mkdir()
+    proc = _start(["check", "--python", str(link), *CHECK[1:]], tmp_path / "tmp")
+    kids = _wait_for_children(proc)
+    proc.kill()
+    proc.communicate(timeout=30)
+    assert _gone(kids) == [], "a worker outlived the doctor's kill -9"
+    left = _leftovers(tmp_path / "tmp")
+    again = _start(["check", "--only", "fault.healthy", "--python", str(link), "--json"],
+                   tmp_path / "tmp")
+    again.communicate(timeout=120)
+    assert again.returncode == 0
+    assert _leftovers(tmp_path / "tmp") == [], f"not swept: {left}"
+
+
+def test_check_that_ends_normally_leaves_nothing(tmp_path):
+    proc = _start(["check", "--only", "fault.healthy,python", "--json"], tmp_path)
+    proc.communicate(timeout=120)
+    assert proc.returncode == 0
+    assert _leftovers(tmp_path) == [] and _children_of(proc.pid) == []
