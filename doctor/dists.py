@@ -242,6 +242,56 @@ def release(v: Optional[str]) -> Optional[tuple[int, ...]]:
     return tuple(int(x) for x in m.group(1).split(".")) if m else None
 
 
+_CLAUSE = re.compile(r"^\s*(~=|===|==|!=|<=|>=|<|>)\s*([0-9][0-9a-zA-Z.*+!-]*)\s*$")
+
+
+def spec_contains(spec: str, version: str) -> Optional[bool]:
+    """Whether `version` is inside the PEP 440 range `spec` (pre-releases allowed); None when
+    the range does not parse.
+
+    `packaging` decides in the doctor's process. Inside a diagnosed interpreter without it,
+    release numbers decide: enough for the Python ranges recipes state (">=3.8,<3.9")."""
+    try:
+        from packaging.specifiers import InvalidSpecifier, SpecifierSet
+    except ImportError:
+        return _release_spec_contains(spec, version)
+    try:
+        return SpecifierSet(spec).contains(version, prereleases=True)
+    except InvalidSpecifier:
+        return None
+
+
+def _release_spec_contains(spec: str, version: str) -> Optional[bool]:
+    have = release(version)
+    if have is None:
+        return None
+    for clause in filter(None, (c.strip() for c in spec.split(","))):
+        m = _CLAUSE.match(clause)
+        if not m:
+            return None
+        op, text = m.groups()
+        if text.endswith(".*") and op in ("==", "!="):
+            prefix = release(text[:-2]) or ()
+            inside = have[:len(prefix)] == prefix
+            if inside != (op == "=="):
+                return False
+            continue
+        want = release(text)
+        if want is None:
+            return None
+        width = max(len(have), len(want))
+        a = have + (0,) * (width - len(have))
+        b = want + (0,) * (width - len(want))
+        if op == "~=":
+            ok = a >= b and have[:len(want) - 1] == want[:len(want) - 1]
+        else:
+            ok = {"==": a == b, "===": a == b, "!=": a != b, "<=": a <= b, ">=": a >= b,
+                  "<": a < b, ">": a > b}[op]
+        if not ok:
+            return False
+    return True
+
+
 def local_tag(v: Optional[str]) -> Optional[str]:
     """The local version label: '2.13.0+cu128' -> 'cu128' (normalised to lower case)."""
     if not v or "+" not in v:

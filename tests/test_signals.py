@@ -116,3 +116,26 @@ def test_check_that_ends_normally_leaves_nothing(tmp_path):
     proc.communicate(timeout=120)
     assert proc.returncode == 0
     assert _leftovers(tmp_path) == [] and _children_of(proc.pid) == []
+
+
+HANGS = "import time\n\ndef hangs(text):\n    time.sleep(3600)\n"
+
+
+@pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT])
+def test_a_signal_to_smoke_stops_the_synthesis_child_and_removes_its_folder(tmp_path, sig):
+    (tmp_path / "hanging_voice.py").write_text(HANGS)
+    env_path = os.pathsep.join(filter(None, [str(tmp_path), os.environ.get("PYTHONPATH")]))
+    tmp = tmp_path / "tmp"
+    tmp.mkdir()
+    env = dict(os.environ, TMPDIR=str(tmp), NO_COLOR="1", PYTHONPATH=env_path)
+    proc = subprocess.Popen([sys.executable, "-m", "tts_doctor", "smoke", "--callable",
+                             "hanging_voice:hangs", "--text", "Hello there.", "--json",
+                             "--timeout", "600"], cwd=REPO, env=env, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True)
+    kids = _wait_for_children(proc)
+    time.sleep(1.0)
+    proc.send_signal(sig)
+    proc.communicate(timeout=30)
+    assert proc.returncode != 0
+    assert _gone(kids) == [] and _children_of(proc.pid) == []
+    assert _leftovers(tmp) == []

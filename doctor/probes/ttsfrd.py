@@ -177,21 +177,17 @@ def reinstall_commands(version: Optional[str], *, dependency: bool = False) -> t
 
 def target_python(ctx: Optional[Context]) -> str:
     """The interpreter to move to for the real ttsfrd: 3.8 when the stack also needs KAN-TTS
-    (Requires-Python <3.9) or the recipe's Python range excludes 3.10, else 3.10."""
-    from packaging.specifiers import InvalidSpecifier, SpecifierSet
-
+    (Requires-Python <3.9) or the recipe's Python range excludes 3.10, else 3.10. (Also runs
+    in the worker, for ttsfrd.engine's fix: dists.spec_contains needs no packaging there.)"""
     if ctx is None:
         return "3.10"
     if ctx.needs("kantts") == "required":
         return "3.8"
     wanted = ((ctx.recipe or {}).get("requires") or {}).get("python")
     if wanted:
-        try:
-            spec = SpecifierSet(str(wanted))
-            if not spec.contains("3.10.0") and spec.contains("3.8.0"):
-                return "3.8"
-        except InvalidSpecifier:
-            pass
+        if dists.spec_contains(str(wanted), "3.10.0") is False and \
+                dists.spec_contains(str(wanted), "3.8.0"):
+            return "3.8"
     return "3.10"
 
 
