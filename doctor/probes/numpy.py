@@ -312,7 +312,7 @@ def abi(ctx: Context) -> Result:
                     "ended before them): " + ", ".join(u["module"] for u in unchecked[:4]))
     if not broken and unchecked:
         # nothing failed, but not everything was tried: no verdict on the rest
-        tries = [manual(sys.executable, "-c", f"import {u['module']}") for u in unchecked[:4]]
+        tries = [manual(dists.executable(), "-c", f"import {u['module']}") for u in unchecked[:4]]
         names = ", ".join(sorted({u["distribution"] for u in unchecked}))
         return warn(f"numpy {version}: extension module(s) of {names} built against NumPy "
                     f"{other}.x could not be checked" + (
