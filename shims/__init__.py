@@ -3,10 +3,12 @@
 Two kinds:
 
 - **hooked** shims patch a library when user code imports it, so unmodified code works:
-  `scipy_names` (the names SciPy removed, as forwards to their new homes) and `resample`
-  (`scipy.signal.resample` backed by a band-limited resampler). `tts-doctor shims install`
-  makes them permanent for an environment (one `.pth` file); `shims.activate()` does the same
-  for the running process only.
+  `scipy_names` (the names SciPy removed, as forwards to their new homes: it only adds what
+  is missing, the default) and `resample` (replaces a *working* `scipy.signal.resample` with a
+  band-limited resampler whose results differ from SciPy's: an explicit opt-in only, never a
+  default and never applied by `tts-doctor fix`). `tts-doctor shims install` makes them
+  permanent for an environment (a `.pth` file and a private copy of this code);
+  `shims.activate()` does the same for the running process only.
 - **library** shims are used from code: `shims.mel.MelSpectrogram` (torchaudio's mel
   spectrogram without torchaudio), `shims.resample.resample(x, orig_sr, target_sr)`.
 
@@ -26,8 +28,23 @@ __tts_doctor_shims__ = True
 HOOKED: dict[str, str] = {
     "scipy_names": "names SciPy removed (scipy.signal.hann, kaiser, ...; scipy.integrate."
                    "simps, trapz, cumtrapz; ...) restored as forwards to their new homes",
-    "resample": "scipy.signal.resample backed by a band-limited resampler (soxr, else SciPy's "
-                "polyphase filter), fast for every length",
+    "resample": "OPT-IN: replaces scipy.signal.resample (a working function) with a "
+                "band-limited resampler (soxr, else SciPy's polyphase filter), fast for every "
+                "length; its results differ from SciPy's FFT method",
+}
+# What `tts-doctor shims install` and `activate()` install when no name is given, and the only
+# hooked shims `tts-doctor fix` applies: the shims that add what is missing and never replace
+# a working function.
+DEFAULT = ("scipy_names",)
+# Hooked shims that replace a working function (its results change): installed only when
+# named, never by `fix` (which prints them as a recommendation). name -> what changes.
+OPT_IN: dict[str, str] = {
+    "resample": "scipy.signal.resample(x, num) is computed by a band-limited resampler "
+                "instead of SciPy's FFT method: faster on lengths with large prime factors, "
+                "but the numbers differ (the FFT method treats the signal as periodic, the "
+                "resampler as silence outside it: near the ends the difference is of the "
+                "order of the signal, e.g. 3e-2 on a periodic sine from 100 to 250 samples), "
+                "and SciPy's own resample tests fail with it",
 }
 LIBRARY: dict[str, str] = {
     "mel": "used from code: from tts_doctor.shims.mel import MelSpectrogram (torchaudio's "
@@ -43,13 +60,14 @@ def _hook_module() -> Any:
 
 
 def activate(names: Optional[Iterable[str]] = None) -> dict[str, Any]:
-    """Turn the hooked shims on in this process (all of them by default).
+    """Turn hooked shims on in this process (the DEFAULT ones when `names` is None; opt-in
+    shims such as `resample` only when named).
 
     What `tts-doctor shims install` does for every process of an environment, for users who
     prefer code: SciPy modules imported later are patched on import, ones already imported
     are patched now. Honours TTS_DOCTOR_SHIMS=0 (then nothing happens). Returns `status()`.
     """
-    chosen = list(HOOKED) if names is None else list(names)
+    chosen = list(DEFAULT) if names is None else list(names)
     unknown = [n for n in chosen if n not in HOOKED]
     if unknown:
         library = [n for n in unknown if n in LIBRARY]
@@ -69,14 +87,15 @@ def deactivate() -> list[str]:
     while finder is not None:
         sys.meta_path.remove(finder)
         finder = hooks.active_finder()
-    from . import resample, scipy_names
+    import importlib
 
     for name in hooks.WATCH:
         module = sys.modules.get(name)
-        if module is not None:
-            removed += [f"{name}.{n}" for n in scipy_names.unpatch(module)]
-            if name == "scipy.signal":
-                removed += [f"{name}.{n}" for n in resample.unpatch(module)]
+        if module is None:
+            continue
+        for shim in hooks.WATCH[name]:
+            patcher = importlib.import_module(f"{__name__}.{hooks.PATCHERS[shim]}")
+            removed += [f"{name}.{n}" for n in patcher.unpatch(module)]
     return removed
 
 
@@ -99,7 +118,8 @@ def status() -> dict[str, Any]:
         "disabled": hooks.disabled(),
         "shims": sorted(finder.shims) if finder is not None else [],
         "source": (None if finder is None else
-                   "pth" if getattr(finder, "root", None) else "activate"),
+                   "pth" if getattr(finder, "root", None) or getattr(finder, "lazy", False)
+                   else "activate"),
         "patched": patched,
         "errors": list(getattr(finder, "errors", [])),
     }

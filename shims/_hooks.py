@@ -1,28 +1,32 @@
 """Lazy post-import hooks: patch SciPy the moment user code imports it, and not before.
 
-This module is standard-library only and imports nothing at module level but `sys`: the
-`.pth` file that `tts-doctor shims install` writes reads and runs it (as the module
-`_tts_doctor_shims_hooks`) in processes of that environment, so it may rely on nothing else
-being importable there. `install()` puts one `ShimFinder` first on `sys.meta_path`. The
-finder answers None for every module except the few it watches (`scipy.signal`,
-`scipy.integrate`, `scipy.linalg`, `scipy.stats`); for those it lets the normal finders
-find the module, and wraps the loader so that, right after the module has executed (before
-`import` returns to the caller, so `from scipy.signal import kaiser` works), the shims for
-it are applied. Shim code is loaded only then.
+This module is standard-library only (CPython 3.7+) and imports nothing at module level but
+`sys`. `install()` puts one `ShimFinder` first on `sys.meta_path`. The finder answers None
+for every module except the few it watches (`scipy.signal`, `scipy.integrate`,
+`scipy.linalg`, `scipy.stats`); for those it lets the normal finders find the module, and
+wraps the loader so that, right after the module has executed (before `import` returns to
+the caller, so `from scipy.signal import kaiser` works), the shims for it are applied. Shim
+code is loaded only then.
 
-Where the shim code comes from: the `.pth` records the folder of the doctor's `shims`
-package (`root`). If `import shims` finds that same folder (the doctor is installed in this
-environment, or the doctor's worker put it on the path), it is imported normally. Otherwise
-the package is loaded from `root` under the private name `_tts_doctor_shims`, without adding
-anything to `sys.path`: the environment gains no importable package, and a `shims` package
-of the user's own is never shadowed. If the folder is gone (the doctor was removed or
-moved), the import of SciPy still succeeds and one RuntimeWarning says what happened and how
-to remove the `.pth`.
+Where the shim code comes from: `tts-doctor shims install` copies this package (the files
+in `PAYLOAD`) into the target environment's site-packages, into a folder named
+`_tts_doctor_shims-<hash>` (a hyphen: not an importable name, so the environment gains no
+importable package and nothing shadows a package of the user's), and writes a `.pth` that
+records that folder and the sha256 of every file in it. The copy is loaded by path under the
+private module name `_tts_doctor_shims`; nothing is added to `sys.path`. The installed shims
+depend on nothing of the doctor's: uninstalling, moving or deleting the doctor (pipx, a
+multi-stage Docker build) leaves them working.
 
 Start-up cost: the `.pth` line runs `BOOT` (below, a few lines). BOOT registers a
-`LazyShimFinder` that does nothing until a watched module is imported; only then is this
-file read from the shims folder and compiled (about 1 ms) and the real `ShimFinder` put in
-its place. A Python process that never imports SciPy pays for parsing one short line.
+`LazyShimFinder` that does nothing until a watched module is imported; only then are the
+recorded files checked against their sha256, this file compiled and the real `ShimFinder`
+put in its place. A Python process that never imports SciPy pays for parsing one line.
+
+Failure is silent and recorded, never an import error: if the copy is missing, damaged
+(a sha256 differs) or fails to patch, SciPy is left exactly as SciPy made it, no warning is
+emitted (so `python -W error` still imports SciPy), and the reason is kept in the finder's
+`errors`, where `tts-doctor check` (probe `shims.installed`) and `tts-doctor shims status`
+read it and report a failure with the fix.
 
 `TTS_DOCTOR_SHIMS=0` in the environment makes `install()` (and BOOT) do nothing for that
 process.
@@ -44,9 +48,13 @@ WATCH = {
 # shim -> submodule of the shims package with patch(module) / unpatch(module)
 PATCHERS = {"scipy_names": "scipy_names", "resample": "resample"}
 
-# Run by the .pth line at start-up with globals SHIMS, ROOT (the shims package folder), WATCH
-# (the keys above), PTH (the .pth file) and LOAD (below). Kept tiny: compiling is most of its
-# cost. Standard library only; Python 3.9 syntax.
+# The files of this package that `shims install` copies into an environment (the code the
+# hooked shims need; mel is a library shim and needs torch, so it is not copied).
+PAYLOAD = ("__init__.py", "_hooks.py", "scipy_names.py", "resample.py")
+
+# Run by the .pth line at start-up with globals SHIMS, ROOT (the folder of the installed
+# copy), FILES (its file names -> sha256), WATCH (the keys above), PTH (the .pth file) and
+# LOAD (below). Kept tiny: compiling is most of its cost. Standard library only; CPython 3.7+.
 BOOT = """\
 import os, sys
 if (os.environ.get("TTS_DOCTOR_SHIMS", "").strip().lower() not in ("0", "false", "off", "no")
@@ -54,41 +62,55 @@ if (os.environ.get("TTS_DOCTOR_SHIMS", "").strip().lower() not in ("0", "false",
     # (the check: site may read one folder twice, e.g. through a lib64 -> lib link)
     class LazyShimFinder:
         __tts_doctor_shims_finder__ = lazy = True
-        shims, root, pth, errors = set(SHIMS), ROOT, PTH, []
+        shims, root, files, pth, errors = set(SHIMS), ROOT, dict(FILES), PTH, []
 
         def find_spec(self, fullname, path=None, target=None):
-            if fullname in WATCH:
+            if fullname in WATCH and self.shims:
                 exec(LOAD, globals())
                 return load(self, fullname, path, target)
 
     sys.meta_path.insert(0, LazyShimFinder())
 """
 
-# Compiled on the first import of a watched module: read this file from ROOT, run it as the
-# module _tts_doctor_shims_hooks, and hand over to its ShimFinder.
+# Compiled on the first import of a watched module: check the installed copy against the
+# recorded sha256s, run its _hooks.py and hand over to its ShimFinder. Any problem: the lazy
+# finder switches itself off and records why (no warning: `-W error` must not break SciPy).
 LOAD = """\
 def load(lazy, fullname, path, target):
-    module = sys.modules.get("_tts_doctor_shims_hooks")
-    if module is None:
-        source = os.path.join(lazy.root, "_hooks.py")
-        try:
-            with open(source, "rb") as fh:
-                code = compile(fh.read(), source, "exec")
-        except OSError as exc:
-            if lazy in sys.meta_path:
-                sys.meta_path.remove(lazy)
-            import warnings
-            warnings.warn("tts-doctor shims: cannot load " + source + " (" + str(exc) + "); "
-                          + fullname + " is left as SciPy made it. The shims' code is gone: "
-                          "remove them with `tts-doctor shims uninstall --python "
-                          + sys.executable + "`, or delete " + lazy.pth, RuntimeWarning,
-                          stacklevel=3)
-            return None
-        module = type(sys)("_tts_doctor_shims_hooks")
-        module.__file__ = source
-        exec(code, module.__dict__)
-        sys.modules["_tts_doctor_shims_hooks"] = module
-    finder = module.install(sorted(lazy.shims), lazy.root)
+    try:
+        module = sys.modules.get("_tts_doctor_shims._hooks")
+        root = lazy.root
+        if module is None:
+            if not os.path.isdir(root):  # the environment was moved: look beside sys.path
+                name = os.path.basename(root)
+                root = next((os.path.join(p, name) for p in sys.path
+                             if os.path.isdir(os.path.join(p, name))), root)
+            import hashlib
+            code = None
+            for rel in sorted(lazy.files):
+                source = os.path.join(root, rel)
+                with open(source, "rb") as fh:
+                    data = fh.read()
+                if hashlib.sha256(data).hexdigest() != lazy.files[rel]:
+                    raise ImportError(source + " is not the file tts-doctor installed "
+                                      "(its sha256 differs)")
+                if rel == "_hooks.py":
+                    code = compile(data, source, "exec")
+            if code is None:
+                raise ImportError("no _hooks.py among the installed files")
+            module = type(sys)("_tts_doctor_shims._hooks")
+            module.__file__ = os.path.join(root, "_hooks.py")
+            exec(code, module.__dict__)
+            sys.modules["_tts_doctor_shims._hooks"] = module
+        finder = module.install(sorted(lazy.shims), root)
+    except Exception as exc:
+        lazy.shims = set()
+        lazy.errors.append("cannot load the installed shims (" + type(exc).__name__ + ": "
+                           + str(exc) + "); SciPy is left as it is. Reinstall them "
+                           "(tts-doctor shims install --python " + sys.executable + ") or "
+                           "remove them (tts-doctor shims uninstall, or delete " + lazy.pth
+                           + " and " + lazy.root + ")")
+        return None
     return finder.find_spec(fullname, path, target) if finder is not None else None
 """
 
@@ -163,31 +185,25 @@ class ShimFinder:
     # -- applying ------------------------------------------------------------------------
 
     def load_package(self):
-        """The shims package: imported normally if it is the doctor's, else from root."""
+        """The shims package: the one `activate()` passed, else the installed copy at root,
+        loaded by path under the private name `_tts_doctor_shims` (nothing added to
+        sys.path)."""
         if self.package is not None:
             return self.package
-        for name in ("shims", PRIVATE_NAME):
-            mod = sys.modules.get(name)
-            if mod is not None and getattr(mod, "__tts_doctor_shims__", False):
-                self.package = mod
-                return mod
-        import importlib
+        mod = sys.modules.get(PRIVATE_NAME)
+        if mod is not None and getattr(mod, "__tts_doctor_shims__", False):
+            self.package = mod
+            return mod
         import importlib.util
         import os
 
-        root = os.path.realpath(self.root) if self.root else None
-        spec = importlib.util.find_spec("shims") if "shims" not in sys.modules else None
-        if spec is not None and spec.origin and (
-                root is None or os.path.realpath(os.path.dirname(spec.origin)) == root):
-            self.package = importlib.import_module("shims")
-            return self.package
-        if root is None:
+        if not self.root:
             raise ImportError("the tts-doctor shims package is not importable here")
-        init = os.path.join(root, "__init__.py")
+        init = os.path.join(self.root, "__init__.py")
         if not os.path.exists(init):
-            raise ImportError(f"the tts-doctor shims package is gone from {root}")
+            raise ImportError("the tts-doctor shims package is gone from " + self.root)
         spec = importlib.util.spec_from_file_location(PRIVATE_NAME, init,
-                                                      submodule_search_locations=[root])
+                                                      submodule_search_locations=[self.root])
         module = importlib.util.module_from_spec(spec)
         sys.modules[PRIVATE_NAME] = module
         try:
@@ -199,7 +215,8 @@ class ShimFinder:
         return module
 
     def apply(self, module):
-        """Apply the shims watching `module` (idempotent); problems become one warning."""
+        """Apply the shims watching `module` (idempotent); problems are recorded in
+        `errors`, and the module is left as it was."""
         name = module.__name__
         wanted = [s for s in WATCH.get(name, ()) if s in self.shims]
         if not wanted or disabled():
@@ -213,15 +230,9 @@ class ShimFinder:
                 patcher = importlib.import_module(f"{package.__name__}.{PATCHERS[shim]}")
                 done += patcher.patch(module)
         except Exception as exc:
+            # silent on purpose: a warning here would make `import scipy.signal` fail under
+            # `python -W error`; tts-doctor check reads `errors` and reports it
             self.errors.append(f"{name}: {type(exc).__name__}: {exc}")
-            import warnings
-
-            where = self.root or "the shims package"
-            warnings.warn(
-                f"tts-doctor shims could not patch {name} ({type(exc).__name__}: {exc}); it "
-                f"is left as SciPy made it. The shims were installed from {where}; reinstall "
-                "them (tts-doctor shims install) or remove them (tts-doctor shims uninstall "
-                f"--python {sys.executable}).", RuntimeWarning, stacklevel=2)
         self.applied.setdefault(name, [])
         self.applied[name] += [n for n in done if n not in self.applied[name]]
         return done

@@ -72,6 +72,8 @@ class Plan:
     """What `fix` would do for a set of findings."""
 
     shims: dict[str, list[str]] = field(default_factory=dict)  # shim -> finding ids
+    # opt-in shims (they replace a working function): recommended, printed, never applied
+    recommended: dict[str, list[str]] = field(default_factory=dict)
     library: dict[str, list[str]] = field(default_factory=dict)
     unknown_shims: dict[str, list[str]] = field(default_factory=dict)
     # every command line shown (runnable or not, exports excluded) -> the findings naming it
@@ -84,8 +86,8 @@ class Plan:
 
     @property
     def empty(self) -> bool:
-        return not (self.shims or self.library or self.commands or self.exports
-                    or self.unknown_shims)
+        return not (self.shims or self.recommended or self.library or self.commands
+                    or self.exports or self.unknown_shims)
 
 
 def _add(rows: list[tuple[str, list[str]]], line: str, finding_id: str) -> None:
@@ -111,7 +113,11 @@ def make_plan(findings: list[Finding]) -> Plan:
             continue
         plan.considered += 1
         if f.fix.shim:
-            target = (plan.shims if f.fix.shim in shims.HOOKED else
+            # fix applies only the shims that add what is missing (shims.DEFAULT); one that
+            # replaces a working function (shims.OPT_IN, e.g. resample: speed, not a repair)
+            # is a recommendation, printed with its opt-in command
+            target = (plan.recommended if f.fix.shim in shims.OPT_IN else
+                      plan.shims if f.fix.shim in shims.HOOKED else
                       plan.library if f.fix.shim in shims.LIBRARY else plan.unknown_shims)
             target.setdefault(f.fix.shim, []).append(f.id)
         alternatives = [alt for alt in f.fix.alternatives if alt]
@@ -391,6 +397,14 @@ def render_plan(plan: Plan, pth_path: str, pth_before: Optional[str],
             verb = "would write" if dry_run else "writes"
             out.append(f"  {verb} {pth_path} ({'replacing' if pth_before else 'new file'}):")
             out += [f"    | {line}" for line in (pth_after or "").splitlines()]
+    if plan.recommended:
+        from tts_doctor import shims
+
+        out.append("Recommended, not applied (opt-in shims replace a working function; "
+                   "install one only if its change suits you):")
+        for name, ids in plan.recommended.items():
+            out.append(f"  $ tts-doctor shims install {name}{_ids(ids)}")
+            out.append(f"    changes: {shims.OPT_IN[name]}")
     if plan.library:
         out.append("Library shims (use them from your code; nothing to install):")
         from tts_doctor import shims

@@ -1,4 +1,5 @@
-"""`tts-doctor shims install|uninstall|status`: the shims of an environment (one .pth file)."""
+"""`tts-doctor shims install|uninstall|status`: the shims of an environment (a .pth file and a
+private copy of the shims' code)."""
 
 from __future__ import annotations
 
@@ -28,9 +29,12 @@ def shims() -> None:
 
     \b
     Hooked shims (installed into an environment, applied when user code imports SciPy):
-      scipy_names  names SciPy removed (scipy.signal.hann, kaiser...; scipy.integrate.trapz...)
-      resample     scipy.signal.resample backed by a band-limited resampler
-    Library shims are used from code: from tts_doctor.shims.mel import MelSpectrogram.
+      scipy_names  (default) adds the names SciPy removed (scipy.signal.hann, kaiser...;
+                   scipy.integrate.trapz...) as forwards; never replaces a name SciPy has
+      resample     (opt-in: only when named) replaces the working scipy.signal.resample
+                   with a band-limited resampler: faster, different numbers (docs/shims.md)
+    Library shims are used from code: from tts_doctor.shims.mel import MelSpectrogram,
+    from tts_doctor.shims.resample import resample.
     TTS_DOCTOR_SHIMS=0 turns installed shims off for one process.
     """
 
@@ -41,7 +45,11 @@ def shims() -> None:
 @click.option("--dry-run", is_flag=True, help="Show the file that would be written; write "
               "nothing.")
 def install(names: tuple[str, ...], python: Optional[str], dry_run: bool) -> int:
-    """Install shims (default: all hooked shims) into an environment: one .pth file."""
+    """Install shims into an environment (default: scipy_names; `resample` only when named).
+
+    Writes a .pth file and a private copy of the shims' code into site-packages: they keep
+    working when this tts-doctor is uninstalled or moved.
+    """
     from tts_doctor import shim_install as si
 
     try:
@@ -58,11 +66,16 @@ def install(names: tuple[str, ...], python: Optional[str], dry_run: bool) -> int
     except si.ShimError as exc:
         raise _fail(exc) from None
     for stale in change.cleaned:
-        click.echo(f"removed a temporary file left by an interrupted install: {stale}")
+        click.echo(f"removed a leftover of an interrupted install: {stale}")
     if change.changed:
         click.echo(f"installed shims {', '.join(change.shims)} into {change.path}")
+        for path in change.written:
+            click.echo(f"  wrote {path}")
     else:
         click.echo(f"shims {', '.join(change.shims)} already installed in {change.path}")
+    for name in change.shims:
+        if name in si.opt_in_shims():
+            click.echo(f"note: {name} is an opt-in shim: {si.opt_in_shims()[name]}")
     click.echo("active in every new process of that environment (TTS_DOCTOR_SHIMS=0 turns "
                "them off for one process)")
     return 0
@@ -72,7 +85,7 @@ def install(names: tuple[str, ...], python: Optional[str], dry_run: bool) -> int
 @click.argument("names", nargs=-1)
 @PYTHON_OPTION
 def uninstall(names: tuple[str, ...], python: Optional[str]) -> int:
-    """Remove shims (default: all): exactly what install wrote."""
+    """Remove shims (default: all): exactly the files install wrote."""
     from tts_doctor import shim_install as si
 
     try:
@@ -80,13 +93,17 @@ def uninstall(names: tuple[str, ...], python: Optional[str]) -> int:
     except si.ShimError as exc:
         raise _fail(exc) from None
     for stale in change.cleaned:
-        click.echo(f"removed a temporary file left by an interrupted install: {stale}")
+        click.echo(f"removed a leftover of an interrupted install: {stale}")
     if change.before is None:
         click.echo(f"no shims installed in {change.path}; nothing to do")
     elif change.after is None:
         click.echo(f"removed {change.path}")
     else:
         click.echo(f"left shims {', '.join(change.shims)} in {change.path}")
+    for path in change.removed:
+        click.echo(f"removed {path}")
+    for path in change.left:
+        click.echo(f"left in place (not written by tts-doctor): {path}")
     return 0
 
 
@@ -99,10 +116,15 @@ def render_status(data: dict[str, Any]) -> str:
     else:
         meta = data["meta"]
         lines.append(f"installed: {', '.join(data['shims'])} ({data['pth']})")
-        lines.append(f"shim code from: {meta.get('root')}"
-                     + ("" if data["root_exists"] else "  (MISSING: reinstall or uninstall)"))
+        lines.append(f"shim code: {meta.get('root')}"
+                     + ("" if data["self_contained"] else
+                        "  (an older tts-doctor's own folder: reinstall to make the shims "
+                        "self-contained)"))
+        for problem in data["damaged"]:
+            lines.append(f"DAMAGED: {problem}; SciPy is left unpatched (reinstall or "
+                         "uninstall)")
         if data.get("outdated"):
-            lines.append("outdated: written by another tts-doctor (or location); run "
+            lines.append("outdated: written by another tts-doctor version; run "
                          "`tts-doctor shims install` again to refresh it")
     for stale in data["stale_temp_files"]:
         lines.append(f"stale temporary file (an interrupted install): {stale}")
@@ -112,7 +134,9 @@ def render_status(data: dict[str, Any]) -> str:
     else:
         hooks = fresh.get("hooks")
         lines.append("hooks in a fresh process: " + (
-            f"yes ({', '.join(hooks['shims'])})" if hooks else "no"))
+            f"yes ({', '.join(hooks['shims']) or 'switched off'})" if hooks else "no"))
+        for error in fresh.get("errors") or []:
+            lines.append(f"error in a fresh process: {error}")
     lines.append("")
     for name, entry in data["per_shim"].items():
         if entry["installed"]:
@@ -143,8 +167,8 @@ def render_status(data: dict[str, Any]) -> str:
 def status(python: Optional[str], as_json: bool) -> int:
     """Installed where, which shims, whether each problem still exists, what is active.
 
-    Exit code 1 when installed shims are broken (their code is gone) or a foreign file sits
-    where the shims' .pth belongs.
+    Exit code 1 when installed shims are broken (their code is missing or damaged, or failed
+    to load in a fresh process) or a foreign file sits where the shims' .pth belongs.
     """
     from tts_doctor import shim_install as si
 
@@ -156,5 +180,7 @@ def status(python: Optional[str], as_json: bool) -> int:
         click.echo(json.dumps(data, indent=2, default=str))
     else:
         click.echo(render_status(data), nl=False)
-    broken = data["foreign_file"] or (data["installed"] and not data["root_exists"])
+    fresh_errors = (data["fresh_process"].get("errors") or []) if data["installed"] else []
+    broken = data["foreign_file"] or bool(data["installed"] and data["damaged"]) \
+        or bool(fresh_errors)
     return 1 if broken else 0

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import sys
 from pathlib import Path
 from typing import Optional
@@ -23,8 +22,10 @@ def _install() -> Command:
 @probe("shims.installed", title="tts-doctor shims: installed, active, still needed",
        isolated=True)
 def installed(ctx: Context) -> Optional[Result]:
-    """Reads the shims' .pth in this interpreter's site-packages (no import of it) and, when
-    shims are installed, imports the SciPy modules they patch to see what they did here."""
+    """Reads the shims' .pth in this interpreter's site-packages (no import of it), checks
+    the installed copy of their code against the sha256s it records and, when shims are
+    installed, imports the SciPy modules they patch to see what they did here (a copy that
+    failed to load leaves SciPy as it is and records why: that is a fail)."""
     import sysconfig
 
     from tts_doctor import shim_install as si
@@ -47,14 +48,23 @@ def installed(ctx: Context) -> Optional[Result]:
                     pth=str(pth))
     names = list(meta["shims"])
     root = str(meta.get("root", ""))
-    details = {"pth": str(pth), "shims": names, "root": root, "doctor": meta.get("doctor")}
-    if not os.path.exists(os.path.join(root, "_hooks.py")):
-        return fail(f"shims {', '.join(names)} are installed but their code is gone from "
-                    f"{root}: SciPy is left unpatched (and a RuntimeWarning says so)",
-                    Fix("Remove the shims, or reinstall them from a tts-doctor that is "
-                        "installed", commands=(_uninstall(), _install())), **details)
+    details = {"pth": str(pth), "shims": names, "root": root, "doctor": meta.get("doctor"),
+               "files": sorted(meta.get("files", {}))}
+    damaged = si.verify(pth.parent, meta)
+    if damaged:
+        return fail(f"shims {', '.join(names)} are installed but their code is missing or "
+                    f"damaged ({damaged[0]}{' ...' if len(damaged) > 1 else ''}): SciPy is "
+                    "left unpatched", Fix("Reinstall the shims (rewrites their code), or "
+                                          "remove them", commands=(_install(), _uninstall())),
+                    damaged=damaged, **details)
     from tts_doctor.shims import _hooks
 
+    if not meta.get("files"):
+        return warn(f"shims {', '.join(names)} were installed by an older tts-doctor and load "
+                    f"their code from its folder ({root}): removing or moving that tts-doctor "
+                    "switches them off", Fix("Reinstall them: the shims' code is then copied "
+                                             "into this environment",
+                                             commands=(_install(),)), **details)
     if _hooks.disabled():
         return ok(f"shims {', '.join(names)} installed; disabled in this process by "
                   "TTS_DOCTOR_SHIMS=0", active=False, **details)
@@ -80,16 +90,20 @@ def installed(ctx: Context) -> Optional[Result]:
     details.update(active=True, patched=patched, removable=removable,
                    errors=list(getattr(finder, "errors", [])))
     if details["errors"]:
-        return fail(f"shims installed but failed to patch: {details['errors'][0]}",
-                    Fix("Reinstall the shims from this tts-doctor",
-                        commands=(_install(),)),
-                    **details)
+        return fail(f"shims installed but not working, SciPy is left as it is: "
+                    f"{details['errors'][0]}"[:500],
+                    Fix("Reinstall the shims (rewrites their code), or remove them",
+                        commands=(_install(), _uninstall())), **details)
     if removable:
         return warn(f"shims {', '.join(removable)} are installed but this environment no "
                     "longer has the problem they cover: removable",
                     Fix("Remove the shims that are no longer needed",
                         commands=(_uninstall(*removable),)), **details)
     count = sum(len(n) for n in patched.values())
+    opt_in = [n for n in names if n in si.opt_in_shims()]
+    details["opt_in"] = opt_in
+    note = (f"; opt-in {', '.join(opt_in)} replaces a working function (its results differ "
+            "from SciPy's)" if opt_in else "")
     return ok(f"shims {', '.join(names)} active: {count} names patched on import "
-              f"({', '.join(f'{m}: {len(n)}' for m, n in patched.items())})", **details)
+              f"({', '.join(f'{m}: {len(n)}' for m, n in patched.items())}){note}", **details)
 

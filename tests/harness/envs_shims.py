@@ -65,3 +65,20 @@ def snapshot(folder: Path) -> dict[str, str]:
             with open(path, "rb") as fh:
                 out[os.path.relpath(path, folder)] = hashlib.sha256(fh.read()).hexdigest()
     return out
+
+# SciPy's own test suite (tests/test_shims_scipy_suite.py): SciPy 1.17 with pytest and
+# hypothesis (SciPy's conftest needs it); the default shims are installed for the run.
+SHIMS_SCIPY_TESTS = EnvSpec("shims-scipy-tests", steps=(
+    ("install", "numpy==2.4.6", "scipy==1.17.1", "pytest==9.2.0", "hypothesis==6.170.17"),))
+
+# The doctor installed *inside* the target (its requirements here, the doctor's wheel
+# installed and uninstalled by the test): shims must keep working after
+# `pip uninstall tts-doctor` (tests/test_shims_selfcontained.py).
+SHIMS_DOCTOR_INSIDE = EnvSpec("shims-doctor-inside", steps=(
+    ("install", "numpy==2.4.6", "scipy==1.17.1", "click==8.5.1", "packaging==26.4",
+     "psutil==7.2.2", "nvidia-ml-py==13.615.71"),))
+
+# The oldest target the shims support: CPython 3.7 with the last SciPy for it (1.7.3 still
+# has every removed name, so scipy_names adds nothing there; resample replaces).
+SHIMS_PY37 = EnvSpec("shims-py37", python="3.7", steps=(
+    ("install", "numpy==1.21.6", "scipy==1.7.3"),))
