@@ -123,14 +123,16 @@ ACTIVATE_FIRST = """
 import json, sys, warnings
 warnings.simplefilter("ignore")
 from tts_doctor import shims
-before = shims.activate()
+before = shims.activate()                  # the default: scipy_names only
 assert "scipy" not in sys.modules          # activating imports nothing heavy
 from scipy.signal import kaiser, hann      # patched on import, before the from-import
 import scipy.integrate, scipy.signal
 out = {"before": before, "kaiser": kaiser.__tts_doctor_shim__,
        "trapz": scipy.integrate.trapz([1, 2]).item(),
-       "resample": scipy.signal.resample.__tts_doctor_shim__,
+       "resample": getattr(scipy.signal.resample, "__tts_doctor_shim__", None),
        "status": shims.status()}
+shims.activate(["resample"])               # the opt-in, only when named
+out["opted"] = scipy.signal.resample.__tts_doctor_shim__
 out["removed"] = shims.deactivate()
 out["after"] = [hasattr(scipy.signal, "hann"), getattr(scipy.signal.resample,
                 "__tts_doctor_shim__", None)]
@@ -142,16 +144,18 @@ def test_activate_patches_on_import_and_deactivate_undoes_it():
     out = _run(ACTIVATE_FIRST)
     assert out["before"]["active"] and out["before"]["patched"] == {}
     assert out["kaiser"] == "scipy_names" and out["trapz"] == 1.5
-    assert out["resample"] == "resample"
+    assert out["resample"] is None and out["opted"] == "resample"
     assert out["status"]["source"] == "activate"
-    assert {"hann", "kaiser", "resample"} <= set(out["status"]["patched"]["scipy.signal"])
+    assert {"hann", "kaiser"} <= set(out["status"]["patched"]["scipy.signal"])
+    assert "resample" not in out["status"]["patched"]["scipy.signal"]
     assert out["status"]["patched"]["scipy.integrate"] == ["cumtrapz", "simps", "trapz"]
     assert "scipy.signal.hann" in out["removed"] and "scipy.signal.resample" in out["removed"]
     assert out["after"] == [False, None]
 
 
 ACTIVATE_LATE = """
-import json, scipy.signal, shims
+import json, scipy.signal
+from tts_doctor import shims
 shims.activate(["scipy_names"])     # scipy.signal already imported: patched now
 print(json.dumps([hasattr(scipy.signal, "hann"),
                   getattr(scipy.signal.resample, "__tts_doctor_shim__", None)]))
@@ -171,5 +175,5 @@ def test_activate_rejects_unknown_names():
 
     with pytest.raises(ValueError, match="unknown hooked shim"):
         shims.activate(["scipy_nmaes"])
-    with pytest.raises(ValueError, match=r"from shims\.mel import MelSpectrogram"):
+    with pytest.raises(ValueError, match=r"from tts_doctor\.shims\.mel import MelSpectrogram"):
         shims.activate(["mel"])
