@@ -59,6 +59,9 @@ def install(names: tuple[str, ...], python: Optional[str], dry_run: bool) -> int
             if before == text:
                 click.echo(f"{t.pth} is up to date (shims: {', '.join(result)}); nothing to do")
             else:
+                meta = si.parse(text) or {}
+                click.echo(f"would copy the shims' code into {meta.get('root')} "
+                           f"({len(meta.get('files', {}))} files, unless already there)")
                 click.echo(f"would write {t.pth} (shims: {', '.join(result)}):")
                 click.echo(text, nl=False)
             return 0
