@@ -28,6 +28,49 @@ def _time(cmd: list[str], env: dict[str, str]) -> float:
     return elapsed
 
 
+# Measured inside the target interpreter, so that process start-up noise (other load on the
+# machine) stays out: (1) what site does with the .pth (site.addpackage: read it, compile and
+# run the line; the lazy finder is taken off again after each run), and (2) in a process
+# where SciPy is already imported, the hand-over on the first watched import: check the
+# copy's sha256s, compile its _hooks.py, load the package and patch the four SciPy modules.
+IN_PROCESS = """
+import json, os, site, sys, time
+import scipy.signal, scipy.integrate, scipy.linalg, scipy.stats
+folder, name = os.path.split(sys.argv[1])
+mark = "__tts_doctor_shims_finder__"
+pth = []
+for _ in range(int(sys.argv[2])):
+    t0 = time.perf_counter()
+    site.addpackage(folder, name, set())
+    pth.append(time.perf_counter() - t0)
+    lazy = [f for f in sys.meta_path if hasattr(f, mark)]
+    for f in lazy:
+        sys.meta_path.remove(f)
+site.addpackage(folder, name, set())
+lazy = [f for f in sys.meta_path if hasattr(f, mark)][0]
+t0 = time.perf_counter()
+lazy.find_spec("scipy.signal")
+load = time.perf_counter() - t0
+finder = [f for f in sys.meta_path if hasattr(f, mark)][0]
+assert hasattr(scipy.signal, "hann") and not finder.errors, finder.errors
+print(json.dumps({"pth": pth, "load": load}))
+"""
+
+
+def _in_process(py: str, pth: str, env: dict[str, str], runs: int) -> tuple[list[float],
+                                                                              list[float]]:
+    import json
+
+    lines, loads = [], []
+    for _ in range(runs):
+        out = subprocess.run([py, "-c", IN_PROCESS, pth, "20"], env=env, capture_output=True,
+                             text=True, check=True)
+        data = json.loads(out.stdout.strip().splitlines()[-1])
+        lines += data["pth"]
+        loads.append(data["load"])
+    return lines, loads
+
+
 def run(repeats: int) -> list[Section]:
     sys.path.insert(0, str(REPO))
     from tts_doctor import shim_install as si
@@ -75,6 +118,24 @@ def run(repeats: int) -> list[Section]:
                            + (" (target: < 5 ms)" if "pass" in title else ""),
                            f"difference of the minima (least disturbed by other load on "
                            f"the machine): {delta_min:+.2f} ms"]))
+            pth.unlink()
+            # the copy stays in place; IN_PROCESS runs the .pth text itself, from a file the
+            # site folder does not hold (so the interpreter's own start-up does not run it)
+            spare = venv.path / "bench-tts_doctor_shims.pth"
+            spare.write_text(text)
+            lines, loads = _in_process(py, str(spare), env, repeats * 2)
+            spare.unlink()
+            sections.append(Section(
+                "Shims start-up cost, measured in-process",
+                "Inside the target interpreter (process start-up noise excluded): what site "
+                "does with the .pth at every start-up (read, compile and run its line: puts "
+                "the lazy finder on sys.meta_path), and, once per process on the first "
+                "import of a watched SciPy module, the hand-over (sha256 of the copy's four "
+                "files, compile its _hooks.py, load the package, patch scipy.signal, "
+                ".integrate, .linalg and .stats).",
+                f"python benchmarks/run.py --only shims_startup --repeats {repeats}",
+                [Row("the .pth at start-up (site.addpackage)", lines),
+                 Row("first watched import: load + patch", loads)]))
         finally:
             if not pth.exists():
                 pth.write_text(text)
