@@ -452,6 +452,8 @@ def plan_dict(plan: Plan, t: Any, pth_before: Optional[str], pth_after: Optional
         findings.append({"id": fid, "alternatives": alts})
     return {"python": t.python, "considered": plan.considered,
             "shims": {k: list(v) for k, v in plan.shims.items()},
+            # opt-in shims: recommended with their command, never applied by fix
+            "recommended_shims": {k: list(v) for k, v in plan.recommended.items()},
             "library_shims": {k: list(v) for k, v in plan.library.items()},
             "pth": {"path": str(t.pth), "before": pth_before, "after": pth_after}
             if plan.shims else None,
