@@ -875,7 +875,7 @@ def kernel(ctx: Context) -> Optional[Result]:
                     Fix(f"CUDA initialisation failed: {meaning}. Check CUDA_VISIBLE_DEVICES "
                         "(cuda.env) and the driver (cuda.driver).",
                         commands=(manual("nvidia-smi"),
-                                  manual(sys.executable, "-c",
+                                  manual(dists.executable(), "-c",
                                          "import torch; torch.cuda.init()"))),
                     family=family or None, **details)
     import torch

@@ -13,7 +13,6 @@ import ast
 import hashlib
 import os
 import re
-import sys
 import time
 from typing import Any, Optional
 
@@ -619,7 +618,7 @@ def resampy_filters(ctx: Context) -> Optional[Result]:
                   "shims.resample.resample(x, orig_sr, target_sr, quality='hq'), which "
                   "accepts only valid names and raises on the rest.", shim="resample",
                   commands=(manual("tts-doctor", "shims", "install", "--python",
-                                   sys.executable),))
+                                   dists.executable()),))
         return fail(f"installed code passes filter names resampy {version} does not have: "
                     f"{where}", fix, **details)
     if problems:

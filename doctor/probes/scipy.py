@@ -519,7 +519,7 @@ def resample(ctx: Context) -> Optional[Result]:
                   "the shim (tts-doctor shims uninstall resample)." if shim else
                   "Reinstall SciPy.", shim=None,
                   commands=commands or ((manual("tts-doctor", "shims", "uninstall",
-                                                "resample", "--python", sys.executable),)
+                                                "resample", "--python", dists.executable()),)
                                         if shim else
                                         (dists.pip_install(f"scipy=={version}",
                                                            extra="--force-reinstall "

@@ -12,11 +12,11 @@ from tts_doctor.registry import Context, probe
 
 
 def _uninstall(*names: str) -> Command:
-    return manual("tts-doctor", "shims", "uninstall", *names, "--python", sys.executable)
+    return manual("tts-doctor", "shims", "uninstall", *names, "--python", dists.executable())
 
 
 def _install() -> Command:
-    return manual("tts-doctor", "shims", "install", "--python", sys.executable)
+    return manual("tts-doctor", "shims", "install", "--python", dists.executable())
 
 
 @probe("shims.installed", title="tts-doctor shims: installed, active, still needed",
