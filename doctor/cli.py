@@ -2,12 +2,14 @@
 
 Subcommands live in doctor/commands/ and are imported only when they run, so
 `tts-doctor --help` imports neither torch nor numpy nor scipy. Exit codes: 0 no fail/error,
-1 at least one fail or error (or warning with --strict), 2 usage error, 3 internal error.
-Errors are one line, never a traceback (set TTS_DOCTOR_DEBUG=1 to see one).
+1 at least one fail or error (or warning with --strict), 2 usage error (bad input, an output
+that cannot be written), 3 internal error (a bug of the doctor). Errors are one line, never a
+traceback (set TTS_DOCTOR_DEBUG=1 to see one); `main` is the only place that maps them.
 """
 
 from __future__ import annotations
 
+import errno
 import importlib
 import os
 import sys
@@ -77,22 +79,65 @@ def _one_line_usage_error(exc: click.UsageError) -> str:
     return f"tts-doctor: error: {text} (see '{cmd} --help')"
 
 
+def _say(line: str) -> None:
+    """One line on stderr, scrubbed of secrets (a path may hold a token), never raising."""
+    from tts_doctor.redact import Redactor
+
+    try:
+        line = Redactor().text(line)
+    except Exception:  # the scrubber must not turn an error into a traceback
+        line = line.split(":", 1)[0] + ": (message withheld: the secret scrubber failed)"
+    try:
+        click.echo(" ".join(line.split("\n")), err=True)
+    except OSError:
+        pass
+
+
+def _flush_stdout() -> Optional[OSError]:
+    """Flush stdout now, so a full disk (`> /dev/full`) is an error we report, not a
+    complaint of the interpreter at exit."""
+    try:
+        sys.stdout.flush()
+    except OSError as exc:
+        try:
+            sys.stdout = open(os.devnull, "w")
+        except OSError:
+            pass
+        return exc
+    return None
+
+
+_WRITE_ERRNOS = (errno.ENOSPC, errno.EDQUOT, errno.EROFS, errno.EFBIG)
+
+
 def main(argv: Optional[list[str]] = None) -> None:
-    """Entry point: run the CLI and turn every outcome into a documented exit code."""
+    """Entry point: run the CLI and turn every outcome into a documented exit code.
+
+    This is the one place errors become exit codes: a `UserError` (bad input, an unwritable
+    output: any module may raise one) is one line and its `exit_code` (2, or 1 for a step
+    that failed); click's own usage errors are 2; an interrupt 130; anything else is a bug of
+    ours: exit 3, one line, the traceback only with TTS_DOCTOR_DEBUG=1. Every line is
+    scrubbed of secrets first.
+    """
+    from tts_doctor.errors import UserError
+
     args = sys.argv[1:] if argv is None else argv
     try:
         rv: Any = cli.main(args=args, prog_name="tts-doctor", standalone_mode=False)
+    except UserError as exc:
+        _say(f"tts-doctor: error: {exc.message}")
+        sys.exit(exc.exit_code)
     except click.UsageError as exc:
-        click.echo(_one_line_usage_error(exc), err=True)
+        _say(_one_line_usage_error(exc))
         sys.exit(2)
     except click.ClickException as exc:
-        click.echo(f"tts-doctor: error: {exc.format_message()}", err=True)
+        _say(f"tts-doctor: error: {exc.format_message()}")
         sys.exit(exc.exit_code)
     except click.Abort:
-        click.echo("tts-doctor: aborted", err=True)
+        _say("tts-doctor: aborted")
         sys.exit(130)
     except KeyboardInterrupt:
-        click.echo("tts-doctor: interrupted", err=True)
+        _say("tts-doctor: interrupted")
         sys.exit(130)
     except BrokenPipeError:
         # `tts-doctor check | head`: the reader left; not an error of ours.
@@ -101,10 +146,24 @@ def main(argv: Optional[list[str]] = None) -> None:
         except OSError:
             pass
         sys.exit(1)
+    except OSError as exc:
+        if exc.errno not in _WRITE_ERRNOS or os.environ.get("TTS_DOCTOR_DEBUG"):
+            _internal(exc)
+        _flush_stdout()
+        _say(f"tts-doctor: error: cannot write the output: {exc.strerror or exc}")
+        sys.exit(2)
     except Exception as exc:
-        if os.environ.get("TTS_DOCTOR_DEBUG"):
-            raise
-        click.echo(f"tts-doctor: internal error: {type(exc).__name__}: {exc} "
-                   "(set TTS_DOCTOR_DEBUG=1 for the traceback, and please report it)", err=True)
-        sys.exit(3)
+        _internal(exc)
+    failed = _flush_stdout()
+    if failed is not None:
+        _say(f"tts-doctor: error: cannot write the output: {failed.strerror or failed}")
+        sys.exit(2)
     sys.exit(rv if isinstance(rv, int) else 0)
+
+
+def _internal(exc: BaseException) -> None:
+    if os.environ.get("TTS_DOCTOR_DEBUG"):
+        raise exc
+    _say(f"tts-doctor: internal error: {type(exc).__name__}: {exc} "
+         "(set TTS_DOCTOR_DEBUG=1 for the traceback, and please report it)")
+    sys.exit(3)

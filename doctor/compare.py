@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Optional
 
+from tts_doctor.errors import UserError
 from tts_doctor.finding import Status
 
 # Which distributions can explain a category's verdict: a changed package whose category got
@@ -36,23 +37,101 @@ CATEGORY_PACKAGES: dict[str, tuple[str, ...]] = {
 }
 
 
-class ReportFileError(ValueError):
+class ReportFileError(UserError, ValueError):
     """A file that is not a tts-doctor JSON report."""
 
 
+_STATUSES = tuple(s.value for s in Status)
+
+
+def _type(value: Any) -> str:
+    return {dict: "an object", list: "a list", str: "a string", bool: "a boolean",
+            int: "a number", float: "a number", type(None): "null"}.get(type(value),
+                                                                        type(value).__name__)
+
+
+def _check_report(data: Any, where: str) -> dict[str, Any]:
+    """The report, or ReportFileError naming the first field of the wrong shape.
+
+    Only what diff and summarize read is checked (the full contract is
+    doctor/report-schema.json); optional blocks may be absent but not of another type.
+    """
+    def bad(field: str, expected: str, value: Any) -> ReportFileError:
+        return ReportFileError(f"{where}: not a tts-doctor report: '{field}' is "
+                               f"{_type(value)}, expected {expected}")
+
+    if not isinstance(data, dict) or "findings" not in data or "schema_version" not in data:
+        raise ReportFileError(f"{where}: not a tts-doctor report (no schema_version/findings)")
+    version = data["schema_version"]
+    if not isinstance(version, str) or not version.startswith("1."):
+        raise ReportFileError(f"{where}: schema_version {str(version)[:20]!r} is not 1.x; "
+                              "upgrade tts-doctor to read it")
+    findings = data["findings"]
+    if not isinstance(findings, list):
+        raise bad("findings", "a list", findings)
+    for i, f in enumerate(findings):
+        if not isinstance(f, dict):
+            raise bad(f"findings[{i}]", "an object", f)
+        fid = f.get("id")
+        if not isinstance(fid, str) or not fid:
+            raise ReportFileError(f"{where}: not a tts-doctor report: findings[{i}] has no "
+                                  "'id' (a non-empty string)")
+        if f.get("status") not in _STATUSES:
+            raise ReportFileError(f"{where}: not a tts-doctor report: findings[{i}] ({fid}) "
+                                  f"has status {str(f.get('status'))[:20]!r}, expected one of "
+                                  f"{', '.join(_STATUSES)}")
+        for key in ("summary", "category"):
+            if key in f and not isinstance(f[key], str):
+                raise bad(f"findings[{i}].{key}", "a string", f[key])
+    for key in ("summary", "environment", "python", "platform"):
+        if data.get(key) is not None and not isinstance(data[key], dict):
+            raise bad(key, "an object", data[key])
+    summary = data.get("summary") or {}
+    for key in ("categories", "counts"):
+        if summary.get(key) is not None and not isinstance(summary[key], dict):
+            raise bad(f"summary.{key}", "an object", summary[key])
+    for cat, status in (summary.get("categories") or {}).items():
+        if status is not None and status not in _STATUSES:
+            raise ReportFileError(f"{where}: not a tts-doctor report: summary.categories."
+                                  f"{cat[:40]} is {str(status)[:20]!r}, expected one of "
+                                  f"{', '.join(_STATUSES)}")
+    for name, count in (summary.get("counts") or {}).items():
+        if not isinstance(count, int):
+            raise bad(f"summary.counts.{name[:40]}", "a number", count)
+    env = data.get("environment") or {}
+    for key, kind in (("distributions", dict), ("variables", dict), ("gpus", list)):
+        if env.get(key) is not None and not isinstance(env[key], kind):
+            raise bad(f"environment.{key}", _type(kind()), env[key])
+    if data.get("host") is not None and not isinstance(data["host"], str):
+        raise bad("host", "a string", data["host"])
+    return data
+
+
 def load_report(path: str | Path) -> dict[str, Any]:
+    """A report written by `tts-doctor check --json`, checked and scrubbed of secrets.
+
+    ReportFileError (exit 2) for anything else: not a regular file, over 8 MiB, not UTF-8,
+    not JSON, or JSON of the wrong shape (the message names the field).
+    """
+    from tts_doctor.errors import InputError
+    from tts_doctor.inputs import read_text
+    from tts_doctor.redact import Redactor
+
     p = Path(path)
     try:
-        data = json.loads(p.read_text(encoding="utf-8"))
-    except OSError as exc:
-        raise ReportFileError(f"{p}: cannot read: {exc.strerror or exc}") from None
+        text = read_text(p)
+    except InputError as exc:
+        raise ReportFileError(str(exc)) from None
+    try:
+        data = json.loads(text)
+    except RecursionError:
+        raise ReportFileError(f"{p}: not JSON: nested too deeply") from None
     except ValueError as exc:
         raise ReportFileError(f"{p}: not JSON: {exc}") from None
-    if not isinstance(data, dict) or "findings" not in data or "schema_version" not in data:
-        raise ReportFileError(f"{p}: not a tts-doctor report (no schema_version/findings)")
-    if not str(data["schema_version"]).startswith("1."):
-        raise ReportFileError(f"{p}: schema_version {data['schema_version']} is not 1.x; "
-                              "upgrade tts-doctor to read it")
+    try:
+        data = Redactor().data(_check_report(data, str(p)))
+    except RecursionError:
+        raise ReportFileError(f"{p}: not a tts-doctor report: nested too deeply") from None
     data.setdefault("host", p.stem)
     return data
 

@@ -15,12 +15,15 @@ from importlib import resources
 from pathlib import Path
 from typing import Any, Callable, Optional, Union
 
+from tts_doctor.errors import InputError, UserError
+
 if sys.version_info >= (3, 11):
     import tomllib
 else:  # pragma: no cover - exercised on 3.9/3.10
     import tomli as tomllib
 
 ENTRY_POINT_GROUP = "tts_doctor.recipes"
+MAX_RECIPE_BYTES = 1024 * 1024  # the largest shipped recipe is ~3 KiB
 ENGINES = ("reference", "piper", "modelscope", "indextts2", "callable")
 NEEDS = ("required", "optional", "absent", "shim")
 COMPONENTS = (
@@ -30,7 +33,7 @@ COMPONENTS = (
 )
 
 
-class RecipeError(ValueError):
+class RecipeError(UserError, ValueError):
     """A recipe that cannot be found or does not follow the schema."""
 
     def __init__(self, source: str, key: Optional[str], message: str):
@@ -162,6 +165,8 @@ def _parse(text: str, source: str) -> dict[str, Any]:
         data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
         raise RecipeError(source, None, f"not valid TOML: {exc}") from None
+    except RecursionError:
+        raise RecipeError(source, None, "not valid TOML: nested too deeply") from None
     return validate(data, source)
 
 
@@ -203,11 +208,15 @@ def _from_entry_point(name: str, ep: Any) -> dict[str, Any]:
 
 
 def load_path(path: Union[str, os.PathLike[str]]) -> dict[str, Any]:
+    """A recipe file: a regular UTF-8 file of at most MAX_RECIPE_BYTES (never a FIFO's
+    endless read or a 50 MB blob read whole)."""
+    from tts_doctor.inputs import read_text
+
     p = Path(path)
     try:
-        text = p.read_text(encoding="utf-8")
-    except OSError as exc:
-        raise RecipeError(str(p), None, f"cannot read: {exc.strerror or exc}") from None
+        text = read_text(p, limit=MAX_RECIPE_BYTES)
+    except InputError as exc:
+        raise RecipeError(str(p), None, exc.reason or str(exc)) from None
     return _parse(text, str(p))
 
 

@@ -12,6 +12,7 @@ import fnmatch
 from dataclasses import dataclass, field
 from typing import Any, Callable, Optional
 
+from tts_doctor.errors import UserError
 from tts_doctor.finding import Fix, Result
 
 # Categories in report order, with the title shown on the category line.
@@ -212,7 +213,7 @@ def all_probes() -> list[ProbeSpec]:
     return sorted(specs, key=lambda s: order[s.category])
 
 
-class SelectionError(ValueError):
+class SelectionError(UserError, ValueError):
     """A pattern in --only/--skip matched no probe id or category."""
 
 

@@ -48,6 +48,7 @@ from pathlib import Path
 from typing import Any, Optional
 
 from tts_doctor import __version__, atomic
+from tts_doctor.errors import UserError
 
 PTH_NAME = "tts_doctor_shims.pth"
 PAYLOAD_PREFIX = "_tts_doctor_shims-"
@@ -61,12 +62,16 @@ PROBE_TIMEOUT_S = 180.0
 INFO_TIMEOUT_S = 60.0
 
 
-class ShimError(Exception):
-    """Installing or removing shims failed; the message says why and what to do."""
+class ShimError(UserError):
+    """Installing or removing shims failed; the message says why and what to do (exit 1)."""
+
+    exit_code = 1
 
 
 class UsageError(ShimError):
-    """The request itself is wrong (unknown shim name, not an interpreter)."""
+    """The request itself is wrong (unknown shim name, not an interpreter): exit 2."""
+
+    exit_code = 2
 
 
 def shims_root() -> Path:

@@ -8,36 +8,86 @@ import sys
 from typing import Any, Optional
 
 import click
-from tts_doctor import atomic
-from tts_doctor.registry import ProbeSpec, SelectionError
+from tts_doctor import atomic, params
+from tts_doctor.errors import UserError
+from tts_doctor.registry import ProbeSpec
 from tts_doctor.report import Report
 
+# The `--set` keys the built-in probes read (tests/test_cli_hardening.py checks this list
+# against the probes' code). A key under a category that only plugins define is accepted too.
+KNOWN_OPTIONS: dict[str, str] = {
+    "model.dir": "a local model folder to judge",
+    "model.offline": "judge as if offline (no hub)",
+    "numba.resampy": "what resampy should use: numba, or off",
+    "numba.jit-budget": "seconds the numba JIT may take",
+    "scipy.paths": "extra source folders scanned for SciPy calls (os.pathsep-separated)",
+    "ttsfrd.resource": "the ttsfrd resource folder",
+    "ttsfrd.lang": "the ttsfrd front-end language",
+}
 
-def split_patterns(values: tuple[str, ...]) -> tuple[str, ...]:
-    """`--only a,b --only c` -> ('a', 'b', 'c')."""
-    return tuple(p.strip() for v in values for p in v.split(",") if p.strip())
+
+def split_patterns(values: tuple[str, ...], flag: Optional[str] = None) -> tuple[str, ...]:
+    """`--only a,b --only c` -> ('a', 'b', 'c'). With `flag`, an empty value (`--only ''`)
+    is a usage error rather than silently meaning "everything"."""
+    out = []
+    for v in values:
+        parts = [p.strip() for p in v.split(",") if p.strip()]
+        if not parts and flag:
+            raise UserError(f"{flag} {v!r}: empty pattern (give probe ids or categories; see "
+                            "`tts-doctor check --list-checks`)")
+        out += parts
+    return tuple(out)
+
+
+def select_probes(only: tuple[str, ...], skip: tuple[str, ...]) -> tuple[
+        tuple[str, ...], tuple[str, ...], list[ProbeSpec]]:
+    """The --only/--skip patterns and the probes they select; refuses an empty selection."""
+    from tts_doctor import registry
+
+    only_p, skip_p = split_patterns(only, "--only"), split_patterns(skip, "--skip")
+    specs = registry.select(only_p, skip_p)
+    if not specs:
+        raise UserError(f"nothing would be checked: --skip {','.join(skip_p)} leaves no "
+                        "probe to run (see `tts-doctor check --list-checks`)")
+    return only_p, skip_p, specs
+
+
+def _plugin_categories() -> set[str]:
+    from tts_doctor import registry
+
+    return {s.category for s in registry.all_probes()
+            if not s.func.__module__.startswith("tts_doctor.probes")}
 
 
 def parse_options(values: tuple[str, ...]) -> dict[str, Any]:
-    """`--set key=value` pairs for probes (e.g. ttsfrd.resource=/opt/resource)."""
+    """`--set key=value` pairs for probes (e.g. ttsfrd.resource=/opt/resource); an empty or
+    unknown key is a usage error naming the known ones (a typo must not be ignored)."""
     out: dict[str, Any] = {}
+    plugin_cats: Optional[set[str]] = None
     for item in values:
         if "=" not in item:
             raise click.BadParameter(f"expected KEY=VALUE, got {item!r}", param_hint="--set")
         key, value = item.split("=", 1)
-        out[key.strip()] = value
+        key = key.strip()
+        known = ", ".join(KNOWN_OPTIONS)
+        if not key:
+            raise UserError(f"--set {item!r}: empty key (known keys: {known})")
+        if key not in KNOWN_OPTIONS:
+            if plugin_cats is None:
+                plugin_cats = _plugin_categories()
+            if key.split(".", 1)[0] not in plugin_cats:
+                raise UserError(f"--set {key}: unknown key (known keys: {known})")
+        out[key] = value
     return out
 
 
 def load_recipe(recipe: Optional[str]) -> Optional[dict[str, Any]]:
-    if not recipe:
+    """The recipe by name or path, or None; a RecipeError (exit 2) names what is wrong."""
+    if recipe is None:
         return None
-    from tts_doctor.recipe import RecipeError, load
+    from tts_doctor.recipe import load
 
-    try:
-        return load(recipe)
-    except RecipeError as exc:
-        raise click.UsageError(str(exc)) from None
+    return load(recipe)
 
 
 def print_checks(specs: list[ProbeSpec], as_json: bool) -> None:
@@ -109,8 +159,8 @@ def run_check(*, only: tuple[str, ...] = (), skip: tuple[str, ...] = (),
 @click.option("--fail-on", type=click.Choice(["warn", "fail"]), default="fail",
               show_default=True, help="The lowest status that makes the exit code 1.")
 @click.option("--recipe", metavar="NAME|PATH", help="Judge against a model's recipe.")
-@click.option("--timeout", type=click.FloatRange(min=0.1), default=30.0, show_default=True,
-              help="Seconds each probe may take before it is stopped.")
+@click.option("--timeout", type=params.seconds(0.1), default=30.0, show_default=True,
+              help="Seconds each probe may take before it is stopped (0.1 to 86400).")
 @click.option("--python", "python", type=click.Path(exists=True, dir_okay=False),
               metavar="PATH", help="Diagnose another interpreter (a venv's python) without "
               "installing the doctor there.")
@@ -142,11 +192,10 @@ def check(fmt: Optional[str], as_json: bool, junit_path: Optional[str],
         fmt = "github" if os.environ.get("GITHUB_ACTIONS") == "true" else "text"
     if strict:
         fail_on = "warn"
-    only_p, skip_p = split_patterns(only), split_patterns(skip)
-    try:
-        specs = registry.select(only_p, skip_p)
-    except SelectionError as exc:
-        raise click.UsageError(str(exc)) from None
+    only_p, skip_p, specs = select_probes(only, skip)
+    for path, flag in ((report_path, "--report"), (junit_path, "--junit")):
+        if path is not None:
+            atomic.check_target(path, flag)
     for problem in registry.plugin_errors:
         click.echo(f"tts-doctor: warning: probe plugin not loaded: {problem}", err=True)
     if list_checks:
@@ -205,10 +254,9 @@ def emit(data: dict[str, Any], *, fmt: str, verbose: bool, colour: Optional[bool
         summary_file = os.environ.get("GITHUB_STEP_SUMMARY")
         if summary_file:
             try:
-                with open(summary_file, "a", encoding="utf-8") as f:
-                    f.write(github.step_summary(data))
+                atomic.append_text(summary_file, github.step_summary(data))
             except OSError as exc:
-                click.echo(f"tts-doctor: cannot append to GITHUB_STEP_SUMMARY: {exc}", err=True)
+                click.echo(f"tts-doctor: warning: GITHUB_STEP_SUMMARY: {exc}", err=True)
         click.echo(text.render(data, verbose=verbose, colour=False), nl=False)
         return
     stream = click.get_text_stream("stdout")

@@ -6,7 +6,8 @@ import json
 
 import click
 from tts_doctor import compare
-from tts_doctor.compare import ReportFileError, load_report
+from tts_doctor.compare import load_report
+from tts_doctor.redact import Redactor
 
 
 @click.command()
@@ -18,10 +19,9 @@ def diff(good: str, bad: str, as_json: bool) -> int:
 
     Exit code 1 when a finding got worse from GOOD to BAD, else 0; 2 for unreadable input.
     """
-    try:
-        a, b = load_report(good), load_report(bad)
-    except ReportFileError as exc:
-        raise click.UsageError(str(exc)) from None
+    a, b = load_report(good), load_report(bad)  # redacted; a ReportFileError is exit 2
+    red = Redactor()
+    good, bad = red.text(good), red.text(bad)
     result = compare.diff(a, b)
     if as_json:
         click.echo(json.dumps({"good": good, "bad": bad, **result.to_dict()}, indent=2))

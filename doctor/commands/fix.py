@@ -54,8 +54,8 @@ from pathlib import Path
 from typing import Any, Callable, Optional
 
 import click
-from tts_doctor import atomic
-from tts_doctor.commands.check import load_recipe, parse_options, split_patterns
+from tts_doctor import atomic, params
+from tts_doctor.commands.check import load_recipe, parse_options, select_probes
 from tts_doctor.finding import Command, Finding, Status, as_command
 
 JOURNAL_NAME = "fix-journal.json"
@@ -566,7 +566,7 @@ def run_recommended(plan: Plan, t: Any, tx: Transaction, fixed: set[str],
 @click.option("--skip", multiple=True, metavar="PATTERN", help="Do not run these probes.")
 @click.option("--recipe", metavar="NAME|PATH", help="Judge against a model's recipe.")
 @click.option("--set", "settings", multiple=True, metavar="KEY=VALUE", help="Probe options.")
-@click.option("--timeout", type=click.FloatRange(min=0.1), default=30.0, show_default=True,
+@click.option("--timeout", type=params.seconds(0.1), default=30.0, show_default=True,
               help="Seconds each probe may take.")
 def fix(dry_run: bool, run_commands: bool, as_json: bool, allow_downgrade: bool,
         allow_system: bool,
@@ -578,10 +578,8 @@ def fix(dry_run: bool, run_commands: bool, as_json: bool, allow_downgrade: bool,
     Exit codes: 0 applied (or nothing to do), 1 a step failed, was refused or did not fix
     its finding, 2 usage error.
     """
-    from tts_doctor import registry
     from tts_doctor import shim_install as si
     from tts_doctor.commands.check import run_check
-    from tts_doctor.registry import SelectionError
 
     if undo and dry_run:
         raise click.UsageError("--undo and --dry-run cannot be combined")
@@ -592,11 +590,7 @@ def fix(dry_run: bool, run_commands: bool, as_json: bool, allow_downgrade: bool,
             raise click.UsageError("--undo takes only --python (and --run-commands, which "
                                    "it implies)")
         return _undo(python)
-    only_p, skip_p = split_patterns(only), split_patterns(skip)
-    try:
-        registry.select(only_p, skip_p)
-    except SelectionError as exc:
-        raise click.UsageError(str(exc)) from None
+    only_p, skip_p, _ = select_probes(only, skip)
     options = parse_options(settings)
     recipe_data = load_recipe(recipe)
     try:

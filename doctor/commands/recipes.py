@@ -7,7 +7,8 @@ from importlib import resources
 from pathlib import Path
 
 import click
-from tts_doctor.recipe import RecipeError, available, builtin_names, load
+from tts_doctor.inputs import read_text
+from tts_doctor.recipe import MAX_RECIPE_BYTES, RecipeError, available, builtin_names, load
 
 
 @click.group()
@@ -45,17 +46,14 @@ def list_(as_json: bool) -> None:
 @click.option("--json", "as_json", is_flag=True, help="The parsed recipe as JSON.")
 def show(name: str, as_json: bool) -> None:
     """Print a recipe (its TOML, comments and sources included)."""
-    try:
-        data = load(name)
-    except RecipeError as exc:
-        raise click.UsageError(str(exc)) from None
+    data = load(name)  # a RecipeError is exit 2
     if as_json:
         click.echo(json.dumps(data, indent=2, ensure_ascii=False))
         return
     if name in builtin_names():
         text = resources.files("tts_doctor.recipes").joinpath(f"{name}.toml").read_text("utf-8")
     elif Path(name).exists():
-        text = Path(name).read_text("utf-8")
+        text = read_text(name, limit=MAX_RECIPE_BYTES)
     else:  # an entry point that returned a dict: show it as JSON
         text = json.dumps(data, indent=2, ensure_ascii=False)
     click.echo(text, nl=not text.endswith("\n"))
@@ -66,8 +64,5 @@ def show(name: str, as_json: bool) -> None:
 def validate(paths: tuple[str, ...]) -> None:
     """Check recipe files against the schema; exit 2 naming the file and key at fault."""
     for path in paths:
-        try:
-            data = load(path)
-        except RecipeError as exc:
-            raise click.UsageError(str(exc)) from None
+        data = load(path)  # a RecipeError is exit 2
         click.echo(f"{path}: ok ({data['name']}, engine {data['engine']})")

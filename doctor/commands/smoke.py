@@ -14,6 +14,8 @@ import sys
 from typing import Any, Optional
 
 import click
+from tts_doctor import params
+from tts_doctor.params import FiniteFloat
 
 _DEVICE = re.compile(r"^(auto|cpu|mps|cuda(:[0-9]+)?)$")
 ENGINE_NAMES = ("reference", "piper", "modelscope", "indextts2", "callable")
@@ -105,7 +107,7 @@ class _Progress:
               "FILE.")
 @click.option("--memory-snapshot", metavar="FILE", help="Record PyTorch's CUDA allocator "
               "history to FILE for https://pytorch.org/memory_viz (CUDA only).")
-@click.option("--sample-hz", type=click.FloatRange(min=1, max=200), default=25.0,
+@click.option("--sample-hz", type=FiniteFloat(1, 200, "Hz"), default=25.0,
               show_default=True, help="Memory timeline sampling rate.")
 @click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text",
               show_default=True, help="Output format.")
@@ -116,7 +118,7 @@ class _Progress:
               show_default=True, help="The lowest status that makes the exit code 1.")
 @click.option("--color/--no-color", "colour", default=None,
               help="Force colour on or off (default: on a terminal, unless NO_COLOR).")
-@click.option("--timeout", type=click.FloatRange(min=1), default=1800, show_default=True,
+@click.option("--timeout", type=params.seconds(1), default=1800, show_default=True,
               help="Seconds the whole synthesis may take before the watchdog stops it.")
 @click.option("--in-process", is_flag=True,
               help="Synthesize in this process instead of a watched child (debugging: a "
@@ -192,11 +194,14 @@ def smoke(recipe: Optional[str], engine: Optional[str], settings: tuple[str, ...
     if function is not None:
         model["function"] = function
 
+    from tts_doctor.inputs import check_regular
     from tts_doctor.smoke import text as textmod
 
     smoke_cfg = (recipe_data or {}).get("smoke") or {}
     try:
         if text_file is not None:
+            if text_file != "-":  # a FIFO or a device would block the read: refuse it
+                check_regular(text_file, "--text-file", textmod.MAX_TEXT_CHARS * 4 + 1)
             stdin = sys.stdin.buffer.read() if text_file == "-" else None
             words = textmod.read_file(text_file, stdin)
             source = "stdin" if text_file == "-" else text_file
@@ -211,15 +216,13 @@ def smoke(recipe: Optional[str], engine: Optional[str], settings: tuple[str, ...
     except textmod.TextError as exc:
         raise click.UsageError(str(exc)) from None
 
+    from tts_doctor import atomic
     from tts_doctor.smoke import wav
 
     for path, what in ((out_path, "--out"), (html_path, "--html"),
                        (report_path, "--report"), (memory_snapshot, "--memory-snapshot")):
-        if path:
-            try:
-                wav.check_writable(path, what)
-            except ValueError as exc:
-                raise click.UsageError(str(exc)) from None
+        if path is not None:
+            atomic.check_target(path, what)  # OutputError: exit 2 before any work
 
     from tts_doctor.smoke import budget, session
     from tts_doctor.smoke.engine import EngineConfigError
@@ -257,7 +260,6 @@ def smoke(recipe: Optional[str], engine: Optional[str], settings: tuple[str, ...
         from tts_doctor.smoke import html
 
         html.write(html_path, data, result.samples, result.sample_rate)
-    from tts_doctor import atomic
     from tts_doctor.render import json as json_render
     from tts_doctor.render import text as text_render
 

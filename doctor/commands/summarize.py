@@ -7,6 +7,12 @@ from pathlib import Path
 
 import click
 from tts_doctor.compare import ReportFileError, fleet, load_report
+from tts_doctor.errors import UserError
+from tts_doctor.inputs import MAX_INPUT_BYTES
+from tts_doctor.redact import Redactor
+
+# More report files than any fleet summary needs; a folder of a million files is refused.
+MAX_FILES = 100_000
 
 _MARK = {"ok": "ok", "skip": "-", "warn": "WARN", "fail": "FAIL", "error": "ERR", None: ""}
 
@@ -21,17 +27,22 @@ def summarize(paths: tuple[str, ...], as_json: bool, markdown: bool) -> int:
     Files that are not reports are named on stderr and left out; exit 2 if none is left.
     Exit 1 when any host has a fail or error.
     """
+    red = Redactor()
     files: list[Path] = []
     for p in map(Path, paths):
         files += sorted(p.glob("*.json")) if p.is_dir() else [p]
+        if len(files) > MAX_FILES:
+            raise UserError(f"more than {MAX_FILES:,} report files; summarize fewer at a time")
     reports = []
     for f in files:
         try:
             reports.append(load_report(f))
         except ReportFileError as exc:
-            click.echo(f"tts-doctor: skipped {exc}", err=True)
+            click.echo(red.text(f"tts-doctor: skipped {exc}"), err=True)
     if not reports:
-        raise click.UsageError("no readable tts-doctor report among the given paths")
+        raise UserError(f"no readable tts-doctor report among the given paths ({len(files)} "
+                        f"skipped: each must be a report of `tts-doctor check --json`, at most "
+                        f"{MAX_INPUT_BYTES // (1024 * 1024)} MiB)")
     table = fleet(reports)
     bad = any(r["counts"].get("fail") or r["counts"].get("error") for r in table.hosts)
     if as_json:

@@ -18,6 +18,7 @@ from __future__ import annotations
 import importlib
 from typing import Any, Optional
 
+from tts_doctor.errors import UserError
 from tts_doctor.finding import Fix
 from tts_doctor.smoke.profiler import NullProfiler
 
@@ -33,7 +34,7 @@ ENGINES: dict[str, str] = {
 }
 
 
-class EngineConfigError(ValueError):
+class EngineConfigError(UserError, ValueError):
     """The engine's input is wrong (missing or corrupt checkpoint, bad id): exit code 2."""
 
 

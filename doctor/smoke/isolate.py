@@ -27,13 +27,14 @@ import time
 import traceback
 from typing import Any, Callable
 
+from tts_doctor.errors import UserError
 from tts_doctor.finding import Finding, Fix, Status
 
 DEFAULT_TIMEOUT = 1800.0
 OUTPUT_TAIL = 4000
 
 
-class UsageError(Exception):
+class UsageError(UserError):
     """The child found an error in the user's input (an EngineConfigError)."""
 
 

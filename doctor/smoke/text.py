@@ -10,6 +10,8 @@ import re
 import unicodedata
 from pathlib import Path
 
+from tts_doctor.errors import UserError
+
 # 20,000 characters is about 20 minutes of read speech: enough for any budget question.
 MAX_TEXT_CHARS = 20_000
 _ALLOWED_CONTROL = {"\t", "\n", "\r", "\f", "\v"}
@@ -17,7 +19,7 @@ _SENTENCE_END = re.compile(r"(?<=[.!?;。！？；…])[\"'”’)\]]*\s+|(?<=[�
 _CLAUSE_END = re.compile(r"(?<=[,:，、：])\s*")
 
 
-class TextError(ValueError):
+class TextError(UserError, ValueError):
     """Text that cannot be synthesized; the message says why in one sentence."""
 
 
