@@ -18,7 +18,7 @@ from tts_doctor.report import Report
 KNOWN_OPTIONS: dict[str, str] = {
     "model.dir": "a local model folder to judge",
     "model.offline": "judge as if offline (no hub)",
-    "numba.resampy": "what resampy should use: numba, or off",
+    "numba.resampy": "call resampy for real (run) or never (skip)",
     "numba.jit-budget": "seconds the numba JIT may take",
     "scipy.paths": "extra source folders scanned for SciPy calls (os.pathsep-separated)",
     "ttsfrd.resource": "the ttsfrd resource folder",
