@@ -21,7 +21,8 @@ class FiniteFloat(click.ParamType):
     def __init__(self, low: float, high: float, unit: str = ""):
         self.low, self.high, self.unit = low, high, unit
 
-    def get_metavar(self, param: click.Parameter, *args: Any) -> Optional[str]:
+    def get_metavar(self, param: click.Parameter,
+                    ctx: Optional[click.Context] = None) -> Optional[str]:
         return f"{self.low:g}..{self.high:g}"
 
     def convert(self, value: Any, param: Optional[click.Parameter],

@@ -396,3 +396,22 @@ def test_real_distribution_names_and_paths_are_not_taken_for_tokens():
     names |= set(sys.path)
     masked = sorted(n for n in names if Redactor({}).text(n) != n)
     assert not masked
+
+
+def test_explain_reads_a_bounded_utf8_stdin():
+    with open("/dev/zero", "rb") as endless:
+        proc = subprocess.run([sys.executable, "-m", "tts_doctor", "explain", "-"],
+                              stdin=endless, capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 2, proc
+    assert "over 1,048,576 bytes" in proc.stderr
+    proc = subprocess.run([sys.executable, "-m", "tts_doctor", "explain", "-"],
+                          input=b"\xff\xfe", capture_output=True, timeout=120)
+    assert proc.returncode == 2 and b"not UTF-8" in proc.stderr, proc
+
+
+@pytest.mark.parametrize("command", [["check"], ["smoke"], ["fix"], ["diff"], ["summarize"],
+                                     ["explain"], ["docs"], ["recipes", "show"],
+                                     ["shims", "install"]])
+def test_every_help_page_renders(command):
+    r = run_cli(*command, "--help")
+    assert r.returncode == 0 and "Usage:" in r.stdout and not r.stderr, r

@@ -5,6 +5,10 @@ from __future__ import annotations
 import sys
 
 import click
+from tts_doctor.errors import UserError
+from tts_doctor.inputs import MiB, decode_text
+
+MAX_MESSAGE_BYTES = MiB  # a traceback with its log is a few KiB
 
 
 @click.command()
@@ -20,10 +24,14 @@ def explain(message: str | None) -> int:
 
     if message is None or message == "-":
         if sys.stdin.isatty() and message is None:
-            raise click.UsageError("give the error message as an argument, or '-' for stdin")
-        message = sys.stdin.read()
+            raise UserError("give the error message as an argument, or '-' for stdin")
+        data = sys.stdin.buffer.read(MAX_MESSAGE_BYTES + 1)  # bounded: stdin may be endless
+        if len(data) > MAX_MESSAGE_BYTES:
+            raise UserError(f"the message on standard input is over {MAX_MESSAGE_BYTES:,} "
+                            "bytes; paste the error and its traceback only")
+        message = decode_text(data, "standard input")
     if not message.strip():
-        raise click.UsageError("the message is empty")
+        raise UserError("the message is empty")
     found = match(message)
     if not found:
         click.echo("No known failure signature in that message. Run `tts-doctor check` for "

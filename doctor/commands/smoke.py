@@ -201,8 +201,9 @@ def smoke(recipe: Optional[str], engine: Optional[str], settings: tuple[str, ...
     try:
         if text_file is not None:
             if text_file != "-":  # a FIFO or a device would block the read: refuse it
-                check_regular(text_file, "--text-file", textmod.MAX_TEXT_CHARS * 4 + 1)
-            stdin = sys.stdin.buffer.read() if text_file == "-" else None
+                check_regular(text_file, "--text-file", sys.maxsize)  # size: read_file
+            stdin = sys.stdin.buffer.read(textmod.MAX_TEXT_CHARS * 4 + 2) \
+                if text_file == "-" else None
             words = textmod.read_file(text_file, stdin)
             source = "stdin" if text_file == "-" else text_file
         elif text is not None:
