@@ -55,19 +55,27 @@ def check(*, only: tuple[str, ...] = (), skip: tuple[str, ...] = (),
           recipe: Optional[dict[str, Any]] = None, options: Optional[dict[str, Any]] = None,
           timeout: float = 30.0, python: Optional[str] = None, jobs: int = 3,
           on_finding: Optional[Callable[[Finding], None]] = None,
-          reason: Optional[str] = None) -> Report:
+          reason: Optional[str] = None, project: Optional[str] = None) -> Report:
     """Select, run and collect the probes: the library entry point behind `tts-doctor check`.
+
+    `project` is the application folder for the usage scan (tts_doctor.usage; default: the
+    current folder when it holds Python code).
 
     Raises tts_doctor.target.TargetError (with its exit_code) when the interpreter cannot be
     diagnosed, and registry.SelectionError for patterns that match no probe.
     """
-    from tts_doctor import registry, runner, snapshot
+    from tts_doctor import registry, runner, snapshot, usage
     from tts_doctor.registry import Context
 
     specs = registry.select(only, skip)
     ctx = Context(recipe=recipe, options=dict(options or {}))
-    result = runner.run(specs, ctx, timeout=timeout, python=python, jobs=jobs,
-                        on_finding=on_finding)
+    # the one scan pass (doctor/usage.py) runs here beside the probes; they read its index
+    scan_pass = usage.start(specs, recipe=recipe, python=python, project=project)
+    try:
+        result = runner.run(specs, ctx, timeout=timeout, python=python, jobs=jobs,
+                            on_finding=on_finding)
+    finally:
+        scan_pass.close()
     interpreter = dict(result.interpreter)
     interpreter["selected_by"] = reason or ("--python" if python else
                                             "the interpreter tts-doctor runs on")

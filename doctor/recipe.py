@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import importlib.metadata as md
 import os
+import re
 import sys
 from importlib import resources
 from pathlib import Path
@@ -116,6 +117,10 @@ _SCHEMA: dict[str, Any] = {
         "min_free_gib": ((int, float), False, _positive),
     },
     "references": (list, False, None),
+    # the modules the deployment imports first: the usage scan judges what they reach
+    "entry": (list, False, lambda v: None if v and all(
+        isinstance(m, str) and re.fullmatch(r"[A-Za-z_]\w*(\.[A-Za-z_]\w*)*", m) for m in v)
+        else "a non-empty list of dotted module names"),
 }
 
 

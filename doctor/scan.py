@@ -30,7 +30,7 @@ from typing import Any, Callable, Optional
 
 from tts_doctor import dists
 
-CACHE_VERSION = 2
+CACHE_VERSION = 3
 
 
 @dataclass(frozen=True)
@@ -53,10 +53,13 @@ class Usage:
     line: int
     key: str
     guarded: bool = False  # in a try/except ImportError, under hasattr() or a version test
+    reached: Optional[bool] = None  # in the deployment's closure; None: no entry point known
+    origin: str = "distribution"  # or "editable", "unowned", "project"
 
     def to_dict(self) -> dict[str, Any]:
         return {"distribution": self.distribution, "version": self.version, "file": self.file,
-                "line": self.line, "name": self.key, "guarded": self.guarded}
+                "line": self.line, "name": self.key, "guarded": self.guarded,
+                "reached": self.reached, "origin": self.origin}
 
 
 def cache_dir() -> Optional[Path]:
@@ -163,103 +166,306 @@ def scan_source(source: bytes, patterns: list[Pattern]) -> list[tuple[int, str]]
         return []
     try:
         tree = ast.parse(source)
-    except (SyntaxError, ValueError):
+    except (SyntaxError, ValueError, RecursionError):
         return []
     visitor = _Visitor(patterns)
     visitor.visit(tree)
     return sorted(set(visitor.hits))
 
 
-def _files(dist: Any) -> list[str]:
-    """The .py files a distribution installed, read from RECORD without pathlib's cost."""
-    base = getattr(dist, "_path", None)
-    record = base / "RECORD" if base is not None else None
-    if record is None or not record.exists():
+# --- what every usage detector watches: one parse per file for all of them -----------------
+
+@dataclass(frozen=True)
+class Watch:
+    """One detector's patterns, and the byte test a file must pass to be parsed for them."""
+
+    group: str
+    patterns: tuple[Pattern, ...]
+    prefilter: Optional[bytes] = None  # a stricter regex than the generic one (numpy aliases)
+    exclude: tuple[str, ...] = ()      # owners not scanned for it (the library itself)
+
+    def lines(self, source: bytes) -> list[list[Any]]:
+        """Approximate uses without parsing, for code outside the closure (listed, never
+        judged): `module.name` spelled out on a line, or `from module import ... name`."""
         out = []
-        for f in dist.files or []:
-            if str(f).endswith(".py"):
-                try:
-                    out.append(str(dist.locate_file(f)))
-                except Exception:
-                    continue
+        for line_no, text in _matching_lines(_line_regex(self.patterns), source):
+            for p in self.patterns:
+                last = p.module.split(".")[-1]
+                if re.search(rf"\b{re.escape(last)}[ \t]*\.[ \t]*{re.escape(p.name)}\b", text) \
+                        or re.search(rf"from[ \t]+{re.escape(p.module)}[ \t]+import\b.*"
+                                     rf"\b{re.escape(p.name)}\b", text):
+                    out.append([line_no, p.key, False])
+                    break
         return out
-    root = os.path.dirname(str(base))
+
+    def test(self) -> Callable[[bytes], bool]:
+        generic = _prefilter_for(self.patterns)
+        if self.prefilter is None:
+            return generic
+        strict = re.compile(self.prefilter)
+        tops = tuple({p.module.split(".")[0].encode() for p in self.patterns})
+        return lambda source: (any(t in source for t in tops)
+                               and strict.search(source) is not None)
+
+
+WATCHED: dict[str, Watch] = {}
+
+
+@functools.lru_cache(maxsize=64)
+def _line_regex(patterns: tuple[Pattern, ...]) -> re.Pattern[bytes]:
+    lasts = sorted({re.escape(p.module.split(".")[-1]) for p in patterns}, key=len, reverse=True)
+    names = sorted({re.escape(p.name) for p in patterns}, key=len, reverse=True)
+    return re.compile((rf"\b(?:{'|'.join(lasts)})[ \t]*\.[ \t]*(?:{'|'.join(names)})\b"
+                       rf"|^[ \t]*from[ \t]+[\w.]+[ \t]+import\b[^\n]*\b(?:{'|'.join(names)})\b")
+                      .encode(), re.M)
+
+
+def _matching_lines(regex: re.Pattern[bytes], source: bytes) -> list[tuple[int, str]]:
     out = []
-    with open(record, encoding="utf-8", errors="replace") as fh:
-        for line in fh:
-            name = line.split(",", 1)[0]
-            if name.endswith(".py"):
-                out.append(os.path.normpath(os.path.join(root, name)))
+    seen: set[int] = set()
+    for m in regex.finditer(source):
+        line_no = source.count(b"\n", 0, m.start()) + 1
+        if line_no in seen:
+            continue
+        seen.add(line_no)
+        start = source.rfind(b"\n", 0, m.start()) + 1
+        end = source.find(b"\n", m.end())
+        out.append((line_no, source[start:end if end >= 0 else None].decode("utf-8", "replace")))
     return out
 
 
-def _dist_key(dist: Any, patterns: list[Pattern], extra: str = "") -> Optional[str]:
-    record = None
-    for name in ("RECORD", "SOURCES.txt", "installed-files.txt"):
+def watch(group: str, patterns: list[Pattern], prefilter: Optional[bytes] = None,
+          exclude: tuple[str, ...] = ()) -> None:
+    """Declare a detector's patterns (at import time of its probe module). The one scan pass
+    (doctor/usage.py) looks for the union of every declared group, so that each file is read
+    and parsed once for all detectors, and caches the hits per file."""
+    WATCHED[group] = Watch(group, tuple(patterns), prefilter,
+                           tuple(dists.canonical(n) for n in exclude))
+
+
+def watched() -> dict[str, Watch]:
+    """Every group: the probe modules declare theirs when imported (cheap: no heavy imports)."""
+    from tts_doctor import registry
+
+    registry.load_all()
+    return dict(WATCHED)
+
+
+def watch_key(groups: dict[str, Watch]) -> str:
+    blob = json.dumps([CACHE_VERSION, sys.version_info[:2],
+                       sorted((g.group, sorted(p.key for p in g.patterns),
+                               (g.prefilter or b"").decode("latin-1"), g.exclude)
+                              for g in groups.values())])
+    return hashlib.sha256(blob.encode()).hexdigest()[:16]
+
+
+class FileScan:
+    """What one parse of a file gives every detector: the uses of the watched names (line,
+    dotted name, guarded), the modules it imports (for the static import walk), or why it
+    could not be parsed (newer syntax than this interpreter's grammar, bad encoding)."""
+
+    def __init__(self, tests: list[tuple[Watch, Callable[[bytes], bool]]]):
+        self.tests = tests
+
+    def scan(self, source: bytes, want_imports: bool = False,
+             module: str = "", is_package: bool = False, owner: str = "",
+             deep: bool = True) -> dict[str, Any]:
+        """`deep=False` (code outside the closure): no parse, approximate hits by line."""
+        wanted = [w for w, t in self.tests if owner not in w.exclude and t(source)]
+        out: dict[str, Any] = {"hits": [], "deep": deep}
+        if not wanted and not want_imports:
+            return out
+        if not deep and not want_imports:
+            hits = {(h[0], h[1]): h for w in wanted for h in w.lines(source)}
+            out["hits"] = [hits[k] for k in sorted(hits)]
+            out["approximate"] = True
+            return out
         try:
-            path = dist._path / name  # type: ignore[attr-defined]
-        except AttributeError:
-            return None
-        if path.exists():
-            record = path
-            break
-    if record is None:
-        return None
-    st = record.stat()
-    blob = json.dumps([CACHE_VERSION, dist.metadata["Name"], dist.version, str(record),
-                       st.st_mtime_ns, st.st_size, sys.version_info[:2],
-                       sorted(p.key for p in patterns), extra])
-    return hashlib.sha256(blob.encode()).hexdigest()[:24]
+            tree = ast.parse(source)
+        except (SyntaxError, ValueError, RecursionError, MemoryError) as exc:
+            out["unparsed"] = f"{type(exc).__name__}: {exc}"[:200]
+            if want_imports:
+                out["imports"] = []
+            return out
+        if wanted:
+            visitor = _Visitor([p for w in wanted for p in w.patterns])
+            visitor.visit(tree)
+            hits = sorted(set(visitor.hits))
+            guards = _guarded_in(tree, {line for line, _ in hits}) if hits else set()
+            out["hits"] = [[line, dotted, line in guards] for line, dotted in hits]
+        if want_imports:
+            out["imports"] = imports_of(tree, module, is_package)
+        return out
+
+
+def _type_checking(test: ast.AST) -> bool:
+    return (isinstance(test, ast.Name) and test.id == "TYPE_CHECKING") or \
+        (isinstance(test, ast.Attribute) and test.attr == "TYPE_CHECKING")
+
+
+def imports_of(tree: ast.AST, module: str = "", is_package: bool = False) -> list[str]:
+    """Every module a file imports at run time, anywhere in it (function bodies too: the
+    lazily imported submodules), relative imports resolved against `module`; `from X import
+    Y` gives both X and X.Y (Y may be a submodule). Imports under `if TYPE_CHECKING:` never
+    run and are left out: ModelScope's `__init__` files list every model there."""
+    out: set[str] = set()
+    package = module if is_package else module.rpartition(".")[0]
+    stack: list[ast.AST] = [tree]
+    while stack:
+        node = stack.pop()
+        if isinstance(node, ast.If) and _type_checking(node.test):
+            stack.extend(node.orelse)
+            continue
+        if isinstance(node, ast.Import):
+            out.update(a.name for a in node.names)
+            continue
+        if isinstance(node, ast.ImportFrom):
+            if node.level:
+                parts = package.split(".") if package else []
+                if node.level - 1 > len(parts) or not parts:
+                    continue
+                base = ".".join(parts[:len(parts) - (node.level - 1)])
+                name = f"{base}.{node.module}" if node.module else base
+            else:
+                name = node.module or ""
+            if name:
+                out.add(name)
+                out.update(f"{name}.{a.name}" for a in node.names if a.name != "*")
+            continue
+        if isinstance(node, (ast.stmt, ast.Module, ast.excepthandler, ast.match_case)
+                      if hasattr(ast, "match_case") else (ast.stmt, ast.Module,
+                                                          ast.excepthandler)):
+            for name in ("body", "orelse", "finalbody", "handlers", "cases"):
+                value = getattr(node, name, None)
+                if isinstance(value, list):
+                    stack.extend(value)
+    return sorted(out)
+
+
+# --- reading the index the one scan pass wrote --------------------------------------------
+
+INDEX_ENV = "TTS_DOCTOR_USAGE_INDEX"
+_INDEX: dict[str, Any] = {}
+
+
+def index(wait: float = 300.0) -> dict[str, Any]:
+    """The usage index of this run: written by the doctor's own process (doctor/usage.py,
+    path in $TTS_DOCTOR_USAGE_INDEX, finished when `PATH.done` exists), or built here when
+    the probe runs without it (a probe called as a function, the pytest plugin)."""
+    if "data" in _INDEX:
+        return _INDEX["data"]
+    path = os.environ.get(INDEX_ENV)
+    data = None
+    if path:
+        import time
+
+        deadline = time.monotonic() + wait
+        while not os.path.exists(path + ".done") and time.monotonic() < deadline:
+            time.sleep(0.02)
+        try:
+            with open(path, encoding="utf-8") as fh:
+                data = json.load(fh)
+        except (OSError, ValueError):
+            data = None
+        if data is not None and data.get("error"):
+            data = None
+    if data is None:
+        from tts_doctor import usage
+
+        data = usage.build_index(usage.Request.from_environment())
+    _INDEX["data"] = data
+    return data
+
+
+def reach_facts() -> dict[str, Any]:
+    """The reachability part of the index: entries, failures, whether any entry was found."""
+    return dict(index().get("reach") or {})
 
 
 def find_usages(patterns: list[Pattern], *, exclude: tuple[str, ...] = (),
                 use_cache: bool = True,
                 prefilter: Optional[re.Pattern[bytes]] = None) -> list[Usage]:
-    """Every use of the patterns in the installed distributions (minus `exclude`), each
-    marked guarded or not.
+    """Every use of the patterns in the code of the environment (distributions, editable
+    installs, modules no distribution owns, the application folder), minus the distributions
+    in `exclude`, each marked guarded or not and reached or not.
 
-    `prefilter` is a stricter byte regex a file must also match before it is parsed, for
-    names so common that the generic test lets too many files through (`np.float`: every
-    file with `.float` in it would be parsed otherwise).
+    The uses come from the run's one scan pass (`index()`); `use_cache` and `prefilter` are
+    kept for callers of the earlier per-probe scans: the pass applies each detector's own
+    prefilter (see `watch`).
     """
+    keys = {p.key for p in patterns}
     skip = {dists.canonical(n) for n in (*exclude, "tts-doctor")}
-    cache = cache_dir() if use_cache else None
-    out: list[Usage] = []
-    for key, dist in sorted(dists.all_distributions().items()):
-        if key in skip:
+    out = []
+    for row in index().get("usages") or []:
+        owner, version, origin, path, line, key, is_guarded, reached = row
+        if key not in keys or dists.canonical(owner) in skip:
             continue
-        name, version = dist.metadata["Name"], dist.version
-        ckey = _dist_key(dist, patterns, prefilter.pattern.decode("latin-1")
-                         if prefilter is not None else "") if cache else None
-        cached = None
-        if ckey and cache:
-            try:
-                cached = json.loads((cache / f"{ckey}.json").read_text())
-            except (OSError, ValueError):
-                cached = None
-        if cached is None:
-            cached = []
-            for path in _files(dist):
-                try:
-                    with open(path, "rb") as fh:
-                        source = fh.read()
-                except OSError:
-                    continue
-                if prefilter is not None and not prefilter.search(source):
-                    continue
-                found = scan_source(source, patterns)
-                guards = guarded_lines(source) if found else set()
-                for line, dotted in found:
-                    cached.append([path, line, dotted, line in guards])
-            if ckey and cache:
-                tmp = cache / f".{ckey}.{os.getpid()}.tmp"
-                try:
-                    tmp.write_text(json.dumps(cached))
-                    os.replace(tmp, cache / f"{ckey}.json")
-                except OSError:
-                    pass
-        out += [Usage(name, version, f, line, dotted, bool(g)) for f, line, dotted, g in cached]
+        out.append(Usage(owner, version, path, line, key, bool(is_guarded), reached, origin))
     return out
+
+
+def split_reached(usages: list[Any]) -> tuple[list[Any], list[Any]]:
+    """(uses the deployment reaches or might reach, uses outside the closure)."""
+    inside = [u for u in usages if _reached(u) is not False]
+    outside = [u for u in usages if _reached(u) is False]
+    return inside, outside
+
+
+def _reached(u: Any) -> Optional[bool]:
+    return u.get("reached") if isinstance(u, dict) else getattr(u, "reached", None)
+
+
+def can_fail() -> bool:
+    """Whether a use in installed code may fail a check: only when the closure is known.
+    Where no entry point was found at all, uses found in installed code are at most a warn."""
+    return bool(reach_facts().get("known"))
+
+
+NO_ENTRY_NOTE = ("no entry point is known (no recipe entry, TTS stack, editable install or "
+                 "application folder), so this code may never run: at most a warning; name "
+                 "your application with --project DIR")
+
+
+def unreached_note(usages: list[Any]) -> Optional[str]:
+    """'2 uses in modelscope (models/cv, models/multi_modal), not reached from the entry
+    modules (modelscope.pipelines.audio.text_to_speech_pipeline)': the uses outside the
+    closure, for a summary tail and `details`; they change no status."""
+    outside = [u for u in usages if _reached(u) is False]
+    if not outside:
+        return None
+    groups: dict[str, set[str]] = {}
+    for u in outside:
+        owner = u["distribution"] if isinstance(u, dict) else u.distribution
+        path = u.get("file") or u.get("where", "") if isinstance(u, dict) else u.file
+        groups.setdefault(owner, set()).add(_area(str(path), owner))
+    what = "; ".join(f"{owner} ({', '.join(sorted(areas)[:3])}"
+                     f"{', ...' if len(areas) > 3 else ''})" for owner, areas in groups.items())
+    entries = reach_facts().get("entries") or []
+    named = ", ".join(entries[:3]) + (", ..." if len(entries) > 3 else "")
+    return (f"{len(outside)} use(s) in {what}, not reached from the entry modules "
+            f"({named or 'none'})")
+
+
+def _area(path: str, owner: str) -> str:
+    """The package folder a file lies in, two levels below its top package: models/cv."""
+    parts = path.replace(os.sep, "/").split("/")
+    top = dists.canonical(owner).replace("-", "_")
+    for i, part in enumerate(parts):
+        if dists.canonical(part).replace("-", "_") == top and i + 1 < len(parts):
+            return "/".join(parts[i:i + 3]) if len(parts) > i + 3 else "/".join(parts[i:-1] or
+                                                                                  parts[i:])
+    return "/".join(parts[-3:-1])
+
+
+def unreached_details(usages: list[Any], limit: int = 20) -> list[dict[str, Any]]:
+    rows = []
+    for u in usages:
+        if _reached(u) is not False:
+            continue
+        rows.append(u if isinstance(u, dict) else
+                    {"distribution": u.distribution, "where": f"{u.file}:{u.line}",
+                     "name": u.key})
+    return rows[:limit]
 
 
 # --- guarded uses --------------------------------------------------------------------------
@@ -295,24 +501,51 @@ def guarded_lines(source: bytes) -> set[int]:
     deliberate fallbacks, not breakage."""
     try:
         tree = ast.parse(source)
-    except (SyntaxError, ValueError):
+    except (SyntaxError, ValueError, RecursionError):
         return set()
+    return _guarded_in(tree)
+
+
+def _guard_test(test: ast.AST) -> bool:
+    text = ast.dump(test)
+    return "hasattr" in text or "version" in text.lower()
+
+
+def _guarded_in(tree: ast.AST, lines: Optional[set[int]] = None) -> set[int]:
+    """The guarded lines of a parsed file. Statements are walked without descending into
+    expressions (the costly part of a full walk); conditional expressions are looked for only
+    inside the statements that hold one of `lines` (every statement when not given)."""
     out: set[int] = set()
-    for node in ast.walk(tree):
+    stack: list[Any] = [tree]
+    holders: list[ast.AST] = []
+    while stack:
+        node = stack.pop()
         if isinstance(node, ast.Try) or type(node).__name__ == "TryStar":
-            handlers = [h for h in node.handlers if _catches(h)]  # type: ignore[attr-defined]
+            handlers = [h for h in node.handlers if _catches(h)]
             if handlers:
-                out.update(_lines(node.body))  # type: ignore[attr-defined]
+                out.update(_lines(node.body))
                 for h in handlers:
                     out.update(_lines(h.body))
-        elif isinstance(node, (ast.If, ast.IfExp)):
-            test = ast.dump(node.test)
-            if "hasattr" in test or "version" in test.lower():
-                if isinstance(node, ast.If):
-                    out.update(_lines(node.body))
-                    out.update(_lines(node.orelse))
-                else:
-                    out.update(range(node.lineno, (node.end_lineno or node.lineno) + 1))
+        elif isinstance(node, ast.If) and _guard_test(node.test):
+            out.update(_lines(node.body))
+            out.update(_lines(node.orelse))
+        children = []
+        for name in ("body", "orelse", "finalbody", "handlers"):
+            value = getattr(node, name, None)
+            if isinstance(value, list):
+                children += [c for c in value if isinstance(c, (ast.stmt, ast.excepthandler))]
+        cases = getattr(node, "cases", None)
+        if isinstance(cases, list):
+            children += [c for case in cases for c in case.body]
+        stack.extend(children)
+        if isinstance(node, ast.stmt) and not children:
+            start, end = node.lineno, getattr(node, "end_lineno", None) or node.lineno
+            if lines is None or any(start <= x <= end for x in lines):
+                holders.append(node)
+    for stmt in holders:
+        for node in ast.walk(stmt):
+            if isinstance(node, ast.IfExp) and _guard_test(node.test):
+                out.update(range(node.lineno, (node.end_lineno or node.lineno) + 1))
     return out
 
 

@@ -10,6 +10,7 @@ import pytest
 from tts_doctor import dists
 
 from tests.harness import envs, envs_text
+from tests.harness.apps import write_app
 from tests.harness.recipes import write_recipe
 
 pytestmark = pytest.mark.venv
@@ -22,7 +23,10 @@ def check(cli, venv, *args, env=None):
 def test_scipy_1_17_names_librosa_and_the_exact_line(cli, make_env, tmp_path):
     venv = make_env(envs.SCIPY_MODERN)
     cache = tmp_path / "cache"
-    r = check(cli, venv, "--only", "scipy", env={"TTS_DOCTOR_CACHE": str(cache)})
+    # the application imports librosa's beat tracker: librosa's code is reached from it
+    app = write_app(tmp_path / "app", "from librosa import beat\n")
+    r = check(cli, venv, "--only", "scipy", "--project", str(app),
+              env={"TTS_DOCTOR_CACHE": str(cache)})
     assert r.returncode == 1, r
     f = r.finding("scipy.removed-names")
     assert f["status"] == "fail"
@@ -52,10 +56,23 @@ def test_scipy_1_17_names_librosa_and_the_exact_line(cli, make_env, tmp_path):
     # the scan is cached outside the environment: a second run reads it back
     cached = list((cache / "scan").glob("*.json"))
     assert cached and any("beat.py" in p.read_text() for p in cached)
-    again = check(cli, venv, "--only", "scipy.removed-names",
+    again = check(cli, venv, "--only", "scipy.removed-names", "--project", str(app),
                   env={"TTS_DOCTOR_CACHE": str(cache)})
     assert again.finding("scipy.removed-names")["details"]["users"] == users
     assert sorted(cache.glob("scan/*.json")) == sorted(cached)
+
+
+def test_without_any_entry_point_a_use_in_installed_code_is_only_a_warning(cli, make_env):
+    # no recipe, no TTS stack the doctor knows, no editable install, no application folder:
+    # nothing says librosa's beat tracker ever runs, so its use of scipy.signal.hann warns
+    venv = make_env(envs.SCIPY_MODERN)
+    r = check(cli, venv, "--only", "scipy.removed-names")
+    assert r.returncode == 0, r
+    f = r.finding("scipy.removed-names")
+    assert f["status"] == "warn", f
+    assert "scipy.signal.hann at librosa/beat.py:516" in f["summary"]
+    assert f["details"]["reach"]["known"] is False
+    assert "no entry point found" in f["details"]["reach"]["why"]
 
 
 def test_scipy_1_12_has_the_names_and_nobody_is_hurt(cli, make_env):
@@ -82,7 +99,7 @@ def test_scipy_1_12_warns_that_the_upgrade_breaks_librosa(cli, make_env):
     assert f["fix"]["commands"] == [f"{venv.python} -m pip install 'librosa>=0.10.2'"]
 
 
-def test_the_real_shims_count_as_repaired(cli, make_env):
+def test_the_real_shims_count_as_repaired(cli, make_env, tmp_path):
     # `tts-doctor shims install` writes its .pth into this environment of our own; the names
     # it restores carry __tts_doctor_shim__ and the probe reports them as shimmed.
     venv = make_env(envs_text.SCIPY_MODERN_SHIMMED)
@@ -109,7 +126,8 @@ def test_the_real_shims_count_as_repaired(cli, make_env):
     finally:
         removed = cli("shims", "uninstall", "scipy_names", "resample", "--python", py)
         assert removed.returncode == 0, removed
-    r = check(cli, venv, "--only", "scipy.removed-names")
+    app = write_app(tmp_path / "app", "import librosa.beat\n")
+    r = check(cli, venv, "--only", "scipy.removed-names", "--project", str(app))
     assert r.finding("scipy.removed-names")["status"] == "fail"
 
 

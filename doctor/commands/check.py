@@ -126,7 +126,8 @@ class _Progress:
 def run_check(*, only: tuple[str, ...] = (), skip: tuple[str, ...] = (),
               recipe: Optional[dict[str, Any]] = None, options: Optional[dict[str, Any]] = None,
               timeout: float = 30.0, python: Optional[str] = None, jobs: int = 3,
-              progress: bool = False, reason: Optional[str] = None) -> Report:
+              progress: bool = False, reason: Optional[str] = None,
+              project: Optional[str] = None) -> Report:
     """`tts_doctor.check` with a progress line on stderr (see tts_doctor.api)."""
     from tts_doctor import api
     from tts_doctor.registry import select
@@ -135,7 +136,7 @@ def run_check(*, only: tuple[str, ...] = (), skip: tuple[str, ...] = (),
     try:
         return api.check(only=only, skip=skip, recipe=recipe, options=options,
                          timeout=timeout, python=python, jobs=jobs, on_finding=bar,
-                         reason=reason)
+                         reason=reason, project=project)
     finally:
         if bar:
             bar.clear()
@@ -167,6 +168,9 @@ def run_check(*, only: tuple[str, ...] = (), skip: tuple[str, ...] = (),
 @click.option("--jobs", type=click.IntRange(1, 3), default=None, metavar="1|2|3",
               help="Worker processes for native probes, side by side (default 3; 1 on a "
               "single CPU, or to keep one worker).")
+@click.option("--project", type=click.Path(exists=True, file_okay=False), metavar="DIR",
+              help="The application folder: its code is scanned and counts as reached "
+              "(default: the current folder when it holds Python code).")
 @click.option("--set", "settings", multiple=True, metavar="KEY=VALUE",
               help="Probe options, e.g. ttsfrd.resource=/path/to/resource.")
 @click.option("--color/--no-color", "colour", default=None,
@@ -175,7 +179,7 @@ def check(fmt: Optional[str], as_json: bool, junit_path: Optional[str],
           report_path: Optional[str], verbose: bool, only: tuple[str, ...],
           skip: tuple[str, ...], list_checks: bool, strict: bool, fail_on: str,
           recipe: Optional[str], timeout: float, python: Optional[str], jobs: Optional[int],
-          settings: tuple[str, ...], colour: Optional[bool]) -> int:
+          settings: tuple[str, ...], colour: Optional[bool], project: Optional[str]) -> int:
     """Probe the environment and report, per finding, what is wrong and the fix.
 
     \b
@@ -213,7 +217,7 @@ def check(fmt: Optional[str], as_json: bool, junit_path: Optional[str],
     try:
         report = run_check(only=only_p, skip=skip_p, recipe=recipe_data, options=options,
                            timeout=timeout, python=chosen.python, jobs=jobs,
-                           progress=fmt != "json", reason=chosen.reason)
+                           progress=fmt != "json", reason=chosen.reason, project=project)
     except TargetError as exc:
         error = _BadInterpreter if exc.exit_code == 2 else _DoctorFailure
         raise error(str(exc)) from None

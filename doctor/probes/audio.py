@@ -42,11 +42,24 @@ AUDIO_CONSUMERS = ("librosa", "torchaudio", "tts", "coqui-tts", "pydub", "audior
                    "piper-tts", "modelscope", "funasr", "cosyvoice", "indextts", "f5-tts")
 
 
-def _users(table: dict[str, tuple[str, ...]]) -> dict[str, dict[str, Any]]:
+def _reached_owners() -> Optional[set[str]]:
+    """Distributions with code the deployment reaches (doctor/usage.py), or None when no
+    entry point is known (then every installed user counts)."""
+    from tts_doctor import scan
+
+    facts = scan.reach_facts()
+    if not facts.get("known"):
+        return None
+    return {dists.canonical(n) for n in facts.get("reached_owners") or []}
+
+
+def _users(table: dict[str, tuple[str, ...]],
+           reached: Optional[set[str]] = None) -> dict[str, dict[str, Any]]:
+    """The installed distributions of `table` (only those in `reached`, when given)."""
     out = {}
     for name, programs in table.items():
         version = dists.version(name)
-        if version is not None:
+        if version is not None and (reached is None or dists.canonical(name) in reached):
             out[name] = {"version": version, "programs": list(programs)}
     return out
 
@@ -96,9 +109,14 @@ def ffmpeg(ctx: Context) -> Optional[Result]:
     need = ctx.needs("ffmpeg")
     if need == "absent":
         return None
-    users = _users(FFMPEG_USERS)
+    # a package runs ffmpeg only when the deployment reaches it
+    reached = _reached_owners()
+    users = _users(FFMPEG_USERS, reached)
     programs = _programs(("ffmpeg", "ffprobe"), "-version")
     details: dict[str, Any] = {"programs": programs, "users": users}
+    idle = sorted(set(_users(FFMPEG_USERS)) - set(users))
+    if idle:
+        details["unreached_users"] = idle
     bundled = None
     if dists.version("imageio-ffmpeg"):
         dist = dists.distribution("imageio-ffmpeg")
@@ -158,7 +176,7 @@ def sox(ctx: Context) -> Optional[Result]:
     need = ctx.needs("sox")
     if need == "absent":
         return None
-    users = _users(SOX_USERS)
+    users = _users(SOX_USERS, _reached_owners())
     line, error = run_version("sox", "--version")
     lib = _libsox()
     details: dict[str, Any] = {"sox": {"path": shutil.which("sox"), "version": line,

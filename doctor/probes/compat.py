@@ -120,14 +120,18 @@ def classes_without_generation_mixin(source: bytes) -> list[tuple[str, int]]:
     return sorted(out, key=lambda x: x[1])
 
 
+PATTERNS = [scan.Pattern("transformers", "PreTrainedModel"),
+            scan.Pattern("transformers", "GPT2PreTrainedModel"),
+            scan.Pattern("transformers.modeling_utils", "PreTrainedModel")]
+scan.watch("transformers.pretrained", PATTERNS, exclude=("transformers",))
+
+
 def generation_classes() -> list[dict[str, Any]]:
-    """Installed model classes that lose `.generate()` under transformers >= 4.50."""
-    patterns = [scan.Pattern("transformers", "PreTrainedModel"),
-                scan.Pattern("transformers", "GPT2PreTrainedModel"),
-                scan.Pattern("transformers.modeling_utils", "PreTrainedModel")]
+    """Installed model classes that lose `.generate()` under transformers >= 4.50, each
+    marked reached or not (doctor/usage.py)."""
     out = []
     seen: set[str] = set()
-    for u in scan.find_usages(patterns, exclude=("transformers",)):
+    for u in scan.find_usages(PATTERNS, exclude=("transformers",)):
         if u.file in seen:
             continue
         seen.add(u.file)
@@ -137,7 +141,8 @@ def generation_classes() -> list[dict[str, Any]]:
         except OSError:
             continue
         out += [{"distribution": u.distribution, "version": u.version, "file": u.file,
-                 "line": line, "class": name} for name, line in found]
+                 "line": line, "class": name, "reached": u.reached, "origin": u.origin}
+                for name, line in found]
     return out
 
 
@@ -158,7 +163,8 @@ def transformers(ctx: Context) -> Optional[Result]:
     coqui_new = dists.version("coqui-tts")
     if tv is None and coqui_old is None and coqui_new is None:
         return None
-    found = generation_classes() if tv is not None else []
+    found, outside = scan.split_reached(generation_classes() if tv is not None else [])
+    unreached = scan.unreached_note(outside)
     breaks = tv is not None and (dists.release(tv) or ()) >= TRANSFORMERS_BREAKS
     # The old coqui distribution (last release 0.22.0) is a known pair even if its files
     # were not scanned (no RECORD, a zipped install).
@@ -166,15 +172,19 @@ def transformers(ctx: Context) -> Optional[Result]:
         found.append({"distribution": "TTS", "version": coqui_old, "file": None, "line": None,
                       "class": "GPT2InferenceModel"})
     details: dict[str, Any] = {"transformers": tv, "TTS": coqui_old, "coqui-tts": coqui_new,
-                               "classes": found[:20]}
+                               "classes": found[:20],
+                               "unreached_classes": outside[:20]}
+    tail = f"; {unreached}" if unreached else ""
+    if unreached:
+        details["unreached"] = unreached
     if tv is None:
         return ok("transformers is not installed: nothing to pair with "
                   + ", ".join(f"{n} {v}" for n, v in (("TTS", coqui_old),
                                                        ("coqui-tts", coqui_new)) if v),
                   **details)
     if not found:
-        return ok(f"transformers {tv}: no installed model class relies on PreTrainedModel "
-                  "inheriting GenerationMixin", **details)
+        return ok(f"transformers {tv}: no model class the deployment reaches relies on "
+                  f"PreTrainedModel inheriting GenerationMixin{tail}", **details)
     listed = ", ".join(sorted({f"{f['class']} ({f['distribution']} {f['version']})"
                                for f in found}))
     if not breaks:
@@ -196,6 +206,10 @@ def transformers(ctx: Context) -> Optional[Result]:
     if len(names) > 1:
         error += "; likewise " + ", ".join(f"'{n}'" for n in names[1:4]) + \
             (", ..." if len(names) > 4 else "")
-    return fail(f"transformers {tv} no longer gives PreTrainedModel GenerationMixin: {listed} "
-                f"{verb} prepare_inputs_for_generation without it, so .generate() fails "
-                f"({error})", fix, **details)
+    # no entry point known: a class in installed code may never be used, so at most a warn
+    report = fail if coqui_old or scan.can_fail() or any(
+        f.get("origin") in ("editable", "project") for f in found) else warn
+    return report(f"transformers {tv} no longer gives PreTrainedModel GenerationMixin: {listed} "
+                  f"{verb} prepare_inputs_for_generation without it, so .generate() fails "
+                  f"({error})" + (f" ({scan.NO_ENTRY_NOTE})" if report is warn else ""), fix,
+                  **details)

@@ -41,10 +41,14 @@ def _absent(ctx: Context, component: str) -> bool:
     return ctx.needs(component) == "absent"
 
 
+RESAMPY_CALLS = [scan.Pattern("resampy", "resample"), scan.Pattern("resampy.core", "resample")]
+scan.watch("resampy", RESAMPY_CALLS, exclude=("resampy",))
+
+
 def resampy_callers() -> list[Any]:
-    """Installed code that calls resampy.resample (librosa, the user's stack), from the scan."""
-    return scan.find_usages([scan.Pattern("resampy", "resample"),
-                             scan.Pattern("resampy.core", "resample")], exclude=("resampy",))
+    """Code the deployment reaches that calls resampy.resample (librosa, the user's stack),
+    from the run's one scan pass; calls outside the closure do not count."""
+    return scan.split_reached(scan.find_usages(RESAMPY_CALLS, exclude=("resampy",)))[0]
 
 
 def _run_resampy(ctx: Context) -> bool:
@@ -249,13 +253,14 @@ def _tiny_kernel() -> Any:
 
 _JIT_NAMES = ("jit", "njit", "vectorize", "guvectorize", "generated_jit", "stencil", "cfunc")
 _CACHE_TRUE = re.compile(rb"cache\s*=\s*True")
+JIT_CALLS = [scan.Pattern("numba", n) for n in _JIT_NAMES]
+scan.watch("numba.jit", JIT_CALLS, exclude=("numba", "llvmlite"))
 
 
 def cache_users() -> list[dict[str, str]]:
     """Installed distributions with numba functions compiled with `cache=True` (one file
     each): the code that raises "cannot cache function" when no cache folder is writable."""
-    usages = scan.find_usages([scan.Pattern("numba", n) for n in _JIT_NAMES],
-                              exclude=("numba", "llvmlite"))
+    usages = scan.split_reached(scan.find_usages(JIT_CALLS, exclude=("numba", "llvmlite")))[0]
     out: dict[str, dict[str, str]] = {}
     for u in usages:
         if u.distribution in out:
@@ -494,9 +499,8 @@ class _FilterLiterals(scan.AliasVisitor):
 
 
 def filter_literals() -> list[dict[str, Any]]:
-    """Every literal filter name passed to resampy.resample by installed code."""
-    usages = scan.find_usages([scan.Pattern("resampy", "resample"),
-                               scan.Pattern("resampy.core", "resample")], exclude=("resampy",))
+    """Every literal filter name passed to resampy.resample by code the deployment reaches."""
+    usages = scan.split_reached(scan.find_usages(RESAMPY_CALLS, exclude=("resampy",)))[0]
     out = []
     seen: set[str] = set()
     for u in usages:

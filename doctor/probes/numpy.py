@@ -430,7 +430,8 @@ def alias_usages(absent: list[str]) -> list[dict[str, Any]]:
         why = "test file" if _is_test_file(u.file) else \
             "guarded (try/except, hasattr or a version test)" if u.guarded else None
         out.append({"distribution": u.distribution, "version": u.version, "file": u.file,
-                    "line": u.line, "name": u.key, "guarded": why})
+                    "line": u.line, "name": u.key, "guarded": why, "reached": u.reached,
+                    "origin": u.origin})
     return out
 
 
@@ -455,12 +456,17 @@ def aliases(ctx: Context) -> Result:
                     f"({error}); numpy.abi and packages.consistency say why", numpy=version,
                     error=error)
     t0 = time.perf_counter()
-    uses = alias_usages(absent)
+    # only the code the deployment reaches is judged (doctor/usage.py); the rest is listed
+    uses, outside = scan.split_reached(alias_usages(absent))
     live = [u for u in uses if not u["guarded"]]
     guarded = [u for u in uses if u["guarded"]]
     details: dict[str, Any] = {"numpy": runtime, "absent": absent,
                                "scan_s": round(time.perf_counter() - t0, 3),
-                               "guarded_or_tests": guarded[:20]}
+                               "guarded_or_tests": guarded[:20],
+                               "unreached_users": scan.unreached_details(outside)}
+    unreached = scan.unreached_note(outside)
+    if unreached:
+        details["unreached"] = unreached
     # Known version pairs: named even when the scan cache or a guard hides the use.
     pairs = []
     for name, fixed in KNOWN_FIXED.items():
@@ -471,8 +477,9 @@ def aliases(ctx: Context) -> Result:
     details["known_pairs"] = pairs
     if not live and not pairs:
         gone = ", ".join(f"np.{n}" for n in absent[:6]) + (" ..." if len(absent) > 6 else "")
-        return ok(f"numpy {runtime}: no installed code uses the removed aliases ({gone})",
-                  **details)
+        tail = f"; {unreached}" if unreached else ""
+        return ok(f"numpy {runtime}: no code the deployment reaches uses the removed aliases "
+                  f"({gone}){tail}", **details)
     by_dist: dict[str, dict[str, Any]] = {}
     for u in live:
         d = by_dist.setdefault(u["distribution"], {"version": u["version"], "names": set(),
@@ -499,5 +506,13 @@ def aliases(ctx: Context) -> Result:
               f"or pin {pin} (last command). In your own code use the replacements: "
               + ", ".join(f"np.{n} -> {REPLACEMENTS.get(n, '?')}" for n in replaced[:8]),
               commands=(steps(*upgrades), dists.pip_install(pin)))
-    return fail(f"numpy {runtime} no longer has aliases that installed code uses: {listed} "
-                "(AttributeError: module 'numpy' has no attribute ...)", fix, **details)
+    # no entry point known: a use in installed code may never run, so at most a warn
+    report = fail if pairs or scan.can_fail() or any(
+        u.get("origin") in ("editable", "project") for u in live) else warn
+    note = f" ({scan.NO_ENTRY_NOTE})" if report is warn else ""
+    return report(f"numpy {runtime} no longer has aliases that installed code uses: {listed} "
+                  "(AttributeError: module 'numpy' has no attribute ...)" + note, fix, **details)
+
+
+scan.watch("numpy", [scan.Pattern("numpy", n) for n in ALIASES_1_24 + ALIASES_2_0],
+           prefilter=_alias_prefilter(ALIASES_1_24 + ALIASES_2_0).pattern, exclude=("numpy",))

@@ -127,6 +127,13 @@ def _patterns() -> list[Any]:
 _USAGES: dict[Any, list[Any]] = {}
 
 
+def _declare() -> None:
+    """Both SciPy probes' names join the run's one scan pass (doctor/usage.py)."""
+    from tts_doctor import scan
+
+    scan.watch("scipy", _patterns(), exclude=("scipy",))
+
+
 def _usages() -> tuple[list[Any], float]:
     """Uses of the catalogued names in installed distributions (SciPy itself excluded);
     both probes of a run share one scan (keyed by what is installed)."""
@@ -217,6 +224,10 @@ def _state(entry: Removed, modules: dict[str, Any]) -> str:
 
 
 def _relative(usage: Any) -> str:
+    """`librosa/beat.py:516` for an installed distribution; the full path for editable
+    code, modules no distribution owns and the application folder."""
+    if getattr(usage, "origin", "distribution") != "distribution":
+        return f"{usage.file}:{usage.line}"
     dist = dists.distribution(usage.distribution) if usage.version else None
     path = usage.file
     if dist is not None:
@@ -296,15 +307,20 @@ def removed_names(ctx: Context) -> Optional[Result]:
     modules: dict[str, Any] = {}
     by_key = {r.key: r for r in REMOVED}
     states = {r.key: _state(r, modules) for r in REMOVED}
+    from tts_doctor import scan
+
     usages, scan_s = _usages()
     user_paths = str(ctx.options.get("scipy.paths") or "")
-    uses = [u.to_dict() | {"where": _relative(u)}
-            for u in usages if u.key != ".".join(RESAMPLE)]
+    every = [u.to_dict() | {"where": _relative(u)}
+             for u in usages if u.key != ".".join(RESAMPLE)]
     if user_paths:
         for u in _user_usages(user_paths):
             if u["name"] != ".".join(RESAMPLE):
-                uses.append(u | {"where": f"{u['file']}:{u['line']}",
-                                 "guarded": guarded(u["file"], u["line"])})
+                every.append(u | {"where": f"{u['file']}:{u['line']}",
+                                  "guarded": guarded(u["file"], u["line"]), "reached": True})
+    # only the code the deployment reaches is judged; the rest is listed (doctor/usage.py)
+    uses, outside = scan.split_reached(every)
+    unreached = scan.unreached_note(outside)
     missing = sorted(k for k, s in states.items() if s in ("absent", "raises"))
     shimmed = sorted(k for k, s in states.items() if s == "shimmed")
     deprecated = sorted(k for k, s in states.items() if s == "deprecated")
@@ -323,7 +339,11 @@ def removed_names(ctx: Context) -> Optional[Result]:
         "scanned_distributions": len(dists.all_distributions()),
         "users": [_brief(u) for u in breaking + doomed][:50],
         "guarded_users": [_brief(u) for u in guarded_uses][:20],
+        "unreached_users": [_brief(u) for u in outside][:20],
+        "reach": _reach_brief(scan.reach_facts()),
     }
+    if unreached:
+        details["unreached"] = unreached
     if user_paths:
         details["scanned_paths"] = user_paths.split(os.pathsep)
     if breaking or doomed:
@@ -335,8 +355,13 @@ def removed_names(ctx: Context) -> Optional[Result]:
                          for pkg, items in packages.items())
         fix = _names_fix(bad, entries)
         if breaking:
-            return fail(f"SciPy {runtime} lacks {len(names)} name(s) that installed code uses: "
-                        f"{what}"[:600], fix, **details)
+            # no entry point known: a use in installed code may never run, so at most a warn
+            report = fail if scan.can_fail() or any(u.get("origin") in ("editable", "project")
+                                                    or "origin" not in u
+                                                    for u in breaking) else warn
+            note = f" ({scan.NO_ENTRY_NOTE})" if report is warn else ""
+            return report(f"SciPy {runtime} lacks {len(names)} name(s) that installed code "
+                          f"uses: {what}"[:600] + note, fix, **details)
         first = min((by_key[n].removed_in for n in names),
                     key=lambda v: tuple(int(x) for x in v.split(".")))
         return warn(f"SciPy {runtime} still has name(s) that installed code uses, but SciPy "
@@ -350,12 +375,21 @@ def removed_names(ctx: Context) -> Optional[Result]:
     tail = ""
     if guarded_uses:
         tail = f"; {len(guarded_uses)} guarded use(s) fall back to the new names"
+    if unreached:
+        tail += f"; {unreached}"
     if missing:
         return ok(f"SciPy {runtime}: {len(missing)} removed names are absent, none used by the "
-                  f"{details['scanned_distributions']} installed distributions{tail}",
+                  f"code the deployment reaches ({details['scanned_distributions']} installed "
+                  f"distributions){tail}",
                   **details)
     return ok(f"SciPy {runtime} still has every catalogued name ({details['present']} present, "
               f"{len(deprecated)} deprecated, none used){tail}", **details)
+
+
+def _reach_brief(reach: dict[str, Any]) -> dict[str, Any]:
+    """What the report says about the closure the verdict judged."""
+    keys = ("known", "entries", "failed", "reached_files", "why")
+    return {k: reach[k] for k in keys if k in reach}
 
 
 def _brief(u: dict[str, Any]) -> dict[str, Any]:
@@ -534,10 +568,14 @@ def resample(ctx: Context) -> Optional[Result]:
     if shim:
         return ok(f"scipy.signal.resample is the tts-doctor shim ({shim}, shimmed): a 440 Hz "
                   f"tone resamples correctly", **details)
+    from tts_doctor import scan
+
     usages, _ = _usages()
-    users = [u for u in usages if u.key == ".".join(RESAMPLE)]
+    users, outside = scan.split_reached([u for u in usages if u.key == ".".join(RESAMPLE)])
     details["users"] = [{"distribution": u.distribution, "version": u.version,
                          "where": _relative(u)} for u in users][:20]
+    if outside:
+        details["unreached"] = scan.unreached_note(outside)
     speed = (f"a length with a large prime factor ({prime_n}) took {slowdown:.1f}x as long as "
              f"a fast length ({fast_n})")
     if users:
@@ -553,3 +591,6 @@ def resample(ctx: Context) -> Optional[Result]:
                     f"arbitrary audio lengths hit its slow path: {speed}", fix, **details)
     return ok(f"scipy.signal.resample is correct on a 440 Hz tone; {speed}; no installed "
               "package calls it", **details)
+
+
+_declare()

@@ -161,11 +161,17 @@ def weights_only(ctx: Context) -> Optional[Result]:
     except Exception as exc:
         return skip(f"torch does not import ({type(exc).__name__}: {exc}); see torch.build"
                     [:300])
+    from tts_doctor import scan
+
     behaviour = load_behaviour()
     breakers = {}
+    facts = scan.reach_facts()
+    # a breaker counts only when the deployment reaches its code (doctor/usage.py)
+    reached = {dists.canonical(n) for n in facts.get("reached_owners") or []} \
+        if facts.get("known") else None
     for name in BREAKERS:
         dist = dists.distribution(name)
-        if dist is not None:
+        if dist is not None and (reached is None or dists.canonical(name) in reached):
             breakers[name] = {"distribution": dist.metadata["Name"], "version": dist.version,
                               "calls": load_calls(name)[:40]}
     return judge(str(torch.__version__), behaviour, dict(os.environ), breakers)

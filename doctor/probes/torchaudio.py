@@ -401,6 +401,12 @@ def _patterns() -> list[Any]:
             + [Pattern("torchaudio", n) for n in IO_CALLS])
 
 
+def _declare() -> None:
+    from tts_doctor import scan
+
+    scan.watch("torchaudio", _patterns(), exclude=("torchaudio",))
+
+
 def usages() -> tuple[list[Any], float]:
     """Uses of the removed names and of load/save in installed distributions (torchaudio
     itself excluded); both probes of a run share one scan (cached on disk by doctor.scan)."""
@@ -464,18 +470,25 @@ def api(ctx: Context) -> Optional[Result]:
     else:
         gone = {r.key for r in REMOVED if have[:2] >= (dists.release(r.removed_in) or ())}
         how = "judged by its version: it does not import, see torchaudio.extension"
+    from tts_doctor import scan
+
     found, seconds = usages()
     by_key = {r.key: r for r in REMOVED}
-    uses = [u for u in found if u.key in by_key]
+    # only the code the deployment reaches is judged (doctor/usage.py); the rest is listed
+    uses, outside = scan.split_reached([u for u in found if u.key in by_key])
+    unreached = scan.unreached_note(outside)
     rows = [{"distribution": u.distribution, "version": u.version, "where": _where(u),
-             "name": u.key, "guarded": u.guarded} for u in uses]
+             "name": u.key, "guarded": u.guarded, "origin": u.origin} for u in uses]
     breaking = [r for r in rows if r["name"] in gone and not r["guarded"]]
     later = [r for r in rows if r["name"] not in gone and not r["guarded"]]
     details: dict[str, Any] = {"torchaudio": audio.runtime or audio.version, "gone": sorted(gone),
                                "presence": how, "users": breaking[:50],
                                "future_users": later[:50],
                                "guarded_users": [r for r in rows if r["guarded"]][:20],
-                               "scan_s": round(seconds, 3)}
+                               "scan_s": round(seconds, 3),
+                               "unreached_users": scan.unreached_details(outside)}
+    if unreached:
+        details["unreached"] = unreached
     if error:
         details["import_error"] = error[:300]
     if breaking or later:
@@ -499,13 +512,19 @@ def api(ctx: Context) -> Optional[Result]:
                   f"see torchaudio.pair), or migrate: {homes}.",
                   commands=(steps(*upgrades), pin))
         if breaking:
-            return fail(f"torchaudio {audio.runtime or audio.version} no longer has "
-                        f"{', '.join(names)}, which installed code calls: {what}"[:600], fix,
-                        **details)
+            # no entry point known: a use in installed code may never run, so at most a warn
+            report = fail if scan.can_fail() or any(
+                r["origin"] in ("editable", "project") for r in breaking) else warn
+            return report(f"torchaudio {audio.runtime or audio.version} no longer has "
+                          f"{', '.join(names)}, which installed code calls: {what}"[:600]
+                          + (f" ({scan.NO_ENTRY_NOTE})" if report is warn else ""), fix,
+                          **details)
         return warn(f"torchaudio {audio.runtime or audio.version} still has {', '.join(names)},"
                     f" but torchaudio {first} removed them: upgrading breaks {what}"[:600], fix,
                     **details)
     tail = f"; {len(details['guarded_users'])} guarded use(s)" if details["guarded_users"] else ""
+    if unreached:
+        tail += f"; {unreached}"
     return ok(f"torchaudio {audio.runtime or audio.version} lacks {len(gone)} removed names "
               f"({how}); none is used unguarded by the {len(dists.all_distributions())} "
               f"installed distributions{tail}", **details)
@@ -572,7 +591,7 @@ def io(ctx: Context) -> Optional[Result]:
     io_keys = {f"torchaudio.{n}" for n in IO_CALLS}
     by_caller: dict[str, list[str]] = {}
     for u in found:
-        if u.key in io_keys:
+        if u.key in io_keys and u.reached is not False:  # callers the deployment reaches
             by_caller.setdefault(f"{u.distribution} {u.version}", []).append(_where(u))
     callers = [f"{who} ({', '.join(sites[:2])}{', ...' if len(sites) > 2 else ''})"
                for who, sites in sorted(by_caller.items())]
@@ -624,3 +643,6 @@ def io(ctx: Context) -> Optional[Result]:
                     **details)
     return ok(f"torchaudio.save/load round-trip a WAV through torchcodec {tc} (FFmpeg "
               f"{', '.join(sorted(usable))})", **details)
+
+
+_declare()

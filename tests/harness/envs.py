@@ -56,3 +56,12 @@ SCIPY_MODERN = EnvSpec("scipy-modern", steps=(
 
 # SciPy before the removals: every name still in place.
 SCIPY_OLD = EnvSpec("scipy-old", steps=(("install", "numpy==1.26.4", "scipy==1.12.0"),))
+
+# The stack of a ModelScope / IndexTTS-2 deployment (issue 10): about 110 distributions and
+# 18,000 .py files, most of them code a TTS deployment never imports (modelscope's CV and NLP
+# models, nltk). Healthy: the check must pass here, and it is the benchmark's big environment.
+DEPLOYMENT_STACK = ("torch==2.13.0", "transformers==4.52.1", "modelscope", "gradio", "librosa",
+                    "numba", "soundfile", "pypinyin", "jieba", "g2p_en", "omegaconf",
+                    "sentencepiece", "accelerate", "safetensors", "onnxruntime", "cn2an",
+                    "einops")
+BIG_STACK = EnvSpec("big-stack", steps=(("install", *DEPLOYMENT_STACK),))

@@ -1,0 +1,75 @@
+"""`tts-doctor check` in the big environment of a ModelScope / IndexTTS-2 deployment, cold and
+warm, against `python -m torch.utils.collect_env` in the same environment (issue 10).
+
+The environment is tests/harness/envs.py BIG_STACK (Python 3.11, torch 2.13.0 CPU,
+transformers 4.52.1, modelscope, gradio, librosa, numba, ... about 105 distributions and
+17,000 .py files), built or reused from .cache/test-envs. The doctor runs from this
+repository's .venv and diagnoses it with `--python`, from an empty folder (no application
+code). Cold: a new, empty TTS_DOCTOR_CACHE for every run, as in a CI job or a Docker build.
+Warm: one cache shared by the runs (the warm-up run fills it). Targets: cold at most 1.0x
+collect_env, warm at most 0.6x.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+from typing import Callable
+
+from _harness import BIN, REPO, Section, interleave
+
+
+def _env() -> str:
+    sys.path.insert(0, str(REPO))
+    from tests.harness import venvs
+    from tests.harness.envs import BIG_STACK
+
+    return str(venvs.build(BIG_STACK).python)
+
+
+def _run(args: list[str], cwd: str, env: dict[str, str], ok: tuple[int, ...]) -> None:
+    proc = subprocess.run(args, cwd=cwd, env=env, capture_output=True)
+    if proc.returncode not in ok:
+        raise RuntimeError(f"{args} exited {proc.returncode}: {proc.stderr[-800:]!r}")
+
+
+def run(repeats: int) -> list[Section]:
+    python = _env()
+    cwd = tempfile.mkdtemp(prefix="tts-doctor-bench-cwd-")
+    warm_cache = tempfile.mkdtemp(prefix="tts-doctor-bench-warm-")
+    doctor = [str(BIN / "tts-doctor"), "check", "--json", "--python", python]
+    base = {k: v for k, v in os.environ.items() if k != "TTS_DOCTOR_CACHE"}
+
+    def cold() -> None:
+        cache = tempfile.mkdtemp(prefix="tts-doctor-bench-cold-")
+        try:
+            _run(doctor, cwd, {**base, "TTS_DOCTOR_CACHE": cache}, (0, 1))
+        finally:
+            shutil.rmtree(cache, ignore_errors=True)
+
+    candidates: dict[str, Callable[[], None]] = {
+        "python -m torch.utils.collect_env": lambda: _run(
+            [python, "-m", "torch.utils.collect_env"], cwd, base, (0,)),
+        "tts-doctor check, cold (empty TTS_DOCTOR_CACHE)": cold,
+        "tts-doctor check, warm": lambda: _run(doctor, cwd,
+                                               {**base, "TTS_DOCTOR_CACHE": warm_cache}, (0, 1)),
+    }
+    try:
+        rows = interleave(candidates, repeats)
+    finally:
+        shutil.rmtree(cwd, ignore_errors=True)
+        shutil.rmtree(warm_cache, ignore_errors=True)
+    count = subprocess.run([python, "-c", "import importlib.metadata as m; "
+                            "print(len(list(m.distributions())))"],
+                           capture_output=True, text=True).stdout.strip()
+    return [Section(
+        "tts-doctor check in a big deployment environment, cold and warm, vs collect_env",
+        f"tests/harness/envs.py BIG_STACK: {count} distributions (torch 2.13.0 CPU, "
+        "transformers 4.52.1, modelscope, gradio, librosa, numba, ...). The doctor diagnoses it "
+        "with --python from an empty folder; cold runs get a new empty TTS_DOCTOR_CACHE each, "
+        "warm runs share one. Targets: cold <= 1.0x, warm <= 0.6x collect_env.",
+        f"python benchmarks/run.py --only bigcheck --repeats {repeats}", rows,
+        baseline="python -m torch.utils.collect_env", unit="s")]

@@ -1,0 +1,139 @@
+"""The closure import: which modules a deployment really loads from its entry modules.
+
+This file runs INSIDE the diagnosed interpreter, as the source of `python -c` (so no folder of
+the doctor lands on that interpreter's sys.path), in a process of its own: importing a TTS
+stack loads torch, transformers and model code, and none of that may leak into the worker
+that runs the other probes. Standard library only, Python 3.7 syntax (see RULES.md).
+
+The parent (doctor/usage.py, the doctor's own process) sends one JSON object on stdin:
+
+    {"entries": ["modelscope.pipelines.audio.text_to_speech_pipeline", ...]}
+
+and reads one JSON object back from stdout's last line:
+
+    {"python": "3.11.9", "sys_path": [...], "loaded": {module: file}, "failed": {module: why},
+     "seconds": 4.2}
+
+What it does, and why:
+
+- The network is blocked at the socket level before any entry is imported (socket.socket,
+  create_connection and getaddrinfo raise OSError), and the hubs are told to stay offline
+  (HF_HUB_OFFLINE, TRANSFORMERS_OFFLINE, MODELSCOPE offline mode): a model library that
+  phones home at import time fails fast here instead of hanging the check.
+- Each entry is imported on its own, under try/except BaseException (SystemExit included):
+  one stack that fails to import (KAN-TTS missing for ModelScope's Sambert) still leaves the
+  modules it loaded before failing in sys.modules, and the other entries are imported anyway.
+  The parent walks the failed entry's imports statically (the fallback).
+- Caches the libraries write at import time go to a temporary folder (MODELSCOPE_CACHE,
+  HF_HOME, NUMBA_CACHE_DIR, MPLCONFIGDIR, XDG_CACHE_HOME): the doctor changes nothing it
+  diagnoses. ModelScope builds its AST index of registered modules there (see below).
+- The answer is sys.modules with each module's source file: what really loaded.
+
+ModelScope's lazy registry. `import modelscope` installs `LazyImportModule` objects for its
+subpackages, and `pipeline(task=...)` finds the class registered for a task in an AST index
+(`modelscope/utils/ast_utils.py`, built by scanning modelscope's files, cached under
+MODELSCOPE_CACHE) and only then imports the module that registers it. Importing
+`modelscope.pipelines` therefore loads almost nothing, and scanning the AST index would reach
+every model of every task. The entry list names the modules the text-to-speech task resolves
+to (`modelscope.pipelines.audio.text_to_speech_pipeline`, `modelscope.models.audio.tts`),
+which are imported directly here; the lazy subpackage objects they pass through are real
+modules in sys.modules with their `__file__`, so they count as loaded too. Imports such a
+module makes inside functions (the lazily imported submodules) come from the parent's static
+walk.
+"""
+
+import json
+import os
+import sys
+import tempfile
+import time
+
+
+def _block_network():
+    import socket
+
+    def refuse(*args, **kwargs):
+        raise OSError("network access is blocked while tts-doctor imports the entry modules")
+
+    class NoSocket(socket.socket):
+        def __init__(self, family=-1, type=-1, proto=-1, fileno=None):
+            if family in (getattr(socket, "AF_UNIX", None),) or fileno is not None:
+                socket.socket.__init__(self, family, type, proto, fileno)
+                return
+            refuse()
+
+    socket.socket = NoSocket
+    socket.create_connection = refuse
+    socket.getaddrinfo = refuse
+
+
+def _quiet_environment(scratch):
+    os.environ.update({
+        "HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1", "HF_DATASETS_OFFLINE": "1",
+        "MODELSCOPE_OFFLINE": "1", "NO_PROXY": "*",
+        "MODELSCOPE_CACHE": os.path.join(scratch, "modelscope"),
+        "HF_HOME": os.path.join(scratch, "hf"),
+        "NUMBA_CACHE_DIR": os.path.join(scratch, "numba"),
+        "MPLCONFIGDIR": os.path.join(scratch, "mpl"),
+        "XDG_CACHE_HOME": os.path.join(scratch, "xdg"),
+        "GRADIO_ANALYTICS_ENABLED": "False",
+        "TOKENIZERS_PARALLELISM": "false",
+        "PYTHONDONTWRITEBYTECODE": "1",
+    })
+    sys.dont_write_bytecode = True
+
+
+def _source_file(module):
+    """The .py file a module was loaded from, or None (builtins, extensions, namespaces)."""
+    try:
+        path = getattr(module, "__file__", None)
+    except Exception:
+        return None
+    if not isinstance(path, str):
+        return None
+    if path.endswith((".pyc", ".pyo")):
+        path = path[:-1]
+    if not path.endswith(".py"):
+        return None
+    return os.path.normpath(os.path.abspath(path))
+
+
+def closure(entries):
+    """Import each entry; the modules that loaded (name -> file) and the failures."""
+    failed = {}
+    for name in entries:
+        try:
+            __import__(name)
+        except BaseException as exc:  # SystemExit and KeyboardInterrupt from imported code too
+            failed[name] = ("%s: %s" % (type(exc).__name__, exc))[:300]
+    loaded = {}
+    for name, module in list(sys.modules.items()):
+        path = _source_file(module)
+        if path:
+            loaded[name] = path
+    return loaded, failed
+
+
+def main():
+    request = json.loads(sys.stdin.read() or "{}")
+    sys.path[:] = [p for p in sys.path if p not in ("", ".")]
+    scratch = tempfile.mkdtemp(prefix="tts-doctor-reach-")
+    _quiet_environment(scratch)
+    _block_network()
+    t0 = time.time()
+    path_before = list(sys.path)
+    loaded, failed = closure(list(request.get("entries") or []))
+    answer = {"python": "%d.%d.%d" % sys.version_info[:3], "sys_path": path_before,
+              "loaded": loaded, "failed": failed, "seconds": round(time.time() - t0, 3)}
+    out = json.dumps(answer)
+    sys.stdout.flush()
+    # the imported code may have printed anything: the answer is the last line
+    os.write(1, ("\n" + out + "\n").encode("utf-8"))
+    import shutil
+
+    shutil.rmtree(scratch, ignore_errors=True)
+    os._exit(0)  # no interpreter teardown of torch and friends: the answer is out
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,828 @@
+"""The one scan pass: every file of code that can run, parsed once, judged by reachability.
+
+Runs in the doctor's own process (started by `check` beside the probes, see `start`), reading
+the diagnosed environment's files; only two small things come from the target interpreter:
+its sys.path (`python -c`) and the closure import (doctor/reach.py, in a process of its own).
+The answer is the usage index, a JSON file the probes read through `scan.index()`.
+
+1. **Which code exists** (`sources`): the `.py` files in each distribution's RECORD; the code of
+   editable installs, which RECORD does not list (PEP 660 `.pth` path entries and
+   `__editable___*_finder.py` import finders, legacy `.egg-link` files, `direct_url.json`);
+   top-level modules in site-packages that no distribution owns; the application folder
+   (`--project DIR`, default the current folder when it holds Python code).
+2. **Which code the deployment reaches** (`closure`): the entry modules are the recipe's
+   `entry` list, or without a recipe those of every installed TTS stack the doctor knows
+   (`KNOWN_STACKS`), plus always the top-level packages of editable installs. They are
+   imported in a separate process of the target interpreter with the network blocked
+   (doctor/reach.py; how ModelScope's lazy registry is handled is explained there), and the
+   modules that really loaded are the closure. A static import walk adds what the import
+   could not show: the imports of an entry that failed to import, and the modules imported
+   inside functions (lazily imported submodules) of the entry packages, the editable
+   packages and the application. Editable code and the application folder count as reached
+   as a whole: they are the code being worked on and run.
+3. **One parse per file** (`scan_files`): each file passes the byte prefilters of every
+   detector declared with `scan.watch`; a file any of them wants is parsed once and the
+   hits of all detectors are kept, with the modules it imports when the walk needs them.
+   Results are cached per file by (path, size, mtime) in $TTS_DOCTOR_CACHE (outside the
+   diagnosed environment). A file this interpreter cannot parse (newer syntax) is listed as
+   unparsed, never an error.
+
+Without any entry module (no recipe, no known stack, nothing editable, no application folder)
+reachability is unknown: the index says so and the probes report uses in installed code as
+`warn` at most (`scan.can_fail`).
+"""
+
+from __future__ import annotations
+
+import ast
+import hashlib
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Optional
+
+from tts_doctor import scan
+
+INDEX_VERSION = 1
+CLOSURE_TIMEOUT = 120.0
+
+# Top-level module of a TTS stack -> the modules its deployments import first.
+KNOWN_STACKS: dict[str, tuple[str, ...]] = {
+    "modelscope": ("modelscope.pipelines.audio.text_to_speech_pipeline",
+                   "modelscope.models.audio.tts.sambert_hifi"),
+    "kantts": ("kantts",),
+    "indextts": ("indextts.infer_v2",),
+    "cosyvoice": ("cosyvoice.cli.cosyvoice",),
+    "piper": ("piper",),
+    "TTS": ("TTS.api",),
+    "f5_tts": ("f5_tts.api",),
+    "kokoro": ("kokoro",),
+    "melo": ("melo.api",),
+    "ChatTTS": ("ChatTTS",),
+    "GPT_SoVITS": ("GPT_SoVITS.TTS_infer_pack.TTS",),
+}
+
+SKIP_DIRS = frozenset({".git", ".hg", ".svn", "__pycache__", "node_modules", ".venv", "venv",
+                       "site-packages", "dist-packages", ".tox", ".nox", ".mypy_cache",
+                       ".pytest_cache", "build", "dist", ".eggs"})
+MAX_TREE_FILES = 20000
+SELF = frozenset({"tts-doctor", "tts_doctor"})
+
+
+@dataclass(frozen=True)
+class Source:
+    """A file of code that can run, and who owns it."""
+
+    path: str
+    owner: str       # distribution name, "(no distribution)" or "(your code)"
+    version: str
+    origin: str      # "distribution", "editable", "unowned", "project"
+
+
+@dataclass(frozen=True)
+class Request:
+    """What to index: the interpreter (None: this one), the recipe's entry modules (None: the
+    known stacks), the application folder (None: the current folder if it holds code)."""
+
+    python: Optional[str] = None
+    entries: Optional[tuple[str, ...]] = None
+    project: Optional[str] = None
+    use_cache: bool = True
+
+    @classmethod
+    def from_environment(cls) -> Request:
+        raw = os.environ.get(REQUEST_ENV)
+        if raw:
+            try:
+                d = json.loads(raw)
+                return cls(d.get("python"), tuple(d["entries"]) if d.get("entries") else None,
+                           d.get("project"))
+            except (ValueError, KeyError, TypeError):
+                pass
+        return cls()
+
+
+REQUEST_ENV = "TTS_DOCTOR_USAGE_REQUEST"
+
+
+# --- the target's search path and code ----------------------------------------------------
+
+def target_sys_path(python: Optional[str]) -> list[str]:
+    if python is None:
+        from tts_doctor import dists
+
+        return dists.search_path()
+    proc = subprocess.run([python, "-c", "import sys, json; print(json.dumps(sys.path))"],
+                          capture_output=True, text=True, timeout=60)
+    paths = json.loads(proc.stdout.strip().splitlines()[-1])
+    return [p for p in paths if p not in ("", ".")]
+
+
+def _walk(root: str, limit: int = MAX_TREE_FILES) -> list[str]:
+    if os.path.isfile(root):
+        return [root] if root.endswith(".py") else []
+    out: list[str] = []
+    for dirpath, dirnames, filenames in os.walk(root):
+        dirnames[:] = [d for d in dirnames if d not in SKIP_DIRS and not d.startswith(".")
+                       and not d.endswith((".dist-info", ".egg-info"))]
+        out += [os.path.join(dirpath, f) for f in filenames if f.endswith(".py")]
+        if len(out) > limit:
+            break
+    return out[:limit]
+
+
+def finder_mapping(path: str) -> dict[str, str]:
+    """MAPPING of a setuptools `__editable___*_finder.py`: top-level name -> source path."""
+    try:
+        tree = ast.parse(Path(path).read_bytes())
+    except (OSError, SyntaxError, ValueError):
+        return {}
+    for node in tree.body:
+        target = node.targets[0] if isinstance(node, ast.Assign) and node.targets else \
+            node.target if isinstance(node, ast.AnnAssign) else None
+        if isinstance(target, ast.Name) and target.id == "MAPPING" and node.value is not None:
+            try:
+                value = ast.literal_eval(node.value)
+            except ValueError:
+                return {}
+            return {str(k): str(v) for k, v in value.items()} if isinstance(value, dict) else {}
+    return {}
+
+
+def _pth_paths(path: str) -> list[str]:
+    """The folders a .pth file adds (lines that are paths, not `import` lines)."""
+    out = []
+    try:
+        lines = Path(path).read_text(encoding="utf-8", errors="replace").splitlines()
+    except OSError:
+        return []
+    base = os.path.dirname(path)
+    for line in lines:
+        line = line.strip()
+        if not line or line.startswith(("#", "import ", "import\t")):
+            continue
+        full = os.path.normpath(os.path.join(base, line))
+        if os.path.isdir(full):
+            out.append(full)
+    return out
+
+
+@dataclass
+class Code:
+    """Every source file, the editable roots, and the top-level name -> path mappings."""
+
+    sources: list[Source] = field(default_factory=list)
+    editable: dict[str, list[str]] = field(default_factory=dict)   # owner -> roots
+    mappings: dict[str, str] = field(default_factory=dict)         # finder MAPPING entries
+    unowned: list[str] = field(default_factory=list)
+    project: Optional[str] = None
+
+
+def _is_editable(dist_path: Path) -> bool:
+    try:
+        data = json.loads((dist_path / "direct_url.json").read_text())
+    except (OSError, ValueError):
+        return False
+    return bool((data.get("dir_info") or {}).get("editable"))
+
+
+def discover(sys_path: list[str], project: Optional[str]) -> Code:
+    """All the code that can run under this search path (see the module docstring, 1.)."""
+    import importlib.metadata as md
+
+    from tts_doctor import dists
+
+    code = Code()
+    seen: set[str] = set()
+    owned: dict[str, set[str]] = {}   # site dir -> top-level names some RECORD lists
+    site_dirs: list[str] = []
+    for dist in md.distributions(path=sys_path):
+        base = getattr(dist, "_path", None)
+        if base is None:
+            continue
+        try:
+            name = dist.metadata["Name"]
+        except Exception:
+            continue
+        if not name or dists.canonical(name) in seen:
+            continue
+        seen.add(dists.canonical(name))
+        version = dist.version or ""
+        mine = dists.canonical(name) in SELF
+        root = os.path.dirname(str(base))
+        if root not in owned:
+            owned[root] = set()
+            site_dirs.append(root)
+        files, roots = [], []
+        record = base / "RECORD"
+        names: list[str] = []
+        if record.exists():
+            with open(record, encoding="utf-8", errors="replace") as fh:
+                names = [line.split(",", 1)[0] for line in fh if line.strip()]
+        else:
+            names = [str(f) for f in (dist.files or [])]
+        for rel in names:
+            top = rel.replace("\\", "/").split("/", 1)[0]
+            owned[root].add(top[:-3] if top.endswith(".py") else top)
+            full = os.path.normpath(os.path.join(root, rel))
+            if rel.endswith(".py"):
+                if os.path.basename(rel).startswith("__editable__") and rel.endswith("finder.py"):
+                    mapping = {} if mine else finder_mapping(full)
+                    code.mappings.update(mapping)
+                    roots += list(mapping.values())
+                    continue
+                files.append(full)
+            elif rel.endswith(".pth") and "/" not in rel and not mine:
+                roots += _pth_paths(full)
+        editable = bool(roots) or _is_editable(base)
+        if dists.canonical(name) in SELF:
+            continue
+        code.sources += [Source(f, name, version, "editable" if editable else "distribution")
+                         for f in files]
+        if roots:
+            code.editable[name] = sorted(set(roots))
+            for r in sorted(set(roots)):
+                code.sources += [Source(f, name, version, "editable") for f in _walk(r)]
+    # legacy editable installs: site-packages/NAME.egg-link holds the project folder
+    for site in site_dirs:
+        try:
+            entries = os.listdir(site)
+        except OSError:
+            continue
+        for entry in entries:
+            full = os.path.join(site, entry)
+            if entry.endswith(".egg-link"):
+                try:
+                    target = Path(full).read_text().splitlines()[0].strip()
+                except (OSError, IndexError):
+                    continue
+                owner = entry[:-len(".egg-link")]
+                if dists.canonical(owner) in SELF or not os.path.isdir(target):
+                    continue
+                code.editable.setdefault(owner, []).append(target)
+                known = {s.path for s in code.sources}
+                code.sources += [Source(f, owner, "", "editable") for f in _walk(target)
+                                 if f not in known]
+                continue
+            if entry in owned[site] or entry.startswith((".", "_distutils")) or \
+                    entry.endswith((".dist-info", ".egg-info", ".pth", ".egg-link")) or \
+                    entry == "__pycache__":
+                continue
+            name = entry[:-3] if entry.endswith(".py") else entry
+            if name in owned[site] or not name.isidentifier():
+                continue
+            files = _walk(full, 5000)
+            if files:
+                code.unowned.append(full)
+                code.sources += [Source(f, "(no distribution)", "", "unowned") for f in files]
+    if project:
+        code.project = project
+        known = {s.path for s in code.sources}
+        code.sources += [Source(f, "(your code)", "", "project") for f in _walk(project)
+                         if f not in known]
+    return code
+
+
+MAX_IMPLICIT_PROJECT_FILES = 2000
+
+
+def default_project(explicit: Optional[str]) -> Optional[str]:
+    """`--project DIR`, else the current folder when it looks like an application: Python
+    code at its top (a `.py` file or a package), not the home folder, the root, a temporary
+    folder or the doctor's own source checkout, and at most MAX_IMPLICIT_PROJECT_FILES files
+    (a bigger tree is named with --project, not guessed)."""
+    if explicit:
+        return os.path.abspath(explicit)
+    cwd = os.path.abspath(os.getcwd())
+    here = Path(__file__).resolve().parent
+    real = Path(cwd).resolve()
+    never = {here.parent, here, Path("/"), Path(os.path.expanduser("~")).resolve(),
+             Path(tempfile.gettempdir()).resolve(), Path("/tmp").resolve()}
+    if real in never:
+        return None
+    try:
+        entries = os.listdir(cwd)
+    except OSError:
+        return None
+    if not any(e.endswith(".py") or os.path.isfile(os.path.join(cwd, e, "__init__.py"))
+               for e in entries):
+        return None
+    if len(_walk(cwd, MAX_IMPLICIT_PROJECT_FILES + 1)) > MAX_IMPLICIT_PROJECT_FILES:
+        return None
+    return cwd
+
+
+# --- module -> file, over the target's search path ----------------------------------------
+
+class Locator:
+    """Finds the source file of a module name under the target's sys.path, as the import
+    system would (first folder that has the top-level name; editable finder mappings)."""
+
+    def __init__(self, sys_path: list[str], mappings: dict[str, str], extra: list[str]):
+        self.dirs = [p for p in [*extra, *sys_path] if os.path.isdir(p)]
+        self.mappings = mappings
+        self.tops: dict[str, Optional[str]] = {}
+        self.found: dict[str, Optional[tuple[str, bool]]] = {}
+
+    def _top(self, top: str) -> Optional[str]:
+        if top not in self.tops:
+            where = None
+            if top in self.mappings:
+                where = self.mappings[top]
+            else:
+                for d in self.dirs:
+                    cand = os.path.join(d, top)
+                    if os.path.isdir(cand) or os.path.isfile(cand + ".py"):
+                        where = cand if os.path.isdir(cand) else cand + ".py"
+                        break
+            self.tops[top] = where
+        return self.tops[top]
+
+    def has(self, module: str) -> bool:
+        return self._top(module.split(".")[0]) is not None
+
+    def find(self, module: str) -> Optional[tuple[str, bool]]:
+        """(file, is_package) or None (not found, a namespace package, an extension)."""
+        if module in self.found:
+            return self.found[module]
+        parts = module.split(".")
+        base = self._top(parts[0])
+        out = None
+        if base is not None:
+            if base.endswith(".py"):
+                out = (base, False) if len(parts) == 1 else None
+            else:
+                cand = os.path.join(base, *parts[1:])
+                if os.path.isfile(os.path.join(cand, "__init__.py")):
+                    out = (os.path.join(cand, "__init__.py"), True)
+                elif os.path.isfile(cand + ".py"):
+                    out = (cand + ".py", False)
+        self.found[module] = out
+        return out
+
+
+# --- the per-file cache and the one pass ---------------------------------------------------
+
+class FileCache:
+    """Per-file scan results keyed by (path, size, mtime), one JSON file per watch set."""
+
+    def __init__(self, key: str, enabled: bool = True):
+        folder = scan.cache_dir() if enabled else None
+        self.path = folder / f"files-{key}.json" if folder else None
+        self.data: dict[str, list[Any]] = {}
+        self.dirty = False
+        if self.path is not None:
+            try:
+                self.data = json.loads(self.path.read_text())
+            except (OSError, ValueError):
+                self.data = {}
+
+    def get(self, path: str, st: os.stat_result) -> Optional[dict[str, Any]]:
+        row = self.data.get(path)
+        if row and row[0] == st.st_size and row[1] == st.st_mtime_ns:
+            return row[2]
+        return None
+
+    def put(self, path: str, st: os.stat_result, value: dict[str, Any]) -> None:
+        self.data[path] = [st.st_size, st.st_mtime_ns, value]
+        self.dirty = True
+
+    def save(self) -> None:
+        if self.path is None or not self.dirty:
+            return
+        tmp = self.path.with_name(f".{self.path.name}.{os.getpid()}.tmp")
+        try:
+            tmp.write_text(json.dumps(self.data, separators=(",", ":")))
+            os.replace(tmp, self.path)
+        except OSError:
+            pass
+
+
+class Scanner:
+    """One parse per file for every watched group, through the cache."""
+
+    def __init__(self, use_cache: bool = True):
+        groups = scan.watched()
+        self.file_scan = scan.FileScan([(w, w.test()) for w in groups.values()])
+        self.cache = FileCache(scan.watch_key(groups), use_cache)
+        self.parsed = 0
+        self.owners: dict[str, str] = {}  # path -> canonical owner (groups exclude owners)
+        self.pending: dict[str, tuple[os.stat_result, bytes]] = {}
+
+    def prefetch(self, sources: list[Source]) -> None:
+        """Read every file once and run the byte prefilters: a file no detector wants is
+        settled (and cached) now; the others wait, in memory, until the closure says whether
+        they are parsed (reached) or only searched by line (not reached)."""
+        for src in sources:
+            path = src.path
+            try:
+                st = os.stat(path)
+            except OSError:
+                continue
+            cached = self.cache.get(path, st)
+            if cached is not None and cached.get("deep", True):
+                continue
+            try:
+                with open(path, "rb") as fh:
+                    source = fh.read()
+            except OSError:
+                continue
+            owner = self.owners.get(path, "")
+            if not any(owner not in w.exclude and t(source) for w, t in self.file_scan.tests):
+                if cached is None:
+                    self.cache.put(path, st, {"hits": [], "deep": True})
+                continue
+            self.pending[path] = (st, source)
+
+    def get(self, path: str, want_imports: bool = False, module: str = "",
+            is_package: bool = False, owner: str = "", deep: bool = True
+            ) -> Optional[dict[str, Any]]:
+        """The scan of one file; `deep=False` for code outside the closure (no parse)."""
+        try:
+            st = os.stat(path)
+        except OSError:
+            return None
+        cached = self.cache.get(path, st)
+        if cached is not None and (not want_imports or "imports" in cached) and \
+                (cached.get("deep", True) or not deep):
+            return cached
+        ready = self.pending.get(path)
+        if ready is not None and ready[0].st_mtime_ns == st.st_mtime_ns:
+            source = ready[1]
+        else:
+            try:
+                with open(path, "rb") as fh:
+                    source = fh.read()
+            except OSError:
+                return None
+        self.parsed += 1
+        result = self.file_scan.scan(source, want_imports, module, is_package,
+                                     self.owners.get(path, owner), deep or want_imports)
+        if cached is not None and not want_imports and "imports" in cached:
+            result.setdefault("imports", cached["imports"])
+        self.cache.put(path, st, result)
+        return result
+
+
+# --- the closure ----------------------------------------------------------------------------
+
+def entry_modules(request: Request, locator: Locator, code: Code) -> tuple[list[str], list[str]]:
+    """(entry modules to import, labels of where they came from)."""
+    entries: list[str] = []
+    labels: list[str] = []
+    if request.entries:
+        entries += list(request.entries)
+        labels.append("the recipe")
+    else:
+        for top, modules in KNOWN_STACKS.items():
+            if locator.has(top):
+                entries += list(modules)
+                labels.append(top)
+    for roots in code.editable.values():
+        for root in roots:
+            for name in _top_packages(root):
+                if name not in entries and name.split(".")[0] not in SELF:
+                    entries.append(name)
+    for name in sorted(code.mappings):
+        if name not in entries and name.split(".")[0] not in SELF:
+            entries.append(name)
+    if code.editable:
+        labels.append("editable installs")
+    return entries, labels
+
+
+def _top_packages(root: str) -> list[str]:
+    if os.path.isfile(root):
+        return [os.path.basename(root)[:-3]] if root.endswith(".py") else []
+    name = os.path.basename(root.rstrip(os.sep))
+    if os.path.isfile(os.path.join(root, "__init__.py")):
+        return [name] if name.isidentifier() else []
+    out = []
+    try:
+        for entry in os.listdir(root):
+            if entry.startswith(("_", ".", "test")) or entry in ("setup.py", "conftest.py"):
+                continue
+            if entry.endswith(".py") and entry[:-3].isidentifier():
+                out.append(entry[:-3])
+            elif os.path.isfile(os.path.join(root, entry, "__init__.py")) and entry.isidentifier():
+                out.append(entry)
+    except OSError:
+        pass
+    return sorted(out)
+
+
+def import_closure(python: Optional[str], entries: list[str], timeout: float = CLOSURE_TIMEOUT
+                   ) -> dict[str, Any]:
+    """Run doctor/reach.py in a fresh process of the target interpreter."""
+    source = Path(__file__).with_name("reach.py").read_text()
+    env = dict(os.environ)
+    env["PYTHONDONTWRITEBYTECODE"] = "1"
+    for var in (scan.INDEX_ENV, REQUEST_ENV):
+        env.pop(var, None)
+    try:
+        proc = subprocess.run([python or sys.executable, "-c", source],
+                              input=json.dumps({"entries": entries}), capture_output=True,
+                              text=True, timeout=timeout, env=env, cwd=tempfile.gettempdir())
+    except subprocess.TimeoutExpired:
+        return {"loaded": {}, "failed": {e: f"the import did not finish in {timeout:g} s"
+                                         for e in entries}, "error": "timeout"}
+    except OSError as exc:
+        return {"loaded": {}, "failed": {}, "error": str(exc)}
+    lines = [x for x in proc.stdout.splitlines() if x.startswith("{")]
+    try:
+        return json.loads(lines[-1])
+    except (IndexError, ValueError):
+        why = (proc.stderr or proc.stdout).strip().splitlines()[-1:] or [f"exit {proc.returncode}"]
+        return {"loaded": {}, "failed": {e: f"the closure import died: {why[0][:200]}"
+                                         for e in entries}, "error": why[0][:300]}
+
+
+def _closure_key(request: Request, sys_path: list[str], entries: list[str],
+                 code: Code) -> str:
+    stamps = []
+    for p in sys_path:
+        try:
+            stamps.append([p, os.stat(p).st_mtime_ns])
+        except OSError:
+            stamps.append([p, None])
+    for roots in code.editable.values():
+        for r in roots:
+            try:
+                stamps.append([r, os.stat(r).st_mtime_ns])
+            except OSError:
+                pass
+    python = os.path.realpath(request.python or sys.executable)
+    blob = json.dumps([INDEX_VERSION, python, entries, stamps])
+    return hashlib.sha256(blob.encode()).hexdigest()[:20]
+
+
+def closure(request: Request, sys_path: list[str], code: Code, locator: Locator,
+            scanner: Scanner) -> dict[str, Any]:
+    """The files the deployment reaches, and how they were found (module docstring, 2.)."""
+    entries, labels = entry_modules(request, locator, code)
+    own_tops = {m.split(".")[0] for m in code.mappings}
+    for roots in code.editable.values():
+        for root in roots:
+            own_tops.update(_top_packages(root))
+    if code.project:
+        own_tops.update(_top_packages(code.project))
+    # what the application and the editable code import from installed libraries is imported
+    # too: the libraries as far as they really load for it
+    app_imports = _external_imports(code, sys_path, scanner, locator, own_tops)
+    if app_imports:
+        labels.append("the imports of your code")
+    entries += [m for m in app_imports if m not in entries]
+    found = [e for e in entries if locator.has(e)]
+    absent = [e for e in entries if not locator.has(e)]
+    result: dict[str, Any] = {"entries": found, "absent_entries": absent, "from": labels,
+                              "failed": {}, "imported": 0, "walked": 0, "closure_s": 0.0}
+    if not found and not code.project:
+        result["known"] = False
+        result["why"] = ("no entry point found: no recipe entry, no installed TTS stack the "
+                         "doctor knows, no editable install and no application folder "
+                         "(--project DIR)")
+        result["files"] = []
+        return result
+    result["known"] = True
+    t0 = time.perf_counter()
+    answer: Optional[dict[str, Any]] = None
+    folder = scan.cache_dir() if request.use_cache else None
+    cache_file = folder / f"closure-{_closure_key(request, sys_path, found, code)}.json" \
+        if folder and found else None
+    if cache_file is not None:
+        try:
+            answer = json.loads(cache_file.read_text())
+        except (OSError, ValueError):
+            answer = None
+    if answer is None and found:
+        # the import runs in its own process; meanwhile this one reads and filters the files
+        box: list[dict[str, Any]] = []
+        thread = threading.Thread(target=lambda: box.append(import_closure(request.python,
+                                                                           found)))
+        thread.start()
+        scanner.prefetch(code.sources)
+        thread.join()
+        answer = box[0] if box else {"loaded": {}, "failed": {}, "error": "no answer"}
+        if cache_file is not None and not answer.get("error"):
+            tmp = cache_file.with_name(f".{cache_file.name}.{os.getpid()}.tmp")
+            try:
+                tmp.write_text(json.dumps(answer))
+                os.replace(tmp, cache_file)
+            except OSError:
+                pass
+    if answer is None:
+        answer = {"loaded": {}, "failed": {}}
+    result["failed"] = answer.get("failed") or {}
+    loaded: dict[str, str] = answer.get("loaded") or {}
+    result["imported"] = len(loaded)
+    reached: set[str] = {os.path.normpath(f) for f in loaded.values()}
+    # the static walk: failed entries, and the entry/editable/application packages' files
+    # the walk covers the stacks' entry packages, the code being worked on, and the packages
+    # whose import failed (there the walk is all there is)
+    walk_tops = {e.split(".")[0] for e in found if e not in app_imports}
+    walk_tops.update(own_tops)
+    walk_tops.update(e.split(".")[0] for e in result["failed"])
+    seeds: list[tuple[str, str, bool]] = []
+    for name in result["failed"]:
+        hit = locator.find(name)
+        if hit:
+            seeds.append((hit[0], name, hit[1]))
+    for name, path in loaded.items():
+        if name.split(".")[0] in walk_tops:
+            seeds.append((os.path.normpath(path), name, path.endswith("__init__.py")))
+    editable_files = [s.path for s in code.sources if s.origin in ("editable", "project")]
+    for path in editable_files:
+        reached.add(path)
+        seeds.append((path, _module_name(path, sys_path, code), path.endswith("__init__.py")))
+    visited: set[str] = set()
+    missing: set[str] = set()
+    while seeds:
+        path, module, is_package = seeds.pop()
+        if path in visited:
+            continue
+        visited.add(path)
+        reached.add(path)
+        info = scanner.get(path, want_imports=True, module=module, is_package=is_package)
+        for name in (info or {}).get("imports") or []:
+            parts = name.split(".")
+            for i in range(1, len(parts) + 1):
+                sub = ".".join(parts[:i])
+                if sub in loaded:
+                    continue
+                hit = locator.find(sub)
+                if hit is None:
+                    if i == 1 and not locator.has(sub) and sub not in sys.builtin_module_names:
+                        missing.add(sub)
+                    continue
+                file, pkg = hit
+                reached.add(file)
+                # the walk stays inside the entry, editable and application packages: a
+                # library they import is reached as far as the real import loaded it
+                if sub.split(".")[0] in walk_tops and file not in visited:
+                    seeds.append((file, sub, pkg))
+    result["walked"] = len(visited)
+    result["unresolved_imports"] = sorted(m for m in missing if m not in _stdlib())[:50]
+    result["files"] = sorted(reached)
+    result["closure_s"] = round(time.perf_counter() - t0, 3)
+    result["import_s"] = answer.get("seconds")
+    return result
+
+
+def _external_imports(code: Code, sys_path: list[str], scanner: Scanner, locator: Locator,
+                      own_tops: set[str]) -> list[str]:
+    """The installed modules the application folder and editable code import (the deepest
+    name of each import that is a module file: `from librosa import beat` -> librosa.beat)."""
+    names: set[str] = set()
+    for src in code.sources:
+        if src.origin not in ("editable", "project"):
+            continue
+        info = scanner.get(src.path, want_imports=True,
+                           module=_module_name(src.path, sys_path, code),
+                           is_package=src.path.endswith("__init__.py"))
+        names.update((info or {}).get("imports") or [])
+    stdlib = _stdlib() | set(sys.builtin_module_names)
+    out: set[str] = set()
+    for name in names:
+        top = name.split(".")[0]
+        if top in own_tops or top in stdlib or top in SELF or not locator.has(top):
+            continue
+        parts = name.split(".")
+        while len(parts) > 1 and locator.find(".".join(parts)) is None:
+            parts.pop()
+        out.add(".".join(parts))
+    # a module whose submodule is imported too need not be imported on its own
+    return sorted(n for n in out if not any(o.startswith(n + ".") for o in out))
+
+
+def _stdlib() -> frozenset[str]:
+    return frozenset(getattr(sys, "stdlib_module_names", ()))
+
+
+def _module_name(path: str, sys_path: list[str], code: Code) -> str:
+    """The dotted name of a file under the search path, a finder mapping or the project."""
+    roots = [*(os.path.dirname(v) for v in code.mappings.values()), *sys_path]
+    if code.project:
+        roots.insert(0, code.project)
+    for root in roots:
+        root = root.rstrip(os.sep)
+        if root and path.startswith(root + os.sep):
+            rel = path[len(root) + 1:-3].split(os.sep)
+            if rel[-1] == "__init__":
+                rel = rel[:-1]
+            if all(p.isidentifier() for p in rel):
+                return ".".join(rel)
+    return os.path.basename(path)[:-3]
+
+
+# --- the index --------------------------------------------------------------------------------
+
+def build_index(request: Request) -> dict[str, Any]:
+    """Discover, close over the entries, scan once: the usage index (a JSON-able dict)."""
+    t0 = time.perf_counter()
+    sys_path = target_sys_path(request.python)
+    project = default_project(request.project)
+    code = discover(sys_path, project)
+    scanner = Scanner(request.use_cache)
+    from tts_doctor import dists
+
+    scanner.owners = {s.path: dists.canonical(s.owner) for s in code.sources}
+    locator = Locator(sys_path, code.mappings, [project] if project else [])
+    reach = closure(request, sys_path, code, locator, scanner)
+    reached = set(reach.pop("files"))
+    known = reach["known"]
+    usages: list[list[Any]] = []
+    unparsed: list[str] = []
+    for src in code.sources:
+        inside = not known or src.path in reached
+        info = scanner.get(src.path, deep=inside)
+        if info is None:
+            continue
+        if info.get("unparsed"):
+            unparsed.append(f"{src.path}: {info['unparsed']}")
+        for line, dotted, is_guarded in info.get("hits") or []:
+            hit = inside
+            usages.append([src.owner, src.version, src.origin, src.path, line, dotted,
+                           is_guarded, hit if known else None])
+    scanner.cache.save()
+    reach["reached_files"] = len(reached)
+    reach["reached_owners"] = sorted({s.owner for s in code.sources if s.path in reached})
+    reach["reached_tops"] = sorted({e.split(".")[0] for e in reach["entries"]})
+    return {
+        "version": INDEX_VERSION, "reach": reach, "usages": usages,
+        "unparsed": unparsed[:50], "unparsed_count": len(unparsed),
+        "scanned_files": len(code.sources), "parsed_now": scanner.parsed,
+        "editable": code.editable, "unowned": code.unowned, "project": code.project,
+        "python": request.python or sys.executable, "seconds": round(time.perf_counter() - t0, 3),
+    }
+
+
+USAGE_CATEGORIES = frozenset({"numpy", "scipy", "compat", "torchaudio", "numba", "torch",
+                              "audio"})
+
+
+class Handle:
+    """A usage index being built in a thread of the doctor's process for one check run."""
+
+    def __init__(self, path: Optional[str], thread: Optional[threading.Thread],
+                 saved: dict[str, Optional[str]]):
+        self.path = path
+        self.thread = thread
+        self.saved = saved
+
+    def close(self) -> None:
+        if self.thread is not None:
+            self.thread.join(timeout=1)
+        for var, value in self.saved.items():
+            if value is None:
+                os.environ.pop(var, None)
+            else:
+                os.environ[var] = value
+        if self.path:
+            for p in (self.path, self.path + ".done"):
+                try:
+                    os.unlink(p)
+                except OSError:
+                    pass
+
+
+def start(specs: list[Any], *, recipe: Optional[dict[str, Any]] = None,
+          python: Optional[str] = None, project: Optional[str] = None) -> Handle:
+    """Build the usage index beside the probes: a thread here writes it to a temporary file
+    named in $TTS_DOCTOR_USAGE_INDEX (inherited by the workers), and the usage probes wait
+    for it (`scan.index`). Nothing is started when no selected probe scans code."""
+    saved = {v: os.environ.get(v) for v in (scan.INDEX_ENV, REQUEST_ENV)}
+    scan._INDEX.clear()
+    entries = tuple(recipe.get("entry") or ()) if recipe else ()
+    request = Request(python, entries or None, project)
+    os.environ[REQUEST_ENV] = json.dumps({"python": python, "entries": list(entries),
+                                          "project": project})
+    if not any(s.category in USAGE_CATEGORIES for s in specs):
+        return Handle(None, None, saved)
+    fd, path = tempfile.mkstemp(prefix="tts-doctor-usage-", suffix=".json")
+    os.close(fd)
+    os.environ[scan.INDEX_ENV] = path
+
+    def work() -> None:
+        try:
+            data = build_index(request)
+        except Exception as exc:  # the probes fall back to their own scan
+            import traceback
+
+            data = {"error": f"{type(exc).__name__}: {exc}",
+                    "traceback": traceback.format_exc()[-2000:]}
+        try:
+            with open(path, "w", encoding="utf-8") as fh:
+                json.dump(data, fh)
+            Path(path + ".done").touch()
+        except OSError:
+            pass
+
+    thread = threading.Thread(target=work, daemon=True, name="tts-doctor-usage")
+    thread.start()
+    return Handle(path, thread, saved)
