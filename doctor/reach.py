@@ -105,7 +105,7 @@ def closure(entries):
         try:
             __import__(name)
         except BaseException as exc:  # SystemExit and KeyboardInterrupt from imported code too
-            failed[name] = ("%s: %s" % (type(exc).__name__, exc))[:300]
+            failed[name] = f"{type(exc).__name__}: {exc}"[:300]
     loaded = {}
     for name, module in list(sys.modules.items()):
         path = _source_file(module)
@@ -123,7 +123,7 @@ def main():
     t0 = time.time()
     path_before = list(sys.path)
     loaded, failed = closure(list(request.get("entries") or []))
-    answer = {"python": "%d.%d.%d" % sys.version_info[:3], "sys_path": path_before,
+    answer = {"python": ".".join(str(x) for x in sys.version_info[:3]), "sys_path": path_before,
               "loaded": loaded, "failed": failed, "seconds": round(time.time() - t0, 3)}
     out = json.dumps(answer)
     sys.stdout.flush()

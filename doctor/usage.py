@@ -249,6 +249,11 @@ def discover(sys_path: list[str], project: Optional[str]) -> Code:
             code.editable[name] = sorted(set(roots))
             for r in sorted(set(roots)):
                 code.sources += [Source(f, name, version, "editable") for f in _walk(r)]
+    for p in sys_path:
+        if os.path.basename(p.rstrip(os.sep)) in ("site-packages", "dist-packages") and \
+                p not in owned and os.path.isdir(p):
+            owned[p] = set()
+            site_dirs.append(p)
     # legacy editable installs: site-packages/NAME.egg-link holds the project folder
     for site in site_dirs:
         try:
@@ -751,6 +756,8 @@ def build_index(request: Request) -> dict[str, Any]:
                            is_guarded, hit if known else None])
     scanner.cache.save()
     reach["reached_files"] = len(reached)
+    reach["unparsed"] = unparsed[:10]  # files this interpreter's grammar cannot read
+    reach["unparsed_count"] = len(unparsed)
     reach["reached_owners"] = sorted({s.owner for s in code.sources if s.path in reached})
     reach["reached_tops"] = sorted({e.split(".")[0] for e in reach["entries"]})
     return {

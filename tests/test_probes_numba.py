@@ -17,6 +17,7 @@ import pytest
 
 from tests.conftest import REPO
 from tests.harness import envs, envs_numeric
+from tests.harness.apps import write_app
 
 
 def check(cli, venv, *args, **kw):
@@ -195,7 +196,9 @@ def test_seed_invalid_filter_name_is_found_in_installed_code(cli, tmp_path):
                           capture_output=True, text=True, env={**os.environ, **env}, check=True)
     assert seed.stdout.strip() == "48000"
 
-    r = cli("check", "--json", "--only", "numba.resampy-filters", env=env)
+    # the application imports the seed's frontend: its call is reached, and judged
+    app = write_app(tmp_path / "app", "from seedtts.frontend import to_16k\n")
+    r = cli("check", "--json", "--only", "numba.resampy-filters", "--project", str(app), env=env)
     assert r.returncode == 1, r
     f = r.finding("numba.resampy-filters")
     assert f["status"] == "fail"

@@ -122,7 +122,7 @@ def test_removed_api_users_and_torchcodec_without_ffmpeg(cli, make_env):
     assert api["details"]["users"] == [{
         "distribution": "coqui-tts", "version": "0.27.0",
         "where": "TTS/tts/datasets/dataset.py:60", "name": "torchaudio.info",
-        "guarded": False}]
+        "guarded": False, "origin": "distribution"}]
     assert api["fix"]["commands"] == [f"{py} -m pip install --upgrade coqui-tts",
                                       f"{py} -m pip install 'torchaudio<2.9'"]
     assert "torchaudio.info -> soundfile.info" in api["fix"]["description"]

@@ -20,7 +20,7 @@ import ast
 from typing import Any, Optional
 
 from tts_doctor import dists, scan
-from tts_doctor.finding import Fix, Result, fail, ok, steps
+from tts_doctor.finding import Fix, Result, fail, ok, steps, warn
 from tts_doctor.registry import Context, probe
 
 PYDANTIC_BREAKS = (2, 11)

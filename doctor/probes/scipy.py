@@ -388,7 +388,7 @@ def removed_names(ctx: Context) -> Optional[Result]:
 
 def _reach_brief(reach: dict[str, Any]) -> dict[str, Any]:
     """What the report says about the closure the verdict judged."""
-    keys = ("known", "entries", "failed", "reached_files", "why")
+    keys = ("known", "entries", "failed", "reached_files", "why", "unparsed", "unparsed_count")
     return {k: reach[k] for k in keys if k in reach}
 
 
