@@ -96,7 +96,7 @@ def _programs(names: tuple[str, ...], flag: str) -> dict[str, dict[str, Any]]:
 
 
 @probe("audio.ffmpeg", title="ffmpeg and ffprobe on PATH when an installed package runs them",
-       families=("I2",))
+       families=("I2",), timeout=120)
 def ffmpeg(ctx: Context) -> Optional[Result]:
     """Checks that ffmpeg and ffprobe run when an installed package, or the recipe, needs them.
 
@@ -163,7 +163,7 @@ def _libsox() -> Optional[str]:
 
 
 @probe("audio.sox", title="The sox program (and libsox) when an installed package needs them",
-       families=("I3",))
+       families=("I3",), timeout=120)
 def sox(ctx: Context) -> Optional[Result]:
     """Checks that the sox program runs when an installed package, or the recipe, needs it.
 

@@ -147,7 +147,7 @@ def generation_classes() -> list[dict[str, Any]]:
 
 
 @probe("compat.transformers", title="transformers >= 4.50 with model classes that relied on "
-       "PreTrainedModel's GenerationMixin (old coqui TTS)", families=("O4",))
+       "PreTrainedModel's GenerationMixin (old coqui TTS)", families=("O4",), timeout=120)
 def transformers(ctx: Context) -> Optional[Result]:
     """Checks for model classes that lose `.generate()` under transformers >= 4.50.
 
@@ -156,7 +156,8 @@ def transformers(ctx: Context) -> Optional[Result]:
     that define `prepare_inputs_for_generation` on a `*PreTrainedModel` base without
     GenerationMixin; the old coqui `TTS` distribution counts as one under >= 4.50 even when the scan
     misses it. Such classes fail with transformers >= 4.50 and are named in an `ok` below it. The
-    fix pins `transformers<4.50`, or replaces `TTS` with `coqui-tts`.
+    fix pins `transformers<4.50`, or replaces `TTS` with `coqui-tts`. Only classes in code the
+    deployment reaches are judged (docs/reachability.md); the others are listed.
     """
     tv = dists.version("transformers")
     coqui_old = dists.version("TTS")

@@ -387,7 +387,7 @@ def _real_locator(numba: Any, py_file: str,
 
 
 @probe("numba.cache", title="numba can cache compiled functions (NUMBA_CACHE_DIR, "
-       "site-packages, HOME)", isolated=True, families=("M3",))
+       "site-packages, HOME)", isolated=True, families=("M3",), timeout=120)
 def cache(ctx: Context) -> Optional[Result]:
     """Checks that numba finds a writable folder for functions compiled with `cache=True`.
 
@@ -568,7 +568,7 @@ def _resampy_or_result(ctx: Context) -> tuple[Any, Optional[Result]]:
 
 
 @probe("numba.resampy-filters", title="resampy's filter names: installed code passes only "
-       "valid ones, and a valid one resamples a tone correctly", isolated=True)
+       "valid ones, and a valid one resamples a tone correctly", isolated=True, timeout=120)
 def resampy_filters(ctx: Context) -> Optional[Result]:
     """Checks that installed code passes resampy only filter names it has, and that resampy works.
 
@@ -654,7 +654,7 @@ def jit_budget(value: Any) -> tuple[float, Optional[str]]:
 
 
 @probe("numba.warmup", title="First-call JIT latency of resampy, and whether numba caches its "
-       "kernels on disk", isolated=True, families=("M4",))
+       "kernels on disk", isolated=True, families=("M4",), timeout=120)
 def warmup(ctx: Context) -> Optional[Result]:
     """Measures resampy's first-call JIT latency, and whether numba keeps its kernels on disk.
 

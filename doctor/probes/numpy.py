@@ -436,7 +436,7 @@ def alias_usages(absent: list[str]) -> list[dict[str, Any]]:
 
 
 @probe("numpy.aliases", title="NumPy aliases removed in 1.24 and 2.0, and who still uses them",
-       families=("N2",), timeout=60, isolated=True)
+       families=("N2",), timeout=120, isolated=True)
 def aliases(ctx: Context) -> Result:
     """Checks whether installed code uses NumPy aliases that the installed NumPy no longer has.
 
@@ -445,7 +445,8 @@ def aliases(ctx: Context) -> Result:
     cached); uses in test files or under a guard (try/except, hasattr, a version test) do not count.
     Not installed or not importable: `skip`. An unguarded use, or librosa older than 0.10 while the
     1.24 aliases are gone, fails; otherwise `ok`. The fix upgrades those packages or pins `numpy<2`
-    / `numpy<1.24`, and lists the replacement of each alias.
+    / `numpy<1.24`, and lists the replacement of each alias. Only code the deployment reaches is
+    judged (docs/reachability.md); uses outside it are listed in `details.unreached`.
     """
     version = dists.version("numpy")
     if version is None:

@@ -291,7 +291,9 @@ def removed_names(ctx: Context) -> Optional[Result]:
     `--set scipy.paths`) for uses, guarded ones apart. An unguarded use of a missing name fails, of
     a name a later release removed warns; otherwise `ok`. The fix: the `scipy_names` shim when every
     name has a forward, releases of the users that fixed it, or a pin below the release that
-    removed them.
+    removed them. Only code the deployment reaches is judged (docs/reachability.md); uses
+    outside it are listed in `details.unreached`, and without any entry point a use in installed
+    code is at most a warning.
     """
     if ctx.needs("scipy") == "absent":
         return None

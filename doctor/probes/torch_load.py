@@ -144,7 +144,8 @@ def judge(torch_version: str, behaviour: dict[str, Any], environ: dict[str, str]
 
 
 @probe("torch.weights-only", title="torch.load's weights_only default against packages that "
-       "load full pickles (the old coqui TTS)", isolated=True, families=("A6",))
+       "load full pickles (the old coqui TTS)", isolated=True, families=("A6",),
+       timeout=120)
 def weights_only(ctx: Context) -> Optional[Result]:
     """Saves a checkpoint holding a custom class and loads it back with torch.load's default
     arguments, in the worker: torch >= 2.6 refuses it ("Weights only load failed ... Unsupported

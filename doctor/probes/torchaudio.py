@@ -455,7 +455,8 @@ def api(ctx: Context) -> Optional[Result]:
     2.2 and 2.9 removed (`set_audio_backend`, `info`, `AudioMetaData`, `sox_effects`, `io`,
     `backend`...). Which names are gone comes from the imported torchaudio, or from its version
     when it does not import. Unguarded uses of a gone name fail, naming the package, file and
-    line; uses that an upgrade of torchaudio would break warn."""
+    line; uses that an upgrade of torchaudio would break warn. Only code the deployment reaches is
+    judged (docs/reachability.md); uses outside it are listed in `details.unreached`."""
     need = _need(ctx)
     if need == "absent":
         return None
