@@ -133,11 +133,18 @@ def test_a_pipx_style_doctor_diagnoses_the_activated_venv_not_its_own(make_env, 
                               text=True, env=env, cwd=tmp_path, timeout=300).stdout
         first = text.splitlines()[0]
         assert f"diagnosing {user.python}" in first and "$VIRTUAL_ENV" in first
+        # fix plans for the same environment
+        r = subprocess.run([str(exe), "fix", "--dry-run", "--json", "--only", "python"],
+                           capture_output=True, text=True, env=env, cwd=tmp_path, timeout=300)
+        assert r.returncode == 0, r.stderr
+        assert json.loads(r.stdout)["python"] == str(user.python)
         # the doctor's own venv, activated, is diagnosed as itself
         own = dict(os.environ, VIRTUAL_ENV=str(doctor.path))
         r = subprocess.run([str(exe), "check", "--json", "--only", "python"],
                            capture_output=True, text=True, env=own, cwd=tmp_path, timeout=300)
-        assert json.loads(r.stdout)["python"]["prefix"] == str(doctor.path)
+        own_py = json.loads(r.stdout)["python"]
+        assert own_py["selected_by"] == "the interpreter tts-doctor runs on"
+        assert own_py["prefix"] != str(user.path)
     finally:
         doctor.pip("uninstall", "-y", "tts-doctor", check=False)
 

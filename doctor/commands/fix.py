@@ -579,8 +579,11 @@ def fix(dry_run: bool, run_commands: bool, as_json: bool, allow_downgrade: bool,
     its finding, 2 usage error.
     """
     from tts_doctor import shim_install as si
+    from tts_doctor.api import select_interpreter
     from tts_doctor.commands.check import run_check
 
+    # like check: an activated venv or conda env that is not the doctor's own (pipx)
+    python = select_interpreter(python).python
     if undo and dry_run:
         raise click.UsageError("--undo and --dry-run cannot be combined")
     if as_json and not dry_run:
