@@ -120,6 +120,10 @@ class _Progress:
               help="Force colour on or off (default: on a terminal, unless NO_COLOR).")
 @click.option("--timeout", type=params.seconds(1), default=1800, show_default=True,
               help="Seconds the whole synthesis may take before the watchdog stops it.")
+@click.option("--offline", is_flag=True,
+              help="Air-gap audit: synthesize with the network blocked at the socket level "
+                   "and the hubs' offline switches set; report every attempted connection "
+                   "and runtime download (with the command that pre-fetches it).")
 @click.option("--in-process", is_flag=True,
               help="Synthesize in this process instead of a watched child (debugging: a "
                    "crash in model code then ends the doctor too).")
@@ -131,7 +135,8 @@ def smoke(recipe: Optional[str], engine: Optional[str], settings: tuple[str, ...
           budget_lengths: Optional[str], out_path: Optional[str],
           html_path: Optional[str], report_path: Optional[str], memory_snapshot: Optional[str],
           sample_hz: float, fmt: str, as_json: bool, verbose: bool, strict: bool,
-          fail_on: str, colour: Optional[bool], timeout: float, in_process: bool) -> int:
+          fail_on: str, colour: Optional[bool], timeout: float, offline: bool,
+          in_process: bool) -> int:
     """Load a model and synthesize under a memory profiler; check the audio.
 
     The synthesis runs in a child process under a watchdog (--timeout): a segfault or hang
@@ -144,6 +149,7 @@ def smoke(recipe: Optional[str], engine: Optional[str], settings: tuple[str, ...
       tts-doctor smoke --engine reference --set vocoder=hifigan-v2 --repeat 5
       tts-doctor smoke --recipe reference-hifigan-v1 --vram-budget 8GiB
       tts-doctor smoke --callable mypkg.tts:synthesize --text "Hello there."
+      tts-doctor smoke --recipe piper --offline
 
     \b
     Exit codes: 0 no fail or error (warnings allowed), 1 at least one fail
@@ -234,7 +240,7 @@ def smoke(recipe: Optional[str], engine: Optional[str], settings: tuple[str, ...
         max_chars=max_chars or smoke_cfg.get("max_chars"), ladder=not no_ladder,
         repeat=repeat, vram_budget=vram, ram_budget=ram,
         budget_lengths=lengths or budget.DEFAULT_LENGTHS, memory_snapshot=memory_snapshot,
-        sample_hz=sample_hz, vram_limit=limit)
+        sample_hz=sample_hz, vram_limit=limit, offline=offline)
     from tts_doctor.smoke import isolate
 
     progress = _Progress(enabled=fmt == "text")
@@ -250,11 +256,13 @@ def smoke(recipe: Optional[str], engine: Optional[str], settings: tuple[str, ...
 
     from tts_doctor.smoke import reporting
 
-    if out_path and result.samples is not None:
+    if result.section.engine.get("name") is None:  # the child died before sending one
+        result.section = session.Section.start(opts)
+    if out_path and result.samples is not None and result.section.audio is not None:
         wav.write(out_path, result.samples, result.sample_rate)
-        result.section["audio"]["out"] = out_path
+        result.section.audio["out"] = out_path
     if html_path:
-        result.section["html"] = html_path
+        result.section.html = html_path
     data, report = reporting.build(result.findings, result.section,
                                    recipe_data.get("name") if recipe_data else None)
     if html_path:

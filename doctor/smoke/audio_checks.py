@@ -98,7 +98,8 @@ def check(samples: Any, sample_rate: int, text: str, *,
     out: list[Finding] = []
     half = precision in ("fp16", "bf16")
     fp32_fix = Fix("Half precision gives NaN or silence on some models and cards "
-                   "(FAILURES.md C5): run in fp32", commands=("tts-doctor smoke --precision fp32",))
+                   "(see docs/troubleshooting.md, C5 fp16 silence / NaN): run in fp32",
+                   commands=("tts-doctor smoke --precision fp32",))
 
     # finite
     if n == 0:

@@ -77,7 +77,8 @@ def _child(fd: int, request_path: str) -> None:
         samples_path = request["samples_path"]
         np.save(samples_path, np.asarray(result.samples, dtype=np.float32))
     send({"event": "result", "findings": [f.to_dict() for f in result.findings],
-          "section": result.section, "samples": samples_path, "rate": result.sample_rate})
+          "section": result.section.to_dict(), "samples": samples_path,
+          "rate": result.sample_rate})
 
 
 # The current folder stays importable (as with `python -m`): `--callable mypkg.tts:fn`

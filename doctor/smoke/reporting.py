@@ -14,9 +14,10 @@ from tts_doctor.finding import Finding
 from tts_doctor.smoke.sizes import fmt_bytes
 
 
-def build(findings: list[Finding], section: dict[str, Any],
+def build(findings: list[Finding], section: Any,
           recipe: Optional[str]) -> tuple[dict[str, Any], Any]:
-    """(redacted report dict with the smoke section, Report)."""
+    """(redacted report dict with the smoke section, Report); `section` is a
+    `session.Section` (or its dict)."""
     from tts_doctor import runner, snapshot, target
     from tts_doctor.redact import Redactor
     from tts_doctor.report import Report
@@ -25,7 +26,8 @@ def build(findings: list[Finding], section: dict[str, Any],
     report = Report(findings, interp, recipe=recipe, snapshot=snapshot.build(findings, interp))
     redactor = Redactor()
     data = report.to_dict(redactor)
-    data["smoke"] = redactor.data(section)
+    data["smoke"] = redactor.data(section.to_dict() if hasattr(section, "to_dict")
+                                  else dict(section))
     return data, report
 
 
@@ -34,12 +36,16 @@ def _ms(x: Optional[float]) -> str:
 
 
 def text_block(section: dict[str, Any]) -> str:
-    """The profile as a few human lines, printed above the findings."""
+    """The profile as a few human lines, printed above the findings.
+
+    Any key may be missing or null (a child that crashed or timed out sends no section)."""
     eng = section.get("engine") or {}
-    out = [f"Smoke synthesis: {eng.get('name')} engine on {eng.get('device') or '-'} "
-           f"({eng.get('precision') or '-'}), {section['text']['chars']} characters"
-           + (f" in {section['text']['chunks']} chunks"
-              if (section["text"].get("chunks") or 1) > 1 else "")]
+    text = section.get("text") or {}
+    chars = text.get("chars")
+    out = [f"Smoke synthesis: {eng.get('name') or '-'} engine on {eng.get('device') or '-'} "
+           f"({eng.get('precision') or '-'})"
+           + (f", {chars} characters" if chars is not None else "")
+           + (f" in {text['chunks']} chunks" if (text.get("chunks") or 1) > 1 else "")]
     timing, audio = section.get("timing"), section.get("audio")
     if timing and audio:
         out.append(f"  audio {audio['seconds']:.2f} s at {audio['sample_rate']} Hz in "
@@ -80,6 +86,10 @@ def text_block(section: dict[str, Any]) -> str:
         pts = ", ".join(f"{p['chars']} chars: "
                         + ("OOM" if p["oom"] else fmt_bytes(p["peak"])) for p in bud["points"])
         out.append(f"  budget ({bud['basis']}): {pts}")
+    off = section.get("offline")
+    if off:
+        out.append(f"  offline audit: {len(off.get('connections') or [])} connection(s) "
+                   f"blocked, {len(off.get('downloads') or [])} runtime download(s)")
     if audio and audio.get("out"):
         out.append(f"  wrote {audio['out']}")
     if section.get("html"):

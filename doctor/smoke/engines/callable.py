@@ -22,9 +22,15 @@ import sys
 from pathlib import Path
 from typing import Any, Callable, Optional
 
-from tts_doctor.smoke.engine import Engine, EngineConfigError, option
+from tts_doctor.finding import Fix
+from tts_doctor.smoke import fetch
+from tts_doctor.smoke.engine import Engine, EngineConfigError, EngineUnavailable, option
 
 _SPEC = re.compile(r"^[A-Za-z_][\w.]*:[A-Za-z_][\w.]*$")
+
+
+class ModuleMissing(EngineConfigError):
+    """The function's module is not importable (not installed, not on sys.path)."""
 
 
 def resolve(spec: str, path: Optional[str] = None) -> Callable[..., Any]:
@@ -41,8 +47,8 @@ def resolve(spec: str, path: Optional[str] = None) -> Callable[..., Any]:
     try:
         obj: Any = importlib.import_module(module_name)
     except ModuleNotFoundError as exc:
-        raise EngineConfigError(f"cannot import {module_name} for --callable {spec}: "
-                                f"{exc}") from None
+        raise ModuleMissing(f"cannot import {module_name} for --callable {spec}: "
+                            f"{exc}") from None
     except Exception as exc:
         raise EngineConfigError(f"importing {module_name} for --callable {spec} raised "
                                 f"{type(exc).__name__}: {exc}") from None
@@ -66,7 +72,13 @@ class CallableEngine(Engine):
             raise EngineConfigError("the callable engine needs --callable package.module:function"
                                     " (or --set function=...)")
         self.spec = spec
-        self.func = resolve(spec, option(model, "path"))
+        try:
+            self.func = resolve(spec, option(model, "path"))
+        except ModuleMissing as exc:
+            recipe_model = (recipe or {}).get("model") or {}
+            if recipe_model.get("function") != spec:
+                raise  # the user's own --callable: a usage error
+            raise self._adapter_missing(str(exc), model, recipe or {}) from None
         try:
             params = inspect.signature(self.func).parameters
         except (TypeError, ValueError):
@@ -76,6 +88,32 @@ class CallableEngine(Engine):
         self.precisions = ("fp32", "fp16", "bf16") if "precision" in self.accepts else ("fp32",)
         self.can_use_cpu = "device" in self.accepts
         self.uses_torch = "torch" in sys.modules
+
+    @staticmethod
+    def _adapter_missing(why: str, model: dict[str, Any],
+                         recipe: dict[str, Any]) -> EngineUnavailable:
+        """A recipe's adapter that is not installed: what is missing, and how to get it."""
+        problems = [why]
+        commands: list[str] = []
+        details: dict[str, Any] = {"function": model.get("function")}
+        cache = fetch.cache_spec(recipe)
+        folder = option(model, "model_dir")
+        if folder:
+            lacking = fetch.missing(Path(folder).expanduser(), cache.get("files") or ())
+            if not Path(folder).expanduser().is_dir():
+                problems.append(f"the model folder {folder} does not exist")
+            elif lacking:
+                problems.append(f"{folder} is missing {', '.join(lacking)}")
+            details.update(model_dir=folder, missing=lacking)
+            if cache.get("repo") and (lacking or not Path(folder).expanduser().is_dir()):
+                commands.append(fetch.download_command(cache.get("hub") or "modelscope",
+                                                       cache["repo"], local_dir=folder))
+        hint = (f"Recipe {recipe.get('name')} runs your adapter, a function returning "
+                "(samples, sample_rate): write it (the recipe's comments say how), put its "
+                "folder on PYTHONPATH (or --set path=DIR), or name yours with --callable "
+                "MODULE:FUNCTION")
+        return EngineUnavailable("; ".join(problems), Fix(hint, commands=tuple(commands)),
+                                 **details)
 
     def resolve_device(self, requested: str) -> str:
         if requested == "auto":

@@ -3,13 +3,14 @@
 Model options: `checkpoint_dir` (`--checkpoint`; the folder with config.yaml and the
 weights), `config` (default `<checkpoint_dir>/config.yaml`), `speaker` (the reference voice
 WAV IndexTTS-2 clones: required), `use_cuda_kernel` (BigVGAN's fused kernel, default false:
-it needs nvcc and ninja, FAILURES.md O6).
+it needs nvcc and ninja: docs/troubleshooting.md, O6).
 
-Before importing anything, the directory is checked for the files IndexTTS2's constructor
-opens (indextts/infer_v2.py): config.yaml, `gpt_checkpoint` (gpt.pth), `s2mel_checkpoint`
-(s2mel.pth), `dataset.bpe_model` (bpe.model), `w2v_stat` (wav2vec2bert_stats.pt),
+Before importing anything (in `load`), the directory is checked for the files IndexTTS2's
+constructor opens (indextts/infer_v2.py): config.yaml, `gpt_checkpoint` (gpt.pth),
+`s2mel_checkpoint` (s2mel.pth), `dataset.bpe_model` (bpe.model), `w2v_stat` (wav2vec2bert_stats.pt),
 `emo_matrix` (feat2.pt), `spk_matrix` (feat1.pt) and `qwen_emo_path` (qwen0.6bemo4-merge/),
-names read from the config when it gives them. Missing files are named one by one.
+names read from the config when it gives them. Missing files (and a missing reference
+voice) are a failed `smoke.load` naming each one, with the download command.
 
 Offline: HF_HUB_OFFLINE=1 is set, and the Hugging Face cache is pinned to
 `<checkpoint_dir>/hf_cache` before `indextts.infer_v2` is imported (that module points
@@ -30,6 +31,7 @@ from pathlib import Path
 from typing import Any, Callable, Optional
 
 from tts_doctor.finding import Fix
+from tts_doctor.smoke import fetch
 from tts_doctor.smoke.engine import Engine, EngineConfigError, EngineUnavailable, option
 
 DEFAULT_FILES = {
@@ -82,29 +84,51 @@ class IndexTTS2Engine(Engine):
             raise EngineConfigError("the indextts2 engine needs --checkpoint DIR (the folder "
                                     "with config.yaml, gpt.pth, s2mel.pth...)")
         self.dir = Path(ckpt).expanduser()
-        if not self.dir.is_dir():
-            raise EngineConfigError(f"checkpoint directory {ckpt} does not exist")
+        if self.dir.exists() and not self.dir.is_dir():
+            raise EngineConfigError(f"checkpoint directory {ckpt} is not a directory")
         self.config = Path(option(model, "config", str(self.dir / "config.yaml"))).expanduser()
-        if not self.config.is_file():
-            raise EngineConfigError(f"{self.dir} is incomplete: missing {self.config.name}")
-        try:
-            names = config_names(self.config.read_text(encoding="utf-8", errors="replace"))
-        except OSError as exc:
-            raise EngineConfigError(f"cannot read {self.config}: {exc}") from None
-        missing = [n for n in names.values() if not (self.dir / n).exists()]
-        if missing:
-            raise EngineConfigError(f"{self.dir} is incomplete: missing {', '.join(missing)} "
-                                    "(download the IndexTTS-2 checkpoints again)")
         speaker = option(model, "speaker")
-        if speaker is None:
-            raise EngineConfigError("the indextts2 engine needs a reference voice: --set "
-                                    "speaker=PATH.wav")
-        self.speaker = Path(speaker).expanduser()
-        if not self.speaker.is_file():
+        self.speaker = Path(speaker).expanduser() if speaker is not None else None
+        if self.speaker is not None and not self.speaker.is_file():
             raise EngineConfigError(f"speaker prompt {speaker} does not exist")
         self.use_cuda_kernel = option(model, "use_cuda_kernel", False, bool)
         self.tts: Any = None
         self.wrapped: list[str] = []
+
+    def missing(self) -> list[str]:
+        """The checkpoint files IndexTTS2's constructor would not find (names from the
+        config when it gives them)."""
+        if not self.dir.is_dir():
+            return ["config.yaml", *DEFAULT_FILES.values()]
+        if not self.config.is_file():
+            return [self.config.name]
+        try:
+            names = config_names(self.config.read_text(encoding="utf-8", errors="replace"))
+        except OSError as exc:
+            return [f"{self.config.name} (unreadable: {exc})"]
+        return [n for n in names.values() if not (self.dir / n).exists()]
+
+    def _check(self) -> None:
+        """Checkpoints and the reference voice, before anything imports: a failed load."""
+        problems, commands = [], []
+        missing = self.missing()
+        if missing:
+            what = (f"{self.dir} is incomplete: missing" if self.dir.is_dir()
+                    else f"the checkpoint directory {self.dir} does not exist: missing")
+            problems.append(f"{what} {', '.join(missing)}")
+            repo = fetch.cache_spec(self.recipe).get("repo") or "IndexTeam/IndexTTS-2"
+            commands.append(fetch.download_command("huggingface", repo,
+                                                   local_dir=str(self.dir)))
+        if self.speaker is None:
+            problems.append("no reference voice to clone (IndexTTS-2 speaks in the voice of "
+                            "a WAV prompt): --set speaker=PATH.wav")
+        if problems:
+            raise EngineUnavailable(
+                "; ".join(problems),
+                Fix("Download the IndexTTS-2 checkpoints once where the network is allowed "
+                    "(the model card's checkpoints/ folder) and give a reference voice",
+                    commands=tuple(commands)),
+                checkpoint_dir=str(self.dir), missing=missing)
 
     def resolve_device(self, requested: str) -> str:
         if requested != "auto":
@@ -137,7 +161,23 @@ class IndexTTS2Engine(Engine):
     def load(self, device: str, precision: str) -> None:
         if self.tts is not None and device == self.device and precision == self.precision:
             return
-        IndexTTS2 = self._import()
+        problem: Optional[EngineUnavailable] = None
+        try:
+            self._check()
+        except EngineUnavailable as exc:
+            problem = exc
+        try:
+            IndexTTS2 = self._import()
+        except EngineUnavailable as exc:
+            if problem is None:
+                raise
+            raise EngineUnavailable(  # say everything that is missing at once
+                f"{exc}; {problem}",
+                Fix(f"{exc.fix.description}; then: {problem.fix.description}",
+                    commands=exc.fix.commands + problem.fix.commands),
+                **{**problem.details, **exc.details}) from None
+        if problem is not None:
+            raise problem
         self.tts = None
         with self.profiler.stage("load"):
             self.tts = IndexTTS2(cfg_path=str(self.config), model_dir=str(self.dir),

@@ -107,7 +107,8 @@ class PiperEngine(Engine):
                 f"--device {requested}: this ONNX Runtime has no CUDA provider "
                 f"(providers: {', '.join(providers)})",
                 Fix("Install one ONNX Runtime build for the host's CUDA (onnxruntime-gpu), not "
-                    "both onnxruntime and onnxruntime-gpu (FAILURES.md O2); or use --device cpu",
+                    "both onnxruntime and onnxruntime-gpu (see docs/troubleshooting.md, O2); "
+                    "or use --device cpu",
                     commands=steps(dists.pip_uninstall("onnxruntime"),
                                    dists.pip_install("onnxruntime-gpu"))),
                 providers=providers)
