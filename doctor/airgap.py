@@ -4,7 +4,8 @@
 the entry modules), before any of the model's code is imported. It
 
 - sets the hubs' offline switches (HF_HUB_OFFLINE, TRANSFORMERS_OFFLINE, HF_DATASETS_OFFLINE;
-  ModelScope has no global switch, so its downloads meet the blocked socket like any other);
+  ModelScope 1.40 has no global switch, so its downloads meet the blocked socket like any
+  other) and PIP_NO_INDEX for a pip run as a subprocess;
 - replaces `socket.socket.connect`, `connect_ex`, `socket.create_connection` and
   `socket.getaddrinfo` with versions that refuse every address that is not this machine
   (loopback and Unix sockets stay allowed: they are not the network) and record the host,
@@ -33,7 +34,10 @@ import threading
 import traceback
 from typing import Any, Callable, Optional
 
-OFFLINE_ENV = {"HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1", "HF_DATASETS_OFFLINE": "1"}
+# The hubs' offline switches, and pip's (a pip the model runs as a subprocess is outside the
+# socket block; with no index it fails as it would in an air-gapped image).
+OFFLINE_ENV = {"HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1", "HF_DATASETS_OFFLINE": "1",
+               "PIP_NO_INDEX": "1"}
 
 # Frames in these files are plumbing, not the code that decided to use the network.
 _PLUMBING = ("socket.py", "ssl.py", "/http/", "/urllib/", "/urllib3/", "/requests/",
@@ -62,7 +66,8 @@ def _is_local(host: Any) -> bool:
 
 def _frames() -> tuple[Optional[str], list[str]]:
     """(the innermost frame outside the network plumbing, the last frames of the stack)."""
-    stack = traceback.extract_stack()[:-3]
+    stack = [f for f in traceback.extract_stack()[:-1]
+             if not f.filename.replace("\\", "/").endswith("/airgap.py")]
     shown = [f"{f.filename}:{f.lineno} in {f.name}" for f in stack[-8:]]
     for f in reversed(stack):
         name = f.filename.replace("\\", "/")

@@ -39,10 +39,12 @@ pytestmark = [pytest.mark.slow, pytest.mark.venv]
 MODEL_ID = "damo/speech_sambert-hifigan_tts_zh-cn_16k"
 TEXT = "今天天气很好。"
 KANTTS_STUB = REPO / "tests" / "fakes_smoke" / "kantts_stub"
-# modelscope[audio-tts] 1.40.2 (transformers, datasets, librosa 0.10.1, PyPI's kantts
-# placeholder...) and this checkout, editable, so the CLI runs in that interpreter.
+# modelscope[audio-tts] 1.40.2 (transformers, datasets, librosa 0.10.1, huggingface_hub,
+# PyPI's kantts placeholder...), nltk for the air-gap audit of its downloader, and this
+# checkout, editable, so the CLI runs in that interpreter.
 MODELSCOPE = EnvSpec("smoke-modelscope", steps=(
-    TORCH, ("install", "modelscope[audio-tts]==1.40.2"), ("install", "-e", str(REPO))))
+    TORCH, ("install", "modelscope[audio-tts]==1.40.2", "nltk==3.10.4"),
+    ("install", "-e", str(REPO))))
 VOICE = "zhitian_emo"
 CONFIG = {"framework": "pytorch", "task": "text-to-speech",
           "model": {"type": "sambert-hifigan", "lang_type": "zhcn", "sample_rate": 16000},
@@ -229,3 +231,29 @@ def test_the_recipe_reaches_the_real_engine(env, tmp_path):
     f = r.finding("smoke.load")
     assert f["status"] == "fail" and "is not in the local ModelScope cache" in f["summary"]
     assert subprocess.run(["sh", "-n", "-c", f["fix"]["commands"][0]]).returncode == 0
+
+
+def test_offline_audit_of_the_real_hub_clients(env):
+    """The real huggingface_hub, modelscope and nltk downloaders, called at runtime under
+    --offline: each is a smoke.download with its pre-fetch command; ModelScope, which has no
+    offline switch, is caught at the socket with the frame in its own code."""
+    r = run_cli("smoke", "--callable", "tests.fakes_smoke.voices:fetches_models", "--text",
+                "Hello there.", "--offline", "--json", python=str(env.python), timeout=600)
+    assert r.returncode == 1, r
+    f = r.finding("smoke.download")
+    kinds = {d["kind"]: d for d in f["details"]["downloads"]}
+    assert {"huggingface", "modelscope", "nltk"} <= set(kinds), kinds
+    assert kinds["huggingface"]["what"] == "facebook/w2v-bert-2.0/config.json"
+    assert kinds["huggingface"]["outcome"] == "failed"  # HF_HUB_OFFLINE=1: nothing cached
+    cmds = f["fix"]["commands"]
+    assert ("python -c 'from huggingface_hub import hf_hub_download; "
+            "hf_hub_download(\"facebook/w2v-bert-2.0\", \"config.json\")'") in cmds
+    assert ("python -c 'from modelscope import snapshot_download; "
+            "snapshot_download(\"iic/CosyVoice2-0.5B\")'") in cmds
+    assert "python -m nltk.downloader averaged_perceptron_tagger_eng" in cmds
+    for d in kinds.values():
+        assert d["frame"].endswith("in fetches_models"), d
+    off = r.finding("smoke.offline")
+    assert off["status"] == "fail"
+    hosts = {c["host"] for c in off["details"]["connections"]}
+    assert any("modelscope" in h for h in hosts), hosts

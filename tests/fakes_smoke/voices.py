@@ -87,3 +87,54 @@ def raises(text: str) -> Any:
 def clipped(text: str) -> tuple[np.ndarray, int]:
     """A tone driven far past full scale and clipped: most samples sit at +-1."""
     return np.clip(_tone(text) * 50, -1, 1), RATE
+
+
+def phones_home(text: str) -> tuple[np.ndarray, int]:
+    """Reaches the network the ways model code does, tolerating each failure as such code
+    does: a raw connect to an IP, an HTTPS fetch by name (urllib), a loopback connection
+    (allowed: not the network), and pip run at runtime (--no-index: it cannot download)."""
+    import socket
+    import subprocess
+    import sys
+    import urllib.request
+
+    try:
+        socket.create_connection(("203.0.113.7", 8443), timeout=3).close()
+    except OSError:
+        pass
+    try:
+        urllib.request.urlopen("https://models.example.org/voice.bin", timeout=3)
+    except OSError:
+        pass
+    server = socket.socket()
+    server.bind(("127.0.0.1", 0))
+    server.listen(1)
+    socket.create_connection(server.getsockname(), timeout=3).close()
+    server.close()
+    subprocess.run([sys.executable, "-m", "pip", "install", "--no-index", "--dry-run",
+                    "espeak-phonemizer-data"], capture_output=True, timeout=120)
+    return _tone(text), RATE
+
+
+def fetches_models(text: str) -> tuple[np.ndarray, int]:
+    """Downloads at runtime through the real hub clients (when installed), as TTS stacks do:
+    a Hugging Face file, a ModelScope snapshot, NLTK data. Each failure is tolerated."""
+    try:
+        from huggingface_hub import hf_hub_download
+
+        hf_hub_download("facebook/w2v-bert-2.0", "config.json")
+    except Exception:
+        pass
+    try:
+        from modelscope import snapshot_download
+
+        snapshot_download("iic/CosyVoice2-0.5B")
+    except Exception:
+        pass
+    try:
+        import nltk
+
+        nltk.download("averaged_perceptron_tagger_eng", quiet=True)
+    except Exception:
+        pass
+    return _tone(text), RATE
