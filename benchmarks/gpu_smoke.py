@@ -37,7 +37,7 @@ def main() -> int:
                                model={"vocoder": args.vocoder}, device=args.device,
                                precision=precision, repeat=3)
         res = session.run(opts)
-        sec = res.section
+        sec = res.section.to_dict()
         stages = {s["name"]: s for s in sec["stages"]}
         rtfs = [r["rtf"] for r in (sec["repeat"] or {}).get("runs", []) if r.get("rtf")]
         out["runs"][precision] = {

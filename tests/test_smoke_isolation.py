@@ -64,3 +64,19 @@ def test_the_same_voice_in_process_and_isolated_gives_the_same_audio_verdicts(cl
     verdicts = [{f["id"]: f["status"] for f in r.json["findings"]} for r in (iso, inproc)]
     assert verdicts[0] == verdicts[1]
     assert iso.json["smoke"]["audio"]["sample_rate"] == 16000
+
+
+@pytest.mark.parametrize("function, args, words", [
+    ("segfault", (), "smoke crashed while synthesizing"),
+    ("hangs", ("--timeout", "5"), "smoke timed out after 5 s"),
+])
+def test_a_crash_or_hang_in_text_mode_is_reported_not_a_traceback(cli, voices, function, args,
+                                                                   words):
+    """Text mode printed the profile from the child's section and died with KeyError 'text'
+    when the child sent none (issue 12)."""
+    r = cli("smoke", "--callable", f"crashy_voices:{function}", "--text", "Hello there.", *args,
+            env=voices)
+    assert r.returncode == 1, r
+    assert "Traceback" not in r.stderr and "KeyError" not in r.stderr + r.stdout, r
+    assert "Smoke synthesis: callable engine" in r.stdout
+    assert "smoke.run" in r.stdout and words in r.stdout

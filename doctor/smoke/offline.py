@@ -62,9 +62,13 @@ def verdicts(audit: dict[str, Any], findings: list[Finding]) -> list[tuple[str, 
                 f"{len(downloads)} download call(s) at runtime, each answered from the local "
                 f"cache with the network blocked: {listed}{more}", downloads=downloads)))
     if conns:
-        shown = "; ".join(f"{_endpoint(c)} ({c.get('via')}) from {_where(c)}"
-                          for c in conns[:6])
-        more = f" and {len(conns) - 6} more" if len(conns) > 6 else ""
+        groups: dict[tuple[str, str], int] = {}  # retries of one call site count once
+        for c in conns:
+            key = (f"{_endpoint(c)} ({c.get('via')})", _where(c))
+            groups[key] = groups.get(key, 0) + 1
+        shown = "; ".join(f"{what} from {where}" + (f" ({n} times)" if n > 1 else "")
+                          for (what, where), n in list(groups.items())[:6])
+        more = f" and {len(groups) - 6} more call sites" if len(groups) > 6 else ""
         out.append(("offline", fail(
             f"not air-gap safe: {len(conns)} attempted network connection(s): {shown}{more}",
             Fix("Each frame named is code that reaches the network at runtime: pre-fetch what "

@@ -34,6 +34,13 @@ _DTYPES = {"fp16": "float16", "bf16": "bfloat16"}
 NORMALIZE_PEAK = 0.891  # -1 dBFS
 
 
+def _no_torch(exc: BaseException) -> EngineUnavailable:
+    return EngineUnavailable(
+        f"torch does not import: {type(exc).__name__}: {exc}",
+        Fix("The reference engine runs on PyTorch: install it (the CPU wheel is enough)",
+            commands=(dists.pip_install("torch"),)))
+
+
 class ReferenceEngine(Engine):
     name = "reference"
     uses_torch = True
@@ -43,7 +50,10 @@ class ReferenceEngine(Engine):
 
     def __init__(self, model: dict[str, Any], recipe: Optional[dict[str, Any]] = None):
         super().__init__(model, recipe)
-        from tts_doctor.smoke.engines import hifigan
+        try:
+            from tts_doctor.smoke.engines import hifigan
+        except ImportError as exc:  # the doctor without its smoke extra: no torch
+            raise _no_torch(exc) from None
 
         acoustic = option(model, "acoustic", "sambert")
         if acoustic != "sambert":
@@ -80,10 +90,7 @@ class ReferenceEngine(Engine):
         try:
             import torch
         except Exception as exc:
-            raise EngineUnavailable(
-                f"torch does not import: {type(exc).__name__}: {exc}",
-                Fix("The reference engine runs on PyTorch: install it (the CPU wheel is "
-                    "enough)", commands=(dists.pip_install("torch"),))) from None
+            raise _no_torch(exc) from None
         if requested == "auto":
             if torch.cuda.is_available():
                 return "cuda"

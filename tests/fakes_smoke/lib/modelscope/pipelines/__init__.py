@@ -1,9 +1,11 @@
 """modelscope.pipelines.pipeline for the text-to-speech task, Sambert-HiFiGAN style.
 
-The real pipeline, given a local model folder, reads configuration.json, unzips resource.zip
-for the ttsfrd frontend and voices.zip for the voices, and returns
-`{OutputKeys.OUTPUT_WAV: bytes}`: a 16-bit PCM WAV at 16 kHz. This fake checks the folder the
-same way and returns a tone of a plausible length for the text.
+The real pipeline (modelscope 1.40), given a local model folder, reads configuration.json,
+loads the voices of voices/voices.json, unzips resource.zip for the ttsfrd frontend, and
+returns `{OutputKeys.OUTPUT_WAV: bytes}`: a 16-bit PCM WAV at 16 kHz. This fake reads
+configuration.json and returns a tone of a plausible length for the text. It exists because
+the real synthesis needs KAN-TTS, which no package registry has; tests/test_smoke_real_libs.py
+checks its names and call shapes against the installed real library.
 """
 
 from __future__ import annotations
