@@ -160,8 +160,13 @@ def _restore_socket() -> None:
 # --- runtime downloads ----------------------------------------------------------------------
 
 
-def _py(code: str) -> str:
-    return "python -c " + shlex.quote(code)
+def _py(code: str) -> list[str]:
+    return ["python", "-c", code]
+
+
+def _join(argv: list[str]) -> str:
+    """`shlex.join` (3.8+): what the command looks like in a shell."""
+    return " ".join(shlex.quote(a) for a in argv)
 
 
 def _lit(value: Any) -> str:
@@ -169,7 +174,8 @@ def _lit(value: Any) -> str:
     return "None" if value is None else json.dumps(str(value), ensure_ascii=False)
 
 
-def _hf_command(kind: str, args: tuple[Any, ...], kwargs: dict[str, Any]) -> tuple[str, str]:
+def _hf_command(kind: str, args: tuple[Any, ...],
+                kwargs: dict[str, Any]) -> tuple[str, list[str]]:
     repo = kwargs.get("repo_id", args[0] if args else None)
     if kind == "hf_hub_download":
         filename = kwargs.get("filename", args[1] if len(args) > 1 else None)
@@ -180,7 +186,8 @@ def _hf_command(kind: str, args: tuple[Any, ...], kwargs: dict[str, Any]) -> tup
     return str(repo), _py(code)
 
 
-def _ms_command(kind: str, args: tuple[Any, ...], kwargs: dict[str, Any]) -> tuple[str, str]:
+def _ms_command(kind: str, args: tuple[Any, ...],
+                kwargs: dict[str, Any]) -> tuple[str, list[str]]:
     model = kwargs.get("model_id", kwargs.get("repo_id", args[0] if args else None))
     if kind == "model_file_download":
         path = kwargs.get("file_path", args[1] if len(args) > 1 else None)
@@ -191,19 +198,21 @@ def _ms_command(kind: str, args: tuple[Any, ...], kwargs: dict[str, Any]) -> tup
     return str(model), _py(code)
 
 
-def _nltk_command(kind: str, args: tuple[Any, ...], kwargs: dict[str, Any]) -> tuple[str, str]:
+def _nltk_command(kind: str, args: tuple[Any, ...],
+                  kwargs: dict[str, Any]) -> tuple[str, list[str]]:
     what = kwargs.get("info_or_id", args[0] if args else None)
     target = "all" if what is None else str(what)
-    return target, "python -m nltk.downloader " + shlex.quote(target)
+    return target, ["python", "-m", "nltk.downloader", target]
 
 
-def _spacy_command(kind: str, args: tuple[Any, ...], kwargs: dict[str, Any]) -> tuple[str, str]:
+def _spacy_command(kind: str, args: tuple[Any, ...],
+                   kwargs: dict[str, Any]) -> tuple[str, list[str]]:
     model = kwargs.get("model", args[0] if args else None)
-    return str(model), "python -m spacy download " + shlex.quote(str(model))
+    return str(model), ["python", "-m", "spacy", "download", str(model)]
 
 
 # module -> [(function name, kind, describe)]
-_DOWNLOADERS: dict[str, list[tuple[str, str, Callable[..., tuple[str, str]]]]] = {
+_DOWNLOADERS: dict[str, list[tuple[str, str, Callable[..., tuple[str, list[str]]]]]] = {
     "huggingface_hub.file_download": [("hf_hub_download", "huggingface", _hf_command)],
     "huggingface_hub._snapshot_download": [("snapshot_download", "huggingface", _hf_command)],
     "modelscope.hub.snapshot_download": [("snapshot_download", "modelscope", _ms_command)],
@@ -213,7 +222,8 @@ _DOWNLOADERS: dict[str, list[tuple[str, str, Callable[..., tuple[str, str]]]]] =
 }
 
 
-def _wrap(module: Any, attr: str, kind: str, describe: Callable[..., tuple[str, str]]) -> None:
+def _wrap(module: Any, attr: str, kind: str,
+          describe: Callable[..., tuple[str, list[str]]]) -> None:
     original = getattr(module, attr, None)
     if original is None or getattr(original, "__tts_doctor_airgap__", False):
         return
@@ -222,11 +232,12 @@ def _wrap(module: Any, attr: str, kind: str, describe: Callable[..., tuple[str, 
     def wrapper(*args: Any, **kwargs: Any) -> Any:
         frame, stack = _frames()
         try:
-            what, command = describe(fname, args, kwargs)
+            what, argv = describe(fname, args, kwargs)
         except Exception:  # describing must never break the call
-            what, command = "?", ""
+            what, argv = "?", []
         item = {"kind": kind, "function": f"{module.__name__}.{attr}", "what": what,
-                "command": command, "frame": frame, "stack": stack, "outcome": "running"}
+                "argv": argv, "command": _join(argv), "frame": frame, "stack": stack,
+                "outcome": "running"}
         _record("downloads", item)
         try:
             result = original(*args, **kwargs)
@@ -321,10 +332,10 @@ def _audit_hook(event: str, args: tuple[Any, ...]) -> None:
         return
     frame, stack = _frames()
     packages = [a for a in rest if a != "install"]
+    argv = ["pip", "install", *(a for a in packages if not a.startswith("-"))]
     _record("downloads", {"kind": "pip", "function": event, "what": " ".join(packages),
-                          "command": "pip install " + " ".join(shlex.quote(a) for a in packages
-                                                               if not a.startswith("-")),
-                          "frame": frame, "stack": stack, "outcome": "started"})
+                          "argv": argv, "command": _join(argv), "frame": frame,
+                          "stack": stack, "outcome": "started"})
 
 
 _hook_added = [False]

@@ -3,22 +3,24 @@
 A model missing from the local cache (or an interrupted download) is the environment's
 defect, not bad input: the engines report it as a failed `smoke.load` that names each missing
 file and gives the one command to run where the network is allowed. The commands are built
-with `json.dumps` for the Python string literals (a JSON string is a valid Python one) and
-`shlex.quote` for the shell word, so no value (a model id, a folder) can inject anything
-into either. Runs in the smoke child: standard library only.
+as argument vectors, with `json.dumps` for the Python string literals (a JSON string is a
+valid Python one), shown with `shlex.quote` for each word, so no value (a model id, a folder)
+can inject anything into either. Runs in the smoke child: standard library only.
 """
 
 from __future__ import annotations
 
 import json
-import shlex
 from pathlib import Path
 from typing import Any, Optional
 
+from tts_doctor.finding import Command, manual
 
-def python_command(code: str) -> str:
-    """`python -c CODE`, quoted for a POSIX shell."""
-    return "python -c " + shlex.quote(code)
+
+def python_command(code: str) -> Command:
+    """`python -c CODE`: an argument vector, shown quoted for a POSIX shell. A manual
+    command: it runs where the network is allowed, which may be another machine."""
+    return manual("python", "-c", code)
 
 
 def literal(value: Any) -> str:
@@ -27,7 +29,7 @@ def literal(value: Any) -> str:
 
 
 def download_command(hub: str, repo: str, local_dir: Optional[str] = None,
-                     cache_dir: Optional[str] = None) -> str:
+                     cache_dir: Optional[str] = None) -> Command:
     """The command that fetches `repo` from `hub` ('modelscope' or 'huggingface')."""
     kwargs = ""
     if local_dir:

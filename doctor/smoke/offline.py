@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from tts_doctor.finding import Finding, Fix, Status, fail, ok, warn
+from tts_doctor.finding import Command, Finding, Fix, Status, export, fail, manual, ok, warn
 from tts_doctor.finding import Result as Verdict
 
 _WHY = {"huggingface": "a Hugging Face Hub download", "modelscope": "a ModelScope hub download",
@@ -42,10 +42,11 @@ def verdicts(audit: dict[str, Any], findings: list[Finding]) -> list[tuple[str, 
     out: list[tuple[str, Verdict]] = []
     synthesized = any(f.id == "smoke.synthesis" and f.status is Status.OK for f in findings)
     needed = [d for d in downloads if d.get("outcome") != "returned"]
-    commands: list[str] = []
+    commands: list[Command] = []
     for d in downloads:
-        if d.get("command") and d["command"] not in commands:
-            commands.append(d["command"])
+        argv = d.get("argv")
+        if argv and all(str(c) != d.get("command") for c in commands):
+            commands.append(manual(*argv))  # at image build time: never run by `fix`
     if downloads:
         listed = "; ".join(f"{_WHY.get(d['kind'], d['kind'])} of {d.get('what')} "
                            f"({d.get('outcome')}) from {_where(d)}" for d in downloads[:6])
@@ -74,8 +75,8 @@ def verdicts(audit: dict[str, Any], findings: list[Finding]) -> list[tuple[str, 
             Fix("Each frame named is code that reaches the network at runtime: pre-fetch what "
                 "it downloads into the image (the smoke.download commands), pass local paths, "
                 "and keep HF_HUB_OFFLINE=1 / TRANSFORMERS_OFFLINE=1 set in the image",
-                commands=(*commands, "export HF_HUB_OFFLINE=1",
-                          "export TRANSFORMERS_OFFLINE=1")),
+                commands=(*commands, export("HF_HUB_OFFLINE", "1"),
+                          export("TRANSFORMERS_OFFLINE", "1"))),
             connections=conns, synthesized=synthesized)))
     elif needed:
         out.append(("offline", fail(
