@@ -149,13 +149,15 @@ def _prefilter_for(patterns: tuple[Pattern, ...]) -> Callable[[bytes], bool]:
     tops = {p.module.split(".")[0].encode() for p in patterns}
     lasts = {p.module.split(".")[-1].encode() for p in patterns}
     names = sorted({re.escape(p.name) for p in patterns}, key=len, reverse=True)
-    uses = re.compile(r"(?:\.[ \t]*|import[ \t]*\(?[\w\s,\\]*?)\b(?:"
-                      + "|".join(names) + r")\b")
-    uses_b = re.compile(uses.pattern.encode())
+    alt = "|".join(names)
+    # two regexes that each start with a literal ('.', 'import'): the regex engine then skips
+    # to the literal's occurrences instead of trying an alternation at every position
+    attr = re.compile(rf"\.[ \t]*(?:{alt})\b".encode())
+    imported = re.compile(rf"import[ \t]*\(?[\w\s,\\]*?\b(?:{alt})\b".encode())
 
     def test(source: bytes) -> bool:
         return (any(t in source for t in tops) and any(m in source for m in lasts)
-                and uses_b.search(source) is not None)
+                and (attr.search(source) is not None or imported.search(source) is not None))
 
     return test
 
@@ -181,7 +183,7 @@ class Watch:
 
     group: str
     patterns: tuple[Pattern, ...]
-    prefilter: Optional[bytes] = None  # a stricter regex than the generic one (numpy aliases)
+    prefilter: Optional[tuple[bytes, ...]] = None  # stricter regexes, any must match (numpy)
     exclude: tuple[str, ...] = ()      # owners not scanned for it (the library itself)
 
     def lines(self, source: bytes) -> list[list[Any]]:
@@ -202,10 +204,10 @@ class Watch:
         generic = _prefilter_for(self.patterns)
         if self.prefilter is None:
             return generic
-        strict = re.compile(self.prefilter)
+        strict = [re.compile(x) for x in self.prefilter]
         tops = tuple({p.module.split(".")[0].encode() for p in self.patterns})
         return lambda source: (any(t in source for t in tops)
-                               and strict.search(source) is not None)
+                               and any(r.search(source) is not None for r in strict))
 
 
 WATCHED: dict[str, Watch] = {}
@@ -234,7 +236,7 @@ def _matching_lines(regex: re.Pattern[bytes], source: bytes) -> list[tuple[int, 
     return out
 
 
-def watch(group: str, patterns: list[Pattern], prefilter: Optional[bytes] = None,
+def watch(group: str, patterns: list[Pattern], prefilter: Optional[tuple[bytes, ...]] = None,
           exclude: tuple[str, ...] = ()) -> None:
     """Declare a detector's patterns (at import time of its probe module). The one scan pass
     (doctor/usage.py) looks for the union of every declared group, so that each file is read
@@ -254,7 +256,7 @@ def watched() -> dict[str, Watch]:
 def watch_key(groups: dict[str, Watch]) -> str:
     blob = json.dumps([CACHE_VERSION, sys.version_info[:2],
                        sorted((g.group, sorted(p.key for p in g.patterns),
-                               (g.prefilter or b"").decode("latin-1"), g.exclude)
+                               [x.decode("latin-1") for x in g.prefilter or ()], g.exclude)
                               for g in groups.values())])
     return hashlib.sha256(blob.encode()).hexdigest()[:16]
 

@@ -41,7 +41,7 @@ def test_broken_pairs_fail_with_their_fixes(cli, make_env):
     where = {c["file"].split("site-packages/")[1] for c in t["details"]["classes"]}
     assert where == {"TTS/tts/layers/xtts/gpt_inference.py"}
     outside = {c["file"].split("site-packages/")[1] for c in t["details"]["unreached_classes"]}
-    assert outside == {"TTS/tts/layers/tortoise/autoregressive.py"}
+    assert "TTS/tts/layers/tortoise/autoregressive.py" in outside
     assert t["fix"]["commands"] == [f"{venv.python} -m pip install 'transformers<4.50'",
                                     f"{venv.python} -m pip uninstall -y TTS",
                                     f"{venv.python} -m pip install coqui-tts"]

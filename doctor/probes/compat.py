@@ -135,6 +135,10 @@ def generation_classes() -> list[dict[str, Any]]:
         if u.file in seen:
             continue
         seen.add(u.file)
+        if u.reached is False:  # outside the closure: listed by file, not parsed for classes
+            out.append({"distribution": u.distribution, "version": u.version, "file": u.file,
+                        "line": u.line, "class": None, "reached": False, "origin": u.origin})
+            continue
         try:
             with open(u.file, "rb") as fh:
                 found = classes_without_generation_mixin(fh.read())
