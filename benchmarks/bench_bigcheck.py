@@ -59,6 +59,9 @@ def run(repeats: int) -> list[Section]:
     }
     try:
         rows = interleave(candidates, repeats)
+        notes = [_where_the_time_goes(doctor, cwd, {**base, "TTS_DOCTOR_CACHE": warm_cache},
+                                      "warm"),
+                 _index_cost(python, cwd, base)]
     finally:
         shutil.rmtree(cwd, ignore_errors=True)
         shutil.rmtree(warm_cache, ignore_errors=True)
@@ -72,4 +75,36 @@ def run(repeats: int) -> list[Section]:
         "with --python from an empty folder; cold runs get a new empty TTS_DOCTOR_CACHE each, "
         "warm runs share one. Targets: cold <= 1.0x, warm <= 0.6x collect_env.",
         f"python benchmarks/run.py --only bigcheck --repeats {repeats}", rows,
-        baseline="python -m torch.utils.collect_env", unit="s")]
+        baseline="python -m torch.utils.collect_env", unit="s", notes=notes)]
+
+
+def _where_the_time_goes(doctor: list[str], cwd: str, env: dict[str, str], label: str) -> str:
+    """The slowest probes of one more check (probes run side by side in three lanes)."""
+    import json
+
+    proc = subprocess.run(doctor, cwd=cwd, env=env, capture_output=True, text=True)
+    findings = json.loads(proc.stdout)["findings"]
+    top = sorted(findings, key=lambda f: -f["duration_s"])[:4]
+    return (f"slowest probes of one more {label} check: "
+            + ", ".join(f"{f['id']} {f['duration_s']:.1f} s" for f in top))
+
+
+def _index_cost(python: str, cwd: str, env: dict[str, str]) -> str:
+    """The one scan pass alone (doctor/usage.py), cold then warm, and its closure import."""
+    code = ("import sys, time; from tts_doctor import scan, usage; scan.watched(); "
+            "t = time.perf_counter(); d = usage.build_index(usage.Request(sys.argv[1])); "
+            "c = time.perf_counter() - t; t = time.perf_counter(); "
+            "usage.build_index(usage.Request(sys.argv[1])); w = time.perf_counter() - t; "
+            "print(c, w, d['reach']['import_s'], d['scanned_files'], d['reach']['reached_files'])")
+    cache = tempfile.mkdtemp(prefix="tts-doctor-bench-index-")
+    try:
+        out = subprocess.run([sys.executable, "-c", code, python], cwd=cwd,
+                             env={**env, "TTS_DOCTOR_CACHE": cache}, capture_output=True,
+                             text=True, check=True).stdout.split()
+    finally:
+        shutil.rmtree(cache, ignore_errors=True)
+    cold, warm, imp, files, reached = (float(out[0]), float(out[1]), float(out[2]), out[3],
+                                       out[4])
+    return (f"the one scan pass alone (doctor/usage.py build_index): cold {cold:.1f} s, of "
+            f"which the closure import {imp:.1f} s (in its own process, beside the file "
+            f"reading); warm {warm:.2f} s; {files} files, {reached} reached")
