@@ -87,8 +87,10 @@ def _say(line: str) -> None:
         line = Redactor().text(line)
     except Exception:  # the scrubber must not turn an error into a traceback
         line = line.split(":", 1)[0] + ": (message withheld: the secret scrubber failed)"
+    # one line whatever the user typed: control characters (\r, \n, ESC) shown escaped
+    line = "".join(c if c.isprintable() else repr(c)[1:-1] for c in line)
     try:
-        click.echo(" ".join(line.split("\n")), err=True)
+        click.echo(line, err=True)
     except OSError:
         pass
 

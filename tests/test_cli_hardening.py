@@ -75,7 +75,7 @@ def test_output_into_a_read_only_folder_is_exit_2_run_as_nobody():
         ro.chmod(0o555)
         cmd = ["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups", "--",
                sys.executable, "-m", "tts_doctor", *CHEAP, "--report", str(ro / "r.json")]
-        env = {**os.environ, "HOME": str(top), "PYTHONPATH": str(REPO)}
+        env = {**os.environ, "HOME": str(top)}
         proc = subprocess.run(cmd, capture_output=True, text=True, cwd=top, env=env,
                               timeout=120)
         assert proc.returncode == 2, proc
@@ -415,3 +415,10 @@ def test_explain_reads_a_bounded_utf8_stdin():
 def test_every_help_page_renders(command):
     r = run_cli(*command, "--help")
     assert r.returncode == 0 and "Usage:" in r.stdout and not r.stderr, r
+
+
+def test_control_characters_in_a_value_keep_the_error_on_one_line():
+    r = run_cli("check", "--set", "0\r0=1")  # found by the fuzzer
+    _one_error_line(r, "--set 0\\r0: unknown key")
+    r = run_cli("diff", "a\nb\x1b[31m.json", "x.json")
+    _one_error_line(r, "a\\nb\\x1b[31m.json")
