@@ -20,6 +20,8 @@ from pathlib import Path
 from typing import Any, Optional
 
 DT_NULL, DT_NEEDED, DT_STRTAB, DT_SONAME, DT_RPATH, DT_RUNPATH = 0, 1, 5, 14, 15, 29
+DT_VERDEF, DT_VERDEFNUM, DT_VERNEED, DT_VERNEEDNUM = (0x6FFFFFFC, 0x6FFFFFFD, 0x6FFFFFFE,
+                                                      0x6FFFFFFF)
 PT_LOAD, PT_DYNAMIC = 1, 2
 DEFAULT_DIRS = ("/lib64", "/usr/lib64", "/lib", "/usr/lib", "/lib/x86_64-linux-gnu",
                 "/usr/lib/x86_64-linux-gnu", "/lib/aarch64-linux-gnu",
@@ -39,6 +41,10 @@ class ElfInfo:
     rpath: tuple[str, ...]
     runpath: tuple[str, ...]
     soname: Optional[str]
+    # symbol versions: what the object needs of each library (`libstdc++.so.6` ->
+    # ("GLIBCXX_3.4.32", "CXXABI_1.3.15")), and the versions it defines itself
+    version_needs: tuple[tuple[str, tuple[str, ...]], ...] = ()
+    version_defs: tuple[str, ...] = ()
 
 
 @dataclass
@@ -120,7 +126,38 @@ def _parse(p: str, data: Any) -> ElfInfo:
     rpath = tuple(x for t, v in entries if t == DT_RPATH for x in string(v).split(":") if x)
     runpath = tuple(x for t, v in entries if t == DT_RUNPATH for x in string(v).split(":") if x)
     soname = next((string(v) for t, v in entries if t == DT_SONAME), None)
-    return ElfInfo(p, machine, bits, needed, rpath, runpath, soname)
+    tags = dict(entries)
+    needs: list[tuple[str, tuple[str, ...]]] = []
+    if DT_VERNEED in tags:
+        pos = vaddr_to_offset(tags[DT_VERNEED])
+        for _ in range(tags.get(DT_VERNEEDNUM, 0)):
+            _ver, cnt, vn_file, vn_aux, vn_next = struct.unpack_from(endian + "HHIII", data, pos)
+            names, aux = [], pos + vn_aux
+            for _ in range(cnt):
+                _hash, _flags, _other, vna_name, vna_next = struct.unpack_from(
+                    endian + "IHHII", data, aux)
+                names.append(string(vna_name))
+                if not vna_next:
+                    break
+                aux += vna_next
+            needs.append((string(vn_file), tuple(names)))
+            if not vn_next:
+                break
+            pos += vn_next
+    defs: list[str] = []
+    if DT_VERDEF in tags:
+        pos = vaddr_to_offset(tags[DT_VERDEF])
+        for _ in range(tags.get(DT_VERDEFNUM, 0)):
+            _ver, _flags, _ndx, cnt, _hash, vd_aux, vd_next = struct.unpack_from(
+                endian + "HHHHIII", data, pos)
+            if cnt:
+                vda_name, = struct.unpack_from(endian + "I", data, pos + vd_aux)
+                defs.append(string(vda_name))
+            if not vd_next:
+                break
+            pos += vd_next
+    return ElfInfo(p, machine, bits, needed, rpath, runpath, soname, tuple(needs),
+                   tuple(defs))
 
 
 @functools.lru_cache(maxsize=1)

@@ -30,6 +30,7 @@ CATEGORIES: dict[str, str] = {
     "frontend": "Text frontends",
     "audio": "Audio I/O",
     "onnxruntime": "ONNX Runtime",
+    "extensions": "Compiled extensions",
     "compat": "Library compatibility",
     "model": "Model cache",
     "shims": "tts-doctor shims",

@@ -493,3 +493,47 @@ def test_kernel_skips_when_cuda_visible_devices_hides_the_gpus_simulated_gpu(mon
     monkeypatch.delenv("CUDA_VISIBLE_DEVICES")
     res = cuda.kernel(Context())
     assert res.status is Status.FAIL and "No CUDA GPUs are available" in res.summary
+
+
+# --- F5: which index still ships an architecture -----------------------------------------
+
+ARCH_130 = ("sm_75", "sm_80", "sm_86", "sm_90", "sm_100", "sm_110", "sm_120", "compute_120")
+DRIVER_130 = Driver(True, "580.65.06", "13.0", "nvml", ())
+
+
+def _one_gpu(name, cap):
+    return ({"index": 0, "name": name, "capability": list(cap)},)
+
+
+def test_pascal_on_a_cu128_wheel_is_sent_to_cu126_simulated_gpu():
+    torch = TorchCuda("2.13.0+cu128", cuda="12.8", arch_list=ARCH_128, available=True,
+                      devices=_one_gpu("NVIDIA GeForce GTX 1080", (6, 1)))
+    res = cuda.judge_arch(torch, DRIVER_130)
+    assert res.status is Status.FAIL and "(sm_61)" in res.summary
+    assert res.details["indexes"] == {"cu126": True, "cu128": False, "cu130": False}
+    assert "cu126 ships sm_61 kernels; cu128, cu130 do not" in res.fix.description
+    assert res.fix.commands[1].endswith("--index-url https://download.pytorch.org/whl/cu126 "
+                                        "torch==2.13.0")
+
+
+def test_volta_keeps_cu128_until_2_11_simulated_gpu():
+    v100 = _one_gpu("Tesla V100-SXM2-32GB", (7, 0))
+    # torch 2.9: cu128 still ships sm_70; the driver runs 13.0, so the newest that ships wins
+    old = cuda.judge_arch(TorchCuda("2.9.0+cu130", cuda="13.0", arch_list=ARCH_130,
+                                    available=True, devices=v100), DRIVER_130)
+    assert old.status is Status.FAIL
+    assert old.details["indexes"] == {"cu126": True, "cu128": True, "cu130": False}
+    assert "/whl/cu128 torch==2.9.0" in old.fix.commands[1]
+    # torch 2.11: cu128 dropped Volta, only cu126 has it
+    new = cuda.judge_arch(TorchCuda("2.11.0+cu130", cuda="13.0", arch_list=ARCH_130,
+                                    available=True, devices=v100), DRIVER_130)
+    assert new.details["indexes"]["cu128"] is False
+    assert "/whl/cu126 torch==2.11.0" in new.fix.commands[1]
+
+
+def test_index_table_for_blackwell_and_turing_simulated_gpu():
+    assert cuda.indexes_for_arch((12, 0), "2.9.0") == {"cu126": False, "cu128": True,
+                                                       "cu130": True}
+    assert cuda.indexes_for_arch((7, 5), "2.9.0") == {"cu126": True, "cu128": True,
+                                                      "cu130": True}
+    assert cuda.indexes_for_arch((5, 2), "2.13.0")["cu126"] is True  # sm_50 binary runs sm_52

@@ -22,5 +22,7 @@ MODULES = (
     "onnxruntime",
     "compat",
     "model",
+    "piper",
+    "extensions",
     "shims",
 )

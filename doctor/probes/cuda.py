@@ -70,6 +70,52 @@ ARCH_MIN_CUDA: dict[tuple[int, int], str] = {
     (9, 0): "11.8", (10, 0): "12.8", (10, 3): "12.9", (12, 0): "12.8", (12, 1): "12.9",
 }
 
+# The SASS architectures (sm_XY as XY) in the Linux x86_64 torch wheels of each CUDA index
+# (torch.cuda.get_arch_list() of the published builds): CUDA 11.8-12.6 builds keep Maxwell
+# (sm_50) to Hopper; cu128/cu129 start at Volta and add Blackwell, and drop Volta from torch
+# 2.11 (pytorch#172352); CUDA 13 itself supports Turing (sm_75) and newer only.
+INDEX_ARCHS: dict[str, tuple[int, ...]] = {
+    "11.8": (50, 60, 70, 75, 80, 86, 90),
+    "12.1": (50, 60, 70, 75, 80, 86, 90),
+    "12.4": (50, 60, 70, 75, 80, 86, 90),
+    "12.6": (50, 60, 70, 75, 80, 86, 90),
+    "12.8": (70, 75, 80, 86, 90, 100, 120),
+    "12.9": (70, 75, 80, 86, 90, 100, 120),
+    "13.0": (75, 80, 86, 90, 100, 110, 120),
+}
+VOLTA_DROPPED = (2, 11)  # the first line whose cu128/cu129 builds lack sm_70
+
+
+def index_archs(line: tuple[int, ...], cuda_version: str) -> Optional[tuple[int, ...]]:
+    """The SASS architectures torch `line`'s build for `cuda_version` ships (None: unknown)."""
+    archs = INDEX_ARCHS.get(cuda_version)
+    if archs is None:
+        return None
+    if cuda_version in ("12.8", "12.9") and tuple(line[:2]) >= VOLTA_DROPPED:
+        archs = tuple(a for a in archs if a != 70)
+    return archs
+
+
+def index_ships(capability: tuple[int, int], line: tuple[int, ...],
+                cuda_version: str) -> Optional[bool]:
+    """Whether that build runs a GPU of `capability` from a binary (the same architecture, or
+    an older minor of the same major)."""
+    archs = index_archs(line, cuda_version)
+    if archs is None:
+        return None
+    major, minor = capability
+    return any(a // 10 == major and a % 10 <= minor for a in archs)
+
+
+def indexes_for_arch(capability: tuple[int, int], torch_version: Optional[str]
+                     ) -> dict[str, Optional[bool]]:
+    """For each CUDA index of torch's release line: does its wheel ship kernels for the GPU?
+    {'cu126': True, 'cu128': False, 'cu130': False} for a Pascal card on torch 2.9."""
+    options, _known = variants(torch_version)
+    line = _line(torch_version)
+    return {tag(c): index_ships(capability, line, c) for c in options}
+
+
 # Keys of the caching allocator's configuration (PYTORCH_CUDA_ALLOC_CONF / PYTORCH_ALLOC_CONF):
 # the common ones parsed by c10 (strings of torch 2.13's libc10.so) and the CUDA/ROCm ones
 # documented in "CUDA semantics: Optimizing memory usage with PYTORCH_CUDA_ALLOC_CONF".
@@ -544,6 +590,13 @@ def arch_support(capability: tuple[int, int], arch_list: tuple[str, ...]) -> tup
     return "none", ""
 
 
+def _prefer_driver(candidates: list[str], driver: Driver) -> str:
+    """The newest of `candidates` the driver runs natively, else the oldest of them."""
+    have = _vtuple(driver.cuda)[:2]
+    fits = [c for c in candidates if have and _vtuple(c)[:2] <= have]
+    return fits[-1] if fits else candidates[0]
+
+
 def judge_arch(torch: Optional[TorchCuda], driver: Driver) -> Result:
     """C3: every GPU's compute capability against the kernels in the wheel."""
     details: dict[str, Any] = {"arch_list": list(torch.arch_list) if torch else [],
@@ -576,25 +629,43 @@ def judge_arch(torch: Optional[TorchCuda], driver: Driver) -> Result:
         newer = not sms or cap[0] * 10 + cap[1] > sms[-1]
         options, _ = variants(torch.version)
         torch_req, ta_req = _same_torch(torch.version)
+        line = _line(torch.version)
+        shipping = [c for c in options if index_ships(cap, line, c)]
+        details["indexes"] = indexes_for_arch(cap, torch.version)
         if newer:
             want = ARCH_MIN_CUDA.get(cap) or max(  # type: ignore[call-overload]
                 (v for k, v in ARCH_MIN_CUDA.items() if k <= cap), key=_vtuple, default="12.8")
-            good = [c for c in options if _ge(c, want) and c != torch.cuda]
+            good = [c for c in (shipping or options) if _ge(c, want) and c != torch.cuda]
             if good:
-                chosen = good[0]
+                chosen = _prefer_driver(good, driver)
             else:  # no build of this line has it: the first line that does
-                line = next((ln for ln in sorted(WHEEL_CUDA)
-                             if any(_ge(c, want) for c in WHEEL_CUDA[ln])), None)
-                chosen = next(c for c in WHEEL_CUDA[line] if _ge(c, want)) if line else want
-                torch_req = f"torch>={line[0]}.{line[1]}" if line else "torch"
+                line_ok = next((ln for ln in sorted(WHEEL_CUDA)
+                                if any(_ge(c, want) for c in WHEEL_CUDA[ln])), None)
+                chosen = next(c for c in WHEEL_CUDA[line_ok] if _ge(c, want)) if line_ok \
+                    else want
+                torch_req = f"torch>={line_ok[0]}.{line_ok[1]}" if line_ok else "torch"
                 ta_req = None
             why = (f"{first['sm']} needs a build made with CUDA {want} or newer "
                    f"({tag(chosen)})")
         else:
-            chosen = options[0] if options else "12.6"
+            if shipping:
+                chosen = _prefer_driver(shipping, driver)
+            else:
+                older = next((c for ln in sorted(WHEEL_CUDA, reverse=True) if ln <= line
+                              for c in reversed(WHEEL_CUDA[ln]) if index_ships(cap, ln, c)),
+                             None)
+                chosen = older or (options[0] if options else "12.6")
             why = (f"{first['sm']} is older than every architecture this build ships (newer "
                    f"CUDA releases drop old GPUs); a build for an older CUDA ({tag(chosen)}) "
                    "still has it")
+        if details["indexes"]:
+            yes = [t for t, v in details["indexes"].items() if v]
+            no = [t for t, v in details["indexes"].items() if v is False]
+            why += (f". Of torch {'.'.join(map(str, line))}'s indexes, "
+                    + (f"{', '.join(yes)} ship{'s' if len(yes) == 1 else ''} {first['sm']} "
+                       "kernels" if yes else f"none ships {first['sm']} kernels")
+                    + (f"; {', '.join(no)} {'does' if len(no) == 1 else 'do'} not" if no
+                       else ""))
         driver_note = ""
         if driver.cuda and _vtuple(chosen)[:2] > _vtuple(driver.cuda)[:2]:
             driver_note = (f" That build also needs NVIDIA driver {driver_for_cuda(chosen)} or "

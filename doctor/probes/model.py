@@ -99,6 +99,21 @@ def _present(folder: Path, name: str) -> tuple[bool, Optional[str]]:
     return False, None
 
 
+def _not_models(folder: Path, names: list[str]) -> dict[str, dict[str, Any]]:
+    """The listed files that are there but are not what their names say (an LFS pointer, an
+    HTML page, a truncated download): name -> what modelfile.check found."""
+    from tts_doctor import modelfile
+
+    out = {}
+    for name in names:
+        path = folder / name
+        if path.is_file():
+            found = modelfile.check(path)
+            if not found.ok:
+                out[name] = found.to_dict()
+    return out
+
+
 def cache_state(ctx: Context) -> dict[str, Any]:
     """Which candidate folder holds most of the recipe's files, and what is missing there."""
     table = (ctx.recipe or {}).get("cache") or {}
@@ -117,8 +132,9 @@ def cache_state(ctx: Context) -> dict[str, Any]:
         if not files:
             entries = [e for e in os.listdir(folder) if not e.startswith(".")]
             present = entries[:20]
+        bad = _not_models(folder, present if files else [])
         row = {"folder": str(folder), "source": source, "present": present,
-               "missing": missing, "notes": notes}
+               "missing": missing, "notes": notes, "not_models": bad}
         if best is None or len(present) > len(best["present"]):
             best = row
     state: dict[str, Any] = {
@@ -181,6 +197,8 @@ def cache(ctx: Context) -> Optional[Result]:
     state["offline"] = offline
     missing = state["missing"]
     found = state["found"]
+    if found is not None and found.get("not_models"):
+        return _not_models_result(ctx, repo, found, state)
     if found is not None and not missing and not state.get("empty"):
         extra = ""
         if state.get("incomplete_blobs"):
@@ -215,6 +233,38 @@ def cache(ctx: Context) -> Optional[Result]:
         return warn(summary + "; loading fails until the files are there (no hub to download "
                     "them from)", fix, **state)
     return warn(summary + "; the first run downloads them (network and time needed)", fix,
+                **state)
+
+
+def _not_models_result(ctx: Context, repo: str, found: dict[str, Any],
+                       state: dict[str, Any]) -> Result:
+    """model.cache's verdict when files are there under the model's names but are not models:
+    loading them fails whatever the network (`invalid load key, 'v'`)."""
+    bad = found["not_models"]
+    folder = Path(found["folder"])
+    names = sorted(bad)
+    what = "; ".join(f"{n}: {bad[n]['reason']}" for n in names[:3])
+    commands: list[str] = []
+    lfs = [n for n in names if bad[n]["kind"] == "lfs-pointer"]
+    git_root = next((d for d in (folder, *folder.parents) if (d / ".git").exists()), None)
+    if lfs and git_root is not None:
+        include = ",".join(shlex.quote(str((folder / n).relative_to(git_root))) for n in lfs)
+        commands += [f"git -C {shlex.quote(str(git_root))} lfs install --local",
+                     f"git -C {shlex.quote(str(git_root))} lfs pull --include {include}"]
+    rest = [n for n in names if n not in lfs or git_root is None]
+    if rest:
+        rm = " ".join(shlex.quote(str(folder / n)) for n in rest)
+        download = _download_commands(ctx, rest)
+        if download:
+            commands += [f"rm -f {rm}", *download]
+    fix = Fix("These files are not the model: fetch the real ones (a clone needs git-lfs; a "
+              "browser or wget may have saved a login or error page; a download that stopped "
+              "leaves a truncated file). Loading them fails with \"invalid load key, 'v'\" "
+              "(an LFS pointer), \"invalid load key, '<'\" (HTML) or \"failed reading zip "
+              "archive\"." + ("" if commands else
+                              " No hub to download from: copy the real files into " + str(folder)
+                              + "."), commands=tuple(commands))
+    return fail(f"{repo}: {len(names)} file(s) in {folder} are not model files ({what})", fix,
                 **state)
 
 

