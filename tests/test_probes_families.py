@@ -15,7 +15,8 @@ import textwrap
 from pathlib import Path
 
 import pytest
-from tests.harness.envs_families import PHONEMIZER_BOTH, TORCHVISION_MISMATCH
+from tests.harness.envs_families import (PHONEMIZER_BOTH, TORCHVISION_MISMATCH,
+                                        TTSFRD_NO_RESOURCE)
 
 pytestmark = pytest.mark.venv
 
@@ -252,3 +253,30 @@ def test_extension_needing_a_newer_libstdcxx(old_libstdcxx):
                    check=True)
     assert extensions.unmet_versions([str(fine)], ()) == []
     ctypes.CDLL(str(fine))
+
+
+# --- T5: a real ttsfrd with no resource folder anywhere -----------------------------------
+
+@pytest.mark.slow
+def test_real_ttsfrd_without_any_resource_folder_warns(cli, make_env, tmp_path):
+    venv = make_env(TTSFRD_NO_RESOURCE)
+    r = cli("check", "--json", "--python", str(venv.python), "--only", "ttsfrd.resource",
+            cwd=tmp_path)
+    f = r.finding("ttsfrd.resource")
+    assert f["status"] == "warn", f
+    assert "no resource folder exists anywhere the known stacks look" in f["summary"]
+    # the engine itself was asked, and refused
+    assert f["details"]["initialize"] is False and f["details"]["nowhere"] is True
+    assert "prepare tts engine failed" in f["summary"]
+    assert f["fix"]["commands"] == [
+        "modelscope download --model iic/CosyVoice-ttsfrd --local_dir "
+        "pretrained_models/CosyVoice-ttsfrd",
+        f"{venv.python} -m zipfile -e pretrained_models/CosyVoice-ttsfrd/resource.zip "
+        "pretrained_models/CosyVoice-ttsfrd"]
+    # a recipe that requires ttsfrd makes it a failure
+    recipe = tmp_path / "needs.toml"
+    recipe.write_text('name = "needs"\nengine = "reference"\n[audio]\nsample_rate = 16000\n'
+                      '[smoke]\ntext = "hi"\n[requires]\nttsfrd = "required"\n')
+    r = cli("check", "--json", "--python", str(venv.python), "--only", "ttsfrd.resource",
+            "--recipe", str(recipe), cwd=tmp_path)
+    assert r.finding("ttsfrd.resource")["status"] == "fail"

@@ -686,20 +686,17 @@ def resource(ctx: Context) -> Optional[Result]:
     folder, source = found if found is not None else (None, "")
     details: dict[str, Any] = {"searched": [str(p) for p, _ in candidates][:12]}
     info = inspect_package("ttsfrd")
+    nowhere = False
     if folder is None:
         if not info.get("real"):
             return skip("no ttsfrd engine and no resource folder (see ttsfrd.origin)",
                         **details)
-        fix = Fix("Tell the doctor where your resource folder is, or download it.",
-                  commands=(manual("tts-doctor", "check", "--only", "ttsfrd.resource", "--set",
-                                   "ttsfrd.resource=DIR", "--python", dists.executable()),
-                            cmd("modelscope", "download", "--model", COSY_MODEL,
-                                "--local_dir", COSY_LOCAL)))
-        if need == "required":
-            return fail("no ttsfrd resource folder found in the known places", fix, **details)
-        return skip("no ttsfrd resource folder found in the known places; pass "
-                    "--set ttsfrd.resource=DIR to check yours", **details)
-
+        # A real engine and no resource anywhere the known stacks look: initialize() will
+        # fail. Judge CosyVoice's default folder (what its frontend passes to initialize()).
+        nowhere = True
+        folder, source = next((p, s) for p, s in candidates
+                              if s == "CosyVoice's pretrained_models")
+        details["nowhere"] = True
     details.update(folder=str(folder), source=source)
     entries: list[str] = []
     if folder.is_dir():
@@ -761,6 +758,12 @@ def resource(ctx: Context) -> Optional[Result]:
     elif init and not lang_ok:
         problems.insert(0, "initialize() returned True but no language type loads "
                         f"({', '.join(LANG_TYPES)}){native}")
+    if problems and nowhere:
+        summary = (f"ttsfrd {info.get('version') or ''} is installed but no resource folder "
+                   f"exists anywhere the known stacks look ({len(candidates)} places, "
+                   f"CosyVoice's default {folder} among them): initialize() fails there"
+                   f"{native}").replace("ttsfrd  is", "ttsfrd is")
+        return (fail if need == "required" else warn)(summary[:500], fix, **details)
     if problems:
         summary = "ttsfrd resource invalid: " + "; ".join(problems)
         return (warn if weak else fail)(summary[:500], fix, **details)

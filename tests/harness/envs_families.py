@@ -6,7 +6,7 @@ go in with --no-deps: an environment holds exactly what breaks.
 
 from __future__ import annotations
 
-from tests.harness.envs import TORCH
+from tests.harness.envs import _BUNDLED, _COSY, TORCH
 from tests.harness.venvs import EnvSpec
 
 # F13: phonemizer and phonemizer-fork both installed (misaki#39: kokoro wants the fork, a
@@ -27,3 +27,11 @@ TORCHVISION_MISMATCH = EnvSpec("torchvision-mismatch", steps=(
 # The matching pair: torchvision 0.28.0 is the build for torch 2.13.
 TORCHVISION_MATCH = EnvSpec("torchvision-match", steps=(
     TORCH, ("install", "--no-deps", "torchvision==0.28.0")))
+
+# T5 as installs outside CosyVoice leave it: the real ttsfrd 0.4.2 with its libraries, but not
+# cosyvoice-ttsfrd (whose package folder holds the resource after cosyvoice-post-install):
+# no resource folder anywhere the known stacks look.
+TTSFRD_NO_RESOURCE = EnvSpec("ttsfrd-noresource", python="3.10", steps=(
+    _COSY, ("install", "--no-deps", _BUNDLED + "ttsfrd_dependency-0.1-py3-none-any.whl",
+            _BUNDLED + "ttsfrd-0.4.2-cp310-cp310-linux_x86_64.whl"),
+    ("uninstall", "-y", "cosyvoice-ttsfrd")))
