@@ -102,6 +102,20 @@ class ProbeSpec:
     families: tuple[str, ...] = ()
     timeout: Optional[float] = None
     crash_fix: Optional[Fix] = None
+    # computes the crash advice for the interpreter that crashed (its installed versions)
+    crash_fix_for: Optional[Callable[[str], Optional[Fix]]] = None
+
+    def crash_advice(self, python: str) -> Optional[Fix]:
+        """The fix shown when this probe's process dies: `crash_fix_for(python)` when the
+        probe has one and it answers, else the static `crash_fix`."""
+        if self.crash_fix_for is not None:
+            try:
+                found = self.crash_fix_for(python)
+            except Exception:
+                found = None
+            if found is not None:
+                return found
+        return self.crash_fix
 
 
 _REGISTRY: dict[str, ProbeSpec] = {}
@@ -115,13 +129,15 @@ def probe(
     families: tuple[str, ...] = (),
     timeout: Optional[float] = None,
     crash_fix: Optional[Fix] = None,
+    crash_fix_for: Optional[Callable[[str], Optional[Fix]]] = None,
 ) -> Callable[[ProbeFunc], ProbeFunc]:
     """Register a probe under a stable id `category.name`.
 
     `isolated=True` means the probe imports native code (torch, scipy, ttsfrd...) and must run
     in the worker process, where a crash or hang cannot take the doctor down. `families` names
     the rows of the failure catalogue (FAILURES.md) the probe detects. `crash_fix` is the advice
-    shown when the probe's process dies (a segfault while importing torch is itself a verdict).
+    shown when the probe's process dies (a segfault while importing torch is itself a verdict);
+    `crash_fix_for(python)` computes it for the interpreter that died, when it can.
     """
     category = id.split(".", 1)[0]
     if not category or "." not in id:
@@ -133,7 +149,7 @@ def probe(
         if id in _REGISTRY:
             raise ValueError(f"probe {id!r} registered twice")
         _REGISTRY[id] = ProbeSpec(id, category, func, title, isolated, families, timeout,
-                                  crash_fix)
+                                  crash_fix, crash_fix_for)
         return func
 
     return register

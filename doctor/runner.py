@@ -52,7 +52,7 @@ def _timeout_fix(spec: ProbeSpec, limit: float) -> Fix:
 
 def _error(spec: ProbeSpec, summary: str, details: dict[str, Any], duration: float,
            fix: Optional[Fix] = None, python: Optional[str] = None) -> Finding:
-    fix = fix or spec.crash_fix or _default_crash_fix(spec)
+    fix = fix or spec.crash_advice(python or sys.executable) or _default_crash_fix(spec)
     # crash fixes are written before the interpreter is known: "{python}" names it
     py = python or sys.executable
     fix = Fix(fix.description, fix.shim,

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 from tests.harness.envs_families import (PHONEMIZER_BOTH, TORCHVISION_MISMATCH,
-                                        TTSFRD_NO_RESOURCE)
+                                        TORCH_TRUNCATED, TTSFRD_NO_RESOURCE)
 
 pytestmark = pytest.mark.venv
 
@@ -280,3 +280,23 @@ def test_real_ttsfrd_without_any_resource_folder_warns(cli, make_env, tmp_path):
     r = cli("check", "--json", "--python", str(venv.python), "--only", "ttsfrd.resource",
             "--recipe", str(recipe), cwd=tmp_path)
     assert r.finding("ttsfrd.resource")["status"] == "fail"
+
+
+# --- torch.build: `import torch` dies of a signal ---------------------------------------
+
+@pytest.mark.slow
+def test_torch_that_crashes_on_import_gets_the_exact_reinstall(cli, make_env):
+    venv = make_env(TORCH_TRUNCATED)
+    lib = venv.site / "torch" / "lib" / "libtorch_cpu.so"
+    full = 434184800  # the size of libtorch_cpu.so in the torch 2.13.0+cpu wheel
+    if lib.stat().st_size >= full:
+        os.truncate(lib, full * 6 // 10)  # as an interrupted download leaves it
+    crash = venv.run("-c", "import torch", check=False)
+    assert crash.returncode == -7  # SIGBUS: the behaviour the verdict must match
+    r = cli("check", "--json", "--python", str(venv.python), "--only", "torch.build")
+    f = r.finding("torch.build")
+    assert f["status"] == "error" and "SIGBUS" in f["summary"], f
+    assert f["fix"]["commands"] == [
+        f"{venv.python} -m pip uninstall -y torch",
+        f"{venv.python} -m pip install --no-cache-dir --index-url "
+        "https://download.pytorch.org/whl/cpu torch==2.13.0"]

@@ -2,14 +2,52 @@
 
 from __future__ import annotations
 
+import subprocess
 import time
+from typing import Optional
 
 from tts_doctor import dists
-from tts_doctor.finding import Fix, Result, fail, manual, ok, skip, steps, warn
-from tts_doctor.probes.cuda import index_for, same_build_commands
+from tts_doctor.finding import Fix, Result, cmd, fail, manual, ok, skip, steps, warn
+from tts_doctor.probes.cuda import index_for, same_build_commands, torchaudio_line
 from tts_doctor.registry import Context, probe
 
 CPU_INDEX = "https://download.pytorch.org/whl/cpu"
+_VERSIONS = ("import importlib.metadata as m\n"
+             "for n in ('torch', 'torchaudio'):\n"
+             "    try: print(n, m.version(n))\n"
+             "    except Exception: pass\n")
+
+
+def reinstall_after_crash(python: str) -> Optional[Fix]:
+    """The crash advice of torch.build for the interpreter whose `import torch` died: the
+    exact reinstall of the installed build (read from that interpreter's metadata, without
+    importing torch), from the index that publishes it. None when the versions cannot be read.
+    """
+    try:
+        out = subprocess.run([python, "-I", "-c", _VERSIONS], capture_output=True, text=True,
+                             timeout=30)
+    except (OSError, subprocess.TimeoutExpired):
+        return None
+    have = dict(line.split(" ", 1) for line in out.stdout.splitlines() if " " in line)
+    version = have.get("torch")
+    if not version:
+        return None
+    release = ".".join(map(str, dists.release(version) or ())) or version.split("+")[0]
+    names, reqs = ["torch"], [f"torch=={release}"]
+    if "torchaudio" in have:
+        line = torchaudio_line(version)
+        names.append("torchaudio")
+        reqs.append(f"torchaudio=={line}.*" if line else "torchaudio")
+    index = index_for(version)
+    extra = ["--index-url", index] if index else []
+    return Fix(f"Importing torch {version} crashed the process (a signal, not an exception): "
+               "its files are damaged (a truncated shared library from an interrupted "
+               "download gives SIGBUS, a wheel for another CPU SIGILL). Reinstall the same "
+               f"build, without pip's cache, from the index that publishes it "
+               f"({index or 'PyPI'}).",
+               commands=steps(cmd(python, "-m", "pip", "uninstall", "-y", *names),
+                              cmd(python, "-m", "pip", "install", "--no-cache-dir", *extra,
+                                  *reqs)))
 
 
 @probe("torch.build", title="torch is installed, imports, and says which build it is",
@@ -19,7 +57,8 @@ CPU_INDEX = "https://download.pytorch.org/whl/cpu"
                      "version from the index its build came from: PyPI for the default CUDA "
                      "build, https://download.pytorch.org/whl/<tag> for a '+cpu' or '+cuXXX' "
                      "one (`pip show torch` gives the version and tag).",
-                     commands=(manual("{python}", "-m", "pip", "show", "torch"),)))
+                     commands=(manual("{python}", "-m", "pip", "show", "torch"),)),
+       crash_fix_for=reinstall_after_crash)
 def build(ctx: Context) -> Result:
     """Checks that torch is installed and imports, and reports which build it is (CPU, CUDA, ROCm).
 

@@ -35,3 +35,8 @@ TTSFRD_NO_RESOURCE = EnvSpec("ttsfrd-noresource", python="3.10", steps=(
     _COSY, ("install", "--no-deps", _BUNDLED + "ttsfrd_dependency-0.1-py3-none-any.whl",
             _BUNDLED + "ttsfrd-0.4.2-cp310-cp310-linux_x86_64.whl"),
     ("uninstall", "-y", "cosyvoice-ttsfrd")))
+
+# torch 2.13.0 whose libtorch_cpu.so the test truncates, as an interrupted download or a full
+# disk leaves it: `import torch` dies of SIGBUS when the loader touches the missing pages.
+# Its own copy: the test breaks it on purpose.
+TORCH_TRUNCATED = EnvSpec("torch-truncated", steps=(TORCH,))
