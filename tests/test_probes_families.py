@@ -15,8 +15,13 @@ import textwrap
 from pathlib import Path
 
 import pytest
-from tests.harness.envs_families import (PHONEMIZER_BOTH, TORCHVISION_MISMATCH,
-                                        TORCH_TRUNCATED, TTSFRD_NO_RESOURCE)
+
+from tests.harness.envs_families import (
+    PHONEMIZER_BOTH,
+    TORCH_TRUNCATED,
+    TORCHVISION_MISMATCH,
+    TTSFRD_NO_RESOURCE,
+)
 
 pytestmark = pytest.mark.venv
 
@@ -113,7 +118,7 @@ def test_the_loaders_agree_with_the_verdicts(model_folder):
 
     with pytest.raises(Exception, match="invalid load key, 'v'"):
         torch.load(model_folder / "gpt.pth", weights_only=False)
-    with pytest.raises(Exception):  # torch 2.13: "[Errno 22] Invalid argument"
+    with pytest.raises((OSError, RuntimeError)):  # torch 2.13: "[Errno 22] Invalid argument"
         torch.load(model_folder / "cut.pth")
     assert torch.load(model_folder / "good.pth")["w"].shape == (4096,)
 

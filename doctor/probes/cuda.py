@@ -186,6 +186,11 @@ def parse_proc_version(text: str) -> Optional[str]:
 
 
 def _vtuple(v: Optional[str]) -> tuple[int, ...]:
+    """The numbers of a driver or CUDA version ('570.86.10', '12.8'), for ordering.
+
+    Not `packaging`: these are NVIDIA's version strings, not PEP 440 (a driver version like
+    '570.86.10' parses, but '13.0.r13.0' from nvcc does not), and the cuda.* probes run in the
+    diagnosed interpreter, where only the standard library is available."""
     return tuple(int(x) for x in re.findall(r"\d+", v or ""))
 
 

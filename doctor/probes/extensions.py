@@ -285,8 +285,9 @@ def libstdcxx(ctx: Context) -> Result:
             pass
     in_prefix = os.path.realpath(first["resolves_to"]).startswith(os.path.realpath(sys.prefix))
     if in_prefix and first["library"].startswith("libstdc++"):
-        commands.append("conda install -c conda-forge 'libstdcxx-ng>=%s' 'libgcc-ng>=%s'"
-                        % ((gcc or "13").split(".")[0], (gcc or "13").split(".")[0]))
+        major = (gcc or "13").split(".")[0]
+        commands.append(f"conda install -c conda-forge 'libstdcxx-ng>={major}' "
+                        f"'libgcc-ng>={major}'")
     fix = Fix(f"The {first['library']} that loads ({first['resolves_to']}) is older than the "
               f"extension needs ({need}"
               + (f", first in GCC {gcc}'s libstdc++" if gcc else "") +

@@ -67,7 +67,7 @@ def judge_voice(onnx: Path, config_path: Path, config: Optional[dict[str, Any]],
     rate = (config.get("audio") or {}).get("sample_rate")
     speakers = int(config.get("num_speakers") or 1)
     row.update(sample_rate=rate, num_speakers=speakers,
-               speakers=sorted((config.get("speaker_id_map") or {}))[:20])
+               speakers=sorted(config.get("speaker_id_map") or {})[:20])
     has_sid = "sid" in inputs
     if inputs and has_sid != (speakers > 1):
         row.update(status="fail", problem=(

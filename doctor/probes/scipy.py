@@ -239,11 +239,20 @@ def _relative(usage: Any) -> str:
     return f"{path}:{usage.line}"
 
 
+def _line(version: str) -> tuple[int, ...]:
+    """'1.13' -> (1, 13), for the catalogue's own release strings (always plain dotted numbers).
+
+    Standard library on purpose: this module's probes run inside the diagnosed interpreter,
+    where `packaging` is not available (the doctor's own process compares installed versions
+    with `packaging`, through doctor/dists.py)."""
+    return tuple(int(x) for x in version.split("."))
+
+
 def _pin(names: list[Removed]) -> tuple[Optional[str], str]:
     """The SciPy pin that keeps every name in `names`, and a note when it cannot install."""
-    bound = min((r.removed_in for r in names), key=lambda v: tuple(int(x) for x in v.split(".")))
+    bound = min((r.removed_in for r in names), key=_line)
     reqs = [f"scipy<{bound}"]
-    major_minor = tuple(int(x) for x in bound.split("."))
+    major_minor = _line(bound)
     if major_minor <= (1, 13):
         numpy = dists.release(dists.version("numpy"))
         if numpy and numpy[0] >= 2:
@@ -329,7 +338,7 @@ def removed_names(ctx: Context) -> Optional[Result]:
     # present here, but a later release removed it: the code breaks on the next upgrade
     have = dists.release(runtime) or ()
     later = sorted(k for k, s in states.items() if s in ("present", "deprecated")
-                   and tuple(int(x) for x in by_key[k].removed_in.split(".")) > have[:2])
+                   and _line(by_key[k].removed_in) > have[:2])
     breaking = [u for u in uses if u["name"] in missing and not u["guarded"]]
     doomed = [u for u in uses if u["name"] in later and not u["guarded"]]
     guarded_uses = [u for u in uses if u["guarded"]]
@@ -364,8 +373,7 @@ def removed_names(ctx: Context) -> Optional[Result]:
             note = f" ({scan.NO_ENTRY_NOTE})" if report is warn else ""
             return report(f"SciPy {runtime} lacks {len(names)} name(s) that installed code "
                           f"uses: {what}"[:600] + note, fix, **details)
-        first = min((by_key[n].removed_in for n in names),
-                    key=lambda v: tuple(int(x) for x in v.split(".")))
+        first = min((by_key[n].removed_in for n in names), key=_line)
         return warn(f"SciPy {runtime} still has name(s) that installed code uses, but SciPy "
                     f"{first} removed them: upgrading SciPy breaks {what}"[:600], fix,
                     **details)
