@@ -18,6 +18,9 @@ import pytest
 
 from tests.harness.envs_families import (
     PHONEMIZER_BOTH,
+    PHONEMIZER_LOADER,
+    PHONEMIZER_NO_ESPEAK,
+    TEXT_NO_DATA,
     TORCH_TRUNCATED,
     TORCHVISION_MISMATCH,
     TTSFRD_NO_RESOURCE,
@@ -305,3 +308,56 @@ def test_torch_that_crashes_on_import_gets_the_exact_reinstall(cli, make_env):
         f"{venv.python} -m pip uninstall -y torch",
         f"{venv.python} -m pip install --no-cache-dir --index-url "
         "https://download.pytorch.org/whl/cpu torch==2.13.0"]
+
+
+# --- F6, F7, F8: text-frontend data --------------------------------------------------------
+
+def test_g2p_en_without_nltk_data_and_misaki_without_its_spacy_model(cli, make_env):
+    venv = make_env(TEXT_NO_DATA)
+    r = cli("check", "--json", "--python", str(venv.python), "--only", "frontend.*")
+    f = r.finding("frontend.nltk-data")
+    assert f["status"] == "warn", f
+    assert f["details"]["missing"] == ["averaged_perceptron_tagger_eng", "cmudict"]
+    assert f["fix"]["commands"][0] == (f"{venv.python} -m nltk.downloader -d "
+                                       "/usr/local/share/nltk_data "
+                                       "averaged_perceptron_tagger_eng cmudict")
+    # NLTK itself agrees: pos_tag raises the LookupError users report (GPT-SoVITS#1994)
+    out = venv.run("-c", "import nltk; nltk.pos_tag(['hello'])", check=False)
+    assert "averaged_perceptron_tagger_eng" in out.stderr and "LookupError" in out.stderr
+    s = r.finding("frontend.spacy-model")
+    assert s["status"] == "warn" and "en_core_web_sm is not installed" in s["summary"]
+    assert s["fix"]["commands"] == [f"{venv.python} -m pip install spacy",
+                                    f"{venv.python} -m spacy download en_core_web_sm"]
+    # offline, both are failures: nothing will fetch the data at first use
+    r = cli("check", "--json", "--python", str(venv.python), "--only", "frontend.*",
+            env={"HF_HUB_OFFLINE": "1"})
+    assert r.finding("frontend.nltk-data")["status"] == "fail"
+    assert r.finding("frontend.spacy-model")["status"] == "fail"
+
+
+def test_phonemizer_without_espeak_ng(cli, make_env):
+    venv = make_env(PHONEMIZER_NO_ESPEAK)
+    r = cli("check", "--json", "--python", str(venv.python), "--only", "frontend.espeak")
+    f = r.finding("frontend.espeak")
+    assert f["status"] == "fail" and "espeak not installed on your system" in f["summary"], f
+    assert f["fix"]["commands"] == ["apt-get install -y espeak-ng"]
+    # phonemizer itself, asked to phonemize, says the same
+    out = venv.run("-c", "from phonemizer import phonemize; phonemize('hi')", check=False)
+    assert "espeak not installed on your system" in out.stderr
+
+
+def test_espeakng_loader_is_the_way_out_and_its_data_must_be_found(cli, make_env):
+    venv = make_env(PHONEMIZER_LOADER)
+    r = cli("check", "--json", "--python", str(venv.python), "--only", "frontend.espeak")
+    f = r.finding("frontend.espeak")
+    assert f["status"] == "fail"
+    lib, data = f["fix"]["commands"][:2]
+    bundled = venv.site / "espeakng_loader"
+    assert lib == f"export PHONEMIZER_ESPEAK_LIBRARY={bundled / 'libespeak-ng.so'}"
+    assert data == f"export ESPEAK_DATA_PATH={bundled / 'espeak-ng-data'}"
+    env = {"PHONEMIZER_ESPEAK_LIBRARY": str(bundled / "libespeak-ng.so"),
+           "ESPEAK_DATA_PATH": str(bundled / "espeak-ng-data")}
+    r = cli("check", "--json", "--python", str(venv.python), "--only", "frontend.espeak",
+            env=env)
+    f = r.finding("frontend.espeak")
+    assert f["status"] == "ok" and f["details"]["sample"] == ["həloʊ"], f

@@ -18,6 +18,7 @@ MODULES = (
     "scipy",
     "ttsfrd",
     "frontend",
+    "frontend_data",
     "audio",
     "onnxruntime",
     "compat",

@@ -40,3 +40,19 @@ TTSFRD_NO_RESOURCE = EnvSpec("ttsfrd-noresource", python="3.10", steps=(
 # disk leaves it: `import torch` dies of SIGBUS when the loader touches the missing pages.
 # Its own copy: the test breaks it on purpose.
 TORCH_TRUNCATED = EnvSpec("torch-truncated", steps=(TORCH,))
+
+# F6, F8: g2p_en 2.1.0 with NLTK 3.9.1 (the tagger is `averaged_perceptron_tagger_eng` there)
+# and no NLTK data; misaki 0.9.4 without its spaCy model (misaki's code only: --no-deps).
+TEXT_NO_DATA = EnvSpec("text-nodata", steps=(
+    ("install", "nltk==3.9.1"),
+    ("install", "--no-deps", "g2p-en==2.1.0", "misaki==0.9.4"),
+))
+
+# F7: phonemizer-fork 3.3.2 with its requirements and no espeak-ng on this machine; and
+# espeakng-loader 0.2.4, which bundles a libespeak-ng and its data (kokoro's way out).
+PHONEMIZER_NO_ESPEAK = EnvSpec("phonemizer-noespeak", steps=(
+    ("install", "phonemizer-fork==3.3.2"),
+))
+PHONEMIZER_LOADER = EnvSpec("phonemizer-loader", steps=(
+    ("install", "phonemizer-fork==3.3.2", "espeakng-loader==0.2.4"),
+))

