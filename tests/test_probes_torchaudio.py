@@ -88,6 +88,10 @@ def test_cuda_torchaudio_with_cpu_torch_names_libc10_cuda(cli, make_env):
     assert "is a CUDA 13.0 build (cu130) (torchaudio/version.py) but torch is a CPU build" \
         in p["summary"]
     assert p["details"]["families"] == ["A1", "A2"]
+    # versions explain, behaviour decides: the worker loaded it, and it failed
+    assert p["details"]["behaviour"]["loads_and_runs"] is False
+    assert "libc10_cuda.so" in p["details"]["behaviour"]["error"]
+    assert "loading confirms it" in p["summary"]
     # the wheel's metadata has no local tag: the build comes from its version.py
     assert p["details"]["torchaudio"]["version"] == "2.11.0"
     assert p["details"]["torchaudio"]["tag"] == "cu130"
@@ -165,3 +169,21 @@ def test_matching_pairs_are_ok_and_cuda_mismatch_fails():
     assert newer_audio.status is Status.FAIL and newer_audio.details["families"] == ["A1"]
     # the older line is the pair that exists: torch 2.4 with torchaudio 2.4
     assert newer_audio.fix.commands[1].endswith("'torch==2.4.*' 'torchaudio==2.4.*'")
+
+
+def test_a_version_mismatch_that_loads_and_runs_is_not_a_failure():
+    """F14 (TTS-Audio-Suite#337): torch 2.12.1 with torchaudio 2.11.0 works, torchaudio builds
+    on torch's stable ABI. Such a pair cannot be installed here (no CPU torchaudio, one torch
+    wheel), so the behaviour the worker measured is given to the pure verdict."""
+    def side(name, version, tag):
+        return ta.Side(name, version, version, tag, "version.py")
+
+    versions = ta.judge_pair(side("torch", "2.12.1+cu128", "cu128"),
+                             side("torchaudio", "2.11.0+cu128", "cu128"), None)
+    assert versions.status is Status.FAIL  # the version rule alone would cry wolf
+    works = ta.judge_pair_behaviour(versions, True, None)
+    assert works.status is Status.OK and "the pair works" in works.summary
+    assert works.details["behaviour"] == {"loads_and_runs": True, "error": None}
+    broken = ta.judge_pair_behaviour(versions, False, "OSError: undefined symbol: _ZN3c10x")
+    assert broken.status is Status.FAIL and "loading confirms it" in broken.summary
+    assert broken.fix == versions.fix

@@ -13,6 +13,7 @@ MODULES = (
     "vram",
     "torchaudio",
     "torch_load",
+    "load_gate",
     "numpy",
     "numba",
     "scipy",

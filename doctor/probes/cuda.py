@@ -907,7 +907,7 @@ def driver(ctx: Context) -> Optional[Result]:
 
 
 @probe("cuda.arch", title="The torch wheel ships kernels for every GPU's architecture",
-       isolated=True, families=("C3",))
+       isolated=True, families=("C3", "F5"))
 def arch(ctx: Context) -> Optional[Result]:
     """Compares each GPU's compute capability with `torch.cuda.get_arch_list()`: a binary for
     the same architecture (sm_XY, or an older minor of the same major) or PTX it can compile

@@ -28,7 +28,7 @@ from pathlib import Path
 from typing import Any, Optional
 
 from tts_doctor import dists
-from tts_doctor.finding import Fix, Result, cmd, fail, ok, skip, steps, system, warn
+from tts_doctor.finding import Fix, Result, Status, cmd, fail, ok, skip, steps, system, warn
 from tts_doctor.probes.cuda import INDEX, torchaudio_line
 from tts_doctor.registry import Context, probe
 
@@ -210,18 +210,64 @@ def _need(ctx: Context) -> Optional[str]:
     return ctx.needs("torchaudio")
 
 
+def judge_pair_behaviour(versions: Result, runs: Optional[bool],
+                         error: Optional[str]) -> Result:
+    """The pair's verdict when behaviour has been asked: versions only explain. A pair whose
+    release lines or builds differ but whose extension loads and runs a transform is not a
+    failure (torchaudio 2.9+ builds on torch's stable ABI: torch 2.12.1 + torchaudio 2.11.0
+    works, TTS-Audio-Suite#337); one that fails to load fails, with the versions as the reason.
+    `runs` None: behaviour was not asked (torch or torchaudio missing)."""
+    if versions.status is not Status.FAIL or runs is None:
+        return versions
+    details = dict(versions.details)
+    details["behaviour"] = {"loads_and_runs": runs, "error": error}
+    if runs:
+        return ok("torch and torchaudio differ (" + versions.summary.split(":")[0] + "), but "
+                  "torchaudio's extension loads and runs lfilter: the pair works (torchaudio "
+                  "builds on torch's stable ABI since 2.9); reinstall them as one pair only if "
+                  "something else fails", **details)
+    return Result(Status.FAIL, f"{versions.summary}; loading confirms it: "
+                  f"{(error or '')[:200]}", details, versions.fix)
+
+
+def load_and_run() -> tuple[bool, Optional[str]]:
+    """Import torchaudio and run lfilter through its C++ kernel: (works, what failed)."""
+    module, error = import_torchaudio()
+    if module is None:
+        return False, error
+    ext = getattr(getattr(module, "_extension", None), "_IS_TORCHAUDIO_EXT_AVAILABLE", None)
+    if ext is False:
+        return False, "torchaudio imports, but its extension is not available"
+    try:
+        import torch as _torch
+
+        x = _torch.linspace(-1, 1, 1600).reshape(1, -1)
+        y = module.functional.lfilter(x, _torch.tensor([1.0, -0.5]), _torch.tensor([0.5, 0.5]))
+        if not bool(_torch.isfinite(y).all()) or tuple(y.shape) != (1, 1600):
+            return False, f"lfilter returned {tuple(y.shape)} with non-finite values"
+    except Exception as exc:
+        return False, _chain(exc)[:800]
+    return True, None
+
+
 @probe("torchaudio.pair", title="torchaudio is the release and build (CPU/CUDA) of the "
-       "installed torch", families=("A1", "A2", "A3"))
+       "installed torch", isolated=True, families=("A1", "A2", "A3", "F14"))
 def pair(ctx: Context) -> Optional[Result]:
-    """Compares torchaudio with torch without importing either: the release line (torch 2.X
-    with torchaudio 2.X, torch 1.X with 0.X) and the build tag (+cpu, +cu128) read from both
-    packages' version.py (the PyPI torchaudio wheel's metadata has no tag; its version.py and
-    its extension's CUDA libraries do). A mismatch fails with the commands that reinstall both
-    from one index."""
+    """Compares torchaudio with torch: the release line (torch 2.X with torchaudio 2.X, torch
+    1.X with 0.X) and the build tag (+cpu, +cu128) read from both packages' version.py (the
+    PyPI torchaudio wheel's metadata has no tag; its version.py and its extension's CUDA
+    libraries do). When they differ, behaviour decides: the worker imports torchaudio and runs
+    lfilter through its extension. A mismatch that loads and runs is `ok` (torchaudio's stable
+    ABI); one that does not fails, with the commands that reinstall both from one index."""
     need = _need(ctx)
     if need == "absent":
         return None
-    return judge_pair(torch_side(), torchaudio_side(), need)
+    torch, audio = torch_side(), torchaudio_side()
+    versions = judge_pair(torch, audio, need)
+    if versions.status is not Status.FAIL or torch is None or audio is None:
+        return versions
+    runs, error = load_and_run()
+    return judge_pair_behaviour(versions, runs, error)
 
 
 # --- the extension --------------------------------------------------------------------------

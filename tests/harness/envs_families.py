@@ -56,3 +56,9 @@ PHONEMIZER_NO_ESPEAK = EnvSpec("phonemizer-noespeak", steps=(
 PHONEMIZER_LOADER = EnvSpec("phonemizer-loader", steps=(
     ("install", "phonemizer-fork==3.3.2", "espeakng-loader==0.2.4"),
 ))
+
+# F3: transformers 4.57.1 with its requirements, beside torch 2.13 (the gate is open: torch
+# >= 2.6). torch < 2.6 cannot be installed here (only the local 2.13 CPU wheel; PyPI's older
+# builds are 800 MB CUDA wheels), so the closed gate is judged from transformers' own message.
+TRANSFORMERS_TORCH = EnvSpec("transformers-torch", steps=(
+    TORCH, ("install", "transformers==4.57.1")))
