@@ -23,6 +23,7 @@ from tests.harness.envs_families import (
     TEXT_NO_DATA,
     TORCH_TRUNCATED,
     TORCHVISION_MISMATCH,
+    TRANSFORMERS_TORCH,
     TTSFRD_NO_RESOURCE,
 )
 
@@ -361,3 +362,39 @@ def test_espeakng_loader_is_the_way_out_and_its_data_must_be_found(cli, make_env
             env=env)
     f = r.finding("frontend.espeak")
     assert f["status"] == "ok" and f["details"]["sample"] == ["həloʊ"], f
+
+
+# --- F3: transformers' torch.load gate --------------------------------------------------------
+
+GATE_MESSAGE = ("ValueError: Due to a serious vulnerability issue in `torch.load`, even with "
+                "`weights_only=True`, we now require users to upgrade torch to at least v2.6 "
+                "in order to use the function.")
+
+
+@pytest.mark.slow
+def test_transformers_gate_is_open_on_torch_2_13(cli, make_env, tmp_path):
+    venv = make_env(TRANSFORMERS_TORCH)
+    r = cli("check", "--json", "--python", str(venv.python), "--only", "torch.load-gate")
+    f = r.finding("torch.load-gate")
+    assert f["status"] == "ok" and f["details"]["gate"] is None, f
+    assert f["details"]["transformers"] == "4.57.1"
+    # the gate the probe called is the one transformers' loaders call
+    out = venv.run("-c", "from transformers.utils.import_utils import "
+                   "check_torch_load_is_safe as c; c(); print('open')")
+    assert out.stdout.strip() == "open"
+
+
+def test_closed_gate_verdicts_by_checkpoint_format():
+    """torch < 2.6 cannot be installed here (only the local 2.13 wheel): the closed gate is
+    judged from transformers' own message, against the recipe's checkpoint files."""
+    from tts_doctor.finding import Status
+    from tts_doctor.probes import load_gate
+
+    pickled = load_gate.judge_gate(GATE_MESSAGE, "2.5.1+cu124", "4.57.1", ["gpt.pth"])
+    assert pickled.status is Status.FAIL and "gpt.pth" in pickled.summary
+    assert pickled.fix.commands[0].endswith(
+        "-m pip install --index-url https://download.pytorch.org/whl/cu124 'torch>=2.6'")
+    safe = load_gate.judge_gate(GATE_MESSAGE, "2.5.1", "4.57.1", [])
+    assert safe.status is Status.OK and "all safetensors" in safe.summary
+    unknown = load_gate.judge_gate(GATE_MESSAGE, "2.5.1", "4.57.1", None)
+    assert unknown.status is Status.WARN and unknown.fix.commands[0].endswith("'torch>=2.6'")

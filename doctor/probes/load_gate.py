@@ -55,7 +55,7 @@ def judge_gate(gate: Optional[str], torch_version: str, transformers_version: st
 
 
 @probe("torch.load-gate", title="transformers lets this torch load non-safetensors checkpoints",
-       isolated=True, families=("F3",))
+       isolated=True, families=("F3",), timeout=120)
 def load_gate(ctx: Context) -> Optional[Result]:
     """No finding without both transformers and torch (or when the recipe marks either
     absent). Calls transformers' own gate, `check_torch_load_is_safe()` (transformers 4.50+;
