@@ -41,7 +41,7 @@ bench: $(STAMP)
 	$(PY) benchmarks/run.py --out docs/BENCHMARKS.md
 
 docs: $(STAMP)
-	$(VENV)/bin/tts-doctor docs --out docs/probes.md
+	$(VENV)/bin/tts-doctor docs --out-dir docs
 
 test-envs: $(STAMP)
 	$(PY) -m tests.harness.build_all

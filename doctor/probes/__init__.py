@@ -23,6 +23,7 @@ MODULES = (
     "audio",
     "onnxruntime",
     "compat",
+    "modelscope",
     "model",
     "piper",
     "extensions",

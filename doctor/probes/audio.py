@@ -385,6 +385,79 @@ def _soundfile_wav() -> tuple[Callable[..., None], Callable[[str], tuple[Any, in
             lambda p: soundfile.read(p, dtype="float32"))
 
 
+def _pcm16() -> bytes:
+    """The test tone as 16-bit little-endian PCM (standard library only)."""
+    import array
+
+    samples = array.array("h", (int(v * 32767) for v in _tone()))
+    if sys.byteorder == "big":
+        samples.byteswap()
+    return samples.tobytes()
+
+
+def _write_wave(path: str, pcm: bytes) -> None:
+    import wave
+
+    with wave.open(path, "wb") as w:
+        w.setnchannels(1)
+        w.setsampwidth(2)
+        w.setframerate(16000)
+        w.writeframes(pcm)
+
+
+def _bytes_roundtrip(write: Callable[[str, bytes], None],
+                     read: Callable[[str], tuple[bytes, int]]) -> Optional[str]:
+    """The WAV round trip for the byte-level ways (wave, pydub, audioread): None if the
+    samples and the rate survive."""
+    pcm = _pcm16()
+    folder = tempfile.mkdtemp(prefix="tts-doctor-audio-")
+    path = os.path.join(folder, "tone.wav")
+    try:
+        write(path, pcm)
+        data, sr = read(path)
+        if sr != 16000:
+            return f"read back at {sr} Hz, wrote 16000 Hz"
+        if data != pcm:
+            return f"read back {len(data)} bytes of samples, wrote {len(pcm)} (or they differ)"
+        return None
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)
+
+
+def _wave_way() -> tuple[Callable[[str, bytes], None], Callable[[str], tuple[bytes, int]]]:
+    import wave
+
+    def read(path: str) -> tuple[bytes, int]:
+        with wave.open(path, "rb") as r:
+            return r.readframes(r.getnframes()), r.getframerate()
+
+    return _write_wave, read
+
+
+def _pydub_way() -> tuple[Callable[[str, bytes], None], Callable[[str], tuple[bytes, int]]]:
+    from pydub import AudioSegment  # WAV needs no ffmpeg: pydub parses and writes it itself
+
+    def write(path: str, pcm: bytes) -> None:
+        AudioSegment(data=pcm, sample_width=2, frame_rate=16000, channels=1).export(
+            path, format="wav")
+
+    def read(path: str) -> tuple[bytes, int]:
+        seg = AudioSegment.from_wav(path)
+        return seg.raw_data, seg.frame_rate
+
+    return write, read
+
+
+def _audioread_way() -> tuple[Callable[[str, bytes], None], Callable[[str], tuple[bytes, int]]]:
+    import audioread  # read only: its backends (ffmpeg, gstreamer, mad, raw WAV/AIFF)
+
+    def read(path: str) -> tuple[bytes, int]:
+        with audioread.audio_open(path) as f:
+            return b"".join(f), f.samplerate
+
+    return _write_wave, read
+
+
 def _torchaudio_backends() -> tuple[Optional[list[str]], Optional[str]]:
     try:
         import torchaudio
@@ -399,33 +472,45 @@ def _torchaudio_backends() -> tuple[Optional[list[str]], Optional[str]]:
         return None, f"{type(exc).__name__}: {exc}"[:300]
 
 
-@probe("audio.backends", title="At least one working way to write and read a WAV "
-       "(soundfile, scipy.io.wavfile, torchaudio)", isolated=True, families=("I3",))
+@probe("audio.backends", title="Every installed way to write and read a WAV works "
+       "(wave, pydub, audioread, scipy.io.wavfile, soundfile, torchaudio)", isolated=True,
+       families=("I3",))
 def backends(ctx: Context) -> Optional[Result]:
-    """Checks that at least one library can write and read back a WAV file.
+    """Checks every installed way of writing and reading a WAV file, and that one works.
 
-    `skip` when none of soundfile, scipy and torchaudio, and no known reader of audio, is installed.
-    Round-trips a 16-bit WAV through soundfile and scipy.io.wavfile in the worker, and asks
-    `torchaudio.list_audio_backends()` when torch is already loaded or nothing else works. Nothing
-    working fails; torchaudio listing no backend fails when nothing else works and warns otherwise;
-    else `ok` with the ways that work. The fix installs `soundfile>=0.12`, or libsndfile1 from apt.
+    Round-trips a 16-bit WAV in the worker through each way installed code uses: the standard
+    library's `wave` (always there), pydub (WAV needs no ffmpeg), audioread (reading), soundfile
+    and scipy.io.wavfile; asks `torchaudio.list_audio_backends()` when torch is already loaded
+    or nothing else works. `skip` when no audio library and no known reader of audio is
+    installed. An installed library that fails warns (its users break: soundfile without
+    libsndfile), and fails when no library beyond the standard library works; torchaudio
+    listing no backend warns (fails when nothing else works); else `ok` with the ways that
+    work. The fix installs `soundfile>=0.12`, or libsndfile1 from apt.
     """
     consumers = {dists.distribution(n).metadata["Name"]: dists.version(n)
                  for n in AUDIO_CONSUMERS if dists.version(n)}
-    libraries = {n: dists.version(n) for n in ("soundfile", "scipy", "torchaudio")
-                 if dists.version(n)}
+    libraries = {n: dists.version(n) for n in ("pydub", "audioread", "soundfile", "scipy",
+                                               "torchaudio") if dists.version(n)}
     details: dict[str, Any] = {"consumers": consumers, "libraries": libraries}
     if not libraries and not consumers:
-        return skip("no audio I/O library (soundfile, scipy, torchaudio) and no package that "
-                    "reads audio is installed", **details)
+        return skip("no audio I/O library (pydub, audioread, soundfile, scipy, torchaudio) and "
+                    "no package that reads audio is installed; the standard library's wave "
+                    "is all there is", **details)
     working, failing = [], {}
     has_numpy = dists.version("numpy") is not None
-    for name, make in (("soundfile", _soundfile_wav), ("scipy.io.wavfile", _scipy_wav)):
-        if dists.canonical(name.split(".")[0]) not in libraries:
+    ways: list[tuple[str, Callable[[], Any], bool]] = [
+        ("wave", _wave_way, True), ("pydub", _pydub_way, True),
+        ("audioread", _audioread_way, True), ("soundfile", _soundfile_wav, False),
+        ("scipy.io.wavfile", _scipy_wav, False)]
+    for name, make, raw in ways:
+        if name != "wave" and dists.canonical(name.split(".")[0]) not in libraries:
             continue
         try:
             write, read = make()  # the import: libsndfile missing shows here
-            problem = _roundtrip(write, read) if has_numpy else "numpy is not installed"
+            if raw:
+                problem = _bytes_roundtrip(write, read)
+            else:
+                problem = _roundtrip(write, read) if has_numpy else "numpy is not installed"
         except Exception as exc:
             problem = f"{type(exc).__name__}: {exc}"[:300]
         if problem:
@@ -433,7 +518,8 @@ def backends(ctx: Context) -> Optional[Result]:
         else:
             working.append(name)
     ta = None
-    if "torchaudio" in libraries and ("torch" in sys.modules or not working):
+    libs_working = [w for w in working if w != "wave"]
+    if "torchaudio" in libraries and ("torch" in sys.modules or not libs_working):
         # torchaudio costs a torch import: asked when torch is already loaded in this worker,
         # or when nothing else works and it is the last way left.
         ta, ta_error = _torchaudio_backends()
@@ -444,17 +530,21 @@ def backends(ctx: Context) -> Optional[Result]:
     fix = Fix("Install soundfile (its wheels bundle libsndfile): torchaudio, librosa and most "
               "TTS stacks read and write WAV through it.",
               commands=(dists.pip_install("soundfile>=0.12", extra="--upgrade"), APT_SNDFILE))
-    if ta == [] and not working:
+    if ta == [] and not libs_working:
         return fail("torchaudio lists no audio backend (\"No audio I/O backend is available\"), "
-                    "and neither soundfile nor scipy.io.wavfile works"
+                    "and no other audio library works"
                     + (f": {failing}" if failing else ""), fix, **details)
-    if not working and not ta:
+    if failing and not libs_working and not ta:
         who = ", ".join(f"{n} {v}" for n, v in sorted(consumers.items())) or "nothing"
-        why = "; ".join(f"{n}: {p}" for n, p in failing.items()) or \
-            "none of soundfile, scipy or torchaudio is installed"
-        return fail(f"no working audio I/O backend ({why}); installed readers of audio: {who}"
-                    [:500], fix, **details)
+        why = "; ".join(f"{n}: {p}" for n, p in failing.items())
+        return fail(f"no audio library works, only the standard library's wave ({why}); "
+                    f"installed readers of audio: {who}"[:500], fix, **details)
     ways = working + ([f"torchaudio ({', '.join(ta)})"] if ta else [])
+    if failing:
+        why = "; ".join(f"{n}: {p}" for n, p in failing.items())
+        return warn(f"{', '.join(failing)} cannot write and read a WAV ({why}); the code that "
+                    f"uses {'it' if len(failing) == 1 else 'them'} fails, though "
+                    f"{', '.join(ways)} work"[:500], fix, **details)
     if ta == []:
         return warn(f"torchaudio lists no audio backend (torchaudio.load/save raise \"No audio "
                     f"I/O backend is available\"), though {', '.join(working)} work(s)", fix,

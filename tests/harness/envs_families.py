@@ -9,6 +9,11 @@ from __future__ import annotations
 from tests.harness.envs import _BUNDLED, _COSY, TORCH
 from tests.harness.venvs import EnvSpec
 
+# modelscope's `datasets` extra, minus scipy and Pillow (not imported on the way to
+# modelscope.pipelines), with setuptools 69.5.1 as modelscope 1.19 pins it (pkg_resources).
+_MS_EXTRA = ("addict", "attrs", "einops", "oss2", "python-dateutil", "simplejson",
+             "sortedcontainers", "setuptools==69.5.1")
+
 # F13: phonemizer and phonemizer-fork both installed (misaki#39: kokoro wants the fork, a
 # dependency pulls the original back over it); both own the import name `phonemizer`. Beside
 # them, two jaraco.* distributions that share the namespace package `jaraco` (no __init__):
@@ -57,8 +62,17 @@ PHONEMIZER_LOADER = EnvSpec("phonemizer-loader", steps=(
     ("install", "phonemizer-fork==3.3.2", "espeakng-loader==0.2.4"),
 ))
 
-# F3: transformers 4.57.1 with its requirements, beside torch 2.13 (the gate is open: torch
-# >= 2.6). torch < 2.6 cannot be installed here (only the local 2.13 CPU wheel; PyPI's older
-# builds are 800 MB CUDA wheels), so the closed gate is judged from transformers' own message.
-TRANSFORMERS_TORCH = EnvSpec("transformers-torch", steps=(
-    TORCH, ("install", "transformers==4.57.1")))
+# F3 and F4's healthy side, one torch environment for both: transformers 4.57.1 with its
+# requirements beside torch 2.13 (the gate is open: torch >= 2.6), and modelscope 1.19.0 with
+# datasets 3.0.1, the last release that still has OfflineModeIsEnabled. torch < 2.6 cannot be
+# installed here (only the local 2.13 CPU wheel; PyPI's older builds are 800 MB CUDA wheels),
+# so the closed gate is judged from transformers' own message.
+TRANSFORMERS_TORCH = EnvSpec("hf-stack-torch", steps=(
+    TORCH, ("install", "transformers==4.57.1", "modelscope==1.19.0", "datasets==3.0.1",
+            *_MS_EXTRA)))
+
+# F4: modelscope 1.19.0 with datasets 3.0.2, which removed OfflineModeIsEnabled from
+# datasets.utils.file_utils (modelscope#1050): `from modelscope.pipelines import pipeline`
+# fails. setuptools < 82 keeps pkg_resources, which modelscope imports (F15).
+MODELSCOPE_DATASETS = EnvSpec("modelscope-datasets", steps=(
+    ("install", "modelscope==1.19.0", "datasets==3.0.2", *_MS_EXTRA),))

@@ -1,0 +1,104 @@
+"""ModelScope against Hugging Face `datasets` (FAILURES.md F4).
+
+`from modelscope.pipelines import pipeline` imports modelscope.msdatasets, which imports
+internals of Hugging Face `datasets` that later releases removed: `_datasets_server`
+(datasets 2.19.0, modelscope#836), `OfflineModeIsEnabled` (datasets 3.0.2, modelscope#1050),
+`get_metadata_patterns`, `get_imports`... A `pip install -U datasets` for another project
+breaks every ModelScope pipeline. The probe runs the user's import in the worker and, when it
+fails inside `datasets`, names the pair and the datasets release to pin.
+"""
+
+from __future__ import annotations
+
+import re
+import traceback
+from typing import Any, Optional
+
+from tts_doctor import dists
+from tts_doctor.finding import Fix, Result, fail, ok
+from tts_doctor.registry import Context, probe
+
+# name modelscope imports from datasets -> (the datasets release that removed it, the last
+# release that has it), from the modelscope reports and datasets' changelogs
+REMOVED_FROM_DATASETS: dict[str, tuple[str, str]] = {
+    "_datasets_server": ("2.19.0", "2.18.0"),
+    "OfflineModeIsEnabled": ("3.0.2", "3.0.1"),
+}
+
+
+def datasets_requirement(modelscope: Any) -> Optional[str]:
+    """The datasets range the installed modelscope declares (its `datasets` extra)."""
+    for line in modelscope.requires or ():
+        m = re.match(r"datasets\s*\(?([^;)]*)\)?\s*(;.*)?$", line.strip())
+        if m and (not m.group(2) or "datasets" in m.group(2) or "framework" in m.group(2)):
+            return m.group(1).strip() or None
+    return None
+
+
+def judge_import(error: Optional[str], where: Optional[str], ms_version: str,
+                 ds_version: Optional[str], declared: Optional[str]) -> Result:
+    """The verdict from what `from modelscope.pipelines import pipeline` raised."""
+    details: dict[str, Any] = {"modelscope": ms_version, "datasets": ds_version,
+                               "declared": declared, "error": error, "where": where}
+    if error is None:
+        return ok(f"from modelscope.pipelines import pipeline works (modelscope {ms_version}, "
+                  f"datasets {ds_version})", **details)
+    from_datasets = bool(re.search(r"from '?datasets[.']", error)) or bool(
+        where and "msdatasets" in where) or "No module named 'datasets" in error
+    if not from_datasets:
+        return fail(f"from modelscope.pipelines import pipeline fails: {error}"[:400], Fix(
+            "Install what modelscope's pipelines import (its `framework` extra, and torch).",
+            commands=(dists.pip_install(f"modelscope[framework]=={ms_version}"),)), **details)
+    if ds_version is None:
+        install = dists.pip_install(f"datasets{declared or ''}")
+        return fail(f"modelscope {ms_version}'s pipelines need Hugging Face datasets, which is "
+                    "not installed", Fix("Install the datasets range modelscope declares.",
+                                         commands=(install,)), **details)
+    name = re.search(r"cannot import name '(\w+)'", error)
+    known = REMOVED_FROM_DATASETS.get(name.group(1)) if name else None
+    if known:
+        removed, last = known
+        pin = f"datasets=={last}"
+        why = (f"datasets {removed} removed {name.group(1)}, "  # type: ignore[union-attr]
+               f"which modelscope {ms_version} imports; {last} is the last release that has it")
+    else:
+        pin = f"datasets{declared}" if declared else None
+        why = (f"modelscope {ms_version} imports a datasets internal that datasets "
+               f"{ds_version} no longer has" + (f"; modelscope declares datasets{declared}"
+                                               if declared else ""))
+    commands = (dists.pip_install(pin),) if pin else ()
+    fix = Fix(f"{why}. Pin datasets to a release modelscope {ms_version} works with (a newer "
+              "modelscope supports newer datasets: upgrade modelscope together with datasets "
+              "if you need both new)" + ("" if pin else ": no fixed pair known here, pin "
+                                         "datasets to the release before yours"),
+              commands=commands)
+    details["pin"] = pin
+    return fail(f"from modelscope.pipelines import pipeline fails with modelscope {ms_version} "
+                f"and datasets {ds_version}: {error}"[:500], fix, **details)
+
+
+@probe("compat.modelscope-datasets", title="ModelScope's pipelines import with the installed "
+       "Hugging Face datasets", isolated=True, families=("F4",), timeout=120)
+def modelscope_datasets(ctx: Context) -> Optional[Result]:
+    """No finding without modelscope (or when the recipe marks it absent). Runs
+    `from modelscope.pipelines import pipeline` in the worker. An error raised from
+    modelscope.msdatasets or from a `datasets` module fails, naming the modelscope/datasets
+    pair and, for the internals datasets is known to have removed (`_datasets_server` in
+    2.19.0, `OfflineModeIsEnabled` in 3.0.2), the last datasets release that has them; other
+    missing names get the range modelscope declares. Any other import error fails with the
+    modelscope extra that brings its requirements."""
+    if ctx.needs("modelscope") == "absent":
+        return None
+    ms = dists.distribution("modelscope")
+    if ms is None:
+        return None
+    ds_version = dists.version("datasets")
+    error = where = None
+    try:
+        from modelscope.pipelines import pipeline  # noqa: F401
+    except Exception as exc:
+        error = f"{type(exc).__name__}: {exc}"[:600]
+        frames = traceback.extract_tb(exc.__traceback__)
+        where = next((f"{fr.filename}:{fr.lineno}" for fr in reversed(frames)
+                      if "modelscope" in fr.filename), None)
+    return judge_import(error, where, ms.version, ds_version, datasets_requirement(ms))
