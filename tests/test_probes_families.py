@@ -17,6 +17,7 @@ from pathlib import Path
 import pytest
 
 from tests.harness.envs_families import (
+    MODELSCOPE_DATASETS,
     PHONEMIZER_BOTH,
     PHONEMIZER_LOADER,
     PHONEMIZER_NO_ESPEAK,
@@ -398,3 +399,32 @@ def test_closed_gate_verdicts_by_checkpoint_format():
     assert safe.status is Status.OK and "all safetensors" in safe.summary
     unknown = load_gate.judge_gate(GATE_MESSAGE, "2.5.1", "4.57.1", None)
     assert unknown.status is Status.WARN and unknown.fix.commands[0].endswith("'torch>=2.6'")
+
+
+# --- F4: ModelScope against Hugging Face datasets ------------------------------------------
+
+def test_modelscope_pipelines_break_on_a_newer_datasets(cli, make_env):
+    venv = make_env(MODELSCOPE_DATASETS)
+    # what users see (modelscope#1050)
+    out = venv.run("-c", "from modelscope.pipelines import pipeline", check=False)
+    assert "cannot import name 'OfflineModeIsEnabled'" in out.stderr
+    r = cli("check", "--json", "--python", str(venv.python), "--only",
+            "compat.modelscope-datasets")
+    f = r.finding("compat.modelscope-datasets")
+    assert f["status"] == "fail", f
+    assert f["summary"].startswith("from modelscope.pipelines import pipeline fails with "
+                                   "modelscope 1.19.0 and datasets 3.0.2: ImportError: cannot "
+                                   "import name 'OfflineModeIsEnabled'")
+    assert "msdatasets" in f["details"]["where"]
+    assert f["fix"]["commands"] == [f"{venv.python} -m pip install datasets==3.0.1"]
+    assert "datasets 3.0.2 removed OfflineModeIsEnabled" in f["fix"]["description"]
+
+
+@pytest.mark.slow
+def test_modelscope_pipelines_import_with_datasets_3_0_1(cli, make_env):
+    venv = make_env(TRANSFORMERS_TORCH)
+    r = cli("check", "--json", "--python", str(venv.python), "--only",
+            "compat.modelscope-datasets")
+    f = r.finding("compat.modelscope-datasets")
+    assert f["status"] == "ok", f
+    assert "datasets 3.0.1" in f["summary"]
