@@ -22,7 +22,7 @@ import sys
 from typing import Any, Optional
 
 from tts_doctor import dists, elf
-from tts_doctor.finding import Fix, Result, fail, ok, skip
+from tts_doctor.finding import Fix, Result, export, fail, manual, ok, skip, steps
 from tts_doctor.registry import Context, probe
 
 TORCH_LIBS = re.compile(r"^lib(torch|torch_cpu|torch_cuda|torch_python|c10|c10_cuda)\.so")
@@ -181,7 +181,7 @@ def torch_abi(ctx: Context) -> Optional[Result]:
               f"torch {'.'.join(torch_version.split('.')[:2])} and this torch's cxx11 ABI), or "
               "rebuild them from source against it (needs a compiler, and nvcc for CUDA "
               "kernels); or disable the extension where the project has a pure-PyTorch "
-              "fallback.", commands=tuple(commands))
+              "fallback.", commands=steps(*commands))
     return fail(summary, fix, extensions=rows)
 
 
@@ -273,21 +273,21 @@ def libstdcxx(ctx: Context) -> Result:
     need = first["missing"][-1]
     lines = [f"{os.path.basename(b['file'])} needs {', '.join(b['missing'])} of {b['library']}"
              f", but {b['resolves_to']} resolves and does not define it" for b in bad]
-    commands: list[str] = []
+    commands: list[Any] = []
     m = re.fullmatch(r"GLIBCXX_3\.4\.(\d+)", need)
     gcc = GLIBCXX_GCC.get(int(m.group(1))) if m else None
     system = elf.ld_cache().get(first["library"])
     if system and os.path.realpath(system) != os.path.realpath(first["resolves_to"]):
         try:
             if set(first["missing"]) <= set(elf.read(system).version_defs):
-                commands.append(f"export LD_PRELOAD={system}")
+                commands.append(export("LD_PRELOAD", system))
         except (OSError, ValueError, elf.NotELF):
             pass
     in_prefix = os.path.realpath(first["resolves_to"]).startswith(os.path.realpath(sys.prefix))
     if in_prefix and first["library"].startswith("libstdc++"):
         major = (gcc or "13").split(".")[0]
-        commands.append(f"conda install -c conda-forge 'libstdcxx-ng>={major}' "
-                        f"'libgcc-ng>={major}'")
+        commands.append(manual("conda", "install", "-c", "conda-forge",
+                               f"libstdcxx-ng>={major}", f"libgcc-ng>={major}"))
     fix = Fix(f"The {first['library']} that loads ({first['resolves_to']}) is older than the "
               f"extension needs ({need}"
               + (f", first in GCC {gcc}'s libstdc++" if gcc else "") +

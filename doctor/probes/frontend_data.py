@@ -15,13 +15,11 @@ from __future__ import annotations
 import importlib.util
 import os
 import re
-import shlex
-import sys
 from pathlib import Path
 from typing import Any, Optional
 
 from tts_doctor import dists
-from tts_doctor.finding import Fix, Result, fail, ok, warn
+from tts_doctor.finding import Fix, Result, export, fail, ok, steps, system, warn
 from tts_doctor.registry import Context, probe
 
 OFFLINE_VARS = ("HF_HUB_OFFLINE", "TRANSFORMERS_OFFLINE", "MODELSCOPE_OFFLINE")
@@ -31,10 +29,6 @@ OPENJTALK_DIC = "open_jtalk_dic_utf_8-1.11"
 def _offline(ctx: Context) -> bool:
     return bool(ctx.options.get("model.offline")) or any(
         os.environ.get(v, "").lower() in ("1", "true", "yes") for v in OFFLINE_VARS)
-
-
-def _py() -> str:
-    return shlex.quote(sys.executable)
 
 
 def _module_dir(name: str) -> Optional[Path]:
@@ -98,8 +92,8 @@ def nltk_data(ctx: Context) -> Optional[Result]:
     fix = Fix(f"Fetch the data into the image at build time (g2p_en otherwise downloads it at "
               f"first import, which fails offline); {target} is on NLTK's default search path, "
               "NLTK_DATA names another folder.",
-              commands=(f"{_py()} -m nltk.downloader -d {target} "
-                        + " ".join(state["missing"]), f"export NLTK_DATA={target}"))
+              commands=steps(dists.command("-m", "nltk.downloader", "-d", target,
+                                           *state["missing"]), export("NLTK_DATA", target)))
     summary = (f"NLTK {state['nltk']} cannot find {', '.join(state['missing'])}: g2p_en "
                f"raises \"LookupError: Resource {state['missing'][0]} not found\" (or downloads "
                "it at first use)")
@@ -144,11 +138,11 @@ def espeak(ctx: Context) -> Optional[Result]:
     details: dict[str, Any] = {
         "PHONEMIZER_ESPEAK_LIBRARY": os.environ.get("PHONEMIZER_ESPEAK_LIBRARY"),
         "ESPEAK_DATA_PATH": os.environ.get("ESPEAK_DATA_PATH"), "espeakng_loader": loader}
-    commands: list[str] = []
+    commands: list[Any] = []
     if loader:
-        commands = [f"export PHONEMIZER_ESPEAK_LIBRARY={shlex.quote(loader['library'])}",
-                    f"export ESPEAK_DATA_PATH={shlex.quote(loader['data'])}"]
-    commands.append("apt-get install -y espeak-ng")
+        commands = [steps(export("PHONEMIZER_ESPEAK_LIBRARY", loader["library"]),
+                          export("ESPEAK_DATA_PATH", loader["data"]))]
+    commands.append(system("apt-get", "install", "-y", "espeak-ng"))
     fix = Fix("phonemizer needs the espeak-ng library and its data: install espeak-ng in the "
               "image" + (", or point phonemizer at the copy espeakng-loader bundles" if loader
                          else "") + ".", commands=tuple(commands))
@@ -192,10 +186,10 @@ def spacy_model(ctx: Context) -> Optional[Result]:
     # spaCy's models are not on PyPI: `spacy download` installs the release of the model that
     # matches the installed spaCy, from spaCy's own model releases
     commands = [] if spacy_version else [dists.pip_install("spacy")]
-    commands.append(f"{_py()} -m spacy download {model}")
+    commands.append(dists.command("-m", "spacy", "download", model))
     fix = Fix("Install the spaCy model in the image at build time (misaki otherwise "
               "pip-installs it at first use, which needs network and a writable "
-              "environment).", commands=tuple(commands))
+              "environment).", commands=steps(*commands))
     summary = (f"{model} is not installed: misaki downloads it at first use (pip, network)"
                + ("" if spacy_version else "; spaCy itself is not installed either"))
     return (fail if _offline(ctx) else warn)(summary, fix, model=model, spacy=spacy_version)
@@ -225,7 +219,7 @@ def openjtalk_dict(ctx: Context) -> Optional[Result]:
     fix = Fix("Fetch the dictionary into the image at build time (pyopenjtalk downloads it "
               "from GitHub at first use otherwise, which fails offline), or point "
               "OPEN_JTALK_DICT_DIR at a copy.",
-              commands=(f"{_py()} -c 'import pyopenjtalk; pyopenjtalk.g2p(\"a\")'",))
+              commands=(dists.command("-c", "import pyopenjtalk; pyopenjtalk.g2p('a')"),))
     summary = (f"{name}: no dictionary at {folder} (no sys.dic): the first g2p() downloads "
                f"{OPENJTALK_DIC} from GitHub")
     return (fail if _offline(ctx) else warn)(summary, fix, **details)

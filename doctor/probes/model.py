@@ -23,7 +23,7 @@ import shutil
 from pathlib import Path
 from typing import Any, Optional
 
-from tts_doctor.finding import Fix, Result, cmd, export, fail, manual, ok, warn
+from tts_doctor.finding import Fix, Result, cmd, export, fail, manual, ok, steps, warn
 from tts_doctor.registry import Context, probe
 
 OFFLINE_VARS = ("HF_HUB_OFFLINE", "TRANSFORMERS_OFFLINE", "MODELSCOPE_OFFLINE")
@@ -244,26 +244,25 @@ def _not_models_result(ctx: Context, repo: str, found: dict[str, Any],
     folder = Path(found["folder"])
     names = sorted(bad)
     what = "; ".join(f"{n}: {bad[n]['reason']}" for n in names[:3])
-    commands: list[str] = []
+    commands: list[Any] = []
     lfs = [n for n in names if bad[n]["kind"] == "lfs-pointer"]
     git_root = next((d for d in (folder, *folder.parents) if (d / ".git").exists()), None)
     if lfs and git_root is not None:
-        include = ",".join(shlex.quote(str((folder / n).relative_to(git_root))) for n in lfs)
-        commands += [f"git -C {shlex.quote(str(git_root))} lfs install --local",
-                     f"git -C {shlex.quote(str(git_root))} lfs pull --include {include}"]
+        include = ",".join(str((folder / n).relative_to(git_root)) for n in lfs)
+        commands += [cmd("git", "-C", str(git_root), "lfs", "install", "--local"),
+                     cmd("git", "-C", str(git_root), "lfs", "pull", "--include", include)]
     rest = [n for n in names if n not in lfs or git_root is None]
     if rest:
-        rm = " ".join(shlex.quote(str(folder / n)) for n in rest)
         download = _download_commands(ctx, rest)
         if download:
-            commands += [f"rm -f {rm}", *download]
+            commands += [manual("rm", "-f", *(str(folder / n) for n in rest)), *download]
     fix = Fix("These files are not the model: fetch the real ones (a clone needs git-lfs; a "
               "browser or wget may have saved a login or error page; a download that stopped "
               "leaves a truncated file). Loading them fails with \"invalid load key, 'v'\" "
               "(an LFS pointer), \"invalid load key, '<'\" (HTML) or \"failed reading zip "
               "archive\"." + ("" if commands else
                               " No hub to download from: copy the real files into " + str(folder)
-                              + "."), commands=tuple(commands))
+                              + "."), commands=steps(*commands) if commands else ())
     return fail(f"{repo}: {len(names)} file(s) in {folder} are not model files ({what})", fix,
                 **state)
 

@@ -311,7 +311,7 @@ def shared_names(ctx: Context) -> Result:
               "them all, then install the one you want (here: the one whose files are on "
               "disk now; choose the other if that is what your stack asks for, e.g. kokoro/"
               "misaki want phonemizer-fork, headless servers opencv-python-headless).",
-              commands=(dists.pip_uninstall(*dict.fromkeys(uninstall)),
-                        dists.pip_install(*dict.fromkeys(reinstall))))
+              commands=steps(dists.pip_uninstall(*dict.fromkeys(uninstall)),
+                             dists.pip_install(*dict.fromkeys(reinstall))))
     summary = lines[0] + (f" (and {len(lines) - 1} more name(s))" if len(lines) > 1 else "")
     return warn(summary, fix, clashes=clashes)

@@ -9,8 +9,9 @@ from __future__ import annotations
 from tests.harness.envs import _BUNDLED, _COSY, TORCH
 from tests.harness.venvs import EnvSpec
 
-# modelscope's `datasets` extra, minus scipy and Pillow (not imported on the way to
-# modelscope.pipelines), with setuptools 69.5.1 as modelscope 1.19 pins it (pkg_resources).
+# modelscope's `datasets` extra, minus scipy and Pillow (not imported before the datasets
+# import fails; the healthy environment adds Pillow, which modelscope.pipelines imports),
+# with setuptools 69.5.1 as modelscope 1.19 pins it (pkg_resources).
 _MS_EXTRA = ("addict", "attrs", "einops", "oss2", "python-dateutil", "simplejson",
              "sortedcontainers", "setuptools==69.5.1")
 
@@ -69,7 +70,7 @@ PHONEMIZER_LOADER = EnvSpec("phonemizer-loader", steps=(
 # so the closed gate is judged from transformers' own message.
 TRANSFORMERS_TORCH = EnvSpec("hf-stack-torch", steps=(
     TORCH, ("install", "transformers==4.57.1", "modelscope==1.19.0", "datasets==3.0.1",
-            *_MS_EXTRA)))
+            "Pillow", *_MS_EXTRA)))
 
 # F4: modelscope 1.19.0 with datasets 3.0.2, which removed OfflineModeIsEnabled from
 # datasets.utils.file_utils (modelscope#1050): `from modelscope.pipelines import pipeline`
