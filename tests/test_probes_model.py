@@ -8,6 +8,9 @@ import hashlib
 import os
 from pathlib import Path
 
+# the smallest ONNX model model.cache accepts: ir_version 7 and an (empty) graph, field 7
+ONNX = b"\x08\x07\x3a\x00"
+
 RECIPE = """name = "{name}"
 engine = "callable"
 [audio]
@@ -89,7 +92,7 @@ def test_huggingface_cache_lists_exactly_what_is_missing(cli, tmp_path):
 
 def test_huggingface_cache_complete_is_ok(cli, tmp_path):
     env = env_for(tmp_path)
-    snap = hf_cache(tmp_path / "hf" / "hub", "org/voice", {"a.onnx": b"1", "a.json": b"{}"})
+    snap = hf_cache(tmp_path / "hf" / "hub", "org/voice", {"a.onnx": ONNX, "a.json": b"{}"})
     path = recipe(tmp_path, "huggingface", "org/voice", ["a.onnx", "a.json"])
     r = cli("check", "--json", "--only", "model", "--recipe", path, env=env)
     f = r.finding("model.cache")
@@ -116,7 +119,7 @@ def test_modelscope_cache_new_and_old_layouts(cli, tmp_path):
     old = tmp_path / "ms-old" / "damo" / "speech_sambert-hifigan_tts_zh-cn_16k"
     old.mkdir(parents=True)
     for name in ("configuration.json", "resource.zip", "voices.zip"):
-        (old / name).write_bytes(b"x")
+        (old / name).write_bytes(b"{}")  # model.cache reads headers: the JSON must parse
     path = recipe(tmp_path, "modelscope", "damo/speech_sambert-hifigan_tts_zh-cn_16k",
                   ["configuration.json", "resource.zip", "voices.zip"])
     r = cli("check", "--json", "--only", "model.cache", "--recipe", path,
@@ -184,7 +187,7 @@ def test_a_local_folder_gets_advice_not_commands(cli, tmp_path):
     env = env_for(tmp_path)
     folder = tmp_path / "voices"
     folder.mkdir()
-    (folder / "a.onnx").write_bytes(b"1")
+    (folder / "a.onnx").write_bytes(ONNX)
     # too little room: no variable moves a local folder, so the fix is to free space or move it
     path = recipe(tmp_path, "local", str(folder), ["a.onnx"], extra="min_free_gib = 1000000")
     r = cli("check", "--json", "--only", "model.disk", "--recipe", path, env=env)
