@@ -18,10 +18,9 @@ import os
 import re
 import shutil
 import subprocess
-import sys
 from typing import Any, Optional
 
-from tts_doctor import dists, elf
+from tts_doctor import dists, elf, target
 from tts_doctor.finding import Fix, Result, export, fail, manual, ok, skip, steps
 from tts_doctor.registry import Context, probe
 
@@ -39,7 +38,7 @@ def shared_objects(dist: Any) -> list[str]:
     for f in dist.files or ():
         name = f.parts[-1] if f.parts else ""
         if (name.endswith(".so") or ".so." in name) and not str(f).startswith(".."):
-            out.append(str(f.locate()))
+            out.append(str(dist.locate_file(f)))
     return out
 
 
@@ -190,7 +189,7 @@ def torch_abi(ctx: Context) -> Optional[Result]:
 def _executable_rpath() -> tuple[str, ...]:
     """The interpreter's own DT_RPATH (conda's `$ORIGIN/../lib`), expanded: ld.so searches it
     for every object loaded without a RUNPATH of its own."""
-    exe = os.path.realpath(sys.executable)
+    exe = os.path.realpath(dists.executable())
     try:
         info = elf.read(exe)
     except (OSError, ValueError, elf.NotELF):
@@ -283,7 +282,8 @@ def libstdcxx(ctx: Context) -> Result:
                 commands.append(export("LD_PRELOAD", system))
         except (OSError, ValueError, elf.NotELF):
             pass
-    in_prefix = os.path.realpath(first["resolves_to"]).startswith(os.path.realpath(sys.prefix))
+    prefix = target.current().prefix  # the diagnosed environment, not the doctor's
+    in_prefix = os.path.realpath(first["resolves_to"]).startswith(os.path.realpath(prefix))
     if in_prefix and first["library"].startswith("libstdc++"):
         major = (gcc or "13").split(".")[0]
         commands.append(manual("conda", "install", "-c", "conda-forge",

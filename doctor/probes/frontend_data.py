@@ -12,7 +12,6 @@ time. Standard library only in the probe bodies: they run inside the diagnosed i
 
 from __future__ import annotations
 
-import importlib.util
 import os
 import re
 from pathlib import Path
@@ -33,10 +32,7 @@ def _offline(ctx: Context) -> bool:
 
 def _module_dir(name: str) -> Optional[Path]:
     """The folder of an installed package, found without importing it."""
-    try:
-        spec = importlib.util.find_spec(name)
-    except (ImportError, ValueError):
-        return None
+    spec = dists.find_spec(name)  # the diagnosed interpreter's path, no import
     if spec is None or not spec.submodule_search_locations:
         return None
     return Path(next(iter(spec.submodule_search_locations)))

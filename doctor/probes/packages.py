@@ -9,6 +9,7 @@ from __future__ import annotations
 import importlib.metadata as md
 import os
 import shlex
+from pathlib import Path
 from typing import Any, Optional
 
 from packaging.requirements import InvalidRequirement, Requirement
@@ -233,14 +234,15 @@ def _on_disk(dist: md.Distribution, relpath: str) -> Optional[bool]:
     import hashlib
 
     for f in dist.files or ():
-        if "/".join(f.parts) != relpath or f.hash is None:
+        recorded = getattr(f, "hash", None)  # the stdlib RECORD reader keeps no hashes
+        if "/".join(f.parts) != relpath or recorded is None:
             continue
         try:
-            data = f.locate().read_bytes()
+            data = Path(str(dist.locate_file(f))).read_bytes()
         except OSError:
             return False
-        digest = hashlib.new(f.hash.mode, data).digest()
-        return base64.urlsafe_b64encode(digest).rstrip(b"=").decode() == f.hash.value
+        digest = hashlib.new(recorded.mode, data).digest()
+        return base64.urlsafe_b64encode(digest).rstrip(b"=").decode() == recorded.value
     return None
 
 

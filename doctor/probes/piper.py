@@ -9,12 +9,11 @@ config's JSON, and the graph's input names from the ONNX protobuf (doctor/modelf
 
 from __future__ import annotations
 
-import importlib.util
 import json
 from pathlib import Path
 from typing import Any, Optional
 
-from tts_doctor import modelfile
+from tts_doctor import dists, modelfile
 from tts_doctor.finding import Fix, Result, fail, ok, warn
 from tts_doctor.registry import Context, probe
 
@@ -29,10 +28,7 @@ def voice_files(ctx: Context) -> tuple[list[Path], str]:
     package = ctx.options.get("voice_package") or model.get("voice_package")
     if not package:
         return [], ""
-    try:
-        spec = importlib.util.find_spec(str(package))
-    except (ImportError, ValueError):
-        spec = None
+    spec = dists.find_spec(str(package))  # the diagnosed interpreter's path, no import
     if spec is None or not spec.submodule_search_locations:
         return [], f"voice package {package}"
     found: list[Path] = []
