@@ -156,7 +156,7 @@ def test_piper_voice_without_config_and_bad_speaker(cli, tmp_path):
     assert f["status"] == "fail" and "Model config doesn't exist" in f["summary"], f
     shutil.copy(str(VOICE) + ".json", str(voice) + ".json")
     r = cli("check", "--json", "--only", "model.piper-voice", "--recipe", recipe,
-            "--set", "speaker=3")
+            "--set", "piper.speaker=3")
     f = r.finding("model.piper-voice")
     assert f["status"] == "fail" and "Invalid input name: sid" in f["summary"], f
     r = cli("check", "--json", "--only", "model.piper-voice", "--recipe",
@@ -173,7 +173,7 @@ def test_piper_config_of_another_voice_fails(cli, tmp_path):
     config = json.loads((VOICE_DIR / "en_US-joe-medium.onnx.json").read_text())
     config.update(num_speakers=4, speaker_id_map={"a": 0, "b": 1, "c": 2, "d": 3})
     (tmp_path / "en_US-joe-medium.onnx.json").write_text(json.dumps(config))
-    r = cli("check", "--json", "--only", "model.piper-voice", "--set", f"voice={voice}")
+    r = cli("check", "--json", "--only", "model.piper-voice", "--set", f"piper.voice={voice}")
     f = r.finding("model.piper-voice")
     assert f["status"] == "fail" and "has no speaker input `sid`" in f["summary"], f
 

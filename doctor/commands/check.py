@@ -18,6 +18,9 @@ from tts_doctor.report import Report
 KNOWN_OPTIONS: dict[str, str] = {
     "model.dir": "a local model folder to judge",
     "model.offline": "judge as if offline (no hub)",
+    "piper.voice": "a Piper voice (.onnx) to judge with its .onnx.json",
+    "piper.config": "the voice's config when it is not VOICE.onnx.json",
+    "piper.speaker": "the speaker id or name the deployment passes",
     "numba.resampy": "call resampy for real (run) or never (skip)",
     "numba.jit-budget": "seconds the numba JIT may take",
     "scipy.paths": "extra source folders scanned for SciPy calls (os.pathsep-separated)",

