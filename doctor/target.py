@@ -18,6 +18,8 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any, Optional
 
+from tts_doctor.errors import UserError
+
 # The same function, as source, for `python -c` under the diagnosed interpreter: it must parse
 # and run on CPython 3.7 (no walrus, no f-string '=', nothing newer than 3.7's stdlib).
 COLLECT = r'''
@@ -125,13 +127,13 @@ class Target:
             self.prefix == sys.prefix
 
 
-class TargetError(Exception):
-    """The interpreter to diagnose could not report its facts: a doctor failure (exit 3) when
-    it runs but our code fails there, a usage error (exit 2) when it is not a Python."""
+class TargetError(UserError):
+    """The interpreter to diagnose cannot be diagnosed: a usage error (exit 2) when it is not
+    a CPython 3.7+, the doctor's own failure (exit 3) when it is but the doctor's code fails
+    there (its worker cannot start). One line either way, mapped by cli.main."""
 
     def __init__(self, message: str, exit_code: int = 3):
-        super().__init__(message)
-        self.exit_code = exit_code
+        super().__init__(message, exit_code)
 
 
 def collect() -> dict[str, Any]:

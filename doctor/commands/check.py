@@ -214,33 +214,18 @@ def check(fmt: Optional[str], as_json: bool, junit_path: Optional[str],
         jobs = 3 if (os.cpu_count() or 1) > 1 else 1
     recipe_data = load_recipe(recipe)
     from tts_doctor.api import select_interpreter
-    from tts_doctor.target import TargetError
 
     chosen = select_interpreter(python)
-    try:
-        report = run_check(only=only_p, skip=skip_p, recipe=recipe_data, options=options,
-                           timeout=timeout, python=chosen.python, jobs=jobs,
-                           progress=fmt != "json", reason=chosen.reason, project=project)
-    except TargetError as exc:
-        error = _BadInterpreter if exc.exit_code == 2 else _DoctorFailure
-        raise error(str(exc)) from None
+    # a TargetError (not a Python: exit 2; the worker cannot start there: exit 3) is one
+    # line, mapped by cli.main like every UserError
+    report = run_check(only=only_p, skip=skip_p, recipe=recipe_data, options=options,
+                       timeout=timeout, python=chosen.python, jobs=jobs,
+                       progress=fmt != "json", reason=chosen.reason, project=project)
     data = report.to_dict()
     emit(data, fmt=fmt, verbose=verbose, colour=colour, fail_on=fail_on,
          junit_path=junit_path, report_path=report_path)
     return report.exit_code(fail_on)
 
-
-
-class _BadInterpreter(click.ClickException):
-    """--python names something that is not a CPython 3.7+ the doctor can read (exit 2)."""
-
-    exit_code = 2
-
-
-class _DoctorFailure(click.ClickException):
-    """The doctor's own failure (exit 3), e.g. its worker cannot start in the target."""
-
-    exit_code = 3
 
 
 def emit(data: dict[str, Any], *, fmt: str, verbose: bool, colour: Optional[bool],
