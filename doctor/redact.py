@@ -104,6 +104,12 @@ def looks_random(s: str) -> bool:
     """
     s = _UUID.sub("-", s)
     parts = [p for p in re.split(r"[^A-Za-z0-9]+", s) if p]
+    # "ort-gpu-9a3684d0fbd6", "doctor-pipx-3ff2e790e6ca": words with a short content-hash
+    # suffix name a folder (a venv, a cache entry, a build), not a secret
+    words_only = [p for p in parts if not (_HEX.match(p) and 6 <= len(p) <= 16)]
+    if len(parts) >= 2 and words_only and len(words_only) < len(parts) and all(
+            _plausible_word(w) for p in words_only for w in _WORD.findall(p)):
+        return False
     alnum = "".join(parts)
     n = len(alnum)
     if n < MIN_RANDOM_LENGTH:

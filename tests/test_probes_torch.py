@@ -6,7 +6,7 @@ own imports (a stray `typing_extensions.py` first on the path)."""
 from __future__ import annotations
 
 from tts_doctor import dists
-from tts_doctor.probes import cuda
+from tts_doctor.facts import torch_wheels as cuda
 
 
 def test_a_torch_that_does_not_import_is_reinstalled_from_its_builds_index(cli, tmp_path):

@@ -31,3 +31,16 @@ def test_environment_is_allowlisted():
     env = environment({"CUDA_HOME": "/usr/local/cuda", "AWS_SECRET_ACCESS_KEY": "x" * 20,
                        "TTS_DOCTOR_TOKEN": "abcdefgh", "RANDOM": "1"})
     assert env == {"CUDA_HOME": "/usr/local/cuda", "TTS_DOCTOR_TOKEN": "***"}
+
+
+def test_folders_named_with_a_hash_suffix_stay_readable():
+    """Venvs, cache entries and build folders carry content hashes: not secrets."""
+    from tts_doctor.redact import Redactor
+
+    r = Redactor(environ={})
+    for path in ("/ci/.cache/test-envs/ort-gpu-9a3684d0fbd6/bin/python",
+                 "/ci/.cache/test-envs/doctor-pipx-3ff2e790e6ca",
+                 "/root/.cache/pypoetry/virtualenvs/tts-app-Xy12AbCd-py3.11/bin/python"):
+        assert r.text(path) == path
+    # a random token is still masked, also when it sits after a word
+    assert "***" in r.text("/srv/models/token-Zk3q9XvB7pLm2RtY8wQe4NcA")

@@ -26,10 +26,16 @@ from dataclasses import asdict, dataclass
 from typing import Any, Optional
 
 from tts_doctor import dists
+from tts_doctor.facts.nvidia import gpu_need, nvml, visible_devices
+from tts_doctor.facts.torch_wheels import (
+    INDEX,
+    _line,
+    _reinstall,
+    _same_torch,
+)
 from tts_doctor.finding import Fix, Result, export, fail, manual, ok, skip, steps, system, warn
 from tts_doctor.registry import Context, probe
 
-INDEX = "https://download.pytorch.org/whl/{tag}"
 PROC_VERSION = "/proc/driver/nvidia/version"
 NVML_LIB = "libnvidia-ml.so.1"
 
@@ -214,24 +220,6 @@ def driver_for_cuda(cuda: str) -> Optional[str]:
     return None
 
 
-def nvml() -> tuple[Any, Optional[str]]:
-    """(pynvml initialised, None) or (None, why not). Initialised once per process."""
-    return _nvml_once()
-
-
-@functools.lru_cache(maxsize=1)
-def _nvml_once() -> tuple[Any, Optional[str]]:
-    try:
-        import pynvml
-    except Exception as exc:
-        return None, f"nvidia-ml-py (pynvml) does not import: {type(exc).__name__}: {exc}"
-    try:
-        pynvml.nvmlInit()
-    except Exception as exc:
-        return None, f"NVML: {exc or type(exc).__name__}"
-    return pynvml, None
-
-
 def nvml_device_facts(nv: Any, index: int) -> dict[str, Any]:
     handle = nv.nvmlDeviceGetHandleByIndex(index)
     out: dict[str, Any] = {"index": index, "name": _text(nv.nvmlDeviceGetName(handle))}
@@ -361,17 +349,6 @@ def _torch_for_gpu(facts: Driver) -> tuple[Optional[TorchCuda], Optional[Result]
     return torch_info, early
 
 
-def gpu_need(ctx: Context) -> Optional[str]:
-    """'required', 'optional', 'absent' or None, from the recipe's requires.gpu / cuda."""
-    need = ctx.needs("gpu")
-    cuda = ctx.needs("cuda")
-    if "required" in (need, cuda):
-        return "required"
-    if "absent" in (need, cuda) and need != "optional":
-        return "absent"
-    return need or cuda
-
-
 # --- which wheel to install -----------------------------------------------------------------
 
 def tag(cuda: str) -> str:
@@ -380,10 +357,6 @@ def tag(cuda: str) -> str:
 
 def _ge(a: str, b: str) -> bool:
     return _vtuple(a)[:2] >= _vtuple(b)[:2]
-
-
-def _line(version: Optional[str]) -> tuple[int, ...]:
-    return (dists.release(version) or (0, 0))[:2]
 
 
 def variants(torch_version: Optional[str]) -> tuple[tuple[str, ...], bool]:
@@ -408,17 +381,6 @@ def pick_variant(options: tuple[str, ...], driver_cuda: Optional[str]) -> tuple[
     return (same_major or list(options))[0], False
 
 
-def torchaudio_line(torch_version: Optional[str]) -> Optional[str]:
-    """The torchaudio release line that pairs with a torch release: torch 2.X <-> torchaudio
-    2.X, torch 1.X <-> torchaudio 0.X."""
-    line = _line(torch_version)
-    if line[0] == 1:
-        return f"0.{line[1]}"
-    if line[0] >= 2:
-        return f"{line[0]}.{line[1]}"
-    return None
-
-
 def reinstall_commands(torch_req: str, cuda: Optional[str], *,
                        torchaudio_req: Optional[str] = None) -> tuple[str, ...]:
     """Uninstall torch (and torchaudio, when installed) and install them from one index:
@@ -426,43 +388,6 @@ def reinstall_commands(torch_req: str, cuda: Optional[str], *,
     `2.13.0+cpu` satisfies a plain `torch==2.13.0` and pip would keep it."""
     return _reinstall(torch_req, INDEX.format(tag=tag(cuda) if cuda else "cpu"),
                       torchaudio_req)
-
-
-def _reinstall(torch_req: str, index: Optional[str],
-               torchaudio_req: Optional[str]) -> tuple[str, ...]:
-    names, reqs = ["torch"], [torch_req]
-    if dists.version("torchaudio") is not None:
-        names.append("torchaudio")
-        reqs.append(torchaudio_req or "torchaudio")
-    extra = f"--index-url {index}" if index else ""
-    return steps(dists.pip_uninstall(*names), dists.pip_install(*reqs, extra=extra))
-
-
-_LOCAL_BUILD = re.compile(r"cpu|cu\d{2,3}|rocm\d+(?:\.\d+)*")
-
-
-def index_for(version: Optional[str]) -> Optional[str]:
-    """The download.pytorch.org index that publishes the torch build with this version's
-    local tag (`2.13.0+cpu` -> .../whl/cpu, `+cu128` -> .../whl/cu128, `+rocm6.4` ->
-    .../whl/rocm6.4); None for a plain version (PyPI's build) or a tag no index serves."""
-    local = dists.local_tag(version)
-    return INDEX.format(tag=local) if local and _LOCAL_BUILD.fullmatch(local) else None
-
-
-def same_build_commands(version: str) -> tuple[str, ...]:
-    """Reinstall the torch build that is installed, `version` as its metadata says
-    (`2.13.0+cu128`): uninstall torch (and torchaudio), then install the same release from the
-    index that publishes that build (PyPI for a plain version), with torchaudio's matching
-    line. PyPI has no `+cpu` or `+cu128` files, so a bare `torch==2.13.0+cpu` cannot install."""
-    torch_req, ta_req = _same_torch(version)
-    return _reinstall(torch_req, index_for(version), ta_req)
-
-
-def _same_torch(version: str) -> tuple[str, Optional[str]]:
-    """Requirements that keep torch's release and pair torchaudio with it."""
-    line = torchaudio_line(version)
-    return (f"torch=={'.'.join(map(str, dists.release(version) or ()))}",
-            f"torchaudio=={line}.*" if line else None)
 
 
 # --- verdicts (pure functions of the facts) --------------------------------------------------
@@ -694,34 +619,6 @@ def judge_arch(torch: Optional[TorchCuda], driver: Driver) -> Result:
 
 
 # --- CUDA_VISIBLE_DEVICES and the allocator configuration ------------------------------------
-
-def visible_devices(value: Optional[str], devices: list[dict[str, Any]]
-                    ) -> Optional[list[dict[str, Any]]]:
-    """The GPUs CUDA would show under CUDA_VISIBLE_DEVICES=value (None: the variable is
-    unset, every GPU). Like the CUDA runtime, the list stops at the first entry that names no
-    device: '', '-1' and an index past the last GPU hide everything after them. Entries are
-    indices, or GPU-/MIG- UUIDs (a unique prefix is enough); `devices` may carry a
-    `mig` list of instances with their own UUIDs."""
-    if value is None:
-        return None
-    out: list[dict[str, Any]] = []
-    for raw in value.split(","):
-        entry = raw.strip()
-        if re.fullmatch(r"\d+", entry):
-            index = int(entry)
-            if index >= len(devices):
-                break
-            out.append(devices[index])
-            continue
-        if entry.startswith(("GPU-", "MIG-")):
-            pool = [*devices, *(m for d in devices for m in (d.get("mig") or []))]
-            hits = [d for d in pool if str(d.get("uuid") or "").startswith(entry)]
-            if len(hits) != 1:
-                break
-            out.append(hits[0])
-            continue
-        break
-    return out
 
 
 def parse_alloc_conf(value: str) -> tuple[list[tuple[str, str]], list[str]]:

@@ -89,7 +89,7 @@ def _try_import() -> dict[str, Any]:
 
 
 def _ttsfrd_works() -> bool:
-    from tts_doctor.probes.ttsfrd import inspect_package
+    from tts_doctor.facts.packages import inspect_package
 
     if not inspect_package("ttsfrd").get("real"):
         return False

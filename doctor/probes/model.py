@@ -67,7 +67,7 @@ def _hf_snapshots(repo: str) -> tuple[list[tuple[Path, str]], Path]:
 
 def _candidates(ctx: Context) -> tuple[list[tuple[Path, str]], Optional[Path]]:
     """Folders that may hold the model's files, and the hub's per-repo folder (for blobs)."""
-    from tts_doctor.probes.ttsfrd import modelscope_model_dirs
+    from tts_doctor.facts.model_cache import modelscope_model_dirs
 
     table = (ctx.recipe or {}).get("cache") or {}
     hub = table.get("hub", "modelscope")

@@ -18,8 +18,8 @@ import shlex
 from typing import Any, Optional
 
 from tts_doctor import dists, elf
+from tts_doctor.facts.nvidia import gpu_need
 from tts_doctor.finding import Fix, Result, cmd, fail, manual, ok, skip, steps, text, warn
-from tts_doctor.probes.cuda import gpu_need
 from tts_doctor.registry import Context, probe
 
 # Distributions that provide the `onnxruntime` package (they overwrite each other).

@@ -7,8 +7,8 @@ import time
 from typing import Optional
 
 from tts_doctor import dists
+from tts_doctor.facts.torch_wheels import index_for, same_build_commands, torchaudio_line
 from tts_doctor.finding import Fix, Result, cmd, fail, manual, ok, skip, steps, warn
-from tts_doctor.probes.cuda import index_for, same_build_commands, torchaudio_line
 from tts_doctor.registry import Context, probe
 
 CPU_INDEX = "https://download.pytorch.org/whl/cpu"

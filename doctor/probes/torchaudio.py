@@ -28,8 +28,8 @@ from pathlib import Path
 from typing import Any, Optional
 
 from tts_doctor import dists
+from tts_doctor.facts.torch_wheels import INDEX, torchaudio_line
 from tts_doctor.finding import Fix, Result, Status, cmd, fail, ok, skip, steps, system, warn
-from tts_doctor.probes.cuda import INDEX, torchaudio_line
 from tts_doctor.registry import Context, probe
 
 MEL_SHIM = ("`tts-doctor shims` provides a mel-spectrogram extractor that needs no torchaudio "

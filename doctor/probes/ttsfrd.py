@@ -18,10 +18,11 @@ from typing import Any, Optional
 
 from tts_doctor import dists
 from tts_doctor import target as targets
+from tts_doctor.facts.model_cache import modelscope_model_dirs, modelscope_roots
+from tts_doctor.facts.packages import _spec_origin, inspect_package
 from tts_doctor.finding import Fix, Result, cmd, fail, manual, ok, skip, steps, warn
 from tts_doctor.registry import Context, probe
 
-PLACEHOLDER_SUMMARY = "A minimal example Python package"
 # ModelScope's own package index page (pip --find-links) for ttsfrd, kantts, modelscope[audio]
 FIND_LINKS = "https://modelscope.oss-cn-beijing.aliyuncs.com/releases/repo.html"
 # The real ttsfrd wheels: 0.3.6 for cp38 (ModelScope), 0.4.2 for cp310 (ModelScope's
@@ -56,62 +57,6 @@ def _need(ctx: Context, component: str) -> Optional[str]:
 
 
 # --- what is installed (metadata and files only, no import) -------------------------------
-
-def _record_files(dist: Any) -> list[str]:
-    try:
-        return [str(f) for f in (dist.files or [])]
-    except Exception:
-        return []
-
-
-def _spec_origin(module: str) -> Optional[str]:
-    spec = dists.find_spec(module)
-    return spec.origin if spec is not None and spec.origin not in (None, "namespace") else None
-
-
-def inspect_package(name: str) -> dict[str, Any]:
-    """The installed distribution `name` and its module: version, summary, compiled module,
-    and whether it is PyPI's placeholder (its summary, no compiled module, one `__init__.py`).
-    """
-    from importlib.machinery import EXTENSION_SUFFIXES
-
-    dist = dists.distribution(name)
-    origin = _spec_origin(name)
-    info: dict[str, Any] = {"installed": dist is not None, "module": origin}
-    if dist is None:
-        info["real"] = info["placeholder"] = False
-        return info
-    files = _record_files(dist)
-    compiled = None
-    for f in files:
-        base = os.path.basename(f)
-        if base.startswith(name) and any(base.endswith(s) for s in EXTENSION_SUFFIXES):
-            compiled = str(dist.locate_file(f))
-            break
-    if compiled is None and origin and any(origin.endswith(s) for s in EXTENSION_SUFFIXES):
-        compiled = origin
-    py_files = [f for f in files if f.endswith(".py") and f.split("/")[0] == name]
-    summary = dist.metadata.get("Summary") or ""
-    placeholder = summary.strip() == PLACEHOLDER_SUMMARY or (
-        compiled is None and len(py_files) <= 1 and name == "ttsfrd")
-    if name == "kantts":
-        placeholder = summary.strip() == PLACEHOLDER_SUMMARY or len(py_files) <= 1
-    info.update(version=dist.version, package_summary=summary, compiled=compiled,
-                requires_python=dist.metadata.get("Requires-Python"),
-                placeholder=placeholder,
-                real=not placeholder and (compiled is not None or name == "kantts"),
-                installer_url=_direct_url(dist))
-    return info
-
-
-def _direct_url(dist: Any) -> Optional[str]:
-    import json
-
-    try:
-        text = dist.read_text("direct_url.json")
-        return json.loads(text).get("url") if text else None
-    except Exception:
-        return None
 
 
 def installable_wheels() -> list[str]:
@@ -506,30 +451,6 @@ def engine(ctx: Context) -> Optional[Result]:
 
 
 # --- ttsfrd.resource (worker) -------------------------------------------------------------
-
-def modelscope_roots() -> list[Path]:
-    """Folders under which ModelScope keeps models: $MODELSCOPE_CACHE (old releases: the hub
-    folder itself; new: its parent) and ~/.cache/modelscope/hub, each with or without the
-    newer `models/` level."""
-    bases = []
-    env = os.environ.get("MODELSCOPE_CACHE")
-    if env:
-        bases += [Path(env).expanduser(), Path(env).expanduser() / "hub"]
-    bases.append(Path.home() / ".cache" / "modelscope" / "hub")
-    out: list[Path] = []
-    for b in bases:
-        for p in (b / "models", b):
-            if p not in out:
-                out.append(p)
-    return out
-
-
-def modelscope_model_dirs(repo: str) -> list[Path]:
-    """Where a ModelScope model may sit in the cache (dots in names become `___` in new
-    releases)."""
-    owner, _, name = repo.partition("/")
-    names = [name] + ([name.replace(".", "___")] if "." in name else [])
-    return [root / owner / n for root in modelscope_roots() for n in names]
 
 
 def _resource_candidates(ctx: Context) -> tuple[list[tuple[Path, str]], Optional[int]]:

@@ -17,8 +17,8 @@ from __future__ import annotations
 import os
 from typing import Any, Optional
 
+from tts_doctor.facts.nvidia import gpu_need, nvml, visible_devices
 from tts_doctor.finding import Fix, Result, export, fail, manual, ok, skip, steps, system, warn
-from tts_doctor.probes.cuda import gpu_need, nvml, visible_devices
 from tts_doctor.registry import Context, probe
 
 GIB = 1024 ** 3
