@@ -17,7 +17,7 @@ import time
 from typing import Any, Optional
 
 from tts_doctor import dists, scan
-from tts_doctor.finding import Fix, Result, cmd, export, fail, manual, ok, skip, steps, warn
+from tts_doctor.finding import Fix, Result, cmd, export, fail, ok, skip, steps, warn
 from tts_doctor.registry import Context, probe
 
 CACHE_FIX_DIR = "/tmp/numba-cache"
@@ -618,11 +618,10 @@ def resampy_filters(ctx: Context) -> Optional[Result]:
                           for i in invalid[:3])
         fix = Fix("resampy.resample raises NotImplementedError for these names, and code that "
                   "catches it hands back the input at the wrong sample rate. Pass a valid name "
-                  f"({', '.join(valid)}), or call the doctor's shim "
-                  "shims.resample.resample(x, orig_sr, target_sr, quality='hq'), which "
-                  "accepts only valid names and raises on the rest.", shim="resample",
-                  commands=(manual("tts-doctor", "shims", "install", "--python",
-                                   dists.executable()),))
+                  f"({', '.join(valid)}), or call the doctor's resampler from code, "
+                  "`from tts_doctor.shims.resample import resample; resample(x, orig_sr, "
+                  "target_sr, quality='hq')`, which accepts only valid names and raises on the "
+                  "rest (a code change: no shim is installed for it).")
         return fail(f"installed code passes filter names resampy {version} does not have: "
                     f"{where}", fix, **details)
     if problems:
