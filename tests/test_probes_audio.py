@@ -71,19 +71,27 @@ def test_sndfile_messages_say_what_was_found(tmp_path):
 
 @pytest.mark.venv
 def test_soundfile_without_libsndfile_and_missing_programs(cli, make_env):
+    """soundfile 0.10.3 bundles no libsndfile: the verdict follows what `import soundfile`
+    does on this machine (the system library is there once Debian's chromium is installed, as
+    .ci/run does for the HTML test; it is not on a bare image)."""
     venv = make_env(envs_numeric.AUDIO_LEGACY)
     real = venv.run("-c", "import soundfile", check=False)
-    assert "OSError: sndfile library not found" in real.stderr
+    missing = "OSError: sndfile library not found" in real.stderr
 
     r = check(cli, venv, "--only", "audio")
     assert r.returncode == 1, r
     s = r.finding("audio.sndfile")
-    assert s["status"] == "fail"
-    assert "sndfile library not found" in s["summary"] and "0.10.3.post1" in s["summary"]
-    assert s["details"]["bundled_library"] is None and s["details"]["system_library"] is None
-    assert s["fix"]["commands"] == [
-        f"{venv.python} -m pip install --upgrade 'soundfile>=0.12'",
-        "apt-get install -y libsndfile1"]
+    assert s["details"]["bundled_library"] is None
+    if missing:
+        assert s["status"] == "fail"
+        assert "sndfile library not found" in s["summary"] and "0.10.3.post1" in s["summary"]
+        assert s["details"]["system_library"] is None
+        assert s["fix"]["commands"] == [
+            f"{venv.python} -m pip install --upgrade 'soundfile>=0.12'",
+            "apt-get install -y libsndfile1"]
+    else:  # the system's libsndfile is found: the doctor must not claim it is missing
+        assert "sndfile library not found" not in s["summary"], s
+        assert s["details"]["system_library"], s
 
     b = r.finding("audio.backends")
     # every way installed code writes audio counts: pydub writes and reads WAV without ffmpeg,
