@@ -111,6 +111,27 @@ def test_kill_9_of_check_leaves_no_worker_and_the_next_run_sweeps_its_folders(tm
     assert _leftovers(tmp_path / "tmp") == [], f"not swept: {left}"
 
 
+def test_sigterm_to_check_of_another_interpreter_removes_its_support_folder(tmp_path):
+    """--python puts the doctor's package in a support folder for the worker: SIGTERM ends
+    the worker and removes the folder."""
+    link = tmp_path / "bin" / "python"
+    link.parent.mkdir()
+    link.symlink_to(Path(sys.executable))
+    tmp = tmp_path / "tmp"
+    tmp.mkdir()
+    proc = _start(["check", "--python", str(link), *CHECK[1:]], tmp)
+    kids = _wait_for_children(proc)
+    deadline = time.monotonic() + 60
+    while not _leftovers(tmp) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert any(name.startswith("tts-doctor-support-") for name in _leftovers(tmp))
+    proc.send_signal(signal.SIGTERM)
+    proc.communicate(timeout=120)
+    assert proc.returncode != 0
+    assert _gone(kids) == [] and _children_of(proc.pid) == []
+    assert _leftovers(tmp) == []
+
+
 def test_check_that_ends_normally_leaves_nothing(tmp_path):
     proc = _start(["check", "--only", "fault.healthy,python", "--json"], tmp_path)
     proc.communicate(timeout=120)
