@@ -146,6 +146,13 @@ def test_the_real_piper_voice_matches_its_config(cli, tmp_path):
     assert f["details"]["voices"][0]["inputs"] == ["input", "input_lengths", "scales"]
 
 
+def test_a_sambert_speaker_name_is_not_taken_for_a_piper_voice(cli):
+    """sambert-hifigan-16k's `model.voice` is a speaker ("zhitian_emo"): no Piper finding."""
+    r = cli("check", "--json", "--only", "model.piper-voice", "--recipe", "sambert-hifigan-16k")
+    assert r.returncode == 0, r
+    assert [f["id"] for f in r.json["findings"]] == []
+
+
 def test_piper_voice_without_config_and_bad_speaker(cli, tmp_path):
     voice = tmp_path / "v" / "en_US-joe-medium.onnx"
     voice.parent.mkdir()

@@ -21,8 +21,15 @@ from tts_doctor.registry import Context, probe
 def voice_files(ctx: Context) -> tuple[list[Path], str]:
     """The voices the recipe or options name: `--set piper.voice=PATH.onnx` / `model.voice`,
     or every `.onnx` inside `model.voice_package` (found without importing it)."""
-    model = (ctx.recipe or {}).get("model") or {}
-    voice = ctx.options.get("piper.voice") or model.get("voice")
+    recipe = ctx.recipe or {}
+    model = recipe.get("model") or {}
+    voice = model.get("voice")
+    # `model.voice` is a Piper voice only in a Piper recipe (Sambert's is a speaker name,
+    # "zhitian_emo"), or when it names an .onnx file
+    if voice and recipe.get("engine") not in (None, "piper") and \
+            not str(voice).endswith(".onnx"):
+        voice = None
+    voice = ctx.options.get("piper.voice") or voice
     if voice:
         return [Path(str(voice)).expanduser()], f"voice {voice}"
     package = model.get("voice_package")
