@@ -415,10 +415,17 @@ def test_modelscope_pipelines_break_on_a_newer_datasets(cli, make_env):
     # what users see (modelscope#1050)
     out = venv.run("-c", "from modelscope.pipelines import pipeline", check=False)
     assert "cannot import name 'OfflineModeIsEnabled'" in out.stderr
+    # a deployment that runs ModelScope's pipelines (the Sambert recipe): a failure
     r = cli("check", "--json", "--python", str(venv.python), "--only",
-            "compat.modelscope-datasets")
+            "compat.modelscope-datasets", "--recipe", "sambert-hifigan-16k")
     f = r.finding("compat.modelscope-datasets")
     assert f["status"] == "fail", f
+    # nothing says the pipelines run (modelscope can be there for its hub client alone)
+    r = cli("check", "--json", "--python", str(venv.python), "--only",
+            "compat.modelscope-datasets")
+    w = r.finding("compat.modelscope-datasets")
+    assert w["status"] == "warn" and "nothing says this deployment" in w["summary"], w
+    assert w["fix"] == f["fix"]
     assert f["summary"].startswith("from modelscope.pipelines import pipeline fails with "
                                    "modelscope 1.19.0 and datasets 3.0.2: ImportError: cannot "
                                    "import name 'OfflineModeIsEnabled'")

@@ -15,7 +15,7 @@ import traceback
 from typing import Any, Optional
 
 from tts_doctor import dists
-from tts_doctor.finding import Fix, Result, fail, ok
+from tts_doctor.finding import Fix, Result, Status, fail, ok, warn
 from tts_doctor.registry import Context, probe
 
 # name modelscope imports from datasets -> (the datasets release that removed it, the last
@@ -86,7 +86,8 @@ def modelscope_datasets(ctx: Context) -> Optional[Result]:
     pair and, for the internals datasets is known to have removed (`_datasets_server` in
     2.19.0, `OfflineModeIsEnabled` in 3.0.2), the last datasets release that has them; other
     missing names get the range modelscope declares. Any other import error fails with the
-    modelscope extra that brings its requirements."""
+    modelscope extra that brings its requirements. Each fail is a warn unless the deployment
+    runs the pipelines (a modelscope recipe: engine, requires or entry modules)."""
     if ctx.needs("modelscope") == "absent":
         return None
     ms = dists.distribution("modelscope")
@@ -101,4 +102,26 @@ def modelscope_datasets(ctx: Context) -> Optional[Result]:
         frames = traceback.extract_tb(exc.__traceback__)
         where = next((f"{fr.filename}:{fr.lineno}" for fr in reversed(frames)
                       if "modelscope" in fr.filename), None)
-    return judge_import(error, where, ms.version, ds_version, datasets_requirement(ms))
+    result = judge_import(error, where, ms.version, ds_version, datasets_requirement(ms))
+    return at_most_warn(result) if not uses_pipelines(ctx) else result
+
+
+def uses_pipelines(ctx: Context) -> bool:
+    """Whether the deployment runs ModelScope's pipelines: a recipe whose engine is
+    modelscope, that requires modelscope, or whose entry modules are modelscope.pipelines.
+    Without one, modelscope may be there for its hub client alone (IndexTTS-2 and CosyVoice
+    only call snapshot_download), and a pipelines import that fails is not their failure."""
+    recipe = ctx.recipe or {}
+    entries = [str(e) for e in recipe.get("entry") or ()]
+    return (recipe.get("engine") == "modelscope" or ctx.needs("modelscope") == "required"
+            or any(e.startswith("modelscope.pipelines") for e in entries))
+
+
+def at_most_warn(result: Result) -> Result:
+    """A fail of the pipelines import, as a warning: nothing says the deployment uses them."""
+    if result.status is not Status.FAIL:
+        return result
+    assert result.fix is not None
+    return warn(result.summary + " (a warning: nothing says this deployment runs ModelScope's "
+                "pipelines; --recipe sambert-hifigan-16k judges them)", result.fix,
+                **dict(result.details))
