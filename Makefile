@@ -23,6 +23,7 @@ demo: $(STAMP)
 	@echo "== tts-doctor check (exit 1 would mean a failed probe on this machine)"
 	-$(VENV)/bin/tts-doctor check
 	@echo "== tts-doctor smoke: the real Piper voice, profiled, WAV checked"
+	mkdir -p out  # the doctor never creates folders for its outputs
 	$(VENV)/bin/tts-doctor smoke --recipe piper --out out/demo-piper.wav
 	@echo "== tts-doctor smoke: the reference Sambert + HiFi-GAN V1 twin (random weights)"
 	$(VENV)/bin/tts-doctor smoke --recipe reference-hifigan-v1 --out out/demo-reference.wav
