@@ -175,7 +175,8 @@ def _write_through(target: Target, data: bytes) -> None:
         os.close(fd)
 
 
-def _fsync_dir(directory: str) -> None:
+def fsync_dir(directory: str | os.PathLike[str]) -> None:
+    """Make a rename or unlink inside `directory` durable (best effort)."""
     with contextlib.suppress(OSError):
         dir_fd = os.open(directory, os.O_RDONLY)
         try:
@@ -222,7 +223,7 @@ def atomic_path(path: PathLike, mode: Optional[int] = None) -> Iterator[Path]:
             os.replace(tmp_path, target.real)
         except OSError as exc:
             raise OutputError(f"cannot write {target.path}: {_why(exc)}") from None
-        _fsync_dir(directory)
+        fsync_dir(directory)
     except BaseException:
         with contextlib.suppress(OSError):
             tmp_path.unlink()

@@ -332,15 +332,6 @@ def _check_writable(folder: Path) -> None:
                         "code: from tts_doctor import shims; shims.activate()")
 
 
-def _fsync_dir(folder: Path) -> None:
-    with contextlib.suppress(OSError):
-        dir_fd = os.open(folder, os.O_RDONLY)
-        try:
-            os.fsync(dir_fd)
-        finally:
-            os.close(dir_fd)
-
-
 def _ours_only(folder: Path) -> bool:
     """Whether `folder` holds nothing but payload files and the bytecode Python wrote for
     them (so removing it removes nothing of anybody else's)."""
@@ -378,7 +369,7 @@ def _remove_copy(folder: Path, files: Optional[list[str]] = None) -> list[str]:
             cache.rmdir()
     with contextlib.suppress(OSError):
         folder.rmdir()
-    _fsync_dir(folder.parent)
+    atomic.fsync_dir(folder.parent)
     if not folder.exists():
         return []
     return sorted(str(p) for p in folder.rglob("*"))
@@ -435,7 +426,7 @@ def _write_copy(purelib: Path, files: dict[str, bytes]) -> tuple[Path, bool]:
         shutil.rmtree(tmp, ignore_errors=True)
         raise ShimError(f"cannot write the shims' code into {purelib}: "
                         f"{exc.strerror or exc}") from None
-    _fsync_dir(purelib)
+    atomic.fsync_dir(purelib)
     return folder, True
 
 
@@ -443,7 +434,7 @@ def _write(pth: Path, text: Optional[str]) -> None:
     try:
         if text is None:
             pth.unlink()
-            _fsync_dir(pth.parent)
+            atomic.fsync_dir(pth.parent)
         else:
             atomic.write_text(pth, text)
     except FileNotFoundError:
