@@ -8,7 +8,7 @@ __version__ = "0.1.0"
 
 # The library surface (tts_doctor.api), imported on first use so that `import tts_doctor`
 # (and `tts-doctor --help`) stays free of everything heavy.
-__all__ = ["Report", "Selection", "check", "load_recipe", "select_interpreter"]
+__all__ = ["Report", "Selection", "check", "judge_facts", "load_recipe", "select_interpreter"]
 
 
 def __getattr__(name: str):  # PEP 562

@@ -87,7 +87,8 @@ class Context:
         return cls(recipe=d.get("recipe"), options=dict(d.get("options") or {}))
 
 
-ProbeFunc = Callable[[Context], Optional[Result]]
+ProbeFunc = Callable[..., Optional[Result]]
+CollectFunc = Callable[[Context], Any]
 
 
 @dataclass(frozen=True)
@@ -104,6 +105,14 @@ class ProbeSpec:
     crash_fix: Optional[Fix] = None
     # computes the crash advice for the interpreter that crashed (its installed versions)
     crash_fix_for: Optional[Callable[[str], Optional[Fix]]] = None
+    # a split probe: `collect(ctx)` observes where the probe runs (the worker when isolated)
+    # and returns JSON-able facts; `func(ctx, facts)` judges them in the doctor's process
+    collect: Optional[CollectFunc] = None
+
+    @property
+    def split(self) -> bool:
+        """True when the probe collects facts and judges them apart (see `probe`)."""
+        return self.collect is not None
 
     def crash_advice(self, python: str) -> Optional[Fix]:
         """The fix shown when this probe's process dies: `crash_fix_for(python)` when the
@@ -130,6 +139,7 @@ def probe(
     timeout: Optional[float] = None,
     crash_fix: Optional[Fix] = None,
     crash_fix_for: Optional[Callable[[str], Optional[Fix]]] = None,
+    collect: Optional[CollectFunc] = None,
 ) -> Callable[[ProbeFunc], ProbeFunc]:
     """Register a probe under a stable id `category.name`.
 
@@ -138,6 +148,15 @@ def probe(
     the rows of the failure catalogue (FAILURES.md) the probe detects. `crash_fix` is the advice
     shown when the probe's process dies (a segfault while importing torch is itself a verdict);
     `crash_fix_for(python)` computes it for the interpreter that died, when it can.
+
+    `collect` splits the probe in two (docs/DEVELOPING.md, "Collect and judge"):
+    `collect(ctx) -> facts` observes only and runs where the probe runs (for an isolated
+    probe: in the worker, under the diagnosed interpreter, standard library only), and the
+    decorated function becomes the judge, `func(ctx, facts) -> Result | None`, a pure function
+    of the context and the facts that runs in the doctor's own process. The facts travel as
+    JSON, so `check --save-facts` can keep them and `check --facts` can judge them again later,
+    with a newer doctor, without touching the machine. Without `collect`, `func(ctx)` does both
+    and a facts file can only replay its finding.
     """
     category = id.split(".", 1)[0]
     if not category or "." not in id:
@@ -149,7 +168,7 @@ def probe(
         if id in _REGISTRY:
             raise ValueError(f"probe {id!r} registered twice")
         _REGISTRY[id] = ProbeSpec(id, category, func, title, isolated, families, timeout,
-                                  crash_fix, crash_fix_for)
+                                  crash_fix, crash_fix_for, collect)
         return func
 
     return register

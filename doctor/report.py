@@ -42,6 +42,8 @@ class Report:
     created: str = field(default_factory=_now)
     snapshot: dict[str, Any] = field(default_factory=dict)
     host: str = field(default_factory=lambda: _platform.node() or "unknown")
+    # the allowlisted environment variables; None: this process's (a facts file brings its own)
+    variables: Optional[dict[str, str]] = None
 
     def counts(self) -> dict[str, int]:
         counts = {s.value: 0 for s in Status}
@@ -84,7 +86,8 @@ class Report:
                        ("version", "implementation", "executable", "prefix",
                         "selected_by")},
             "platform": interp.get("platform") or {},
-            "environment": {"variables": allowed_environment(), **self.snapshot},
+            "environment": {"variables": (allowed_environment() if self.variables is None
+                                          else dict(self.variables)), **self.snapshot},
             "findings": [f.to_dict() for f in self.findings],
             "summary": {
                 "counts": self.counts(),

@@ -22,7 +22,8 @@ from pathlib import Path
 from typing import Any, Callable, Optional
 
 from tts_doctor import isolation
-from tts_doctor.execute import execute
+from tts_doctor.execute import collect as collect_facts
+from tts_doctor.execute import execute, judge
 from tts_doctor.finding import Finding, Fix, Status, as_command, manual
 from tts_doctor.registry import Context, ProbeSpec
 from tts_doctor.target import Target, TargetError
@@ -60,6 +61,46 @@ def _error(spec: ProbeSpec, summary: str, details: dict[str, Any], duration: flo
     return Finding(spec.id, spec.category, Status.ERROR, summary, details, fix, duration)
 
 
+@dataclass(frozen=True)
+class Collected:
+    """What a split probe's collector answered in the worker, before it is judged here."""
+
+    facts: Any
+    seconds: float
+    output: str = ""
+
+
+class Recording:
+    """What every probe of a run observed, for `check --save-facts` (tts_doctor.factfile).
+
+    A split probe leaves its facts (judged again from the file); any other outcome (a probe
+    that is not split, a crash, a timeout) leaves its finding, which the file can only replay.
+    """
+
+    def __init__(self) -> None:
+        self.probes: dict[str, dict[str, Any]] = {}
+        self._lock = threading.Lock()
+
+    def facts(self, spec: ProbeSpec, collected: Collected) -> None:
+        with self._lock:
+            self.probes[spec.id] = {"facts": collected.facts,
+                                    "collect_s": round(collected.seconds, 4),
+                                    "output": collected.output}
+
+    def finding(self, spec: ProbeSpec, finding: Optional[Finding]) -> None:
+        with self._lock:
+            self.probes[spec.id] = {"finding": finding.to_dict() if finding else None}
+
+
+def judge_collected(spec: ProbeSpec, ctx: Context, collected: Collected) -> Optional[Finding]:
+    """Judge a split probe's facts in this process; output the collector printed goes into
+    the details of a finding that is not ok (as for a probe that is not split)."""
+    finding = judge(spec, ctx, collected.facts, collected.seconds)
+    if finding is not None and finding.status is not Status.OK and collected.output.strip():
+        finding.details.setdefault("output", collected.output)
+    return finding
+
+
 class Worker:
     """The worker subprocess: probe requests on stdin, findings back on the private pipe."""
 
@@ -80,7 +121,8 @@ class Worker:
     def output_since(self, offset: int) -> str:
         return self.child.output_since(offset)
 
-    def request(self, spec: ProbeSpec, ctx: Context, timeout: float) -> Optional[Finding]:
+    def request(self, spec: ProbeSpec, ctx: Context, timeout: float
+                ) -> Optional[Finding | Collected]:
         deadline = time.monotonic() + timeout
         self.child.send({"id": spec.id, "context": ctx.to_dict()})
         offset = 0
@@ -92,6 +134,9 @@ class Worker:
             elif event.get("event") == "finding":
                 data = event.get("finding")
                 return Finding.from_dict(data) if data else None
+            elif event.get("event") == "facts":
+                return Collected(event.get("facts"), float(event.get("seconds") or 0.0),
+                                 str(event.get("output") or ""))
 
     def close(self) -> None:
         self.child.close()
@@ -113,6 +158,7 @@ class RunResult:
 
     findings: list[Finding] = field(default_factory=list)
     interpreter: dict[str, Any] = field(default_factory=dict)
+    target: Optional[Target] = None
 
 
 def _support_dir() -> str:
@@ -180,8 +226,11 @@ def run_isolated(
     python: Optional[str] = None,
     target: Optional[Target] = None,
     on_finding: Optional[Callable[[Finding], None]] = None,
+    recording: Optional[Recording] = None,
 ) -> RunResult:
     """Run probes in worker subprocesses, one at a time, restarting a worker that dies.
+
+    A split probe's facts are judged here, in the doctor's process, as they arrive.
 
     WorkerStartError when the worker cannot start at all (the doctor's failure, not a
     finding about the diagnosed code)."""
@@ -222,7 +271,14 @@ def run_isolated(
             limit = spec.timeout or timeout
             t0 = time.perf_counter()
             try:
-                finding = worker.request(spec, ctx, limit)
+                answer = worker.request(spec, ctx, limit)
+                if isinstance(answer, Collected):
+                    if recording is not None:
+                        recording.facts(spec, answer)
+                    finding = judge_collected(spec, ctx, answer)
+                    answer = None
+                else:
+                    finding = answer
             except WorkerDied as exc:
                 stack = crash_stack(exc.details.get("output", ""))
                 if stack:
@@ -241,6 +297,8 @@ def run_isolated(
                 finding = _error(spec, f"probe timed out after {limit:g} s (the worker was "
                                  "stopped and restarted for the remaining probes)", details,
                                  time.perf_counter() - t0, _timeout_fix(spec, limit), python)
+            if recording is not None and spec.id not in recording.probes:
+                recording.finding(spec, finding)
             if finding is not None:
                 result.findings.append(finding)
                 if on_finding:
@@ -253,14 +311,34 @@ def run_isolated(
     return result
 
 
+def _run_here(spec: ProbeSpec, ctx: Context, recording: Optional[Recording]
+              ) -> Optional[Finding]:
+    """Run one probe in this process; a split one's facts are recorded before judging."""
+    if spec.collect is None:
+        finding = execute(spec, ctx)
+        if recording is not None:
+            recording.finding(spec, finding)
+        return finding
+    facts, error, seconds = collect_facts(spec, ctx)
+    if error is not None:
+        if recording is not None:
+            recording.finding(spec, error)
+        return error
+    collected = Collected(facts, seconds)
+    if recording is not None:
+        recording.facts(spec, collected)
+    return judge_collected(spec, ctx, collected)
+
+
 def run_inprocess(specs: list[ProbeSpec], ctx: Context, *, timeout: float = DEFAULT_TIMEOUT,
-                  on_finding: Optional[Callable[[Finding], None]] = None) -> list[Finding]:
+                  on_finding: Optional[Callable[[Finding], None]] = None,
+                  recording: Optional[Recording] = None) -> list[Finding]:
     """Run light probes here, each in a thread under its timeout."""
     findings: list[Finding] = []
     for spec in specs:
         box: list[Optional[Finding]] = []
-        thread = threading.Thread(target=lambda s=spec, b=box: b.append(execute(s, ctx)),
-                                  daemon=True)
+        thread = threading.Thread(
+            target=lambda s=spec, b=box: b.append(_run_here(s, ctx, recording)), daemon=True)
         limit = spec.timeout or timeout
         t0 = time.perf_counter()
         thread.start()
@@ -269,6 +347,8 @@ def run_inprocess(specs: list[ProbeSpec], ctx: Context, *, timeout: float = DEFA
             finding: Optional[Finding] = _error(
                 spec, f"probe timed out after {limit:g} s", {"timeout_s": limit},
                 time.perf_counter() - t0, _timeout_fix(spec, limit))
+            if recording is not None:
+                recording.finding(spec, finding)
         else:
             finding = box[0] if box else None
         if finding is not None:
@@ -327,8 +407,11 @@ def run(
     jobs: int = 3,
     on_finding: Optional[Callable[[Finding], None]] = None,
     target: Optional[Target] = None,
+    recording: Optional[Recording] = None,
 ) -> RunResult:
     """Run the selected probes and return their findings in the order of `specs`.
+
+    With `recording`, what each probe observed is kept there (check --save-facts).
 
     Isolated probes start first in their workers (`jobs` of them at most, one per lane, see
     LANES) under the diagnosed interpreter; light probes run here meanwhile, judging that
@@ -351,7 +434,8 @@ def run(
     def lane_run(lane: list[ProbeSpec]) -> None:
         try:
             results.append(run_isolated(lane, ctx, timeout=timeout, python=python,
-                                        target=target, on_finding=on_finding))
+                                        target=target, on_finding=on_finding,
+                                        recording=recording))
         except TargetError as exc:
             failures.append(exc)
 
@@ -359,14 +443,18 @@ def run(
         thread = threading.Thread(target=lane_run, args=(lane,), daemon=True)
         thread.start()
         threads.append(thread)
+    # the lanes judge their probes' facts here as they arrive: the diagnosed interpreter
+    # stays bound until every lane is done
     with targets.use(target):
-        local_findings = run_inprocess(local, ctx, timeout=timeout, on_finding=on_finding)
-    for thread in threads:
-        thread.join()
+        local_findings = run_inprocess(local, ctx, timeout=timeout, on_finding=on_finding,
+                                       recording=recording)
+        for thread in threads:
+            thread.join()
     if failures:
         raise failures[0]
     by_id = {f.id: f for f in local_findings}
     for res in results:
         by_id.update({f.id: f for f in res.findings})
-    interpreter = interpreter_info(target or targets.home())
-    return RunResult([by_id[s.id] for s in specs if s.id in by_id], interpreter)
+    judged = target or targets.home()
+    interpreter = interpreter_info(judged)
+    return RunResult([by_id[s.id] for s in specs if s.id in by_id], interpreter, judged)

@@ -10,6 +10,10 @@ back on the pipe:
     {"event": "ready", "python": {...}}
     {"event": "start", "id": ..., "offset": capture-file offset}
     {"event": "finding", "finding": {...}}
+    {"event": "facts", "id": ..., "facts": ..., "seconds": s, "output": "..."}
+
+A split probe (`collect=`) only collects here: its facts go back in a "facts" event and the
+doctor's process judges them (tts_doctor.execute.judge), where the doctor's own libraries are.
 
 faulthandler writes the Python stack to the capture file if a probe segfaults or aborts; the
 parent reads it back from the probe's offset and names the signal.
@@ -104,6 +108,20 @@ def main(fd: int, modules: str = "") -> None:
         send({"event": "start", "id": request["id"], "offset": offset, "t": time.time()})
         if spec is None:
             send({"event": "finding", "finding": _missing(request["id"], registry)})
+            continue
+        if spec.collect is not None:
+            from tts_doctor.execute import collect
+
+            facts, error, seconds = collect(spec, context)
+            if error is None:
+                send({"event": "facts", "id": spec.id, "facts": facts, "seconds": seconds,
+                      "output": _captured(offset)[-OUTPUT_TAIL:]})
+                continue
+            finding = error.to_dict()
+            output = _captured(offset)
+            if output.strip():
+                finding["details"].setdefault("output", output[-OUTPUT_TAIL:])
+            send({"event": "finding", "finding": finding})
             continue
         try:
             finding = run_one(spec, context)

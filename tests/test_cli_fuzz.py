@@ -233,7 +233,7 @@ def check_call(draw: Any) -> list[Any]:
     if draw(SOMETIMES):
         args += ["--set", draw(SET_ITEM)]
     args += ["--format", draw(st.sampled_from(["text", "json", "github", "json", "xml"]))]
-    for flag, suffix in (("--report", ".json"), ("--junit", ".xml")):
+    for flag, suffix in (("--report", ".json"), ("--junit", ".xml"), ("--save-facts", ".json")):
         if draw(st.booleans()):
             args += [flag, ("OUT", draw(st.sampled_from(("new", "existing", "symlink",
                                                          *OUT_KINDS))), suffix)]
@@ -247,7 +247,13 @@ def check_call(draw: Any) -> list[Any]:
 
 @st.composite
 def cheap_call(draw: Any) -> list[Any]:
-    which = draw(st.sampled_from(["diff", "summarize", "explain", "recipes", "smoke"]))
+    which = draw(st.sampled_from(["diff", "summarize", "explain", "recipes", "smoke",
+                                  "facts"]))
+    if which == "facts":  # judging a facts file: any input kind, maybe a conflicting flag
+        args = ["check", "--facts", ("IN", draw(st.sampled_from(KINDS)), ".json")]
+        args += draw(st.sampled_from([[], ["--json"], ["--recipe", "piper"],
+                                      ["--only", "python"]]))
+        return args
     if which == "diff":
         args: list[Any] = ["diff", ("IN", draw(st.sampled_from(KINDS)), ".json"),
                            ("IN", draw(st.sampled_from(KINDS)), ".json")]

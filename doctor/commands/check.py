@@ -130,16 +130,20 @@ def run_check(*, only: tuple[str, ...] = (), skip: tuple[str, ...] = (),
               recipe: Optional[dict[str, Any]] = None, options: Optional[dict[str, Any]] = None,
               timeout: float = 30.0, python: Optional[str] = None, jobs: int = 3,
               progress: bool = False, reason: Optional[str] = None,
-              project: Optional[str] = None) -> Report:
-    """`tts_doctor.check` with a progress line on stderr (see tts_doctor.api)."""
+              project: Optional[str] = None, save_facts: Optional[str] = None,
+              facts: Optional[str] = None) -> Report:
+    """`tts_doctor.check` (or, with `facts`, `tts_doctor.judge_facts`) with a progress line
+    on stderr (see tts_doctor.api)."""
     from tts_doctor import api
     from tts_doctor.registry import select
 
     bar = _Progress(len(select(only, skip))) if progress else None
     try:
+        if facts is not None:
+            return api.judge_facts(facts, only=only, skip=skip, on_finding=bar)
         return api.check(only=only, skip=skip, recipe=recipe, options=options,
                          timeout=timeout, python=python, jobs=jobs, on_finding=bar,
-                         reason=reason, project=project)
+                         reason=reason, project=project, save_facts=save_facts)
     finally:
         if bar:
             bar.clear()
@@ -176,13 +180,20 @@ def run_check(*, only: tuple[str, ...] = (), skip: tuple[str, ...] = (),
               "(default: the current folder when it holds Python code).")
 @click.option("--set", "settings", multiple=True, metavar="KEY=VALUE",
               help="Probe options, e.g. ttsfrd.resource=/path/to/resource.")
+@click.option("--save-facts", "save_facts", type=click.Path(dir_okay=False), metavar="FILE",
+              help="Also write what the probes observed (redacted) to FILE, to be judged "
+              "later or elsewhere with --facts.")
+@click.option("--facts", "facts", type=click.Path(dir_okay=False), metavar="FILE",
+              help="Judge the facts in FILE (from --save-facts) instead of this machine: "
+              "nothing here is probed; the recorded recipe and options apply.")
 @click.option("--color/--no-color", "colour", default=None,
               help="Force colour on or off (default: on a terminal, unless NO_COLOR).")
 def check(fmt: Optional[str], as_json: bool, junit_path: Optional[str],
           report_path: Optional[str], verbose: bool, only: tuple[str, ...],
           skip: tuple[str, ...], list_checks: bool, strict: bool, fail_on: str,
           recipe: Optional[str], timeout: float, python: Optional[str], jobs: Optional[int],
-          settings: tuple[str, ...], colour: Optional[bool], project: Optional[str]) -> int:
+          settings: tuple[str, ...], colour: Optional[bool], project: Optional[str],
+          save_facts: Optional[str], facts: Optional[str]) -> int:
     """Probe the environment and report, per finding, what is wrong and the fix.
 
     \b
@@ -200,7 +211,15 @@ def check(fmt: Optional[str], as_json: bool, junit_path: Optional[str],
     if strict:
         fail_on = "warn"
     only_p, skip_p, specs = select_probes(only, skip)
-    for path, flag in ((report_path, "--report"), (junit_path, "--junit")):
+    if facts is not None:
+        given = [flag for flag, value in (("--python", python), ("--recipe", recipe),
+                                          ("--set", settings), ("--project", project),
+                                          ("--save-facts", save_facts)) if value]
+        if given:
+            raise UserError(f"--facts judges what was recorded (the recorded recipe and "
+                            f"options apply); it cannot be combined with {', '.join(given)}")
+    for path, flag in ((report_path, "--report"), (junit_path, "--junit"),
+                       (save_facts, "--save-facts")):
         if path is not None:
             atomic.check_target(path, flag)
     for problem in registry.plugin_errors:
@@ -215,12 +234,18 @@ def check(fmt: Optional[str], as_json: bool, junit_path: Optional[str],
     recipe_data = load_recipe(recipe)
     from tts_doctor.api import select_interpreter
 
+    if facts is not None:
+        report = run_check(only=only_p, skip=skip_p, progress=fmt != "json", facts=facts)
+        emit(report.to_dict(), fmt=fmt, verbose=verbose, colour=colour, fail_on=fail_on,
+             junit_path=junit_path, report_path=report_path)
+        return report.exit_code(fail_on)
     chosen = select_interpreter(python)
     # a TargetError (not a Python: exit 2; the worker cannot start there: exit 3) is one
     # line, mapped by cli.main like every UserError
     report = run_check(only=only_p, skip=skip_p, recipe=recipe_data, options=options,
                        timeout=timeout, python=chosen.python, jobs=jobs,
-                       progress=fmt != "json", reason=chosen.reason, project=project)
+                       progress=fmt != "json", reason=chosen.reason, project=project,
+                       save_facts=save_facts)
     data = report.to_dict()
     emit(data, fmt=fmt, verbose=verbose, colour=colour, fail_on=fail_on,
          junit_path=junit_path, report_path=report_path)

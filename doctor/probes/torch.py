@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import subprocess
 import time
-from typing import Optional
+from typing import Any, Optional
 
 from tts_doctor import dists
 from tts_doctor.facts.torch_wheels import index_for, same_build_commands, torchaudio_line
@@ -50,6 +50,29 @@ def reinstall_after_crash(python: str) -> Optional[Fix]:
                                   *reqs)))
 
 
+def collect_build(ctx: Context) -> dict[str, Any]:
+    """What torch says about itself: its metadata version, then (in the worker) what
+    `import torch` raises or which build it reports, and how long the import took."""
+    facts: dict[str, Any] = {"metadata_version": dists.version("torch")}
+    if facts["metadata_version"] is None:
+        return facts
+    t0 = time.perf_counter()
+    try:
+        import torch
+    except Exception as exc:  # ImportError, OSError from a missing libtorch_cuda.so...
+        facts["import_error"] = f"{type(exc).__name__}: {exc}"
+        return facts
+    facts.update({
+        "import_s": round(time.perf_counter() - t0, 3),
+        "version": str(torch.__version__),
+        "cuda": getattr(torch.version, "cuda", None),
+        "hip": getattr(torch.version, "hip", None),
+        "location": str(getattr(torch, "__file__", "")),
+        "debug": bool(getattr(torch.version, "debug", False)),
+    })
+    return facts
+
+
 @probe("torch.build", title="torch is installed, imports, and says which build it is",
        isolated=True, families=("C1",),
        crash_fix=Fix("Importing torch crashed the process: the install is broken (mixed "
@@ -58,8 +81,8 @@ def reinstall_after_crash(python: str) -> Optional[Fix]:
                      "build, https://download.pytorch.org/whl/<tag> for a '+cpu' or '+cuXXX' "
                      "one (`pip show torch` gives the version and tag).",
                      commands=(manual("{python}", "-m", "pip", "show", "torch"),)),
-       crash_fix_for=reinstall_after_crash)
-def build(ctx: Context) -> Result:
+       crash_fix_for=reinstall_after_crash, collect=collect_build)
+def build(ctx: Context, facts: dict[str, Any]) -> Result:
     """Checks that torch is installed and imports, and reports which build it is (CPU, CUDA, ROCm).
 
     Reads torch's version from metadata, then imports it in the worker and reads
@@ -71,8 +94,8 @@ def build(ctx: Context) -> Result:
     upgrade: uninstall, install once); otherwise `ok`. A crash while importing is reported with a
     force-reinstall.
     """
-    meta_version = dists.version("torch")
     need = ctx.needs("torch")
+    meta_version = facts.get("metadata_version")
     if meta_version is None:
         fix = Fix("Install PyTorch (pick the CUDA or CPU index that matches this machine).",
                   commands=(dists.pip_install("torch"),
@@ -80,31 +103,37 @@ def build(ctx: Context) -> Result:
         if need == "required":
             return fail("torch is not installed, and the recipe needs it", fix)
         return skip("torch is not installed")
-    t0 = time.perf_counter()
-    try:
-        import torch
-    except Exception as exc:  # ImportError, OSError from a missing libtorch_cuda.so...
+    error = facts.get("import_error")
+    if error:
         index = index_for(meta_version) or "PyPI"
         fix = Fix(f"torch {meta_version} is installed but does not import; reinstall the same "
                   f"build (with torchaudio, when installed) from the index that publishes it "
                   f"({index}).",
                   commands=same_build_commands(meta_version))
         return fail(f"torch {meta_version} is installed but `import torch` fails: "
-                    f"{type(exc).__name__}: {exc}"[:400], fix, version=meta_version,
-                    error=f"{type(exc).__name__}: {exc}")
-    seconds = time.perf_counter() - t0
-    runtime = str(torch.__version__)
-    cuda = getattr(torch.version, "cuda", None)
-    hip = getattr(torch.version, "hip", None)
+                    f"{error}"[:400], fix, version=meta_version, error=error)
+    runtime = str(facts.get("version"))
+    cuda, hip = facts.get("cuda"), facts.get("hip")
     kind = f"CUDA {cuda}" if cuda else f"ROCm {hip}" if hip else "CPU"
+    seconds = float(facts.get("import_s") or 0.0)
     details = {"version": runtime, "metadata_version": meta_version, "cuda": cuda, "hip": hip,
-               "build": kind, "location": str(getattr(torch, "__file__", "")),
-               "import_s": round(seconds, 3),
-               "debug": bool(getattr(torch.version, "debug", False))}
-    if dists.release(runtime) != dists.release(meta_version):
+               "build": kind, "location": facts.get("location") or "",
+               "import_s": round(seconds, 3), "debug": bool(facts.get("debug"))}
+    if _release(runtime) != _release(meta_version):
         fix = Fix("The torch that imports is not the one pip installed (two copies on the "
                   "path, or a partial upgrade). Remove every copy and install once.",
                   commands=steps(dists.pip_uninstall("torch"), dists.pip_install("torch")))
         return warn(f"torch imports as {runtime} but metadata says {meta_version}", fix,
                     **details)
     return ok(f"torch {runtime} ({kind} build), imports in {seconds:.1f} s", **details)
+
+
+def _release(version: str) -> tuple[int, ...]:
+    """The release part of a version (`2.13.0+cpu` -> (2, 13, 0)), by packaging; an invalid
+    version compares by its text."""
+    from packaging.version import InvalidVersion, Version
+
+    try:
+        return Version(version).release
+    except InvalidVersion:
+        return (hash(version),)
