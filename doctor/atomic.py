@@ -36,6 +36,7 @@ from pathlib import Path
 from typing import Optional, Union
 
 from tts_doctor.errors import OutputError
+from tts_doctor.inputs import file_kind
 
 PathLike = Union[str, "os.PathLike[str]"]
 
@@ -61,16 +62,6 @@ def _why(exc: OSError) -> str:
 
 def _label(path: str, what: Optional[str]) -> str:
     return f"{what} {path}" if what else path
-
-
-def _kind_name(mode: int) -> str:
-    if stat.S_ISDIR(mode):
-        return "a directory"
-    if stat.S_ISBLK(mode):
-        return "a block device"
-    if stat.S_ISSOCK(mode):
-        return "a socket"
-    return "not a regular file"
 
 
 def plan(path: PathLike, what: Optional[str] = None) -> Target:
@@ -107,7 +98,7 @@ def plan(path: PathLike, what: Optional[str] = None) -> Target:
                 raise OutputError(f"{label}: not writable (permission denied)")
             return Target(name, "stream")
         if not stat.S_ISREG(st.st_mode):
-            raise OutputError(f"{label} is {_kind_name(st.st_mode)}; give a file to write")
+            raise OutputError(f"{label} is {file_kind(st.st_mode)}; give a file to write")
     real = os.path.realpath(name) if os.path.islink(name) else name
     if st is not None:
         bits = stat.S_IMODE(st.st_mode)

@@ -26,7 +26,9 @@ def _size_text(n: int) -> str:
     return f"{n / MiB:g} MiB" if n >= MiB and n % MiB == 0 else f"{n:,} bytes"
 
 
-def _kind(mode: int) -> str:
+def file_kind(mode: int) -> str:
+    """What a non-regular file is, in words ("a FIFO (named pipe)"), for one-line errors about
+    inputs here and outputs in tts_doctor.atomic."""
     if stat.S_ISDIR(mode):
         return "a directory"
     if stat.S_ISFIFO(mode):
@@ -73,7 +75,7 @@ def check_regular(path: PathLike, what: Optional[str] = None,
     except OSError as exc:
         raise _stat_error(label, exc) from None
     if not stat.S_ISREG(st.st_mode):
-        raise _err(label, f"{_kind(st.st_mode)}, not a regular file")
+        raise _err(label, f"{file_kind(st.st_mode)}, not a regular file")
     if st.st_size > limit:
         raise _err(label, f"{st.st_size:,} bytes, over the limit of {_size_text(limit)}")
     return st
@@ -92,7 +94,7 @@ def read_bytes(path: PathLike, what: Optional[str] = None,
     try:
         st = os.fstat(fd)
         if not stat.S_ISREG(st.st_mode):  # swapped between the stat and the open
-            raise _err(label, f"{_kind(st.st_mode)}, not a regular file")
+            raise _err(label, f"{file_kind(st.st_mode)}, not a regular file")
         chunks = []
         total = 0
         while total <= limit:

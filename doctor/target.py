@@ -15,7 +15,7 @@ import os
 import subprocess
 import sys
 from collections.abc import Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, Optional
 
 from tts_doctor.errors import UserError
@@ -86,18 +86,17 @@ class Target:
     libc: str = ""
     glibc: str = ""
     byteorder: str = "little"
-    extra: dict[str, Any] = field(default_factory=dict, compare=False)
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> Target:
-        known = {f for f in cls.__dataclass_fields__ if f != "extra"}
+        known = set(cls.__dataclass_fields__)
         values = {k: v for k, v in d.items() if k in known}
         values["version_info"] = tuple(int(x) for x in (d.get("version_info") or (0, 0, 0)))
         values["sys_path"] = tuple(d.get("sys_path") or ())
         return cls(**values)
 
     def to_dict(self) -> dict[str, Any]:
-        out = {k: getattr(self, k) for k in self.__dataclass_fields__ if k != "extra"}
+        out = {k: getattr(self, k) for k in self.__dataclass_fields__}
         out["version_info"] = list(self.version_info)
         out["sys_path"] = list(self.sys_path)
         return out
