@@ -293,8 +293,17 @@ def discover(sys_path: list[str], project: Optional[str]) -> Code:
                 if dists.canonical(owner) in SELF or not os.path.isdir(target):
                     continue
                 code.editable.setdefault(owner, []).append(target)
+                # `setup.py develop` leaves NAME.egg-info in the project folder, which is on
+                # sys.path (easy-install.pth): its files were found above as a plain
+                # distribution's; they are the editable project's code
+                inside = target.rstrip(os.sep) + os.sep
+                version = ""
+                for i, src in enumerate(code.sources):
+                    if src.path.startswith(inside) and src.origin == "distribution":
+                        code.sources[i] = Source(src.path, src.owner, src.version, "editable")
+                        version = version or src.version
                 known = {s.path for s in code.sources}
-                code.sources += [Source(f, owner, "", "editable") for f in _walk(target)
+                code.sources += [Source(f, owner, version, "editable") for f in _walk(target)
                                  if f not in known]
                 continue
             if entry in owned[site] or entry.startswith((".", "_distutils")) or \
