@@ -190,12 +190,10 @@ class Watch:
         """Approximate uses without parsing, for code outside the closure (listed, never
         judged): `module.name` spelled out on a line, or `from module import ... name`."""
         out = []
-        for line_no, text in _matching_lines(_line_regex(self.patterns), source):
-            for p in self.patterns:
-                last = p.module.split(".")[-1]
-                if re.search(rf"\b{re.escape(last)}[ \t]*\.[ \t]*{re.escape(p.name)}\b", text) \
-                        or re.search(rf"from[ \t]+{re.escape(p.module)}[ \t]+import\b.*"
-                                     rf"\b{re.escape(p.name)}\b", text):
+        for line_no, text in _matching_lines(_line_regex(self.patterns), source,
+                                             _line_candidates(self.patterns)):
+            for p, spelled, imported in _pattern_regexes(self.patterns):
+                if p.name in text and (spelled.search(text) or imported.search(text)):
                     out.append([line_no, p.key, False])
                     break
         return out
@@ -222,17 +220,50 @@ def _line_regex(patterns: tuple[Pattern, ...]) -> re.Pattern[bytes]:
                       .encode(), re.M)
 
 
-def _matching_lines(regex: re.Pattern[bytes], source: bytes) -> list[tuple[int, str]]:
+@functools.lru_cache(maxsize=64)
+def _pattern_regexes(patterns: tuple[Pattern, ...]
+                     ) -> tuple[tuple[Pattern, re.Pattern[str], re.Pattern[str]], ...]:
+    """Per pattern, compiled once: `last.name` spelled out, and `from module import ... name`."""
     out = []
-    seen: set[int] = set()
-    for m in regex.finditer(source):
-        line_no = source.count(b"\n", 0, m.start()) + 1
-        if line_no in seen:
+    for p in patterns:
+        last = re.escape(p.module.split(".")[-1])
+        name = re.escape(p.name)
+        out.append((p, re.compile(rf"\b{last}[ \t]*\.[ \t]*{name}\b"),
+                    re.compile(rf"from[ \t]+{re.escape(p.module)}[ \t]+import\b.*\b{name}\b")))
+    return tuple(out)
+
+
+@functools.lru_cache(maxsize=64)
+def _line_candidates(patterns: tuple[Pattern, ...]) -> tuple[re.Pattern[bytes], ...]:
+    """Two regexes that each start with a literal ('.', 'import'), so that the regex engine
+    skips to the literal's occurrences (`_line_regex` starts with `\b` or `^` and is tried at
+    every position: most of the time of this search in big files). Every line `_line_regex`
+    matches holds a match of one of them: its first alternative needs `.name`, its second
+    `import ... name`, both within the line."""
+    alt = "|".join(sorted({re.escape(p.name) for p in patterns}, key=len, reverse=True))
+    return (re.compile(rf"\.[ \t]*(?:{alt})\b".encode()),
+            re.compile(rf"import\b[^\n]*\b(?:{alt})\b".encode()))
+
+
+def _matching_lines(regex: re.Pattern[bytes], source: bytes,
+                    candidates: tuple[re.Pattern[bytes], ...] = ()) -> list[tuple[int, str]]:
+    """(line number, text) of the lines where `regex` (multiline, never across lines)
+    matches; with `candidates`, only the lines where one of them matches are tried."""
+    if not candidates:
+        starts = sorted({source.rfind(b"\n", 0, m.start()) + 1 for m in regex.finditer(source)})
+    else:
+        starts = sorted({source.rfind(b"\n", 0, m.start()) + 1
+                         for c in candidates for m in c.finditer(source)})
+    out = []
+    counted, line_no = 0, 1  # lines are counted from the previous line on, not from the top
+    for start in starts:
+        line_no += source.count(b"\n", counted, start)
+        counted = start
+        end = source.find(b"\n", start)
+        text = source[start:end if end >= 0 else None]
+        if candidates and regex.search(text) is None:
             continue
-        seen.add(line_no)
-        start = source.rfind(b"\n", 0, m.start()) + 1
-        end = source.find(b"\n", m.end())
-        out.append((line_no, source[start:end if end >= 0 else None].decode("utf-8", "replace")))
+        out.append((line_no, text.decode("utf-8", "replace")))
     return out
 
 
@@ -269,11 +300,17 @@ class FileScan:
     def __init__(self, tests: list[tuple[Watch, Callable[[bytes], bool]]]):
         self.tests = tests
 
+    def wanted(self, source: bytes, owner: str = "") -> list[Watch]:
+        """The groups whose byte test the file passes (its owner not excluded)."""
+        return [w for w, t in self.tests if owner not in w.exclude and t(source)]
+
     def scan(self, source: bytes, want_imports: bool = False,
              module: str = "", is_package: bool = False, owner: str = "",
-             deep: bool = True) -> dict[str, Any]:
-        """`deep=False` (code outside the closure): no parse, approximate hits by line."""
-        wanted = [w for w, t in self.tests if owner not in w.exclude and t(source)]
+             deep: bool = True, wanted: Optional[list[Watch]] = None) -> dict[str, Any]:
+        """`deep=False` (code outside the closure): no parse, approximate hits by line.
+        `wanted`: the result of `self.wanted(source, owner)` when the caller has it already."""
+        if wanted is None:
+            wanted = self.wanted(source, owner)
         out: dict[str, Any] = {"hits": [], "deep": deep}
         if not wanted and not want_imports:
             return out

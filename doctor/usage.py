@@ -449,7 +449,8 @@ class Scanner:
         self.cache = FileCache(scan.watch_key(groups), use_cache)
         self.parsed = 0
         self.owners: dict[str, str] = {}  # path -> canonical owner (groups exclude owners)
-        self.pending: dict[str, tuple[os.stat_result, bytes]] = {}
+        # read by `prefetch`: stat, bytes and the groups whose byte test the file passed
+        self.pending: dict[str, tuple[os.stat_result, bytes, list[scan.Watch]]] = {}
 
     def prefetch(self, sources: list[Source]) -> None:
         """Read every file once and run the byte prefilters: a file no detector wants is
@@ -469,12 +470,12 @@ class Scanner:
                     source = fh.read()
             except OSError:
                 continue
-            owner = self.owners.get(path, "")
-            if not any(owner not in w.exclude and t(source) for w, t in self.file_scan.tests):
+            wanted = self.file_scan.wanted(source, self.owners.get(path, ""))
+            if not wanted:
                 if cached is None:
                     self.cache.put(path, st, {"hits": [], "deep": True})
                 continue
-            self.pending[path] = (st, source)
+            self.pending[path] = (st, source, wanted)
 
     def get(self, path: str, want_imports: bool = False, module: str = "",
             is_package: bool = False, owner: str = "", deep: bool = True
@@ -489,8 +490,12 @@ class Scanner:
                 (cached.get("deep", True) or not deep):
             return cached
         ready = self.pending.get(path)
-        if ready is not None and ready[0].st_mtime_ns == st.st_mtime_ns:
-            source = ready[1]
+        wanted: Optional[list[scan.Watch]] = None
+        if ready is not None and ready[0].st_mtime_ns == st.st_mtime_ns and \
+                ready[0].st_size == st.st_size:
+            source, wanted = ready[1], ready[2]
+            if owner and path not in self.owners:
+                wanted = None  # prefetch tested it for no owner: test again for this one
         else:
             try:
                 with open(path, "rb") as fh:
@@ -499,7 +504,8 @@ class Scanner:
                 return None
         self.parsed += 1
         result = self.file_scan.scan(source, want_imports, module, is_package,
-                                     self.owners.get(path, owner), deep or want_imports)
+                                     self.owners.get(path, owner), deep or want_imports,
+                                     wanted)
         if cached is not None and not want_imports and "imports" in cached:
             result.setdefault("imports", cached["imports"])
         self.cache.put(path, st, result)
