@@ -465,10 +465,11 @@ NO_ENTRY_NOTE = ("no entry point is known (no recipe entry, TTS stack, editable 
                  "your application with --project DIR")
 
 
-def unreached_note(usages: list[Any]) -> Optional[str]:
+def unreached_note(usages: list[Any], entries: Optional[list[str]] = None) -> Optional[str]:
     """'2 uses in modelscope (models/cv, models/multi_modal), not reached from the entry
     modules (modelscope.pipelines.audio.text_to_speech_pipeline)': the uses outside the
-    closure, for a summary tail and `details`; they change no status."""
+    closure, for a summary tail and `details`; they change no status. `entries`: the entry
+    modules as recorded (a judge's facts); by default the run's index is asked."""
     outside = [u for u in usages if _reached(u) is False]
     if not outside:
         return None
@@ -479,7 +480,8 @@ def unreached_note(usages: list[Any]) -> Optional[str]:
         groups.setdefault(owner, set()).add(_area(str(path), owner))
     what = "; ".join(f"{owner} ({', '.join(sorted(areas)[:3])}"
                      f"{', ...' if len(areas) > 3 else ''})" for owner, areas in groups.items())
-    entries = reach_facts().get("entries") or []
+    if entries is None:
+        entries = reach_facts().get("entries") or []
     named = ", ".join(entries[:3]) + (", ..." if len(entries) > 3 else "")
     return (f"{len(outside)} use(s) in {what}, not reached from the entry modules "
             f"({named or 'none'})")

@@ -14,7 +14,6 @@ apart: they already fall back to the new name.
 from __future__ import annotations
 
 import os
-import sys
 import time
 from dataclasses import dataclass
 from typing import Any, Optional
@@ -239,27 +238,33 @@ def _relative(usage: Any) -> str:
     return f"{path}:{usage.line}"
 
 
-def _line(version: str) -> tuple[int, ...]:
-    """'1.13' -> (1, 13), for the catalogue's own release strings (always plain dotted numbers).
+def _release(version: str) -> tuple[int, ...]:
+    """The release numbers of a version, by `packaging` ('1.13' -> (1, 13)); () when it does
+    not parse. Judges only: they run in the doctor's process, where packaging is."""
+    from packaging.version import InvalidVersion, Version
 
-    Standard library on purpose: this module's probes run inside the diagnosed interpreter,
-    where `packaging` is not available (the doctor's own process compares installed versions
-    with `packaging`, through doctor/dists.py)."""
-    return tuple(int(x) for x in version.split("."))
+    try:
+        return Version(version).release
+    except InvalidVersion:
+        return ()
 
 
-def _pin(names: list[Removed]) -> tuple[Optional[str], str]:
-    """The SciPy pin that keeps every name in `names`, and a note when it cannot install."""
-    bound = min((r.removed_in for r in names), key=_line)
+def _pin(names: list[Removed], numpy: Optional[str]) -> tuple[Optional[str], str]:
+    """The SciPy pin that keeps every name in `names`, and a note when it cannot install
+    (`numpy`: the installed NumPy version; the interpreter is the recorded target's)."""
+    bound = min((r.removed_in for r in names), key=_release)
     reqs = [f"scipy<{bound}"]
-    major_minor = _line(bound)
+    major_minor = _release(bound)
     if major_minor <= (1, 13):
-        numpy = dists.release(dists.version("numpy"))
-        if numpy and numpy[0] >= 2:
+        have = _release(numpy) if numpy else ()
+        if have and have[0] >= 2:
             reqs.append("numpy<2")  # SciPy < 1.13 was built against NumPy 1.x
-    if major_minor <= (1, 14) and sys.version_info >= (3, 13):
+    from tts_doctor import target
+
+    py = target.current().version_info
+    if major_minor <= (1, 14) and tuple(py[:2]) >= (3, 13):
         return None, (f" (a pin to scipy<{bound} is not possible on Python "
-                      f"{sys.version_info[0]}.{sys.version_info[1]}: no such wheel)")
+                      f"{py[0]}.{py[1]}: no such wheel)")
     return dists.pip_install(*reqs), ""
 
 
@@ -276,11 +281,10 @@ def _not_installed(ctx: Context) -> Result:
     return skip("scipy is not installed")
 
 
-def _import_failure(version: str, exc: BaseException, what: str = "import scipy") -> Result:
+def _import_failure(version: str, error: str, what: str = "import scipy") -> Result:
     """A SciPy that is installed but does not import: the verdict, with a reinstall of the same
     version together with its requirements (a missing or mismatched numpy is the usual cause,
     and pip then installs the numpy that SciPy release declares)."""
-    error = f"{type(exc).__name__}: {exc}"
     fix = Fix(f"SciPy {version} is installed but `{what}` fails: reinstall it with its "
               "requirements (numpy) so that pip puts back the NumPy it was built for.",
               commands=(dists.pip_install(f"scipy=={version}", extra="--force-reinstall"),))
@@ -288,9 +292,61 @@ def _import_failure(version: str, exc: BaseException, what: str = "import scipy"
                 scipy=version, error=error[:1000])
 
 
+def _installed(ctx: Context) -> Optional[dict[str, Any]]:
+    """The facts every SciPy collector starts with: {} when the recipe marks SciPy absent
+    (nothing is looked at), else the installed version (None: not installed)."""
+    if ctx.needs("scipy") == "absent":
+        return None
+    return {"version": dists.version("scipy")}
+
+
+def _uses(usages: list[Any], resample: bool) -> list[dict[str, Any]]:
+    """The uses of catalogued names in installed code (those of scipy.signal.resample, or all
+    the others), each with its file, line, `where` (relative to its distribution), guarded,
+    reached and origin."""
+    key = ".".join(RESAMPLE)
+    return [dict(u.to_dict(), where=_relative(u)) for u in usages if (u.key == key) == resample]
+
+
+def collect_removed_names(ctx: Context) -> dict[str, Any]:
+    """What this SciPy has of each catalogued name, and who uses them.
+
+    The installed version, what `import scipy` raised, the version SciPy reports, each name's
+    state ('present', 'deprecated', 'absent', 'raises' for interp2d, 'shimmed'), the NumPy
+    beside it, every use of a catalogued name in installed code (the run's usage index) and
+    in `--set scipy.paths` (file, line, guarded, reached), and what the index knows about the
+    code the deployment reaches (its entry modules)."""
+    facts = _installed(ctx)
+    if facts is None or facts["version"] is None:
+        return facts or {}
+    try:
+        import scipy
+    except Exception as exc:
+        facts["import_error"] = f"{type(exc).__name__}: {exc}"
+        return facts
+    modules: dict[str, Any] = {}
+    facts["runtime"] = str(scipy.__version__)
+    facts["states"] = {r.key: _state(r, modules) for r in REMOVED}
+    facts["numpy"] = dists.version("numpy")
+    from tts_doctor import scan
+
+    usages, scan_s = _usages()
+    every = _uses(usages, resample=False)
+    user_paths = str(ctx.options.get("scipy.paths") or "")
+    if user_paths:
+        for u in _user_usages(user_paths):
+            if u["name"] != ".".join(RESAMPLE):
+                every.append(dict(u, where=f"{u['file']}:{u['line']}",
+                                  guarded=guarded(u["file"], u["line"]), reached=True))
+    facts.update(usages=every, user_paths=user_paths, scan_s=round(scan_s, 3),
+                 scanned_distributions=len(dists.all_distributions()),
+                 reach=scan.reach_facts())
+    return facts
+
+
 @probe("scipy.removed-names", title="Names SciPy removed, and which installed packages use them",
-       isolated=True, families=("S1", "S2", "S3"), timeout=120)
-def removed_names(ctx: Context) -> Optional[Result]:
+       isolated=True, families=("S1", "S2", "S3"), timeout=120, collect=collect_removed_names)
+def removed_names(ctx: Context, facts: dict[str, Any]) -> Optional[Result]:
     """Checks installed code for SciPy names this SciPy lacks, or a later release removed.
 
     No finding when the recipe marks scipy absent; not installed: `skip`, or `fail` when the recipe
@@ -304,41 +360,33 @@ def removed_names(ctx: Context) -> Optional[Result]:
     outside it are listed in `details.unreached`, and without any entry point a use in installed
     code is at most a warning.
     """
-    if ctx.needs("scipy") == "absent":
-        return None
-    version = dists.version("scipy")
-    if version is None:
-        return _not_installed(ctx)
-    try:
-        import scipy
-    except Exception as exc:
-        return _import_failure(version, exc)
-
-    runtime = str(scipy.__version__)
-    modules: dict[str, Any] = {}
-    by_key = {r.key: r for r in REMOVED}
-    states = {r.key: _state(r, modules) for r in REMOVED}
     from tts_doctor import scan
 
-    usages, scan_s = _usages()
-    user_paths = str(ctx.options.get("scipy.paths") or "")
-    every = [u.to_dict() | {"where": _relative(u)}
-             for u in usages if u.key != ".".join(RESAMPLE)]
-    if user_paths:
-        for u in _user_usages(user_paths):
-            if u["name"] != ".".join(RESAMPLE):
-                every.append(u | {"where": f"{u['file']}:{u['line']}",
-                                  "guarded": guarded(u["file"], u["line"]), "reached": True})
+    if ctx.needs("scipy") == "absent":
+        return None
+    version = facts.get("version")
+    if version is None:
+        return _not_installed(ctx)
+    if facts.get("import_error"):
+        return _import_failure(version, facts["import_error"])
+
+    runtime = str(facts["runtime"])
+    by_key = {r.key: r for r in REMOVED}
+    states = {k: s for k, s in (facts.get("states") or {}).items() if k in by_key}
+    reach = dict(facts.get("reach") or {})
+    entries = list(reach.get("entries") or [])
+    user_paths = str(facts.get("user_paths") or "")
+    every = list(facts.get("usages") or [])
     # only the code the deployment reaches is judged; the rest is listed (doctor/usage.py)
     uses, outside = scan.split_reached(every)
-    unreached = scan.unreached_note(outside)
+    unreached = scan.unreached_note(outside, entries)
     missing = sorted(k for k, s in states.items() if s in ("absent", "raises"))
     shimmed = sorted(k for k, s in states.items() if s == "shimmed")
     deprecated = sorted(k for k, s in states.items() if s == "deprecated")
     # present here, but a later release removed it: the code breaks on the next upgrade
-    have = dists.release(runtime) or ()
+    have = _release(runtime)
     later = sorted(k for k, s in states.items() if s in ("present", "deprecated")
-                   and _line(by_key[k].removed_in) > have[:2])
+                   and _release(by_key[k].removed_in) > have[:2])
     breaking = [u for u in uses if u["name"] in missing and not u["guarded"]]
     doomed = [u for u in uses if u["name"] in later and not u["guarded"]]
     guarded_uses = [u for u in uses if u["guarded"]]
@@ -346,12 +394,12 @@ def removed_names(ctx: Context) -> Optional[Result]:
         "scipy": runtime, "missing": missing, "shimmed": shimmed, "deprecated": deprecated,
         "removed_later": later,
         "present": sum(1 for s in states.values() if s == "present"),
-        "scan_s": round(scan_s, 3),
-        "scanned_distributions": len(dists.all_distributions()),
+        "scan_s": facts.get("scan_s", 0.0),
+        "scanned_distributions": facts.get("scanned_distributions", 0),
         "users": [_brief(u) for u in breaking + doomed][:50],
         "guarded_users": [_brief(u) for u in guarded_uses][:20],
         "unreached_users": [_brief(u) for u in outside][:20],
-        "reach": _reach_brief(scan.reach_facts()),
+        "reach": _reach_brief(reach),
     }
     if unreached:
         details["unreached"] = unreached
@@ -360,20 +408,20 @@ def removed_names(ctx: Context) -> Optional[Result]:
     if breaking or doomed:
         bad = breaking or doomed
         names = sorted({u["name"] for u in bad})
-        entries = [by_key[n] for n in names]
+        removed = [by_key[n] for n in names]
         packages = _group(bad)
         what = "; ".join(f"{pkg} ({', '.join(items[:3])}{', ...' if len(items) > 3 else ''})"
                          for pkg, items in packages.items())
-        fix = _names_fix(bad, entries)
+        fix = _names_fix(bad, removed, facts.get("numpy"))
         if breaking:
             # no entry point known: a use in installed code may never run, so at most a warn
-            report = fail if scan.can_fail() or any(u.get("origin") in ("editable", "project")
-                                                    or "origin" not in u
-                                                    for u in breaking) else warn
+            report = fail if reach.get("known") or any(
+                u.get("origin") in ("editable", "project") or "origin" not in u
+                for u in breaking) else warn
             note = f" ({scan.NO_ENTRY_NOTE})" if report is warn else ""
             return report(f"SciPy {runtime} lacks {len(names)} name(s) that installed code "
                           f"uses: {what}"[:600] + note, fix, **details)
-        first = min((by_key[n].removed_in for n in names), key=_line)
+        first = min((by_key[n].removed_in for n in names), key=_release)
         return warn(f"SciPy {runtime} still has name(s) that installed code uses, but SciPy "
                     f"{first} removed them: upgrading SciPy breaks {what}"[:600], fix,
                     **details)
@@ -415,7 +463,17 @@ def _group(uses: list[dict[str, Any]]) -> dict[str, list[str]]:
     return out
 
 
-def _names_fix(uses: list[dict[str, Any]], entries: list[Removed]) -> Fix:
+def _older(version: str, than: str) -> bool:
+    """Whether `version` is older than `than`, by packaging (an invalid version is not)."""
+    from packaging.version import InvalidVersion, Version
+
+    try:
+        return Version(version) < Version(than)
+    except InvalidVersion:
+        return False
+
+
+def _names_fix(uses: list[dict[str, Any]], entries: list[Removed], numpy: Optional[str]) -> Fix:
     commands: list[str] = []
     unfixed = False
     seen = set()
@@ -425,8 +483,7 @@ def _names_fix(uses: list[dict[str, Any]], entries: list[Removed]) -> Fix:
             continue
         seen.add(dist)
         fixed = FIXED_IN.get(dists.canonical(dist))
-        have = dists.parse(u["version"]) if u["version"] else None
-        if fixed and have is not None and have < dists.parse(fixed):  # type: ignore[operator]
+        if fixed and u["version"] and _older(u["version"], fixed):
             commands.append(dists.pip_install(f"{dists.canonical(dist)}>={fixed}"))
         else:
             unfixed = True
@@ -444,7 +501,7 @@ def _names_fix(uses: list[dict[str, Any]], entries: list[Removed]) -> Fix:
     pin_note = ""
     pinned: tuple[str, ...] = ()
     if unfixed or not forwardable:
-        pin, pin_note = _pin(entries)
+        pin, pin_note = _pin(entries, numpy)
         if pin:
             pinned = (pin,)
             parts.append("or pin SciPy below the release that removed them")
@@ -480,9 +537,74 @@ def _best(fn: Any, repeats: int = 3) -> float:
     return best
 
 
+SR_IN, SR_OUT, TONE = 48000, 24000, 440.0
+FAST_N = 48000
+
+
+def collect_resample(ctx: Context) -> dict[str, Any]:
+    """What scipy.signal.resample does with a 1 s 440 Hz tone at 48 kHz resampled to 24 kHz
+    (what it raised, the shape it returned, whether every sample is finite, the spectrum's
+    peak and the level ratio), whether it is the tts-doctor shim, and (when the tone came back
+    whole) how long a 48000-sample input takes against the next prime length, or what that
+    raised; then the installed code that calls it (file, line, reached) and soxr's version."""
+    facts = _installed(ctx)
+    if facts is None or facts["version"] is None:
+        return facts or {}
+    try:  # SciPy imports NumPy first: a NumPy that fails is scipy.signal failing too
+        import numpy as np
+        import scipy.fft
+        import scipy.signal
+    except Exception as exc:
+        facts["import_error"] = f"{type(exc).__name__}: {exc}"
+        return facts
+
+    fn = scipy.signal.resample
+    shim = getattr(fn, SHIM_MARK, None)
+    facts["shim"] = shim if shim is None or isinstance(shim, (str, int, float, bool)) \
+        else str(shim)
+    t = np.arange(SR_IN) / SR_IN
+    x = np.sin(2 * np.pi * TONE * t)
+    try:
+        y = np.asarray(fn(x, SR_OUT))
+    except Exception as exc:
+        facts["tone_error"] = f"{type(exc).__name__}: {exc}"
+        return facts
+    facts["length"] = int(y.shape[-1]) if y.ndim else 0
+    facts["shape"] = [int(n) for n in y.shape]
+    facts["finite"] = bool(np.all(np.isfinite(y))) if y.shape == (SR_OUT,) else None
+    if not facts["finite"]:
+        return facts
+    spectrum = np.abs(np.fft.rfft(y))
+    facts["peak_hz"] = float(np.argmax(spectrum) * SR_OUT / len(y))
+    facts["rms_ratio"] = float(np.sqrt(np.mean(y ** 2)) / np.sqrt(np.mean(x ** 2)))
+
+    # scipy#9273: the FFT method is slow for lengths with a large prime factor
+    prime_n = _first_prime_at_least(FAST_N)
+    xf = np.sin(2 * np.pi * TONE * np.arange(FAST_N) / SR_IN)
+    xp = np.sin(2 * np.pi * TONE * np.arange(prime_n) / SR_IN)
+    facts.update(fast_length=FAST_N, prime_length=prime_n,
+                 next_fast_len=int(scipy.fft.next_fast_len(prime_n)),
+                 soxr=dists.version("soxr"))
+    try:
+        fn(xp, prime_n // 2)  # warm-up (plans, caches)
+        facts["fast_s"] = _best(lambda: fn(xf, FAST_N // 2))
+        facts["prime_s"] = _best(lambda: fn(xp, prime_n // 2))
+    except Exception as exc:
+        facts["length_error"] = f"{type(exc).__name__}: {exc}"
+        return facts
+    if shim:
+        return facts
+    from tts_doctor import scan
+
+    usages, _ = _usages()
+    facts["usages"] = _uses(usages, resample=True)
+    facts["reach"] = scan.reach_facts()
+    return facts
+
+
 @probe("scipy.resample", title="scipy.signal.resample on a real tone, and its slow lengths",
-       isolated=True, families=("S5",), timeout=120)
-def resample(ctx: Context) -> Optional[Result]:
+       isolated=True, families=("S5",), timeout=120, collect=collect_resample)
+def resample(ctx: Context, facts: dict[str, Any]) -> Optional[Result]:
     """Checks that scipy.signal.resample resamples a tone correctly, and times its slow lengths.
 
     No finding when the recipe marks scipy absent; not installed: `skip`, or `fail` when the recipe
@@ -495,41 +617,29 @@ def resample(ctx: Context) -> Optional[Result]:
     """
     if ctx.needs("scipy") == "absent":
         return None
-    version = dists.version("scipy")
+    version = facts.get("version")
     if version is None:
         return _not_installed(ctx)
-    try:  # SciPy imports NumPy first: a NumPy that fails is scipy.signal failing too
-        import numpy as np
-        import scipy.fft
-        import scipy.signal
-    except Exception as exc:
-        return _import_failure(version, exc, "import scipy.signal")
+    if facts.get("import_error"):
+        return _import_failure(version, facts["import_error"], "import scipy.signal")
 
-    fn = scipy.signal.resample
-    shim = getattr(fn, SHIM_MARK, None)
-    sr_in, sr_out, tone = 48000, 24000, 440.0
-    t = np.arange(sr_in) / sr_in
-    x = np.sin(2 * np.pi * tone * t)
+    shim = facts.get("shim")
     problems: list[str] = []
-    try:
-        y = np.asarray(fn(x, sr_out))
-    except Exception as exc:
-        y = None
-        problems.append(f"raised {type(exc).__name__}: {exc}"[:200])
     measured: dict[str, Any] = {}
-    if y is not None:
-        measured["length"] = int(y.shape[-1]) if y.ndim else 0
-        if y.shape != (sr_out,):
-            problems.append(f"returned shape {y.shape}, expected ({sr_out},)")
-        elif not np.all(np.isfinite(y)):
+    if facts.get("tone_error"):
+        problems.append(f"raised {facts['tone_error']}"[:200])
+    else:
+        measured["length"] = facts.get("length")
+        shape = tuple(facts.get("shape") or ())
+        if shape != (SR_OUT,):
+            problems.append(f"returned shape {shape}, expected ({SR_OUT},)")
+        elif not facts.get("finite"):
             problems.append("returned NaN or infinite samples")
         else:
-            spectrum = np.abs(np.fft.rfft(y))
-            peak = float(np.argmax(spectrum) * sr_out / len(y))
-            rms_ratio = float(np.sqrt(np.mean(y ** 2)) / np.sqrt(np.mean(x ** 2)))
+            peak, rms_ratio = float(facts["peak_hz"]), float(facts["rms_ratio"])
             measured.update(peak_hz=round(peak, 2), rms_ratio=round(rms_ratio, 4))
-            if abs(peak - tone) > 2.0:
-                problems.append(f"a {tone:g} Hz tone came out at {peak:.1f} Hz")
+            if abs(peak - TONE) > 2.0:
+                problems.append(f"a {TONE:g} Hz tone came out at {peak:.1f} Hz")
             if abs(rms_ratio - 1.0) > 0.05:
                 problems.append(f"the tone's level changed by {100 * (rms_ratio - 1):+.1f}%")
     details: dict[str, Any] = {"scipy": version, "shim": shim, **measured}
@@ -541,24 +651,16 @@ def resample(ctx: Context) -> Optional[Result]:
                                               extra="--force-reinstall --no-deps"),))
         return fail("scipy.signal.resample is broken: " + "; ".join(problems), fix, **details)
 
-    # scipy#9273: the FFT method is slow for lengths with a large prime factor
-    fast_n = 48000
-    prime_n = _first_prime_at_least(fast_n)
-    xf = np.sin(2 * np.pi * tone * np.arange(fast_n) / sr_in)
-    xp = np.sin(2 * np.pi * tone * np.arange(prime_n) / sr_in)
+    fast_n, prime_n = int(facts["fast_length"]), int(facts["prime_length"])
     details.update(fast_length=fast_n, prime_length=prime_n,
-                   next_fast_len=int(scipy.fft.next_fast_len(prime_n)))
-    try:
-        fn(xp, prime_n // 2)  # warm-up (plans, caches)
-        t_fast = _best(lambda: fn(xf, fast_n // 2))
-        t_prime = _best(lambda: fn(xp, prime_n // 2))
-    except Exception as exc:
+                   next_fast_len=facts["next_fast_len"])
+    if facts.get("length_error"):
         # SciPy's own FFT method takes any length; a replacement that refuses one breaks
         # code that worked (slowly) before
-        error = f"{type(exc).__name__}: {exc}"[:300]
+        error = str(facts["length_error"])[:300]
         details["error"] = error
         who = f"the tts-doctor shim ({shim})" if shim else "scipy.signal.resample"
-        commands = (dists.pip_install("soxr"),) if shim and not dists.version("soxr") else ()
+        commands = (dists.pip_install("soxr"),) if shim and not facts.get("soxr") else ()
         fix = Fix("Install soxr so that the resample shim handles every rate ratio, or remove "
                   "the shim (tts-doctor shims uninstall resample)." if shim else
                   "Reinstall SciPy.", shim=None,
@@ -572,6 +674,7 @@ def resample(ctx: Context) -> Optional[Result]:
         return verdict(f"{who} resamples a 440 Hz tone correctly but raises for a length of "
                        f"{prime_n} -> {prime_n // 2} samples (SciPy's FFT method takes any "
                        f"length): {error}"[:500], fix, **details)
+    t_fast, t_prime = float(facts["fast_s"]), float(facts["prime_s"])
     slowdown = t_prime / t_fast if t_fast > 0 else float("inf")
     details.update(fast_ms=round(t_fast * 1000, 3), prime_ms=round(t_prime * 1000, 3),
                    slowdown=round(slowdown, 1))
@@ -580,17 +683,17 @@ def resample(ctx: Context) -> Optional[Result]:
                   f"tone resamples correctly", **details)
     from tts_doctor import scan
 
-    usages, _ = _usages()
-    users, outside = scan.split_reached([u for u in usages if u.key == ".".join(RESAMPLE)])
-    details["users"] = [{"distribution": u.distribution, "version": u.version,
-                         "where": _relative(u)} for u in users][:20]
+    entries = list((facts.get("reach") or {}).get("entries") or [])
+    users, outside = scan.split_reached(list(facts.get("usages") or []))
+    details["users"] = [{"distribution": u["distribution"], "version": u["version"],
+                         "where": u["where"]} for u in users][:20]
     if outside:
-        details["unreached"] = scan.unreached_note(outside)
+        details["unreached"] = scan.unreached_note(outside, entries)
     speed = (f"a length with a large prime factor ({prime_n}) took {slowdown:.1f}x as long as "
              f"a fast length ({fast_n})")
     if users:
-        names = sorted({f"{u.distribution} {u.version}" for u in users})
-        commands = () if dists.version("soxr") else (dists.pip_install("soxr"),)
+        names = sorted({f"{u['distribution']} {u['version']}" for u in users})
+        commands = () if facts.get("soxr") else (dists.pip_install("soxr"),)
         fix = Fix("Route scipy.signal.resample through a polyphase or soxr resampler (shim "
                   "resample: same signature, no slow lengths), or call "
                   "scipy.signal.resample_poly(x, up, down) / soxr.resample(x, sr_in, sr_out) "

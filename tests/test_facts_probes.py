@@ -1,0 +1,58 @@
+"""Each probe module converted to collect/judge gives, judged from its recorded facts, the
+findings of the live run (issue 11, item 4): `check --save-facts F`, then `check --facts F`,
+through the real CLI, on a real environment where the module's probes have something to say.
+Every finding of the module must come from its judge (no `replayed` marks)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any, Callable
+
+import pytest
+
+from tests.harness import envs
+from tests.harness.apps import write_app
+
+pytestmark = pytest.mark.venv
+
+
+def _comparable(finding: dict[str, Any]) -> dict[str, Any]:
+    return {k: v for k, v in finding.items() if k != "duration_s"}
+
+
+Case = Callable[[Callable[..., Any], Path], "tuple[list[str], dict[str, str]]"]
+
+
+def _scipy(make_env: Callable[..., Any], tmp: Path) -> tuple[list[str], dict[str, str]]:
+    # SciPy 1.17 with librosa 0.10.0 reached from an application: a fail and a warn
+    venv = make_env(envs.SCIPY_MODERN)
+    app = write_app(tmp / "app", "from librosa import beat\n")
+    return (["--python", str(venv.python), "--project", str(app)],
+            {"scipy.removed-names": "fail", "scipy.resample": "warn"})
+
+
+# module -> (the check's arguments, the live statuses expected of its probes)
+CASES: dict[str, Case] = {
+    "scipy": _scipy,
+}
+
+
+@pytest.mark.parametrize("module", sorted(CASES))
+def test_recorded_facts_judge_to_the_live_findings(cli, make_env, tmp_path, module):
+    args, expected = CASES[module](make_env, tmp_path)
+    facts = tmp_path / "facts.json"
+    live = cli("check", "--json", "--only", f"{module}.*", *args, "--save-facts", str(facts),
+               cwd=tmp_path)
+    assert live.returncode in (0, 1), live
+    findings = live.json["findings"]
+    assert {f["id"]: f["status"] for f in findings} == expected, live
+    saved = json.loads(facts.read_text())
+    for f in findings:  # every probe of the module is split: facts, not a finding
+        assert "facts" in saved["probes"][f["id"]], f["id"]
+    judged = cli("check", "--json", "--facts", str(facts), "--only", f"{module}.*",
+                 cwd=tmp_path)
+    assert judged.returncode == live.returncode, judged
+    assert [_comparable(f) for f in judged.json["findings"]] == \
+        [_comparable(f) for f in findings]
+    assert not any("replayed" in f["details"] for f in judged.json["findings"])
