@@ -13,6 +13,7 @@ import pytest
 
 from tests.harness import envs
 from tests.harness.apps import write_app
+from tests.harness.recipes import write_recipe
 
 pytestmark = pytest.mark.venv
 
@@ -32,9 +33,17 @@ def _scipy(make_env: Callable[..., Any], tmp: Path) -> tuple[list[str], dict[str
             {"scipy.removed-names": "fail", "scipy.resample": "warn"})
 
 
+def _onnxruntime(make_env: Callable[..., Any], tmp: Path) -> tuple[list[str], dict[str, str]]:
+    # the development venv's CPU build of ONNX Runtime under a recipe that needs CUDA: a fail
+    recipe = write_recipe(tmp / "cuda.toml", 'cuda = "required"', name="cuda", engine="piper")
+    return (["--recipe", recipe],
+            {"onnxruntime.install": "ok", "onnxruntime.providers": "fail"})
+
+
 # module -> (the check's arguments, the live statuses expected of its probes)
 CASES: dict[str, Case] = {
     "scipy": _scipy,
+    "onnxruntime": _onnxruntime,
 }
 
 

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import glob
 import os
+import posixpath
 import re
 import shlex
 from typing import Any, Optional
@@ -109,9 +110,33 @@ def _files_from(package_dir: str) -> dict[str, Any]:
     return out
 
 
+def collect_install(ctx: Context) -> dict[str, Any]:
+    """Which ONNX Runtime builds the metadata lists ([name, version]), whether an NVIDIA
+    driver is found (for the install advice), and, with two or more builds, what is on disk
+    in their shared `onnxruntime` folder: its version, the CUDA provider library, and whose
+    RECORD the compiled module's sha256 matches."""
+    if ctx.needs("onnxruntime") == "absent":
+        return {}
+    builds = installed_builds()
+    facts: dict[str, Any] = {"builds": [[n, v] for n, v in builds],
+                             "nvidia_driver": nvidia_driver()}
+    if len(builds) < 2:
+        return facts
+    dist = dists.distribution(builds[0][0])
+    won = None
+    try:
+        package_dir = str(dist.locate_file("onnxruntime"))
+        facts["on_disk"] = dict(_files_from(package_dir), package_dir=package_dir)
+        won = winner(builds, package_dir)
+    except Exception as exc:
+        facts["on_disk_error"] = f"{type(exc).__name__}: {exc}"
+    facts["files_on_disk_from"] = won
+    return facts
+
+
 @probe("onnxruntime.install", title="Exactly one ONNX Runtime build installed (onnxruntime vs "
-       "onnxruntime-gpu overwrite each other)", families=("O2",))
-def install(ctx: Context) -> Optional[Result]:
+       "onnxruntime-gpu overwrite each other)", families=("O2",), collect=collect_install)
+def install(ctx: Context, facts: dict[str, Any]) -> Optional[Result]:
     """Checks that exactly one ONNX Runtime build (onnxruntime, onnxruntime-gpu...) is installed.
 
     No finding when the recipe marks onnxruntime absent; none installed: `skip`, or `fail` when
@@ -123,25 +148,20 @@ def install(ctx: Context) -> Optional[Result]:
     """
     if ctx.needs("onnxruntime") == "absent":
         return None
-    builds = installed_builds()
+    builds = [(str(n), str(v)) for n, v in facts.get("builds") or []]
     if not builds:
         if ctx.needs("onnxruntime") == "required":
             return fail("ONNX Runtime is not installed, and the recipe needs it",
                         Fix("Install ONNX Runtime (the GPU build on a host with an NVIDIA "
                             "GPU).", commands=(dists.pip_install(
-                                "onnxruntime-gpu" if nvidia_driver() else "onnxruntime"),)))
+                                "onnxruntime-gpu" if facts.get("nvidia_driver")
+                                else "onnxruntime"),)))
         return skip("ONNX Runtime is not installed")
     details: dict[str, Any] = {"builds": [{"name": n, "version": v} for n, v in builds]}
     if len(builds) == 1:
         return ok(f"{builds[0][0]} {builds[0][1]} is the only ONNX Runtime build", **details)
-    dist = dists.distribution(builds[0][0])
-    won = None
-    try:
-        package_dir = str(dist.locate_file("onnxruntime"))
-        details.update(_files_from(package_dir), package_dir=package_dir)
-        won = winner(builds, package_dir)
-    except Exception:
-        pass
+    details.update(facts.get("on_disk") or {})
+    won = facts.get("files_on_disk_from")
     details["files_on_disk_from"] = won
     listed = " and ".join(f"{n} {v}" for n, v in builds)
     keep = _keep(builds)
@@ -220,6 +240,49 @@ def _pip_cuda_libs(package_dir: str) -> dict[str, str]:
     return out
 
 
+def collect_providers(ctx: Context) -> dict[str, Any]:
+    """What ONNX Runtime says here: the builds the metadata lists, what `import onnxruntime`
+    raised, its version, available providers and device, whether an NVIDIA driver is found;
+    then one real session on a one-node model: on the CPU provider when no GPU is expected
+    (no GPU build, no driver, no GPU recipe), else, when the CUDA provider is listed, the
+    provider library's needed libraries the loader cannot resolve (and which of them pip's
+    CUDA wheels hold) and the providers a CUDA session ends up with."""
+    if ctx.needs("onnxruntime") == "absent":
+        return {}
+    builds = installed_builds()
+    facts: dict[str, Any] = {"builds": [[n, v] for n, v in builds]}
+    if not builds:
+        return facts
+    try:
+        import onnxruntime as ort
+    except Exception as exc:
+        facts["import_error"] = f"{type(exc).__name__}: {exc}"
+        return facts
+    package_dir = os.path.dirname(ort.__file__)
+    available = list(ort.get_available_providers())
+    driver = nvidia_driver()
+    names = {dists.canonical(n) for n, _ in builds}
+    gpu_dist = "onnxruntime-gpu" in names or "ort-nightly-gpu" in names
+    facts.update(version=getattr(ort, "__version__", None), available=available,
+                 device=ort.get_device(), nvidia_driver=driver, package_dir=package_dir)
+    if not (gpu_dist or bool(driver) or _needs_gpu(ctx)):
+        asked = ["CPUExecutionProvider"]
+    elif "CUDAExecutionProvider" in available:
+        lib = os.path.join(package_dir, "capi", CUDA_PROVIDER_LIB)
+        missing: dict[str, str] = {}
+        if os.path.exists(lib):
+            missing = dict(elf.resolve(lib).missing)
+        in_wheels = _pip_cuda_libs(package_dir)
+        facts.update(provider_library=lib, missing=missing,
+                     in_pip_wheels={m: in_wheels[m] for m in missing if m in in_wheels})
+        asked = ["CUDAExecutionProvider", "CPUExecutionProvider"]
+    else:
+        return facts  # a GPU is expected and the CUDA provider is not there: no session
+    active, error = _session_providers(ort, asked)
+    facts.update(session_asked=asked, session_providers=active, session_error=error)
+    return facts
+
+
 @probe("onnxruntime.providers", title="ONNX Runtime imports; the CUDA provider is present and "
        "its libraries load when a GPU is expected", isolated=True, families=("O2",),
        crash_fix=Fix("Importing onnxruntime or creating a session crashed the process (mixed "
@@ -227,8 +290,9 @@ def _pip_cuda_libs(package_dir: str) -> dict[str, str]:
                      "exactly one build.",
                      commands=steps(cmd("{python}", "-m", "pip", "uninstall", "-y",
                                         "onnxruntime", "onnxruntime-gpu"),
-                                    cmd("{python}", "-m", "pip", "install", "onnxruntime-gpu"))))
-def providers(ctx: Context) -> Optional[Result]:
+                                    cmd("{python}", "-m", "pip", "install", "onnxruntime-gpu"))),
+       collect=collect_providers)
+def providers(ctx: Context, facts: dict[str, Any]) -> Optional[Result]:
     """Checks that ONNX Runtime imports and, where a GPU is expected, runs a session on CUDA.
 
     No finding when the recipe marks onnxruntime absent; `skip` when none is installed; an import
@@ -241,33 +305,32 @@ def providers(ctx: Context) -> Optional[Result]:
     """
     if ctx.needs("onnxruntime") == "absent":
         return None
-    builds = installed_builds()
+    builds = [(str(n), str(v)) for n, v in facts.get("builds") or []]
     if not builds:
         return skip("ONNX Runtime is not installed")
     names = {dists.canonical(n) for n, _ in builds}
     gpu_dist = "onnxruntime-gpu" in names or "ort-nightly-gpu" in names
-    try:
-        import onnxruntime as ort
-    except Exception as exc:
+    if facts.get("import_error"):
+        error = str(facts["import_error"])
         fix = Fix("ONNX Runtime does not import: reinstall exactly one build.",
                   commands=steps(dists.pip_uninstall(*(n for n, _ in builds)),
                                  dists.pip_install(_keep(builds))))
-        return fail(f"onnxruntime does not import: {type(exc).__name__}: {exc}"[:400], fix,
-                    builds=sorted(names), error=f"{type(exc).__name__}: {exc}")
-    package_dir = os.path.dirname(ort.__file__)
-    available = list(ort.get_available_providers())
-    driver = nvidia_driver()
+        return fail(f"onnxruntime does not import: {error}"[:400], fix,
+                    builds=sorted(names), error=error)
+    available = list(facts.get("available") or [])
+    driver = facts.get("nvidia_driver")
     need_gpu = _needs_gpu(ctx)
-    details: dict[str, Any] = {"version": getattr(ort, "__version__", None),
+    details: dict[str, Any] = {"version": facts.get("version"),
                                "builds": sorted(names), "available": available,
-                               "device": ort.get_device(), "nvidia_driver": driver,
+                               "device": facts.get("device"), "nvidia_driver": driver,
                                "recipe_needs_gpu": need_gpu}
     expected = gpu_dist or bool(driver) or need_gpu
     has_cuda = "CUDAExecutionProvider" in available
     one_gpu = steps(dists.pip_uninstall(*(n for n, _ in builds)),
                     dists.pip_install(_keep(builds) if gpu_dist else "onnxruntime-gpu"))
+    active = list(facts.get("session_providers") or [])
+    error = facts.get("session_error")
     if not expected:
-        active, error = _session_providers(ort, ["CPUExecutionProvider"])
         details.update(session_providers=active, session_error=error)
         if error:
             fix = Fix("ONNX Runtime imports but cannot run a one-node model: reinstall it.",
@@ -290,14 +353,10 @@ def providers(ctx: Context) -> Optional[Result]:
             "and the recipe needs a GPU"
         return report(f"onnxruntime {details['version']} is a CPU build {where}: providers "
                       f"{available}", fix, **details)
-    lib = os.path.join(package_dir, "capi", CUDA_PROVIDER_LIB)
-    missing: dict[str, str] = {}
-    if os.path.exists(lib):
-        missing = dict(elf.resolve(lib).missing)
-    in_wheels = _pip_cuda_libs(package_dir)
-    details.update(provider_library=lib, missing=missing,
+    missing = dict(facts.get("missing") or {})
+    in_wheels = dict(facts.get("in_pip_wheels") or {})
+    details.update(provider_library=facts.get("provider_library"), missing=missing,
                    missing_but_in_pip_wheels=sorted(m for m in missing if m in in_wheels))
-    active, error = _session_providers(ort, ["CUDAExecutionProvider", "CPUExecutionProvider"])
     details.update(session_providers=active, session_error=error)
     if "CUDAExecutionProvider" in active and not error:
         return ok(f"onnxruntime {details['version']}: a session runs on the CUDA provider "
@@ -312,7 +371,7 @@ def providers(ctx: Context) -> Optional[Result]:
                       "`import torch` before creating the session, or add their folders to "
                       "LD_LIBRARY_PATH.",
                       commands=(text("export LD_LIBRARY_PATH=" + ":".join(
-                          shlex.quote(d) for d in sorted({os.path.dirname(in_wheels[m])
+                          shlex.quote(d) for d in sorted({posixpath.dirname(in_wheels[m])
                                                           for m in missing}))
                           + ':"$LD_LIBRARY_PATH"'),))
         else:
