@@ -10,6 +10,7 @@ tests say `simulated_gpu` in their name.
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import stat
@@ -38,6 +39,14 @@ def clean_environment(monkeypatch):
 
 def recipe(tmp_path: Path, requires: str) -> str:
     return write_recipe(tmp_path / "recipe.toml", requires, name="gpu-test")
+
+
+def _split(collect, judge, ctx=None):
+    """A split probe run here, its facts through JSON as the runner carries them."""
+    from tts_doctor.registry import Context
+
+    ctx = ctx or Context()
+    return judge(ctx, json.loads(json.dumps(collect(ctx))))
 
 
 # --- no driver: the real state of this machine ----------------------------------------------
@@ -425,9 +434,7 @@ def simulated_cuda_torch(monkeypatch):
 
 
 def test_kernel_failure_is_caught_and_reported_simulated_gpu(simulated_cuda_torch):
-    from tts_doctor.registry import Context
-
-    res = cuda.kernel(Context())
+    res = _split(cuda.collect_kernel, cuda.kernel)
     assert res.status is Status.FAIL
     assert res.summary.startswith("GPU 0: the kernel failed: AssertionError: Torch not "
                                   "compiled with CUDA enabled")
@@ -436,23 +443,19 @@ def test_kernel_failure_is_caught_and_reported_simulated_gpu(simulated_cuda_torc
 
 
 def test_kernel_when_cuda_does_not_initialise_simulated_gpu(monkeypatch):
-    from tts_doctor.registry import Context
-
     monkeypatch.setattr(cuda, "driver_facts", lambda: OLD_DRIVER)
     monkeypatch.setattr(cuda, "torch_facts", lambda: TorchCuda(
         "2.9.0+cu130", cuda="13.0", available=False,
         init_error="RuntimeError: The NVIDIA driver on your system is too old (found version "
                    "12040)."))
-    res = cuda.kernel(Context())
+    res = _split(cuda.collect_kernel, cuda.kernel)
     assert res.status is Status.FAIL and "too old" in res.summary
     assert res.details["family"] == "C2"
     assert "(see cuda.driver)" in res.fix.description
 
 
 def test_cudnn_missing_is_a_failure_with_the_pinned_wheel_simulated_gpu(simulated_cuda_torch):
-    from tts_doctor.registry import Context
-
-    res = cuda.cudnn(Context())
+    res = _split(cuda.collect_cudnn, cuda.cudnn)
     assert res.status is Status.FAIL
     assert res.summary == f"torch {simulated_cuda_torch.version} finds no cuDNN"
     assert res.fix.commands[-1].endswith(
@@ -481,17 +484,15 @@ def test_cpu_torch_venv_on_a_driver_host_simulated_gpu(cli, make_env, tmp_path):
 
 
 def test_kernel_skips_when_cuda_visible_devices_hides_the_gpus_simulated_gpu(monkeypatch):
-    from tts_doctor.registry import Context
-
     monkeypatch.setattr(cuda, "driver_facts", lambda: OLD_DRIVER)
     monkeypatch.setattr(cuda, "torch_facts", lambda: TorchCuda(
         "2.9.0+cu126", cuda="12.6", available=False,
         init_error="RuntimeError: No CUDA GPUs are available"))
     monkeypatch.setenv("CUDA_VISIBLE_DEVICES", "-1")
-    res = cuda.kernel(Context())
+    res = _split(cuda.collect_kernel, cuda.kernel)
     assert res.status is Status.SKIP and "hides every GPU (see cuda.env)" in res.summary
     monkeypatch.delenv("CUDA_VISIBLE_DEVICES")
-    res = cuda.kernel(Context())
+    res = _split(cuda.collect_kernel, cuda.kernel)
     assert res.status is Status.FAIL and "No CUDA GPUs are available" in res.summary
 
 
@@ -537,3 +538,70 @@ def test_index_table_for_blackwell_and_turing_simulated_gpu():
     assert cuda.indexes_for_arch((7, 5), "2.9.0") == {"cu126": True, "cu128": True,
                                                       "cu130": True}
     assert cuda.indexes_for_arch((5, 2), "2.13.0")["cu126"] is True  # sm_50 binary runs sm_52
+
+
+# --- collect and judge: the same findings from recorded facts ------------------------------
+
+def _comparable(finding):
+    return {k: v for k, v in finding.items() if k != "duration_s"}
+
+
+def test_recorded_facts_judge_to_the_live_findings_simulated_gpu(cli, tmp_path):
+    """Collected on a (fake-NVML) GPU host with allocator settings and a toolchain recipe,
+    judged again from the file on a machine state without any of it: the same findings."""
+    facts = tmp_path / "facts.json"
+    env = {**gpus.nvml_env(tmp_path, TWO), "CUDA_VISIBLE_DEVICES": "1,0",
+           "PYTORCH_CUDA_ALLOC_CONF": "expandable_segment:True"}
+    live = cli("check", "--json", "--only", "cuda.*", "--save-facts", str(facts),
+               "--recipe", recipe(tmp_path, TOOLCHAIN_REQUIRED), env=env)
+    assert live.returncode == 1, live
+    assert live.finding("cuda.build")["status"] == "fail"
+    assert live.finding("cuda.env")["status"] == "warn"
+    assert live.finding("cuda.toolchain")["status"] in ("ok", "fail")
+    saved = json.loads(facts.read_text())
+    for pid in [*CUDA_IDS, "cuda.toolchain"]:
+        assert "facts" in saved["probes"][pid], pid  # collected, not replayed
+    assert saved["probes"]["cuda.build"]["facts"]["driver"]["version"] == "570.86.10"
+    judged = cli("check", "--json", "--only", "cuda.*", "--facts", str(facts),
+                 env={"CUDA_VISIBLE_DEVICES": "-1"})
+    assert judged.returncode == live.returncode, judged
+    assert [_comparable(f) for f in judged.json["findings"]] == \
+        [_comparable(f) for f in live.json["findings"]]
+    assert not any("replayed" in f["details"] for f in judged.json["findings"])
+
+
+def test_kernel_and_cudnn_facts_are_judged_simulated_gpu():
+    """What a GPU would have answered, as collected facts (this machine has none)."""
+    from tts_doctor.registry import Context
+
+    base = {"driver": Driver(True, "570.86.10", "12.8", "nvml",
+                             ({"index": 0, "name": "NVIDIA H100", "capability": [9, 0]},)
+                             ).to_dict(),
+            "torch": TorchCuda("2.13.0+cu128", cuda="12.8", arch_list=("sm_90",),
+                               available=True).to_dict(),
+            "torch_error": None, "torchaudio": None, "CUDA_VISIBLE_DEVICES": None}
+    good = {"index": 0, "name": "NVIDIA H100", "ms": 3.5, "sum": float((1 << 16) ** 2),
+            "sum_of": 1 << 16, "matmul_max_abs_err": 1e-4, "matmul_max_abs": 90.0}
+    res = cuda.kernel(Context(), {**base, "kernels": [good]})
+    assert res.status is Status.OK and "GPU 0 NVIDIA H100: kernel + matmul in 3.5 ms" in \
+        res.summary
+    res = cuda.kernel(Context(), {**base, "kernels": [{**good, "matmul_max_abs_err": 5.0}]})
+    assert res.status is Status.FAIL and "matmul differs from the CPU by 5" in res.summary
+    oom = {"index": 0, "error": "OutOfMemoryError: CUDA out of memory. Tried to allocate"}
+    res = cuda.kernel(Context(), {**base, "kernels": [oom]})
+    assert res.status is Status.FAIL and res.details["devices"][0]["family"] == "C4"
+    cudnn = {**base, "torch_requires": ["nvidia-cudnn-cu12==9.10.2.21"], "cudnn_version": 91002,
+             "cudnn_available": True, "cudnn_enabled": True}
+    res = cuda.cudnn(Context(), {**cudnn, "conv1d_max_abs_err": 2e-6})
+    assert res.status is Status.OK and "cuDNN 91002 runs conv1d" in res.summary
+    res = cuda.cudnn(Context(), {**cudnn, "conv1d_error": "RuntimeError: CUDNN_STATUS_BAD"})
+    assert res.status is Status.FAIL and res.details["requirement"] == \
+        "nvidia-cudnn-cu12==9.10.2.21"
+    assert res.fix.commands[0].endswith("pip install nvidia-cudnn-cu12==9.10.2.21")
+
+
+def test_a_driver_read_from_proc_gets_its_cuda_from_the_table_when_judged():
+    proc = Driver(True, "550.54.14", None, cuda.PROC_VERSION, (), "NVML unavailable")
+    assert cuda.driver_of({"driver": proc.to_dict()}).cuda == "12.4"
+    nvml = Driver(True, "550.54.14", "12.5", "nvml", ())
+    assert cuda.driver_of({"driver": nvml.to_dict()}).cuda == "12.5"  # NVML's word stands

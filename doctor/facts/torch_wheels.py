@@ -27,10 +27,15 @@ def torchaudio_line(torch_version: Optional[str]) -> Optional[str]:
     return None
 
 
-def _reinstall(torch_req: str, index: Optional[str],
-               torchaudio_req: Optional[str]) -> tuple[str, ...]:
+def _reinstall(torch_req: str, index: Optional[str], torchaudio_req: Optional[str], *,
+               torchaudio_installed: Optional[bool] = None) -> tuple[str, ...]:
+    """Uninstall torch (and torchaudio) and install them from `index`. Whether torchaudio is
+    installed: `torchaudio_installed` (a judge passes what was collected), else asked of the
+    environment."""
+    if torchaudio_installed is None:
+        torchaudio_installed = dists.version("torchaudio") is not None
     names, reqs = ["torch"], [torch_req]
-    if dists.version("torchaudio") is not None:
+    if torchaudio_installed:
         names.append("torchaudio")
         reqs.append(torchaudio_req or "torchaudio")
     extra = f"--index-url {index}" if index else ""

@@ -9,6 +9,14 @@ sees). Each verdict is a pure function of those facts (`judge_build`, `judge_dri
 `judge_arch`, `judge_env`), so GPU verdicts are testable on a machine without one; the kernel
 and cuDNN probes run the real thing. With no driver every probe here says `skip` with the
 reason, except `cuda.build` when the recipe needs a GPU (then `fail`).
+
+Every probe is split (docs/DEVELOPING.md, "Collect and judge"): its `collect_*` function
+observes in the worker, under the diagnosed interpreter (the driver, what torch says, what a
+kernel or a conv1d returned or raised), and returns those facts as JSON; the probe function
+judges them in the doctor's process, where version numbers are compared with `packaging` and
+the wheel tables (which driver runs which CUDA, which index ships which architecture) are
+applied. `check --save-facts` keeps the facts, and a later doctor judges them again with newer
+tables.
 """
 
 from __future__ import annotations
@@ -22,7 +30,7 @@ import subprocess
 import sys
 import time
 import warnings
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from typing import Any, Optional
 
 from tts_doctor import dists
@@ -154,6 +162,12 @@ class Driver:
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
 
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> Driver:
+        """The driver back from its facts (`to_dict` after a trip through JSON)."""
+        return cls(bool(d.get("present")), d.get("version"), d.get("cuda"), d.get("source"),
+                   tuple(dict(x) for x in d.get("devices") or ()), d.get("reason"))
+
 
 @dataclass(frozen=True)
 class TorchCuda:
@@ -175,6 +189,14 @@ class TorchCuda:
     def to_dict(self) -> dict[str, Any]:
         return {**asdict(self), "build": self.build}
 
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> TorchCuda:
+        """torch's CUDA side back from its facts (`to_dict` after a trip through JSON)."""
+        return cls(str(d.get("version")), d.get("cuda"), d.get("hip"),
+                   tuple(str(a) for a in d.get("arch_list") or ()), bool(d.get("available")),
+                   d.get("init_error"), tuple(dict(x) for x in d.get("devices") or ()),
+                   d.get("location"))
+
 
 def _text(value: Any) -> str:
     return value.decode() if isinstance(value, bytes) else str(value)
@@ -192,16 +214,24 @@ def parse_proc_version(text: str) -> Optional[str]:
 
 
 def _vtuple(v: Optional[str]) -> tuple[int, ...]:
-    """The numbers of a driver or CUDA version ('570.86.10', '12.8'), for ordering.
+    """The release numbers of a driver or CUDA version ('570.86.10' -> (570, 86, 10), '12.8'),
+    for ordering; () when there is none or it is not a version.
 
-    Not `packaging`: these are NVIDIA's version strings, not PEP 440 (a driver version like
-    '570.86.10' parses, but '13.0.r13.0' from nvcc does not), and the cuda.* probes run in the
-    diagnosed interpreter, where only the standard library is available."""
-    return tuple(int(x) for x in re.findall(r"\d+", v or ""))
+    By `packaging`, so judge side only (the doctor's process): the collectors keep NVIDIA's
+    strings as they are (nvcc's release is cut to 'major.minor' when read)."""
+    from packaging.version import InvalidVersion, Version
+
+    if not v:
+        return ()
+    try:
+        return Version(str(v)).release
+    except InvalidVersion:
+        return ()
 
 
 def cuda_for_driver(driver_version: Optional[str]) -> Optional[str]:
-    """The highest CUDA a driver version supports, from the toolkit/driver table."""
+    """The highest CUDA a driver version supports, from the toolkit/driver table (judge
+    side: a driver read from /proc, which does not say, gets it in `driver_of`)."""
     have = _vtuple(driver_version)
     if not have:
         return None
@@ -235,7 +265,8 @@ def nvml_device_facts(nv: Any, index: int) -> dict[str, Any]:
 
 @functools.lru_cache(maxsize=1)
 def driver_facts() -> Driver:
-    """The NVIDIA driver, found without torch: NVML first, then /proc."""
+    """The NVIDIA driver, found without torch: NVML first, then /proc. Observations only:
+    a driver read from /proc has `cuda` None (the judge looks it up, `driver_of`)."""
     nv, error = nvml()
     proc = None
     try:
@@ -260,7 +291,7 @@ def driver_facts() -> Driver:
                               f"NVIDIA driver {version} is loaded but NVML lists no GPU")
             return Driver(True, version, cuda, "nvml", devices)
     if proc:
-        return Driver(True, proc, cuda_for_driver(proc), PROC_VERSION, (),
+        return Driver(True, proc, None, PROC_VERSION, (),
                       f"NVML unavailable ({error}); driver version read from {PROC_VERSION}")
     library = nvml_library()
     where = (f"{NVML_LIB} is at {library} but the kernel module is not loaded" if library
@@ -329,24 +360,61 @@ def torch_facts() -> Optional[TorchCuda]:
                      os.path.dirname(str(getattr(torch, "__file__", ""))))
 
 
-def _torch_or_result() -> tuple[Optional[TorchCuda], Optional[Result]]:
+def gpu_facts() -> dict[str, Any]:
+    """What every cuda.* collector starts from (in the worker): the driver, torch's CUDA side
+    (None: not installed) or what importing torch raised, and torchaudio's version (the
+    reinstall commands keep it paired with torch)."""
+    out: dict[str, Any] = {"driver": driver_facts().to_dict(), "torch": None,
+                           "torch_error": None, "torchaudio": dists.version("torchaudio")}
     try:
-        facts = torch_facts()
+        info = torch_facts()
     except Exception as exc:
-        return None, skip(f"torch does not import ({type(exc).__name__}: {exc}); see torch.build"
-                          [:300])
-    if facts is None:
+        out["torch_error"] = f"{type(exc).__name__}: {exc}"
+    else:
+        out["torch"] = info.to_dict() if info is not None else None
+    return out
+
+
+def driver_of(facts: dict[str, Any]) -> Driver:
+    """The collected driver, with the highest CUDA it supports from the toolkit/driver table
+    when NVML did not say (a driver read from /proc)."""
+    driver = Driver.from_dict(facts.get("driver") or {"present": False})
+    if driver.present and driver.cuda is None and driver.source == PROC_VERSION:
+        driver = replace(driver, cuda=cuda_for_driver(driver.version))
+    return driver
+
+
+def torch_of(facts: dict[str, Any]) -> Optional[TorchCuda]:
+    """The collected torch CUDA side (None: not installed, or it did not import)."""
+    info = facts.get("torch")
+    return TorchCuda.from_dict(info) if info else None
+
+
+def _torch_or_result(facts: dict[str, Any]) -> tuple[Optional[TorchCuda], Optional[Result]]:
+    error = facts.get("torch_error")
+    if error:
+        return None, skip(f"torch does not import ({error}); see torch.build"[:300])
+    info = torch_of(facts)
+    if info is None:
         return None, skip("torch is not installed")
-    return facts, None
+    return info, None
 
 
-def _torch_for_gpu(facts: Driver) -> tuple[Optional[TorchCuda], Optional[Result]]:
+def _torch_for_gpu(facts: dict[str, Any], driver: Driver
+                   ) -> tuple[Optional[TorchCuda], Optional[Result]]:
     """torch's CUDA facts, or what a GPU probe returns when there are none: torch's own skip,
     or the driver's when there is no NVIDIA driver either."""
-    torch_info, early = _torch_or_result()
-    if early and not facts.present:
-        early = skip(facts.reason or "no NVIDIA driver")
+    torch_info, early = _torch_or_result(facts)
+    if early and not driver.present:
+        early = skip(driver.reason or "no NVIDIA driver")
     return torch_info, early
+
+
+def _not_asked(ctx: Context) -> Optional[dict[str, Any]]:
+    """The facts of a collector that has nothing to observe: the recipe needs no GPU."""
+    if gpu_need(ctx) == "absent":
+        return {"collected": False, "why": "the recipe needs no GPU (requires.gpu)"}
+    return None
 
 
 # --- which wheel to install -----------------------------------------------------------------
@@ -382,12 +450,14 @@ def pick_variant(options: tuple[str, ...], driver_cuda: Optional[str]) -> tuple[
 
 
 def reinstall_commands(torch_req: str, cuda: Optional[str], *,
-                       torchaudio_req: Optional[str] = None) -> tuple[str, ...]:
-    """Uninstall torch (and torchaudio, when installed) and install them from one index:
-    the CUDA `cuda` build, or the CPU build. The uninstall comes first because an installed
-    `2.13.0+cpu` satisfies a plain `torch==2.13.0` and pip would keep it."""
+                       torchaudio_req: Optional[str] = None,
+                       torchaudio: Optional[str] = None) -> tuple[str, ...]:
+    """Uninstall torch (and torchaudio, when `torchaudio` says which is installed) and install
+    them from one index: the CUDA `cuda` build, or the CPU build. The uninstall comes first
+    because an installed `2.13.0+cpu` satisfies a plain `torch==2.13.0` and pip would keep
+    it. Pure: the installed torchaudio comes from the collected facts."""
     return _reinstall(torch_req, INDEX.format(tag=tag(cuda) if cuda else "cpu"),
-                      torchaudio_req)
+                      torchaudio_req, torchaudio_installed=torchaudio is not None)
 
 
 # --- verdicts (pure functions of the facts) --------------------------------------------------
@@ -412,8 +482,10 @@ NO_DRIVER_FIX = Fix(
     commands=(manual("nvidia-smi"),))
 
 
-def judge_build(torch: Optional[TorchCuda], driver: Driver, need: Optional[str]) -> Result:
-    """C1: a CPU build of torch on a host that has an NVIDIA driver."""
+def judge_build(torch: Optional[TorchCuda], driver: Driver, need: Optional[str], *,
+                torchaudio: Optional[str] = None) -> Result:
+    """C1: a CPU build of torch on a host that has an NVIDIA driver. `torchaudio`: the
+    installed torchaudio's version (the fix reinstalls it with torch), None when absent."""
     details: dict[str, Any] = {"driver": driver.to_dict(),
                                "torch": torch.to_dict() if torch else None, "need_gpu": need}
     if torch is not None and torch.hip:
@@ -437,7 +509,8 @@ def judge_build(torch: Optional[TorchCuda], driver: Driver, need: Optional[str])
     if not options:  # a line older than the table: the newest line's builds
         options, torch_req, ta_req = WHEEL_CUDA[max(WHEEL_CUDA)], "torch", None
     chosen, native = pick_variant(options, driver.cuda)
-    commands = reinstall_commands(torch_req, chosen, torchaudio_req=ta_req)
+    commands = reinstall_commands(torch_req, chosen, torchaudio_req=ta_req,
+                                  torchaudio=torchaudio)
     note = "" if known else (
         f"; the CUDA builds of torch {'.'.join(map(str, _line(torch.version)))} are assumed to "
         f"be those of {'.'.join(map(str, max(WHEEL_CUDA)))} "
@@ -454,7 +527,8 @@ def judge_build(torch: Optional[TorchCuda], driver: Driver, need: Optional[str])
                 index=INDEX.format(tag=tag(chosen)), **details)
 
 
-def judge_driver(torch: Optional[TorchCuda], driver: Driver) -> Result:
+def judge_driver(torch: Optional[TorchCuda], driver: Driver, *,
+                 torchaudio: Optional[str] = None) -> Result:
     """C2: torch's CUDA runtime newer than the driver supports."""
     details: dict[str, Any] = {"driver_version": driver.version, "driver_cuda": driver.cuda,
                                "source": driver.source,
@@ -475,7 +549,8 @@ def judge_driver(torch: Optional[TorchCuda], driver: Driver) -> Result:
     commands: list[str] = []
     if fitting:
         torch_req, ta_req = _same_torch(torch.version)
-        commands += reinstall_commands(torch_req, fitting[-1], torchaudio_req=ta_req)
+        commands += reinstall_commands(torch_req, fitting[-1], torchaudio_req=ta_req,
+                                       torchaudio=torchaudio)
     fix = Fix(f"Update the NVIDIA driver to {minimum or 'a newer release'} or newer (for CUDA "
               f"{torch.cuda})"
               + (f", or install torch's CUDA {fitting[-1]} build, which this driver runs"
@@ -527,7 +602,8 @@ def _prefer_driver(candidates: list[str], driver: Driver) -> str:
     return fits[-1] if fits else candidates[0]
 
 
-def judge_arch(torch: Optional[TorchCuda], driver: Driver) -> Result:
+def judge_arch(torch: Optional[TorchCuda], driver: Driver, *,
+               torchaudio: Optional[str] = None) -> Result:
     """C3: every GPU's compute capability against the kernels in the wheel."""
     details: dict[str, Any] = {"arch_list": list(torch.arch_list) if torch else [],
                                "torch": torch.version if torch else None}
@@ -602,7 +678,8 @@ def judge_arch(torch: Optional[TorchCuda], driver: Driver) -> Result:
                            f"newer (this one supports CUDA {driver.cuda}).")
         fix = Fix(f"Install a torch build whose kernels include {first['sm']}: {why}."
                   f"{driver_note}",
-                  commands=reinstall_commands(torch_req, chosen, torchaudio_req=ta_req))
+                  commands=reinstall_commands(torch_req, chosen, torchaudio_req=ta_req,
+                                              torchaudio=torchaudio))
         names = ", ".join(f"GPU {r['index']} {r['name']} ({r['sm']})" for r in missing)
         return fail(f"{names}: torch {torch.version} has no kernel for "
                     f"{'this architecture' if len(missing) == 1 else 'these architectures'} "
@@ -767,9 +844,14 @@ def classify(message: str) -> tuple[str, str]:
 
 # --- probes ---------------------------------------------------------------------------------
 
+def collect_build(ctx: Context) -> dict[str, Any]:
+    """cuda.build's facts: the driver, torch's CUDA side (or its import error), torchaudio."""
+    return _not_asked(ctx) or gpu_facts()
+
+
 @probe("cuda.build", title="A CUDA build of torch where an NVIDIA driver is present",
-       isolated=True, families=("C1",))
-def build(ctx: Context) -> Optional[Result]:
+       isolated=True, families=("C1",), collect=collect_build)
+def build(ctx: Context, facts: dict[str, Any]) -> Optional[Result]:
     """Fails when torch is a CPU-only wheel on a machine whose NVIDIA driver NVML (or
     /proc/driver/nvidia/version) reports, with the command that installs the CUDA build
     matching the driver's CUDA from download.pytorch.org. With no driver: `skip`, or `fail`
@@ -777,69 +859,141 @@ def build(ctx: Context) -> Optional[Result]:
     need = gpu_need(ctx)
     if need == "absent":
         return None
-    driver = driver_facts()
-    try:
-        torch = torch_facts()
-    except Exception as exc:
-        return skip(f"torch does not import ({type(exc).__name__}: {exc}); see torch.build"
-                    [:300], driver=driver.to_dict())
-    return judge_build(torch, driver, need)
+    driver = driver_of(facts)
+    if facts.get("torch_error"):
+        return skip(f"torch does not import ({facts['torch_error']}); see torch.build"[:300],
+                    driver=driver.to_dict())
+    return judge_build(torch_of(facts), driver, need, torchaudio=facts.get("torchaudio"))
+
+
+def collect_driver(ctx: Context) -> dict[str, Any]:
+    """cuda.driver's facts: the driver (NVML or /proc) and torch's CUDA side."""
+    return _not_asked(ctx) or gpu_facts()
 
 
 @probe("cuda.driver", title="The NVIDIA driver supports the CUDA runtime torch was built for",
-       isolated=True, families=("C2",))
-def driver(ctx: Context) -> Optional[Result]:
+       isolated=True, families=("C2",), collect=collect_driver)
+def driver(ctx: Context, facts: dict[str, Any]) -> Optional[Result]:
     """Reads the driver version and the highest CUDA it supports through NVML
     (nvmlSystemGetCudaDriverVersion_v2) and compares it with `torch.version.cuda`; a runtime
     of a newer CUDA major than the driver supports fails ("The NVIDIA driver on your system
     is too old"), a newer minor warns (minor-version compatibility: PTX kernels fail)."""
     if gpu_need(ctx) == "absent":
         return None
-    facts = driver_facts()
-    try:
-        torch = torch_facts()
-    except Exception:
-        torch = None
-    return judge_driver(torch, facts)
+    torch = None if facts.get("torch_error") else torch_of(facts)
+    return judge_driver(torch, driver_of(facts), torchaudio=facts.get("torchaudio"))
+
+
+def collect_arch(ctx: Context) -> dict[str, Any]:
+    """cuda.arch's facts: the GPUs' capabilities (NVML, and torch's devices) and the wheel's
+    architecture list."""
+    return _not_asked(ctx) or gpu_facts()
 
 
 @probe("cuda.arch", title="The torch wheel ships kernels for every GPU's architecture",
-       isolated=True, families=("C3", "F5"))
-def arch(ctx: Context) -> Optional[Result]:
+       isolated=True, families=("C3", "F5"), collect=collect_arch)
+def arch(ctx: Context, facts: dict[str, Any]) -> Optional[Result]:
     """Compares each GPU's compute capability with `torch.cuda.get_arch_list()`: a binary for
     the same architecture (sm_XY, or an older minor of the same major) or PTX it can compile
     (compute_XY at or below the GPU's) runs; anything else fails with "no kernel image is
     available for execution on the device" (an RTX 50xx, sm_120, needs a cu128+ build)."""
     if gpu_need(ctx) == "absent":
         return None
-    facts = driver_facts()
-    torch, early = _torch_for_gpu(facts)
+    driver = driver_of(facts)
+    torch, early = _torch_for_gpu(facts, driver)
     if early:
         return early
-    return judge_arch(torch, facts)
+    return judge_arch(torch, driver, torchaudio=facts.get("torchaudio"))
+
+
+def run_kernels() -> list[dict[str, Any]]:
+    """An elementwise kernel and a 256x256 matmul on each visible GPU, synchronised: per GPU
+    what came back (the sum, the largest difference from the CPU's matmul, the time) or what
+    it raised."""
+    import torch
+
+    out: list[dict[str, Any]] = []
+    for index in range(torch.cuda.device_count()):
+        device = torch.device("cuda", index)
+        t0 = time.perf_counter()
+        try:
+            x = torch.arange(1 << 16, dtype=torch.float32, device=device)
+            total = float((x * 2 + 1).sum().item())
+            a = torch.linspace(-1, 1, 256 * 256, dtype=torch.float32).reshape(256, 256)
+            got = (a.to(device) @ a.to(device)).cpu()
+            torch.cuda.synchronize(device)
+            want = a @ a
+            out.append({"index": index, "name": torch.cuda.get_device_name(index),
+                        "ms": round((time.perf_counter() - t0) * 1000, 1),
+                        "sum": total, "sum_of": 1 << 16,
+                        "matmul_max_abs_err": float((got - want).abs().max()),
+                        "matmul_max_abs": float(want.abs().max())})
+        except Exception as exc:
+            out.append({"index": index, "error": f"{type(exc).__name__}: {exc}"[:2000]})
+        finally:
+            try:
+                torch.cuda.empty_cache()
+            except Exception:
+                pass
+    return out
+
+
+def collect_kernel(ctx: Context) -> dict[str, Any]:
+    """cuda.kernel's facts: the driver, torch, CUDA_VISIBLE_DEVICES and, when there is a
+    driver and torch's CUDA starts, what the kernels returned on each GPU (`kernels`; None:
+    not run, and the other facts say why)."""
+    skipped = _not_asked(ctx)
+    if skipped:
+        return skipped
+    facts = gpu_facts()
+    facts["CUDA_VISIBLE_DEVICES"] = os.environ.get("CUDA_VISIBLE_DEVICES")
+    info = facts["torch"]
+    runs = facts["driver"]["present"] and info and info.get("cuda") and info.get("available")
+    facts["kernels"] = run_kernels() if runs else None
+    return facts
+
+
+def _kernel_row(r: dict[str, Any]) -> dict[str, Any]:
+    """One GPU's kernel facts judged: the problem in what it computed, or what its error
+    means."""
+    if r.get("error"):
+        message = str(r["error"])
+        family, meaning = classify(message)
+        return {"index": r.get("index"), "error": message[:500], "family": family or None,
+                "meaning": meaning}
+    n = int(r.get("sum_of") or 1 << 16)
+    expected = float(n ** 2)  # sum of 2i+1 for i < n is n^2
+    total, err = float(r["sum"]), float(r["matmul_max_abs_err"])
+    problem = None
+    if abs(total - expected) > expected * 1e-5:
+        problem = f"elementwise sum {total} != {expected}"
+    elif err > 1e-2 * float(r["matmul_max_abs"]):  # TF32 stays well inside 1 %
+        problem = f"matmul differs from the CPU by {err:.3g}"
+    return {"index": r.get("index"), "name": r.get("name"), "ms": r.get("ms"),
+            "matmul_max_abs_err": err, "problem": problem}
 
 
 @probe("cuda.kernel", title="A CUDA kernel launches and synchronises on every visible GPU",
-       isolated=True, timeout=90)
-def kernel(ctx: Context) -> Optional[Result]:
+       isolated=True, timeout=90, collect=collect_kernel)
+def kernel(ctx: Context, facts: dict[str, Any]) -> Optional[Result]:
     """Runs an elementwise kernel and a 256x256 matmul on each visible GPU, synchronises and
     checks the numbers against the CPU; the CUDA error it raises is the verdict (no kernel
     image, driver too old, out of memory, busy device)."""
     if gpu_need(ctx) == "absent":
         return None
-    facts = driver_facts()
-    torch_info, early = _torch_for_gpu(facts)
+    driver = driver_of(facts)
+    torch_info, early = _torch_for_gpu(facts, driver)
     if early:
         return early
     assert torch_info is not None
-    if not facts.present:
-        return skip(facts.reason or "no NVIDIA driver", torch=torch_info.version)
+    if not driver.present:
+        return skip(driver.reason or "no NVIDIA driver", torch=torch_info.version)
     if not torch_info.cuda:
         return skip(f"torch {torch_info.version} is a {torch_info.build} build (see cuda.build)")
     details: dict[str, Any] = {"torch": torch_info.version}
-    cvd = os.environ.get("CUDA_VISIBLE_DEVICES")
-    if not torch_info.available and cvd is not None and facts.devices and \
-            visible_devices(cvd, [dict(d) for d in facts.devices]) == []:
+    cvd = facts.get("CUDA_VISIBLE_DEVICES")
+    if not torch_info.available and cvd is not None and driver.devices and \
+            visible_devices(cvd, [dict(d) for d in driver.devices]) == []:
         return skip(f"CUDA_VISIBLE_DEVICES={cvd!r} hides every GPU (see cuda.env)", **details)
     if not torch_info.available:
         family, meaning = classify(torch_info.init_error or "")
@@ -851,39 +1005,7 @@ def kernel(ctx: Context) -> Optional[Result]:
                                   manual(dists.executable(), "-c",
                                          "import torch; torch.cuda.init()"))),
                     family=family or None, **details)
-    import torch
-
-    results = []
-    for index in range(torch.cuda.device_count()):
-        device = torch.device("cuda", index)
-        t0 = time.perf_counter()
-        try:
-            x = torch.arange(1 << 16, dtype=torch.float32, device=device)
-            total = float((x * 2 + 1).sum().item())
-            a = torch.linspace(-1, 1, 256 * 256, dtype=torch.float32).reshape(256, 256)
-            got = (a.to(device) @ a.to(device)).cpu()
-            torch.cuda.synchronize(device)
-            want = a @ a
-            err = float((got - want).abs().max())
-            expected = float((1 << 16) ** 2)  # sum of 2i+1 for i < n is n^2
-            problem = None
-            if abs(total - expected) > expected * 1e-5:
-                problem = f"elementwise sum {total} != {expected}"
-            elif err > 1e-2 * float(want.abs().max()):  # TF32 stays well inside 1 %
-                problem = f"matmul differs from the CPU by {err:.3g}"
-            results.append({"index": index, "name": torch.cuda.get_device_name(index),
-                            "ms": round((time.perf_counter() - t0) * 1000, 1),
-                            "matmul_max_abs_err": err, "problem": problem})
-        except Exception as exc:
-            message = f"{type(exc).__name__}: {exc}"
-            family, meaning = classify(message)
-            results.append({"index": index, "error": message[:500], "family": family or None,
-                            "meaning": meaning})
-        finally:
-            try:
-                torch.cuda.empty_cache()
-            except Exception:
-                pass
+    results = [_kernel_row(r) for r in facts.get("kernels") or []]
     details["devices"] = results
     broken = [r for r in results if r.get("error")]
     wrong = [r for r in results if r.get("problem")]
@@ -918,26 +1040,65 @@ def cudnn_requirement(requires: list[str]) -> Optional[str]:
     return None
 
 
+def collect_cudnn(ctx: Context) -> dict[str, Any]:
+    """cuda.cudnn's facts: torch's requirements (the nvidia-cudnn pin), what
+    `torch.backends.cudnn` says, the libcudnn libraries the loader misses when it finds none,
+    and, with a GPU, the largest difference of a cuDNN conv1d from the CPU's (or what it
+    raised). Each step only when the one before it allows it; the facts say where it stopped."""
+    skipped = _not_asked(ctx)
+    if skipped:
+        return skipped
+    facts = gpu_facts()
+    info = facts["torch"]
+    if not info or not info.get("cuda"):
+        return facts
+    import torch
+
+    dist = dists.distribution("torch")
+    facts["torch_requires"] = [str(r) for r in (dist.requires or [])] if dist else []
+    try:
+        version = torch.backends.cudnn.version()
+        available = bool(torch.backends.cudnn.is_available())
+    except Exception as exc:
+        facts["cudnn_error"] = f"{type(exc).__name__}: {exc}"[:2000]
+        return facts
+    facts.update(cudnn_version=version, cudnn_available=available,
+                 cudnn_enabled=bool(torch.backends.cudnn.enabled))
+    if not available or version is None:
+        facts["cudnn_missing"] = _missing_cudnn(info.get("location"))
+        return facts
+    if not facts["driver"]["present"] or not info.get("available"):
+        return facts
+    try:
+        x = torch.randn(2, 8, 400, generator=torch.Generator().manual_seed(0))
+        w = torch.randn(16, 8, 5, generator=torch.Generator().manual_seed(1))
+        with torch.backends.cudnn.flags(enabled=True):
+            got = torch.nn.functional.conv1d(x.cuda(), w.cuda(), padding=2).cpu()
+        torch.cuda.synchronize()
+        facts["conv1d_max_abs_err"] = float(
+            (got - torch.nn.functional.conv1d(x, w, padding=2)).abs().max())
+    except Exception as exc:
+        facts["conv1d_error"] = f"{type(exc).__name__}: {exc}"[:2000]
+    return facts
+
+
 @probe("cuda.cudnn", title="cuDNN loads and runs a conv1d on the GPU", isolated=True,
-       families=("C6",), timeout=90)
-def cudnn(ctx: Context) -> Optional[Result]:
+       families=("C6",), timeout=90, collect=collect_cudnn)
+def cudnn(ctx: Context, facts: dict[str, Any]) -> Optional[Result]:
     """Reads `torch.backends.cudnn.version()` and runs a conv1d through cuDNN on the GPU,
     compared with the CPU; a missing or mismatched cuDNN library (the nvidia-cudnn wheel torch
     pins, or libcudnn.so.N on the loader's path) fails with the exact requirement."""
     if gpu_need(ctx) == "absent":
         return None
-    facts = driver_facts()
-    torch_info, early = _torch_for_gpu(facts)
+    driver = driver_of(facts)
+    torch_info, early = _torch_for_gpu(facts, driver)
     if early:
         return early
     assert torch_info is not None
     if not torch_info.cuda:
         return skip(f"torch {torch_info.version} is a {torch_info.build} build"
-                    + ("" if facts.present else f"; {facts.reason}"))
-    import torch
-
-    dist = dists.distribution("torch")
-    requirement = cudnn_requirement(list(dist.requires or []) if dist else [])
+                    + ("" if driver.present else f"; {driver.reason}"))
+    requirement = cudnn_requirement(list(facts.get("torch_requires") or []))
     details: dict[str, Any] = {"torch": torch_info.version, "requirement": requirement}
     fix = Fix("Install the cuDNN torch was built against (the nvidia-cudnn wheel its metadata "
               "pins), and make sure no other libcudnn on LD_LIBRARY_PATH shadows it.",
@@ -945,32 +1106,24 @@ def cudnn(ctx: Context) -> Optional[Result]:
               + (dists.pip_install("torch==" + torch_info.version.split("+")[0],
                                    extra="--force-reinstall --index-url "
                                    + INDEX.format(tag=tag(torch_info.cuda))),))
-    try:
-        version = torch.backends.cudnn.version()
-        available = bool(torch.backends.cudnn.is_available())
-    except Exception as exc:
-        return fail(f"cuDNN does not load: {type(exc).__name__}: {exc}"[:500], fix, **details)
-    details.update(version=version, available=available,
-                   enabled=bool(torch.backends.cudnn.enabled))
-    if not available or version is None:
-        missing = _missing_cudnn(torch_info.location)
+    if facts.get("cudnn_error"):
+        return fail(f"cuDNN does not load: {facts['cudnn_error']}"[:500], fix, **details)
+    version = facts.get("cudnn_version")
+    details.update(version=version, available=facts.get("cudnn_available"),
+                   enabled=facts.get("cudnn_enabled"))
+    if not facts.get("cudnn_available") or version is None:
+        missing = list(facts.get("cudnn_missing") or [])
         details["missing"] = missing
         return fail(f"torch {torch_info.version} finds no cuDNN"
                     + (f" ({', '.join(missing)} not found)" if missing else ""), fix, **details)
-    if not facts.present or not torch_info.available:
+    if not driver.present or not torch_info.available:
         return skip(f"cuDNN {version} loads; no GPU to run it on ("
-                    f"{facts.reason or torch_info.init_error or 'CUDA unavailable'})", **details)
-    try:
-        x = torch.randn(2, 8, 400, generator=torch.Generator().manual_seed(0))
-        w = torch.randn(16, 8, 5, generator=torch.Generator().manual_seed(1))
-        with torch.backends.cudnn.flags(enabled=True):
-            got = torch.nn.functional.conv1d(x.cuda(), w.cuda(), padding=2).cpu()
-        torch.cuda.synchronize()
-        err = float((got - torch.nn.functional.conv1d(x, w, padding=2)).abs().max())
-    except Exception as exc:
-        message = f"{type(exc).__name__}: {exc}"
+                    f"{driver.reason or torch_info.init_error or 'CUDA unavailable'})", **details)
+    if facts.get("conv1d_error"):
+        message = str(facts["conv1d_error"])
         return fail(f"cuDNN {version}: conv1d on the GPU failed: {message}"[:500], fix,
                     error=message[:1000], **details)
+    err = float(facts["conv1d_max_abs_err"])
     details["max_abs_err"] = err
     if err > 1e-2:
         return fail(f"cuDNN {version}: conv1d on the GPU differs from the CPU by {err:.3g}",
@@ -991,20 +1144,39 @@ def _missing_cudnn(torch_dir: Optional[str]) -> list[str]:
     return sorted(name for name in res.missing if "cudnn" in name)
 
 
-@probe("cuda.env", title="CUDA_VISIBLE_DEVICES and PYTORCH_CUDA_ALLOC_CONF", isolated=True)
-def env(ctx: Context) -> Optional[Result]:
+ENV_VARS = ("CUDA_VISIBLE_DEVICES", "CUDA_DEVICE_ORDER", *ALLOC_VARS)
+
+
+def collect_env(ctx: Context) -> dict[str, Any]:
+    """cuda.env's facts: the CUDA variables as set (unset ones absent), the driver's GPUs, and
+    what torch's own allocator parser (torch >= 2.9) says of each allocator setting
+    (`torch_rejects`: None when torch is not installed or nothing is set)."""
+    skipped = _not_asked(ctx)
+    if skipped:
+        return skipped
+    environ = {k: os.environ[k] for k in ENV_VARS if k in os.environ}
+    confs = {k: environ[k] for k in ALLOC_VARS if k in environ}
+    return {"driver": driver_facts().to_dict(), "environ": environ,
+            "torch": dists.version("torch"),
+            "torch_rejects": _torch_rejects(confs) if confs and dists.version("torch")
+            else None}
+
+
+@probe("cuda.env", title="CUDA_VISIBLE_DEVICES and PYTORCH_CUDA_ALLOC_CONF", isolated=True,
+       collect=collect_env)
+def env(ctx: Context, facts: dict[str, Any]) -> Optional[Result]:
     """Reports CUDA_VISIBLE_DEVICES, CUDA_DEVICE_ORDER and the caching allocator settings.
     Warns when CUDA_VISIBLE_DEVICES hides every GPU the driver has ('', -1, an index past the
     last GPU), and when PYTORCH_CUDA_ALLOC_CONF / PYTORCH_ALLOC_CONF holds a key the allocator
     does not know (torch stops at CUDA start-up) or a value it rejects."""
     if gpu_need(ctx) == "absent":
         return None
-    facts = driver_facts()
-    result = judge_env(dict(os.environ), facts)
-    confs = {k: os.environ[k] for k in ALLOC_VARS if k in os.environ}
-    if confs and dists.version("torch") and result.status.value != "warn":
-        # torch's own parser (torch >= 2.9) on the values it would read at CUDA start-up
-        rejected = _torch_rejects(confs)
+    environ = {str(k): str(v) for k, v in (facts.get("environ") or {}).items()}
+    result = judge_env(environ, driver_of(facts))
+    confs = {k: environ[k] for k in ALLOC_VARS if k in environ}
+    if confs and facts.get("torch") and result.status.value != "warn":
+        # torch's own parser on the values it would read at CUDA start-up
+        rejected = list(facts.get("torch_rejects") or [])
         if rejected:
             return warn("; ".join(rejected)[:600],
                         Fix("Fix the allocator settings torch rejects (or empty the "
@@ -1015,6 +1187,8 @@ def env(ctx: Context) -> Optional[Result]:
 
 
 def _torch_rejects(confs: dict[str, str]) -> list[str]:
+    """What torch's own allocator parser says of each setting: one line per variable it
+    rejects (collector side; [] when this torch has no such parser)."""
     try:
         import torch
 
@@ -1025,7 +1199,11 @@ def _torch_rejects(confs: dict[str, str]) -> list[str]:
     if setter is None:
         return []
     out = []
-    before = getter() if getter else None
+    before = None
+    try:  # the getter parses the environment's settings too, and raises on a bad one
+        before = getter() if getter else None
+    except Exception:
+        pass
     for var, value in confs.items():
         try:
             setter(value)
@@ -1158,18 +1336,28 @@ def judge_toolchain(facts: dict[str, Any], need: str) -> Result:
               f"{facts['ninja_version']}, {facts['cxx']}{note}", **details)
 
 
+def collect_toolchain(ctx: Context) -> dict[str, Any]:
+    """cuda.toolchain's facts (`toolchain_facts`), only for a recipe that needs a toolchain:
+    nvcc and ninja are run, which costs time."""
+    need = ctx.needs("cuda-toolchain")
+    if need in (None, "absent"):
+        return {"collected": False, "why": "the recipe needs no CUDA toolchain"}
+    return toolchain_facts(dict(os.environ))
+
+
 @probe("cuda.toolchain", title="nvcc, CUDA headers, a C++ compiler and ninja for JIT-built "
-       "CUDA kernels (when the recipe needs them)", families=("O6",))
-def toolchain(ctx: Context) -> Optional[Result]:
+       "CUDA kernels (when the recipe needs them)", families=("O6",),
+       collect=collect_toolchain)
+def toolchain(ctx: Context, facts: dict[str, Any]) -> Optional[Result]:
     """Only for a recipe that needs a CUDA toolchain (`requires.cuda-toolchain`, e.g.
     IndexTTS-2's BigVGAN kernel, compiled at first use by torch.utils.cpp_extension): finds
     CUDA_HOME as torch does (CUDA_HOME, CUDA_PATH, nvcc on PATH, /usr/local/cuda), runs
     `nvcc --version` and `ninja --version`, checks cuda_runtime.h and a C++ compiler, and
     compares nvcc's CUDA major with torch's. Required: fail; optional: warn."""
     need = ctx.needs("cuda-toolchain")
-    if need in (None, "absent"):
+    if need in (None, "absent") or facts.get("collected") is False:
         return None
-    return judge_toolchain(toolchain_facts(dict(os.environ)), need)
+    return judge_toolchain(facts, need)
 
 
 def _wrapped(nvcc: Optional[str]) -> Optional[str]:
