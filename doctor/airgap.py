@@ -13,12 +13,16 @@ the entry modules), before any of the model's code is imported. It
   (`socket.gaierror` for a name lookup, `OSError(ENETUNREACH)` for a connect);
 - wraps the runtime downloaders when their modules are imported (Hugging Face Hub
   `hf_hub_download`/`snapshot_download`, ModelScope `snapshot_download`/`model_file_download`,
-  `nltk.download`, spaCy's `spacy.cli.download`) and watches `subprocess` for pip run at
-  runtime, recording each with the command that pre-fetches it into the image.
+  `nltk.download`, spaCy's `spacy.cli.download`) and watches `subprocess.Popen` and
+  `os.system` for pip run at runtime, recording each with the command that pre-fetches it
+  into the image.
 
 `deactivate()` restores everything (an `--in-process` run must leave the doctor usable) and
 `audit()` returns what was seen as plain JSON-able data. Only the standard library of
-CPython 3.7+ is used: this module runs in the target interpreter.
+CPython 3.7+ is used: this module runs in the target interpreter. `check` runs it too, in
+its closure import (doctor/reach.py executes this file's source, sent in the request), so
+activating it must stay cheap: nothing here runs per import or per audited event except the
+finder's name test.
 """
 
 from __future__ import annotations
@@ -319,26 +323,57 @@ def _pip_args(args: Any) -> Optional[list[str]]:
     return None
 
 
-def _audit_hook(event: str, args: tuple[Any, ...]) -> None:
+def _seen_command(args: Any, via: str) -> None:
+    """Record a `pip install` run as a subprocess (any other command passes unrecorded)."""
     if not _state["active"]:
         return
-    if event == "subprocess.Popen" and len(args) >= 2:
-        rest = _pip_args(args[1])
-    elif event == "os.system" and args:
-        rest = _pip_args(args[0])
-    else:
-        return
+    rest = _pip_args(args)
     if rest is None:
         return
     frame, stack = _frames()
     packages = [a for a in rest if a != "install"]
     argv = ["pip", "install", *(a for a in packages if not a.startswith("-"))]
-    _record("downloads", {"kind": "pip", "function": event, "what": " ".join(packages),
+    _record("downloads", {"kind": "pip", "function": via, "what": " ".join(packages),
                           "argv": argv, "command": _join(argv), "frame": frame,
                           "stack": stack, "outcome": "started"})
 
 
-_hook_added = [False]
+def _install_process_watch() -> None:
+    """Watch pip run at runtime: `subprocess.Popen` (run, call, check_output... all start
+    their child there) and `os.system`. A wrapper costs nothing until a process starts; an
+    audit hook (`sys.addaudithook`) would run on every audited event of the imports (tens of
+    thousands while torch imports), and cannot be removed again."""
+    import subprocess
+
+    saved = _state["saved"]
+    saved["execute_child"] = real_execute = subprocess.Popen._execute_child  # type: ignore
+    saved["system"] = real_system = os.system
+
+    def _execute_child(self: Any, args: Any, *rest: Any, **kwargs: Any) -> Any:
+        try:
+            _seen_command(args, "subprocess.Popen")
+        except Exception:  # watching must never break the call
+            pass
+        return real_execute(self, args, *rest, **kwargs)
+
+    def system(command: Any) -> int:
+        try:
+            _seen_command(command, "os.system")
+        except Exception:
+            pass
+        return real_system(command)
+
+    subprocess.Popen._execute_child = _execute_child  # type: ignore[attr-defined]
+    os.system = system
+
+
+def _restore_process_watch() -> None:
+    saved = _state["saved"]
+    if "execute_child" in saved:
+        import subprocess
+
+        subprocess.Popen._execute_child = saved.pop("execute_child")  # type: ignore
+        os.system = saved.pop("system")
 
 
 def activate() -> None:
@@ -355,9 +390,7 @@ def activate() -> None:
     sys.meta_path.insert(0, finder)
     for name in _DOWNLOADERS:
         _patch_loaded(name)
-    if hasattr(sys, "addaudithook") and not _hook_added[0]:
-        sys.addaudithook(_audit_hook)  # Python 3.8+; cannot be removed, so it checks `active`
-        _hook_added[0] = True
+    _install_process_watch()
     _state["active"] = True
 
 
@@ -367,6 +400,7 @@ def deactivate() -> None:
         return
     _state["active"] = False
     _restore_socket()
+    _restore_process_watch()
     for key, value in _state["env"].items():
         if value is None:
             os.environ.pop(key, None)
@@ -385,5 +419,4 @@ def audit() -> dict[str, Any]:
     with _lock:
         return {"env": dict(OFFLINE_ENV),
                 "connections": [dict(c) for c in _state["connections"]],
-                "downloads": [dict(d) for d in _state["downloads"]],
-                "python_audit_hook": hasattr(sys, "addaudithook")}
+                "downloads": [dict(d) for d in _state["downloads"]]}

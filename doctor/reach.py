@@ -7,26 +7,35 @@ that runs the other probes. Standard library only, Python 3.7 syntax (see RULES.
 
 The parent (doctor/usage.py, the doctor's own process) sends one JSON object on stdin:
 
-    {"entries": ["modelscope.pipelines.audio.text_to_speech_pipeline", ...]}
+    {"entries": ["modelscope.pipelines.audio.text_to_speech_pipeline", ...],
+     "airgap": {"file": ".../tts_doctor/airgap.py", "source": "..."}}
 
 and reads one JSON object back from stdout's last line:
 
     {"python": "3.11.9", "sys_path": [...], "loaded": {module: file}, "failed": {module: why},
-     "seconds": 4.2}
+     "seconds": 4.2, "airgap": {"connections": [...], "downloads": [...], ...}}
 
 What it does, and why:
 
-- The network is blocked at the socket level before any entry is imported (socket.socket,
-  create_connection and getaddrinfo raise OSError), and the hubs are told to stay offline
-  (HF_HUB_OFFLINE, TRANSFORMERS_OFFLINE, MODELSCOPE offline mode): a model library that
-  phones home at import time fails fast here instead of hanging the check.
+- The network is blocked before any entry is imported, by the air-gap audit of
+  `smoke --offline` (doctor/airgap.py, one implementation for both): the parent sends its
+  source in the request (`"airgap": {"file": ..., "source": ...}`) and it is executed here as
+  a module that sys.modules does not list. It refuses every connection to an address that is
+  not this machine, sets the hubs' offline switches (HF_HUB_OFFLINE, TRANSFORMERS_OFFLINE;
+  MODELSCOPE_OFFLINE is set here too) and records every attempted connection (host, port, the
+  Python frame that asked) and every runtime download (hub downloads, nltk.download, spaCy
+  model installs, pip run at runtime) with the command that pre-fetches it. A model library
+  that phones home at import time fails fast instead of hanging the check, and the answer's
+  `airgap` says who tried (the `model.offline-import` finding).
 - Each entry is imported on its own, under try/except BaseException (SystemExit included):
   one stack that fails to import (KAN-TTS missing for ModelScope's Sambert) still leaves the
   modules it loaded before failing in sys.modules, and the other entries are imported anyway.
   The parent walks the failed entry's imports statically (the fallback).
 - Caches the libraries write at import time go to a temporary folder (MODELSCOPE_CACHE,
   HF_HOME, NUMBA_CACHE_DIR, MPLCONFIGDIR, XDG_CACHE_HOME): the doctor changes nothing it
-  diagnoses. ModelScope builds its AST index of registered modules there (see below).
+  diagnoses. ModelScope builds its AST index of registered modules there (see below). The
+  Hugging Face hub cache stays the real one (HF_HUB_CACHE, read only under HF_HUB_OFFLINE):
+  a download at import time that the image's cache answers is not a network use.
 - The answer is sys.modules with each module's source file: what really loaded.
 
 ModelScope's lazy registry. `import modelscope` installs `LazyImportModule` objects for its
@@ -49,28 +58,36 @@ import tempfile
 import time
 
 
-def _block_network():
-    import socket
+def _airgap(spec):
+    """Execute doctor/airgap.py's source (sent by the parent) as a module and activate it.
 
-    def refuse(*args, **kwargs):
-        raise OSError("network access is blocked while tts-doctor imports the entry modules")
+    Compiled under its own file name, so that its frames are told apart from the imported
+    code's, and kept out of sys.modules, so that it is not part of the closure."""
+    import types
 
-    class NoSocket(socket.socket):
-        def __init__(self, family=-1, type=-1, proto=-1, fileno=None):
-            if family in (getattr(socket, "AF_UNIX", None),) or fileno is not None:
-                socket.socket.__init__(self, family, type, proto, fileno)
-                return
-            refuse()
+    module = types.ModuleType("_tts_doctor_airgap")
+    module.__file__ = spec["file"]
+    exec(compile(spec["source"], spec["file"], "exec"), module.__dict__)
+    module.activate()
+    return module
 
-    socket.socket = NoSocket
-    socket.create_connection = refuse
-    socket.getaddrinfo = refuse
+
+def _hub_cache():
+    """The Hugging Face hub cache as the hub's client finds it (before HF_HOME moves)."""
+    for var in ("HF_HUB_CACHE", "HUGGINGFACE_HUB_CACHE"):
+        if os.environ.get(var):
+            return os.path.expanduser(os.environ[var])
+    if os.environ.get("HF_HOME"):
+        return os.path.join(os.path.expanduser(os.environ["HF_HOME"]), "hub")
+    xdg = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
+    return os.path.join(xdg, "huggingface", "hub")
 
 
 def _quiet_environment(scratch):
+    hub = _hub_cache()
     os.environ.update({
-        "HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1", "HF_DATASETS_OFFLINE": "1",
         "MODELSCOPE_OFFLINE": "1", "NO_PROXY": "*",
+        "HF_HUB_CACHE": hub,
         "MODELSCOPE_CACHE": os.path.join(scratch, "modelscope"),
         "HF_HOME": os.path.join(scratch, "hf"),
         "NUMBA_CACHE_DIR": os.path.join(scratch, "numba"),
@@ -119,12 +136,13 @@ def main():
     sys.path[:] = [p for p in sys.path if p not in ("", ".")]
     scratch = tempfile.mkdtemp(prefix="tts-doctor-reach-")
     _quiet_environment(scratch)
-    _block_network()
+    airgap = _airgap(request["airgap"])
     t0 = time.time()
     path_before = list(sys.path)
     loaded, failed = closure(list(request.get("entries") or []))
     answer = {"python": ".".join(str(x) for x in sys.version_info[:3]), "sys_path": path_before,
-              "loaded": loaded, "failed": failed, "seconds": round(time.time() - t0, 3)}
+              "loaded": loaded, "failed": failed, "seconds": round(time.time() - t0, 3),
+              "airgap": airgap.audit()}
     out = json.dumps(answer)
     sys.stdout.flush()
     # the imported code may have printed anything: the answer is the last line

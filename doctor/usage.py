@@ -561,15 +561,22 @@ def _top_packages(root: str) -> list[str]:
 
 def import_closure(python: Optional[str], entries: list[str], timeout: float = CLOSURE_TIMEOUT
                    ) -> dict[str, Any]:
-    """Run doctor/reach.py in a fresh process of the target interpreter."""
+    """Run doctor/reach.py in a fresh process of the target interpreter, with the air-gap
+    audit of doctor/airgap.py (its source travels in the request: no folder of the doctor
+    goes onto the target's sys.path)."""
     source = Path(__file__).with_name("reach.py").read_text()
+    airgap = Path(__file__).with_name("airgap.py")
+    request = {"entries": entries, "airgap": {"file": str(airgap),
+                                              "source": airgap.read_text()}}
     env = dict(os.environ)
     env["PYTHONDONTWRITEBYTECODE"] = "1"
     for var in (scan.INDEX_ENV, REQUEST_ENV):
         env.pop(var, None)
     try:
-        proc = subprocess.run([python or sys.executable, "-c", source],
-                              input=json.dumps({"entries": entries}), capture_output=True,
+        # the child runs in the temporary folder: a relative --python is resolved here
+        exe = os.path.abspath(python) if python and os.sep in python else python
+        proc = subprocess.run([exe or sys.executable, "-c", source],
+                              input=json.dumps(request), capture_output=True,
                               text=True, timeout=timeout, env=env, cwd=tempfile.gettempdir())
     except subprocess.TimeoutExpired:
         return {"loaded": {}, "failed": {e: f"the import did not finish in {timeout:g} s"
@@ -600,8 +607,48 @@ def _closure_key(request: Request, sys_path: list[str], entries: list[str],
             except OSError:
                 pass
     python = os.path.realpath(request.python or sys.executable)
+    stamps += _data_stamps(python)
     blob = json.dumps([INDEX_VERSION, python, entries, stamps])
     return hashlib.sha256(blob.encode()).hexdigest()[:20]
+
+
+def _data_places(python: str) -> list[str]:
+    """The folders the runtime downloaders of the air-gap audit read (the Hugging Face hub
+    cache, ModelScope's cache, NLTK's data path): fetching what the audit asked for changes
+    them, and with them the cached closure answer (its audit) is stale."""
+    home = os.path.expanduser("~")
+    xdg = os.environ.get("XDG_CACHE_HOME") or os.path.join(home, ".cache")
+    hub = os.environ.get("HF_HUB_CACHE") or os.environ.get("HUGGINGFACE_HUB_CACHE") or \
+        os.path.join(os.environ.get("HF_HOME") or os.path.join(xdg, "huggingface"), "hub")
+    prefix = os.path.dirname(os.path.dirname(python))
+    places = [hub, os.environ.get("MODELSCOPE_CACHE") or os.path.join(home, ".cache",
+                                                                     "modelscope", "hub")]
+    places += [p for p in os.environ.get("NLTK_DATA", "").split(os.pathsep) if p]
+    places += [os.path.join(home, "nltk_data"),
+               *(os.path.join(prefix, *sub, "nltk_data") for sub in ((), ("share",), ("lib",))),
+               "/usr/share/nltk_data", "/usr/local/share/nltk_data", "/usr/lib/nltk_data",
+               "/usr/local/lib/nltk_data"]
+    return [os.path.expanduser(p) for p in places]
+
+
+def _data_stamps(python: str) -> list[list[Any]]:
+    """mtimes of the downloaders' folders and of their folders two levels down (a new file
+    lands in `hub/models--ORG--NAME/blobs`, `nltk_data/taggers`)."""
+    out: list[list[Any]] = []
+    for place in _data_places(python):
+        level = [place]
+        for depth in range(3):
+            below: list[str] = []
+            for folder in level:
+                try:
+                    out.append([folder, os.stat(folder).st_mtime_ns])
+                    if depth < 2:
+                        with os.scandir(folder) as it:
+                            below += [e.path for e in it if e.is_dir(follow_symlinks=False)]
+                except OSError:
+                    continue
+            level = below
+    return out
 
 
 def closure(request: Request, sys_path: list[str], code: Code, locator: Locator,
@@ -642,6 +689,8 @@ def closure(request: Request, sys_path: list[str], code: Code, locator: Locator,
             answer = json.loads(cache_file.read_text())
         except (OSError, ValueError):
             answer = None
+        if answer is not None and "airgap" not in answer:
+            answer = None  # written by a doctor without the air-gap audit
     if answer is None and found:
         # the import runs in its own process; meanwhile this one reads and filters the files
         box: list[dict[str, Any]] = []
@@ -661,6 +710,8 @@ def closure(request: Request, sys_path: list[str], code: Code, locator: Locator,
     if answer is None:
         answer = {"loaded": {}, "failed": {}}
     result["failed"] = answer.get("failed") or {}
+    if "airgap" in answer:
+        result["airgap"] = answer["airgap"]  # who tried the network during the import
     loaded: dict[str, str] = answer.get("loaded") or {}
     result["imported"] = len(loaded)
     reached: set[str] = {os.path.normpath(f) for f in loaded.values()}
@@ -806,6 +857,8 @@ def build_index(request: Request) -> dict[str, Any]:
     }
 
 
+# probes outside those categories that read the index (the closure import's air-gap audit)
+USAGE_PROBES = frozenset({"model.offline-import"})
 USAGE_CATEGORIES = frozenset({"numpy", "scipy", "compat", "torchaudio", "numba", "torch",
                               "audio"})
 
@@ -846,7 +899,7 @@ def start(specs: list[Any], *, recipe: Optional[dict[str, Any]] = None,
     request = Request(python, entries or None, project)
     os.environ[REQUEST_ENV] = json.dumps({"python": python, "entries": list(entries),
                                           "project": project})
-    if not any(s.category in USAGE_CATEGORIES for s in specs):
+    if not any(s.category in USAGE_CATEGORIES or s.id in USAGE_PROBES for s in specs):
         return Handle(None, None, saved)
     fd, path = tempfile.mkstemp(prefix="tts-doctor-usage-", suffix=".json")
     os.close(fd)

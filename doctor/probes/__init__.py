@@ -25,6 +25,7 @@ MODULES = (
     "compat",
     "modelscope",
     "model",
+    "import_offline",
     "piper",
     "extensions",
     "shims",

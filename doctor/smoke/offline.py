@@ -23,8 +23,7 @@ _WHY = {"huggingface": "a Hugging Face Hub download", "modelscope": "a ModelScop
 def section(audit: dict[str, Any]) -> dict[str, Any]:
     """The `smoke.offline` object of the JSON report."""
     return {"env": audit.get("env") or {}, "connections": audit.get("connections") or [],
-            "downloads": audit.get("downloads") or [],
-            "python_audit_hook": audit.get("python_audit_hook")}
+            "downloads": audit.get("downloads") or []}
 
 
 def _where(item: dict[str, Any]) -> str:

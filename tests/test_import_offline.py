@@ -1,0 +1,170 @@
+"""`model.offline-import`: will importing this deployment's code work without a network?
+
+`check`'s closure import (doctor/reach.py) runs under the air-gap recording of
+`smoke --offline` (doctor/airgap.py). Real environments: the harness's NLTK 3.9.1 environment
+(tests/harness/envs_families.py TEXT_NO_DATA, no NLTK data) with, layered on it, a project
+installed with `pip install -e` whose module connects to a host when it is imported and calls
+the real `nltk.download` for data it does not find; and the same environment with an
+application folder that only imports nltk (clean). The CLI runs as a subprocess, its JSON read
+back; the warm run reads the closure answer (and its audit) from the cache.
+"""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import build_env, run_cli
+from tests.harness import envs_families, venvs
+from tests.harness.apps import write_app
+
+ID = "model.offline-import"
+FETCH = '''"""Fetches what it needs when it is imported, as research code often does."""
+import socket
+
+import nltk
+
+try:
+    socket.create_connection(("models.example.org", 443), timeout=3)
+except OSError:
+    pass
+
+try:
+    nltk.data.find("taggers/averaged_perceptron_tagger_eng")
+except LookupError:
+    nltk.download("averaged_perceptron_tagger_eng", quiet=True)
+'''
+
+
+def _layered(base: venvs.Venv, folder: Path) -> Path:
+    """A venv of the base's Python whose site-packages adds the base's by a .pth line (the
+    shared harness environment itself is never changed)."""
+    subprocess.run([str(venvs.find_python(base.spec.python)), "-m", "venv", "--without-pip",
+                    str(folder)], check=True, capture_output=True)
+    python = folder / "bin" / "python"
+    site = subprocess.run([str(python), "-c", "import sysconfig; "
+                           "print(sysconfig.get_paths()['purelib'])"],
+                          capture_output=True, text=True, check=True).stdout.strip()
+    (Path(site) / "base.pth").write_text(f"{base.site}\n")
+    return python
+
+
+@pytest.fixture(scope="module")
+def base() -> venvs.Venv:
+    return build_env(envs_families.TEXT_NO_DATA)
+
+
+@pytest.fixture(scope="module")
+def phoning(base, tmp_path_factory) -> dict:
+    """A layered venv with the editable project `netproj` (netproj/fetch.py phones home)."""
+    root = tmp_path_factory.mktemp("phoning")
+    python = _layered(base, root / "venv")
+    src = root / "netproj"
+    (src / "netproj").mkdir(parents=True)
+    (src / "netproj" / "__init__.py").write_text("from . import fetch  # noqa: F401\n")
+    (src / "netproj" / "fetch.py").write_text(FETCH)
+    (src / "pyproject.toml").write_text(
+        '[build-system]\nrequires = ["setuptools>=64"]\nbuild-backend = "setuptools.build_meta"\n'
+        '[project]\nname = "netproj"\nversion = "0.1.0"\n')
+    proc = subprocess.run([sys.executable, "-m", "pip", "--python", str(python), "install",
+                           "-q", "--no-deps", "--disable-pip-version-check", "-e", str(src)],
+                          capture_output=True, text=True, timeout=600)
+    if proc.returncode != 0:
+        raise venvs.EnvUnavailable(f"pip install -e failed: {proc.stderr[-2000:]}")
+    env = {"TTS_DOCTOR_CACHE": str(root / "cache"), "NLTK_DATA": str(root / "nltk_data")}
+    args = ("check", "--json", "--python", str(python), "--only", ID)
+    cold = run_cli(*args, env=env, cwd=root)
+    warm = run_cli(*args, env=env, cwd=root)
+    return {"root": root, "python": python, "fetch": src / "netproj" / "fetch.py", "env": env,
+            "args": args, "cold": cold, "warm": warm}
+
+
+def _line(path: Path, frame: str) -> str:
+    where, _, _function = frame.partition(" in ")
+    file, _, line = where.rpartition(":")
+    assert file == str(path), frame
+    return path.read_text().splitlines()[int(line) - 1]
+
+
+def _same(a: dict, b: dict) -> bool:
+    return {k: v for k, v in a.items() if k != "duration_s"} == \
+        {k: v for k, v in b.items() if k != "duration_s"}
+
+
+@pytest.mark.venv
+def test_a_connection_and_a_download_at_import_time_fail_with_host_port_frame_and_command(
+        phoning):
+    r = phoning["cold"]
+    assert r.returncode == 1, r
+    f = r.finding(ID)
+    assert f["status"] == "fail" and f["summary"].startswith("not air-gap safe"), f
+    assert "netproj" in f["details"]["entries"]
+    conns = {c["host"]: c for c in f["details"]["connections"]}
+    mine = conns["models.example.org"]
+    assert mine["port"] == 443 and mine["via"] == "socket.create_connection"
+    assert "socket.create_connection" in _line(phoning["fetch"], mine["frame"])
+    # nltk.download itself asked for its index: reported too, from nltk's own frame
+    assert conns["raw.githubusercontent.com"]["port"] == 443
+    assert "/nltk/" in conns["raw.githubusercontent.com"]["frame"]
+    (download,) = f["details"]["downloads"]
+    assert download["kind"] == "nltk" and download["what"] == "averaged_perceptron_tagger_eng"
+    assert download["outcome"] == "failed"  # nothing to download from, nothing cached
+    assert "nltk.download" in _line(phoning["fetch"], download["frame"])
+    prefetch = f"{phoning['python']} -m nltk.downloader averaged_perceptron_tagger_eng"
+    assert f["fix"]["commands"][0] == prefetch
+    assert f["fix"]["steps"][0]["kind"] == "manual"  # for the image build: fix never runs it
+    assert "models.example.org:443" in f["summary"] and str(phoning["fetch"]) in f["summary"]
+    assert "averaged_perceptron_tagger_eng" in f["summary"]
+    # the offline switches the import ran under
+    assert f["details"]["env"]["HF_HUB_OFFLINE"] == "1"
+
+
+@pytest.mark.venv
+def test_the_warm_run_reports_the_same_from_the_cached_closure_answer(phoning):
+    cache = Path(phoning["env"]["TTS_DOCTOR_CACHE"]) / "scan"
+    assert list(cache.glob("closure-*.json")), list(cache.iterdir())
+    cold, warm = phoning["cold"].finding(ID), phoning["warm"].finding(ID)
+    assert warm["status"] == "fail" and _same(cold, warm), (cold, warm)
+
+
+@pytest.mark.venv
+def test_fetching_the_data_makes_the_cached_audit_stale(phoning):
+    # what the pre-fetch command leaves behind (nltk.data.find accepts the unpacked folder)
+    (Path(phoning["env"]["NLTK_DATA"]) / "taggers" / "averaged_perceptron_tagger_eng").mkdir(
+        parents=True)
+    r = run_cli(*phoning["args"], env=phoning["env"], cwd=phoning["root"])
+    f = r.finding(ID)
+    assert f["details"]["downloads"] == [], f
+    # the connection is the code's own, data or not
+    assert [c["host"] for c in f["details"]["connections"]] == ["models.example.org"]
+    assert f["status"] == "fail"
+
+
+@pytest.mark.venv
+def test_an_application_whose_imports_stay_offline_is_ok_cold_and_warm(base, tmp_path):
+    app = write_app(tmp_path / "app", "import nltk\n\nprint(nltk.word_tokenize('hi'))\n")
+    env = {"TTS_DOCTOR_CACHE": str(tmp_path / "cache")}
+    args = ("check", "--json", "--python", str(base.python), "--only", ID, "--project",
+            str(app))
+    cold = run_cli(*args, env=env, cwd=tmp_path)
+    assert cold.returncode == 0, cold
+    f = cold.finding(ID)
+    assert f["status"] == "ok" and f["summary"].startswith("air-gap safe"), f
+    assert f["details"]["entries"] == ["nltk"]
+    assert f["details"]["connections"] == [] and f["details"]["downloads"] == []
+    warm = run_cli(*args, env=env, cwd=tmp_path)
+    assert _same(f, warm.finding(ID))
+
+
+def test_without_an_entry_module_it_is_skipped(tmp_path):
+    # the doctor's own venv diagnosed from an empty folder: nothing the deployment imports
+    venv = tmp_path / "bare"
+    subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(venv)], check=True)
+    r = run_cli("check", "--json", "--python", str(venv / "bin" / "python"), "--only", ID,
+                env={"TTS_DOCTOR_CACHE": str(tmp_path / "cache")}, cwd=tmp_path)
+    assert r.returncode == 0, r
+    f = r.finding(ID)
+    assert f["status"] == "skip" and "no entry module" in f["summary"], f
