@@ -160,3 +160,27 @@ def test_budget_through_a_mig_uuid_simulated_gpu(cli, tmp_path):
 def test_judge_budget_with_nothing_visible_simulated_gpu():
     res = vram.judge_budget([gpus.H100 | {"index": 0}], 8, "")
     assert res.status is Status.FAIL and "no GPU memory is visible" in res.summary
+
+
+def test_recorded_facts_judge_to_the_live_findings_simulated_gpu(cli, tmp_path):
+    """NVML's answers kept by --save-facts are judged again with --facts, on a machine state
+    without the (fake) GPUs and with another CUDA_VISIBLE_DEVICES: the same findings."""
+    import json
+
+    facts = tmp_path / "facts.json"
+    env = {**gpus.nvml_env(tmp_path, SHARED), "CUDA_VISIBLE_DEVICES": "0"}
+    live = cli("check", "--json", "--only", "vram.*", "--save-facts", str(facts), "--recipe",
+               recipe(tmp_path, 'gpu = "required"\nvram_gib = 12'), env=env)
+    assert live.returncode == 1, live
+    assert [(f["id"], f["status"]) for f in live.json["findings"]] == [
+        ("vram.devices", "warn"), ("vram.budget", "fail")]
+    saved = json.loads(facts.read_text())
+    assert saved["probes"]["vram.devices"]["facts"]["devices"][0]["name"] == "NVIDIA L4"
+    judged = cli("check", "--json", "--only", "vram.*", "--facts", str(facts),
+                 env={"CUDA_VISIBLE_DEVICES": "1"})
+    assert judged.returncode == live.returncode, judged
+
+    def comparable(r):
+        return [{k: v for k, v in f.items() if k != "duration_s"} for f in r.json["findings"]]
+
+    assert comparable(judged) == comparable(live)

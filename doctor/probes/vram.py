@@ -10,6 +10,9 @@ with MIG on, the whole GPU's numbers are not what a process gets.
 
 Both probes run in the worker (pynvml loads libnvidia-ml.so). Without NVML they `skip`; the
 verdicts are pure functions of the gathered device list (`judge_devices`, `judge_budget`).
+Both are split (docs/DEVELOPING.md, "Collect and judge"): `collect_devices` / `collect_budget`
+gather the devices in the worker and the probe functions judge them in the doctor's process,
+so `check --save-facts` keeps what NVML said.
 """
 
 from __future__ import annotations
@@ -268,43 +271,79 @@ def judge_budget(devices: list[dict[str, Any]], need_gib: float, cvd: Optional[s
                 **details)
 
 
-def _gather_or_skip() -> tuple[Optional[list[dict[str, Any]]], Optional[Result]]:
+def collect_nvml() -> dict[str, Any]:
+    """What NVML says, in the worker: every GPU (`gather`), or why it could not be asked
+    (`nvml_error`) or could not list them (`gather_error`); whether this is a container, and
+    CUDA_VISIBLE_DEVICES."""
+    facts: dict[str, Any] = {"container": in_container(),
+                             "CUDA_VISIBLE_DEVICES": os.environ.get("CUDA_VISIBLE_DEVICES")}
     nv, error = nvml()
     if nv is None:
-        return None, skip(f"no NVIDIA driver to ask ({error})", nvml_error=error)
+        facts["nvml_error"] = error
+        return facts
     try:
-        return gather(nv), None
+        facts["devices"] = gather(nv)
     except Exception as exc:
-        return None, skip(f"NVML could not list the GPUs: {type(exc).__name__}: {exc}",
-                          nvml_error=str(exc))
+        facts["gather_error"] = {"type": type(exc).__name__, "message": str(exc)}
+    return facts
+
+
+def _devices_or_skip(facts: dict[str, Any]
+                     ) -> tuple[Optional[list[dict[str, Any]]], Optional[Result]]:
+    if "devices" in facts:
+        return list(facts["devices"]), None
+    if "gather_error" in facts:
+        exc = facts["gather_error"]
+        return None, skip(f"NVML could not list the GPUs: {exc['type']}: {exc['message']}",
+                          nvml_error=exc["message"])
+    error = facts.get("nvml_error")
+    return None, skip(f"no NVIDIA driver to ask ({error})", nvml_error=error)
+
+
+def collect_devices(ctx: Context) -> dict[str, Any]:
+    """vram.devices' facts (`collect_nvml`); nothing when the recipe needs no GPU."""
+    if gpu_need(ctx) == "absent":
+        return {"collected": False, "why": "the recipe needs no GPU (requires.gpu)"}
+    return collect_nvml()
 
 
 @probe("vram.devices", title="GPU memory per device and MIG instance, and the processes that "
-       "hold it (NVML)", isolated=True, families=("C4",))
-def devices(ctx: Context) -> Optional[Result]:
+       "hold it (NVML)", isolated=True, families=("C4",), collect=collect_devices)
+def devices(ctx: Context, facts: dict[str, Any]) -> Optional[Result]:
     """Lists every GPU NVML knows with total, free and used memory, MIG mode and each MIG
     instance's memory (through the instance's own handle), and the processes holding memory.
     Warns when other processes hold 1 GiB or more, when MIG is on without an instance, or a MIG
     change waits for a reset. Inside a container it says the process list shows host PIDs."""
     if gpu_need(ctx) == "absent":
         return None
-    found, early = _gather_or_skip()
+    found, early = _devices_or_skip(facts)
     if early:
         return early
     assert found is not None
-    return judge_devices(found, in_container())
+    return judge_devices(found, bool(facts.get("container")))
+
+
+def _vram_need(ctx: Context) -> Any:
+    return ((ctx.recipe or {}).get("requires") or {}).get("vram_gib")
+
+
+def collect_budget(ctx: Context) -> dict[str, Any]:
+    """vram.budget's facts (`collect_nvml`); nothing without a `requires.vram_gib`."""
+    if not _vram_need(ctx) or gpu_need(ctx) == "absent":
+        return {"collected": False, "why": "the recipe states no requires.vram_gib"}
+    return collect_nvml()
 
 
 @probe("vram.budget", title="Free GPU memory against the recipe's requires.vram_gib",
-       isolated=True, families=("C4",))
-def budget(ctx: Context) -> Optional[Result]:
+       isolated=True, families=("C4",), collect=collect_budget)
+def budget(ctx: Context, facts: dict[str, Any]) -> Optional[Result]:
     """With a recipe that states `requires.vram_gib`: the free memory of the best GPU (or MIG
     instance) CUDA_VISIBLE_DEVICES leaves visible, against that need. Fails when no visible GPU
     has that much free (other processes hold it) or none is that large."""
-    need = ((ctx.recipe or {}).get("requires") or {}).get("vram_gib")
+    need = _vram_need(ctx)
     if not need or gpu_need(ctx) == "absent":
         return None
-    found, early = _gather_or_skip()
+    found, early = _devices_or_skip(facts)
     if early:
         if gpu_need(ctx) == "required":
             return fail(f"the recipe needs a GPU with {need:g} GiB, and there is none ("
@@ -314,5 +353,5 @@ def budget(ctx: Context) -> Optional[Result]:
         return skip(f"{early.summary}; the recipe needs {need:g} GiB of GPU memory",
                     need_gib=need)
     assert found is not None
-    return judge_budget(found, float(need), os.environ.get("CUDA_VISIBLE_DEVICES"),
+    return judge_budget(found, float(need), facts.get("CUDA_VISIBLE_DEVICES"),
                         (ctx.recipe or {}).get("name"))
