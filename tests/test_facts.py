@@ -170,18 +170,27 @@ def test_facts_inputs_that_are_not_files_and_conflicting_flags_are_exit_2(cli, t
     assert not (tmp_path / "no").exists()
 
 
-def test_a_damaged_recorded_finding_is_exit_2_not_a_traceback(cli, tmp_path):
+def test_damaged_recorded_facts_or_findings_are_errors_or_exit_2_not_tracebacks(
+        cli, tmp_path):
     good = tmp_path / "facts.json"
-    cli("check", "--json", "--only", "python.platform", "--save-facts", str(good))
+    cli("check", "--json", "--only", "packages.consistency,factstest.whole", "--save-facts",
+        str(good), env=_plugins())
     data = json.loads(good.read_text())
-    entry = data["probes"]["python.platform"]
-    data["probes"]["python.platform"] = ({"facts": {"garbage": True}} if "facts" in entry
-                                         else {"finding": {"id": "python.platform"}})
+    assert "facts" in data["probes"]["packages.consistency"]
+    # facts a judge cannot read: that probe's `error` (exit 1), the others still judged
+    data["probes"]["packages.consistency"] = {"facts": ["not", "a", "mapping"]}
     bad = tmp_path / "bad.json"
     bad.write_text(json.dumps(data))
-    r = cli("check", "--json", "--facts", str(bad))
-    assert r.returncode in (1, 2), r
-    assert "Traceback" not in r.stderr
+    r = cli("check", "--json", "--facts", str(bad), env=_plugins())
+    assert r.returncode == 1, r
+    f = r.finding("packages.consistency")
+    assert f["status"] == "error" and "judge" in f["summary"]
+    assert r.finding("factstest.whole")["status"] == "ok"
+    # a recorded finding that is not one: the file is damaged, one line and exit 2
+    data["probes"]["factstest.whole"] = {"finding": {"id": "factstest.whole"}}
+    bad.write_text(json.dumps(data))
+    assert "damaged" in _one_line_exit_2(cli("check", "--json", "--facts", str(bad),
+                                             env=_plugins()))
 
 
 def test_the_facts_file_is_the_documented_shape(tmp_path, cli):

@@ -33,9 +33,11 @@ def mixed(tmp_path_factory):
 
     out = tmp_path_factory.mktemp("mixed")
     env = {"PYTHONPATH": str(PLUGINS), "TTS_DOCTOR_PLUGINS": "faulty_probes", **SECRETS_ENV}
+    # packages.shared-names hashes files: under a loaded CI machine it can need more than the
+    # 2 s that fault.hang must exceed, so it is left out of this contract run
     args = ("check", "--only", "python,packages,fault.raises,fault.healthy,fault.hang",
-            "--timeout", "2", "--junit", str(out / "junit.xml"), "--report",
-            str(out / "report.json"))
+            "--skip", "packages.shared-names", "--timeout", "2", "--junit",
+            str(out / "junit.xml"), "--report", str(out / "report.json"))
     runs = {fmt: run_cli(*args, "--format", fmt, env=env) for fmt in ("text", "json", "github")}
     return runs, out
 

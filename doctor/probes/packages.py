@@ -20,9 +20,11 @@ from tts_doctor.finding import Fix, Result, fail, ok, steps, warn
 from tts_doctor.registry import Context, probe
 
 
-def _requirements(dist: md.Distribution) -> list[Requirement]:
+def _requirements(lines: list[str]) -> list[Requirement]:
+    """The requirements that apply to the diagnosed interpreter (markers evaluated for it,
+    extras left out)."""
     out = []
-    for line in dist.requires or []:
+    for line in lines:
         try:
             req = Requirement(line)
         except InvalidRequirement:
@@ -37,22 +39,37 @@ def _requirements(dist: md.Distribution) -> list[Requirement]:
     return out
 
 
-def unmet_requirements() -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
-    """(missing, conflicts) over every installed distribution, as `pip check` reports them."""
-    index = dists.all_distributions()
+def installed() -> list[dict[str, Any]]:
+    """The first distribution of each name on the search path: name, version, its
+    Requires-Dist lines and Requires-Python (metadata only)."""
+    out = []
+    for _key, dist in sorted(dists.all_distributions().items()):
+        out.append({"name": dist.metadata["Name"], "version": dist.version,
+                    "requires": list(dist.requires or []),
+                    "requires_python": dist.metadata.get("Requires-Python")})
+    return out
+
+
+def unmet_requirements(index: list[dict[str, Any]]
+                       ) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    """(missing, conflicts) over the installed distributions, as `pip check` reports them."""
+    versions = {dists.canonical(d["name"]): d["version"] for d in index}
     missing: list[dict[str, Any]] = []
     conflicts: list[dict[str, Any]] = []
-    for _key, dist in sorted(index.items()):
-        name = dist.metadata["Name"]
-        for req in _requirements(dist):
-            have = index.get(dists.canonical(req.name))
+    for dist in index:
+        for req in _requirements(dist["requires"]):
+            have = versions.get(dists.canonical(req.name))
             if have is None:
-                missing.append({"package": name, "version": dist.version,
+                missing.append({"package": dist["name"], "version": dist["version"],
                                 "requires": str(req)})
-            elif req.specifier and not req.specifier.contains(have.version, prereleases=True):
-                conflicts.append({"package": name, "version": dist.version,
-                                  "requires": str(req), "installed": have.version})
+            elif req.specifier and not req.specifier.contains(have, prereleases=True):
+                conflicts.append({"package": dist["name"], "version": dist["version"],
+                                  "requires": str(req), "installed": have})
     return missing, conflicts
+
+
+def collect_installed(ctx: Context) -> dict[str, Any]:
+    return {"distributions": installed()}
 
 
 def _req_text(req: str) -> str:
@@ -61,8 +78,9 @@ def _req_text(req: str) -> str:
     return str(r)
 
 
-@probe("packages.consistency", title="Requirements of installed distributions are met (pip check)")
-def consistency(ctx: Context) -> Result:
+@probe("packages.consistency", title="Requirements of installed distributions are met (pip check)",
+       collect=collect_installed)
+def consistency(ctx: Context, facts: dict[str, Any]) -> Result:
     """Checks that every installed distribution's requirements are met, as `pip check` would.
 
     Reads the `Requires-Dist` metadata of the first distribution of each name on sys.path (no pip,
@@ -71,8 +89,8 @@ def consistency(ctx: Context) -> Result:
     the requested range, with nothing missing, warns; otherwise `ok` with the number of
     distributions. The fix is one `pip install` of every unmet requirement, markers dropped.
     """
-    missing, conflicts = unmet_requirements()
-    count = len(dists.all_distributions())
+    missing, conflicts = unmet_requirements(facts["distributions"])
+    count = len(facts["distributions"])
     if not missing and not conflicts:
         return ok(f"{count} distributions, every requirement met", distributions=count)
     lines = [f"{m['package']} {m['version']} requires {m['requires']}, which is not installed"
@@ -92,8 +110,21 @@ def consistency(ctx: Context) -> Result:
     return warn(first, fix, **details)
 
 
-@probe("packages.duplicates", title="No distribution is installed twice on sys.path")
-def duplicates(ctx: Context) -> Result:
+def collect_copies(ctx: Context) -> dict[str, Any]:
+    """Every distribution's metadata on the search path, duplicates included, in path order."""
+    copies = []
+    for dist in dists.distributions():
+        name = dist.metadata["Name"] if dist.metadata else None
+        if name:
+            path = getattr(dist, "_path", None)
+            copies.append({"name": name, "version": dist.version,
+                           "location": str(path) if path else "?"})
+    return {"copies": copies}
+
+
+@probe("packages.duplicates", title="No distribution is installed twice on sys.path",
+       collect=collect_copies)
+def duplicates(ctx: Context, facts: dict[str, Any]) -> Result:
     """Checks that no distribution is installed more than once on the search path.
 
     Lists the metadata of every distribution on sys.path (the current folder left out), duplicates
@@ -103,13 +134,9 @@ def duplicates(ctx: Context) -> Result:
     first on the path.
     """
     seen: dict[str, list[dict[str, str]]] = {}
-    for dist in dists.distributions():
-        name = dist.metadata["Name"] if dist.metadata else None
-        if not name:
-            continue
-        path = getattr(dist, "_path", None)
-        seen.setdefault(dists.canonical(name), []).append(
-            {"version": dist.version, "location": str(path) if path else "?"})
+    for copy in facts["copies"]:
+        seen.setdefault(dists.canonical(copy["name"]), []).append(
+            {"version": copy["version"], "location": copy["location"]})
     doubles = {n: copies for n, copies in seen.items() if len(copies) > 1}
     if not doubles:
         return ok("no distribution is installed twice")
@@ -126,8 +153,8 @@ def duplicates(ctx: Context) -> Result:
 
 
 @probe("packages.python-requires", title="Installed distributions accept this Python",
-       families=("M5", "T8"))
-def python_requires(ctx: Context) -> Result:
+       families=("M5", "T8"), collect=collect_installed)
+def python_requires(ctx: Context, facts: dict[str, Any]) -> Result:
     """Checks that the `Requires-Python` of every installed distribution accepts this interpreter.
 
     Tests the diagnosed interpreter's version against each installed distribution's
@@ -138,8 +165,8 @@ def python_requires(ctx: Context) -> Result:
     """
     here = targets.current().version
     bad = []
-    for _key, dist in sorted(dists.all_distributions().items()):
-        spec = dist.metadata.get("Requires-Python")
+    for dist in facts["distributions"]:
+        spec = dist.get("requires_python")
         if not spec:
             continue
         try:
@@ -147,7 +174,7 @@ def python_requires(ctx: Context) -> Result:
         except InvalidSpecifier:
             continue
         if not accepted:
-            bad.append({"package": dist.metadata["Name"], "version": dist.version,
+            bad.append({"package": dist["name"], "version": dist["version"],
                         "requires_python": spec})
     if not bad:
         return ok(f"every installed distribution accepts Python {here}")
@@ -160,8 +187,18 @@ def python_requires(ctx: Context) -> Result:
                 packages=bad)
 
 
-@probe("packages.recipe", title="Packages a recipe pins are installed, in its ranges")
-def recipe_packages(ctx: Context) -> Result | None:
+def _pinned(ctx: Context) -> dict[str, Any]:
+    return ((ctx.recipe or {}).get("requires") or {}).get("packages") or {}
+
+
+def collect_pinned(ctx: Context) -> dict[str, Any]:
+    """The installed version (or None) of each package the recipe pins."""
+    return {"installed": {package: dists.version(package) for package in sorted(_pinned(ctx))}}
+
+
+@probe("packages.recipe", title="Packages a recipe pins are installed, in its ranges",
+       collect=collect_pinned)
+def recipe_packages(ctx: Context, facts: dict[str, Any]) -> Result | None:
     """Checks that the packages the recipe pins in `requires.packages` are installed, in range.
 
     Gives no finding without a recipe or when it pins no packages. Reads each package's installed
@@ -169,13 +206,13 @@ def recipe_packages(ctx: Context) -> Result | None:
     installed fails, an installed one outside its range (none missing) warns, otherwise `ok`. The
     fix is one `pip install` of every missing or out-of-range package with the recipe's specifier.
     """
-    wanted = ((ctx.recipe or {}).get("requires") or {}).get("packages") or {}
+    wanted = _pinned(ctx)
     if not wanted:
         return None
     name = (ctx.recipe or {}).get("name", "the recipe")
     missing, outside, fine = [], [], []
     for package, spec in sorted(wanted.items()):
-        have = dists.version(package)
+        have = facts["installed"].get(package)
         if have is None:
             missing.append({"package": package, "wanted": spec})
         elif spec and not SpecifierSet(spec).contains(have, prereleases=True):
@@ -247,8 +284,9 @@ def _on_disk(dist: md.Distribution, relpath: str) -> Optional[bool]:
 
 
 def shared_import_names() -> list[dict[str, Any]]:
-    """Import names that two or more installed distributions both install: each with the
-    owners, whose files are on disk now, and how many files they both wrote."""
+    """Import names that two or more installed distributions both install as a regular
+    package or with common files: each with the owners, whose files are on disk now, and how
+    many files they both wrote."""
     owners: dict[str, list[tuple[md.Distribution, dict[str, Any]]]] = {}
     for _key, dist in sorted(dists.all_distributions().items()):
         for name, entry in _top_level(dist).items():
@@ -276,9 +314,13 @@ def shared_import_names() -> list[dict[str, Any]]:
     return out
 
 
+def collect_shared(ctx: Context) -> dict[str, Any]:
+    return {"clashes": shared_import_names()}
+
+
 @probe("packages.shared-names", title="No import name is installed by two distributions",
-       families=("F13", "O2"))
-def shared_names(ctx: Context) -> Result:
+       families=("F13", "O2"), collect=collect_shared)
+def shared_names(ctx: Context, facts: dict[str, Any]) -> Result:
     """Checks that no top-level import name is installed by two distributions at once.
 
     Reads the RECORD of every installed distribution (top_level.txt where there is none) and
@@ -291,7 +333,7 @@ def shared_names(ctx: Context) -> Result:
     `__init__`, no common file) are fine. The fix uninstalls every owner and reinstalls the one
     whose files are on disk, at its installed version.
     """
-    clashes = shared_import_names()
+    clashes = [dict(c) for c in facts["clashes"]]
     if not clashes:
         return ok("every import name is installed by one distribution")
     lines = []

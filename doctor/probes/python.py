@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from typing import Any
 
 from packaging.specifiers import InvalidSpecifier, SpecifierSet
 from tts_doctor import target as targets
@@ -10,8 +11,14 @@ from tts_doctor.finding import Fix, Result, fail, manual, ok
 from tts_doctor.registry import Context, probe
 
 
-@probe("python.platform", title="Interpreter, platform and C library")
-def interpreter(ctx: Context) -> Result:
+def collect_nothing(ctx: Context) -> dict[str, Any]:
+    """The probe's facts are the interpreter's own (tts_doctor.target.current()), which every
+    facts file records: nothing more to collect."""
+    return {}
+
+
+@probe("python.platform", title="Interpreter, platform and C library", collect=collect_nothing)
+def interpreter(ctx: Context, facts: dict[str, Any]) -> Result:
     """Reports the interpreter, platform and C library, and checks the recipe's Python range.
 
     Reads the facts the diagnosed interpreter's `platform` and `sys` report: Python version
