@@ -187,3 +187,33 @@ def test_a_version_mismatch_that_loads_and_runs_is_not_a_failure():
     broken = ta.judge_pair_behaviour(versions, False, "OSError: undefined symbol: _ZN3c10x")
     assert broken.status is Status.FAIL and "loading confirms it" in broken.summary
     assert broken.fix == versions.fix
+
+
+@pytest.mark.venv
+@pytest.mark.parametrize("spec", [
+    pytest.param(envs.TORCHAUDIO_BROKEN, id="broken", marks=pytest.mark.slow),
+    pytest.param(envs_torch.TORCHAUDIO_USERS, id="users")])
+def test_recorded_facts_judge_to_the_live_findings(cli, make_env, tmp_path, spec):
+    """A real torchaudio environment's facts (--save-facts) judged again with --facts after
+    the environment is moved away: the same findings, none of them replayed."""
+    import json
+
+    venv = make_env(spec)
+    facts = tmp_path / "facts.json"
+    live = check(cli, venv, "--only", "torchaudio.*", "--save-facts", str(facts))
+    assert live.returncode == 1, live
+    assert [f["id"] for f in live.json["findings"]] == IDS
+    saved = json.loads(facts.read_text())
+    assert all("facts" in saved["probes"][i] for i in IDS), saved["probes"].keys()
+    moved = venv.path.with_name(venv.path.name + "-moved")
+    venv.path.rename(moved)
+    try:
+        judged = cli("check", "--json", "--only", "torchaudio.*", "--facts", str(facts))
+    finally:
+        moved.rename(venv.path)
+    assert judged.returncode == live.returncode, judged
+
+    def comparable(r):
+        return [{k: v for k, v in f.items() if k != "duration_s"} for f in r.json["findings"]]
+
+    assert comparable(judged) == comparable(live)

@@ -16,6 +16,12 @@ torchaudio module in the wheels of torchaudio 2.1.2, 2.8.0 and 2.11.0 (`pip down
 `AudioMetaData`, `*_audio_backend`, `io`, `sox_effects`, `kaldi_io`, `backend`, `prototype`,
 `functional.apply_codec`, `utils.download_asset`/`sox_utils`/`ffmpeg_utils`) and routes
 `load`/`save` through TorchCodec.
+
+Every probe is split (docs/DEVELOPING.md, "Collect and judge"): its `collect_*` function
+observes in the worker (versions, version.py fields, the extension's NEEDED libraries, what
+importing torchaudio and calling lfilter raised, the installed uses of removed names, the FFmpeg
+libraries torchcodec would load) and the probe function judges those facts in the doctor's
+process, so `check --save-facts` keeps them and `check --facts` judges them again.
 """
 
 from __future__ import annotations
@@ -88,24 +94,8 @@ class Side:
         return f"{self.name} {self.runtime or self.version}"
 
 
-def torch_side() -> Optional[Side]:
-    version = dists.version("torch")
-    if version is None:
-        return None
-    v = _read_version_py("torch", "torch/version.py")
-    tag = _build_tag(v["cuda"], v["hip"])
-    return Side("torch", version, v["__version__"], tag, "torch/version.py")
-
-
-def torchaudio_side() -> Optional[Side]:
-    version = dists.version("torchaudio")
-    if version is None:
-        return None
-    runtime = _read_version_py("torchaudio", "torchaudio/version.py")["__version__"]
-    local = dists.local_tag(runtime) or dists.local_tag(version)
-    if local:
-        return Side("torchaudio", version, runtime, local, "torchaudio/version.py")
-    # no local tag: the extension's needed libraries say whether it is a CUDA build
+def _extension_needed() -> list[str]:
+    """The NEEDED libraries of torchaudio's extension modules (torchaudio/lib/*.so)."""
     root = package_dir("torchaudio", "torchaudio")
     needed: set[str] = set()
     if root is not None:
@@ -116,12 +106,60 @@ def torchaudio_side() -> Optional[Side]:
                 needed |= set(elf.read(so).needed)
             except (OSError, elf.NotELF, ValueError):
                 continue
+    return sorted(needed)
+
+
+def side_facts() -> dict[str, Any]:
+    """Both halves of the pair as installed, without importing anything (collector side):
+    torch's metadata version and version.py fields, torchaudio's metadata version, its
+    version.py `__version__` and the NEEDED libraries of its extension. None: not installed."""
+    out: dict[str, Any] = {"torch": None, "torchaudio": None}
+    version = dists.version("torch")
+    if version is not None:
+        out["torch"] = {"version": version,
+                        "version_py": _read_version_py("torch", "torch/version.py")}
+    version = dists.version("torchaudio")
+    if version is not None:
+        out["torchaudio"] = {
+            "version": version,
+            "runtime": _read_version_py("torchaudio", "torchaudio/version.py")["__version__"],
+            "extension_needed": _extension_needed()}
+    return out
+
+
+def torch_side(facts: dict[str, Any]) -> Optional[Side]:
+    """torch's half of the pair from `side_facts` (None: not installed)."""
+    t = facts.get("torch")
+    if not t:
+        return None
+    v = t.get("version_py") or {}
+    return Side("torch", t["version"], v.get("__version__"),
+                _build_tag(v.get("cuda"), v.get("hip")), "torch/version.py")
+
+
+def torchaudio_side(facts: dict[str, Any]) -> Optional[Side]:
+    """torchaudio's half from `side_facts`: the build tag from version.py's local tag, else
+    from the CUDA libraries its extension needs (None: not installed)."""
+    a = facts.get("torchaudio")
+    if not a:
+        return None
+    version, runtime = a["version"], a.get("runtime")
+    local = dists.local_tag(runtime) or dists.local_tag(version)
+    if local:
+        return Side("torchaudio", version, runtime, local, "torchaudio/version.py")
+    needed = list(a.get("extension_needed") or [])
     cuda = sorted(n for n in needed if CUDA_LIBS.match(n))
     if cuda:
         return Side("torchaudio", version, runtime, "cuda", f"its extension needs {cuda[0]}")
     if needed:
         return Side("torchaudio", version, runtime, "cpu", "its extension needs no CUDA library")
     return Side("torchaudio", version, runtime, None, "")
+
+
+def _not_asked(ctx: Context) -> Optional[dict[str, Any]]:
+    if _need(ctx) == "absent":
+        return {"collected": False, "why": "the recipe marks torchaudio absent"}
+    return None
 
 
 def pair_fix(torch: Optional[Side], audio: Side, *, shim: Optional[str] = None) -> Fix:
@@ -250,9 +288,27 @@ def load_and_run() -> tuple[bool, Optional[str]]:
     return True, None
 
 
+def collect_pair(ctx: Context) -> dict[str, Any]:
+    """torchaudio.pair's facts: both sides (`side_facts`) and, when their versions or builds
+    differ, what loading torchaudio and running lfilter did (`behaviour`; None: not asked,
+    the versions pair)."""
+    skipped = _not_asked(ctx)
+    if skipped:
+        return skipped
+    facts = side_facts()
+    torch, audio = torch_side(facts), torchaudio_side(facts)
+    facts["behaviour"] = None
+    if torch is not None and audio is not None and \
+            judge_pair(torch, audio, _need(ctx)).status is Status.FAIL:
+        runs, error = load_and_run()
+        facts["behaviour"] = {"loads_and_runs": runs, "error": error}
+    return facts
+
+
 @probe("torchaudio.pair", title="torchaudio is the release and build (CPU/CUDA) of the "
-       "installed torch", isolated=True, families=("A1", "A2", "A3", "F14"))
-def pair(ctx: Context) -> Optional[Result]:
+       "installed torch", isolated=True, families=("A1", "A2", "A3", "F14"),
+       collect=collect_pair)
+def pair(ctx: Context, facts: dict[str, Any]) -> Optional[Result]:
     """Compares torchaudio with torch: the release line (torch 2.X with torchaudio 2.X, torch
     1.X with 0.X) and the build tag (+cpu, +cu128) read from both packages' version.py (the
     PyPI torchaudio wheel's metadata has no tag; its version.py and its extension's CUDA
@@ -262,12 +318,14 @@ def pair(ctx: Context) -> Optional[Result]:
     need = _need(ctx)
     if need == "absent":
         return None
-    torch, audio = torch_side(), torchaudio_side()
+    torch, audio = torch_side(facts), torchaudio_side(facts)
     versions = judge_pair(torch, audio, need)
     if versions.status is not Status.FAIL or torch is None or audio is None:
         return versions
-    runs, error = load_and_run()
-    return judge_pair_behaviour(versions, runs, error)
+    behaviour = facts.get("behaviour") or {}
+    runs = behaviour.get("loads_and_runs")
+    return judge_pair_behaviour(versions, None if runs is None else bool(runs),
+                                behaviour.get("error"))
 
 
 # --- the extension --------------------------------------------------------------------------
@@ -318,13 +376,49 @@ def import_torchaudio() -> tuple[Any, Optional[str]]:
     return torchaudio, None
 
 
+def collect_extension(ctx: Context) -> dict[str, Any]:
+    """torchaudio.extension's facts: both sides (`side_facts`); with both installed, what
+    `import torchaudio` raised (with its causes) and the libraries its extension modules miss
+    (torch's counted as loaded), or whether its extension is available and what calling
+    lfilter through it raised."""
+    skipped = _not_asked(ctx)
+    if skipped:
+        return skipped
+    facts = side_facts()
+    if facts["torchaudio"] is None or facts["torch"] is None:
+        return facts
+    t0 = time.perf_counter()
+    module, error = import_torchaudio()
+    facts["import_s"] = round(time.perf_counter() - t0, 3)
+    if module is None:
+        facts["import_error"] = error
+        facts["missing"] = missing_libraries(package_dir("torchaudio", "torchaudio"))
+        return facts
+    facts["module_version"] = str(module.__version__)
+    ext = getattr(getattr(module, "_extension", None), "_IS_TORCHAUDIO_EXT_AVAILABLE", None)
+    facts["extension_available"] = None if ext is None else bool(ext)
+    if ext is False:
+        return facts
+    try:
+        import torch as _torch
+
+        x = _torch.linspace(-1, 1, 1600).reshape(1, -1)
+        y = module.functional.lfilter(x, _torch.tensor([1.0, -0.5]), _torch.tensor([0.5, 0.5]))
+        if not bool(_torch.isfinite(y).all()) or tuple(y.shape) != (1, 1600):
+            raise ValueError(f"lfilter returned {tuple(y.shape)} with non-finite values")
+    except Exception as exc:
+        facts["call_error"] = {"type": type(exc).__name__, "message": str(exc)[:1000],
+                               "chain": _chain(exc)[:800]}
+    return facts
+
+
 @probe("torchaudio.extension", title="torchaudio imports and its native extension loads",
-       isolated=True, families=("A1", "A2"),
+       isolated=True, families=("A1", "A2"), collect=collect_extension,
        crash_fix=Fix("Importing torchaudio crashed the process: its extension is built for "
                      "another torch. Reinstall torch and torchaudio as one pair.",
                      commands=(cmd("{python}", "-m", "pip", "install", "--force-reinstall",
                                    "torch", "torchaudio"),)))
-def extension(ctx: Context) -> Optional[Result]:
+def extension(ctx: Context, facts: dict[str, Any]) -> Optional[Result]:
     """Imports torchaudio in the worker and checks that its C++ extension is loaded
     (`_IS_TORCHAUDIO_EXT_AVAILABLE`) and runs (lfilter through its kernel). When the import
     fails, reads the NEEDED libraries of torchaudio/lib/*.so with torch's own libraries as
@@ -333,8 +427,8 @@ def extension(ctx: Context) -> Optional[Result]:
     need = _need(ctx)
     if need == "absent":
         return None
-    audio = torchaudio_side()
-    torch = torch_side()
+    audio = torchaudio_side(facts)
+    torch = torch_side(facts)
     if audio is None:  # torchaudio.pair fails when a recipe needs it
         return skip("torchaudio is not installed")
     details: dict[str, Any] = {"torchaudio": audio.runtime or audio.version,
@@ -345,12 +439,10 @@ def extension(ctx: Context) -> Optional[Result]:
     if torch is None:
         return fail(f"torchaudio {audio.version} cannot import: torch is not installed", fix,
                     **details)
-    t0 = time.perf_counter()
-    module, error = import_torchaudio()
-    details["import_s"] = round(time.perf_counter() - t0, 3)
-    if module is None:
-        assert error is not None
-        missing = missing_libraries(package_dir("torchaudio", "torchaudio"))
+    details["import_s"] = facts.get("import_s")
+    error = facts.get("import_error")
+    if error:
+        missing = {str(k): list(v) for k, v in (facts.get("missing") or {}).items()}
         details.update(error=error, missing=missing)
         if "No module named 'torch'" in error or error.startswith("ModuleNotFoundError: No "
                                                                   "module named 'torch'"):
@@ -371,25 +463,20 @@ def extension(ctx: Context) -> Optional[Result]:
                         f"torchaudio {audio.runtime or audio.version} was built against another "
                         f"torch than {torch.runtime}", fix, family="A1", **details)
         return fail(f"import torchaudio fails: {error}"[:500], fix, **details)
-    ext = getattr(getattr(module, "_extension", None), "_IS_TORCHAUDIO_EXT_AVAILABLE", None)
+    module_version = facts.get("module_version")
+    ext = facts.get("extension_available")
     details["extension_available"] = ext
     if ext is False:
-        return warn(f"torchaudio {module.__version__} imports, but its extension is not "
+        return warn(f"torchaudio {module_version} imports, but its extension is not "
                     "available: functions backed by C++ (lfilter's kernel, forced_align, "
                     "rnnt_loss) raise", fix, **details)
-    try:
-        import torch as _torch
-
-        x = _torch.linspace(-1, 1, 1600).reshape(1, -1)
-        y = module.functional.lfilter(x, _torch.tensor([1.0, -0.5]), _torch.tensor([0.5, 0.5]))
-        if not bool(_torch.isfinite(y).all()) or tuple(y.shape) != (1, 1600):
-            raise ValueError(f"lfilter returned {tuple(y.shape)} with non-finite values")
-    except Exception as exc:
-        details["call_error"] = _chain(exc)[:800]
-        return fail(f"torchaudio {module.__version__} imports, but calling its extension "
-                    f"fails: {type(exc).__name__}: {exc}"[:500], fix, **details)
-    return ok(f"torchaudio {module.__version__} imports with its extension "
-              f"({details['import_s']:.1f} s) and runs lfilter", **details)
+    call = facts.get("call_error")
+    if call:
+        details["call_error"] = call["chain"]
+        return fail(f"torchaudio {module_version} imports, but calling its extension "
+                    f"fails: {call['type']}: {call['message']}"[:500], fix, **details)
+    return ok(f"torchaudio {module_version} imports with its extension "
+              f"({float(details['import_s'] or 0.0):.1f} s) and runs lfilter", **details)
 
 
 # --- usage scan: removed APIs and load/save users ------------------------------------------
@@ -494,9 +581,39 @@ def _present(entry: Removed) -> bool:
             return True
 
 
+def _usage_facts(found: list[Any], keys: set[str]) -> list[dict[str, Any]]:
+    """The uses of `keys` as facts: distribution, version, file, line, name, guarded, reached,
+    origin, and `where` relative to the distribution's folder."""
+    return [dict(u.to_dict(), where=_where(u)) for u in found if u.key in keys]
+
+
+def collect_api(ctx: Context) -> dict[str, Any]:
+    """torchaudio.api's facts: torchaudio's versions, what importing it raised, which removed
+    names the imported module still has (`present`; None when it does not import), every
+    installed use of a removed name (file, line, guarded, reached), and what the usage index
+    knows of the code the deployment reaches."""
+    from tts_doctor import scan
+
+    skipped = _not_asked(ctx)
+    if skipped:
+        return skipped
+    facts = side_facts()
+    if facts["torchaudio"] is None:
+        return facts
+    module, error = import_torchaudio()
+    facts["import_error"] = error
+    facts["present"] = ({r.key: _present(r) for r in REMOVED} if module is not None
+                        else None)
+    found, seconds = usages()
+    facts.update(usages=_usage_facts(found, {r.key for r in REMOVED}),
+                 scan_s=round(seconds, 3), distributions=len(dists.all_distributions()),
+                 reach=scan.reach_facts())
+    return facts
+
+
 @probe("torchaudio.api", title="APIs torchaudio removed (2.2, 2.9) that installed packages "
-       "still call", isolated=True, families=("A5",), timeout=120)
-def api(ctx: Context) -> Optional[Result]:
+       "still call", isolated=True, families=("A5",), timeout=120, collect=collect_api)
+def api(ctx: Context, facts: dict[str, Any]) -> Optional[Result]:
     """Scans installed distributions (doctor.scan: AST, cached) for the torchaudio names that
     2.2 and 2.9 removed (`set_audio_backend`, `info`, `AudioMetaData`, `sox_effects`, `io`,
     `backend`...). Which names are gone comes from the imported torchaudio, or from its version
@@ -506,26 +623,29 @@ def api(ctx: Context) -> Optional[Result]:
     need = _need(ctx)
     if need == "absent":
         return None
-    audio = torchaudio_side()
+    audio = torchaudio_side(facts)
     if audio is None:
         return skip("torchaudio is not installed")
-    module, error = import_torchaudio()
+    error = facts.get("import_error")
     have = dists.release(audio.version) or ()
-    if module is not None:
-        gone = {r.key for r in REMOVED if not _present(r)}
+    present = facts.get("present")
+    if present is not None:
+        gone = {r.key for r in REMOVED if not present.get(r.key, False)}
         how = "checked on the imported module"
     else:
         gone = {r.key for r in REMOVED if have[:2] >= (dists.release(r.removed_in) or ())}
         how = "judged by its version: it does not import, see torchaudio.extension"
     from tts_doctor import scan
 
-    found, seconds = usages()
+    seconds = float(facts.get("scan_s") or 0.0)
+    reach = dict(facts.get("reach") or {})
     by_key = {r.key: r for r in REMOVED}
     # only the code the deployment reaches is judged (doctor/usage.py); the rest is listed
-    uses, outside = scan.split_reached([u for u in found if u.key in by_key])
-    unreached = scan.unreached_note(outside)
-    rows = [{"distribution": u.distribution, "version": u.version, "where": _where(u),
-             "name": u.key, "guarded": u.guarded, "origin": u.origin} for u in uses]
+    uses, outside = scan.split_reached([u for u in facts.get("usages") or []
+                                        if u["name"] in by_key])
+    unreached = scan.unreached_note(outside, list(reach.get("entries") or []))
+    rows = [{"distribution": u["distribution"], "version": u["version"], "where": u["where"],
+             "name": u["name"], "guarded": u["guarded"], "origin": u["origin"]} for u in uses]
     breaking = [r for r in rows if r["name"] in gone and not r["guarded"]]
     later = [r for r in rows if r["name"] not in gone and not r["guarded"]]
     details: dict[str, Any] = {"torchaudio": audio.runtime or audio.version, "gone": sorted(gone),
@@ -533,7 +653,10 @@ def api(ctx: Context) -> Optional[Result]:
                                "future_users": later[:50],
                                "guarded_users": [r for r in rows if r["guarded"]][:20],
                                "scan_s": round(seconds, 3),
-                               "unreached_users": scan.unreached_details(outside)}
+                               "unreached_users": [
+                                   {"distribution": u["distribution"],
+                                    "where": f"{u['file']}:{u['line']}", "name": u["name"]}
+                                   for u in outside][:20]}
     if unreached:
         details["unreached"] = unreached
     if error:
@@ -560,7 +683,7 @@ def api(ctx: Context) -> Optional[Result]:
                   commands=(steps(*upgrades), pin))
         if breaking:
             # no entry point known: a use in installed code may never run, so at most a warn
-            report = fail if scan.can_fail() or any(
+            report = fail if reach.get("known") or any(
                 r["origin"] in ("editable", "project") for r in breaking) else warn
             return report(f"torchaudio {audio.runtime or audio.version} no longer has "
                           f"{', '.join(names)}, which installed code calls: {what}"[:600]
@@ -573,7 +696,7 @@ def api(ctx: Context) -> Optional[Result]:
     if unreached:
         tail += f"; {unreached}"
     return ok(f"torchaudio {audio.runtime or audio.version} lacks {len(gone)} removed names "
-              f"({how}); none is used unguarded by the {len(dists.all_distributions())} "
+              f"({how}); none is used unguarded by the {facts.get('distributions')} "
               f"installed distributions{tail}", **details)
 
 
@@ -616,9 +739,46 @@ def _roundtrip(module: Any) -> Optional[str]:
     return None
 
 
+def collect_io(ctx: Context) -> dict[str, Any]:
+    """torchaudio.io's facts, for torchaudio 2.9 and later: the installed calls of
+    torchaudio.load/save, torchcodec's version, `ctypes.util.find_library("avutil")`, which of
+    torchcodec's per-FFmpeg core libraries miss which libraries and, when one resolves, what
+    importing torchaudio raised or what a save/load round trip of a WAV did."""
+    skipped = _not_asked(ctx)
+    if skipped:
+        return skipped
+    facts = side_facts()
+    audio = facts["torchaudio"]
+    if audio is None or (dists.release(audio["version"]) or ())[:2] < (2, 9):
+        return facts
+    import ctypes.util
+
+    found, _ = usages()
+    facts["io_usages"] = _usage_facts(found, {f"torchaudio.{n}" for n in IO_CALLS})
+    facts["torchcodec"] = dists.version("torchcodec")
+    facts["find_library_avutil"] = ctypes.util.find_library("avutil")
+    if facts["torchcodec"] is None:
+        return facts
+    majors = ffmpeg_majors(package_dir("torchcodec", "torchcodec"))
+    facts["ffmpeg_majors"] = majors
+    if majors and not _usable(majors):
+        return facts
+    module, error = import_torchaudio()
+    facts["import_error"] = error
+    if module is not None:
+        facts["roundtrip_error"] = _roundtrip(module)
+    return facts
+
+
+def _usable(majors: dict[str, list[str]]) -> list[str]:
+    """The FFmpeg majors whose torchcodec core library misses no FFmpeg library."""
+    return [m for m, miss in majors.items()
+            if not [x for x in miss if x.startswith(("libav", "libsw"))]]
+
+
 @probe("torchaudio.io", title="torchaudio >= 2.9 load/save: TorchCodec and the FFmpeg "
-       "libraries it needs", isolated=True, families=("A4",), timeout=120)
-def io(ctx: Context) -> Optional[Result]:
+       "libraries it needs", isolated=True, families=("A4",), timeout=120, collect=collect_io)
+def io(ctx: Context, facts: dict[str, Any]) -> Optional[Result]:
     """torchaudio 2.9 and later read and write audio only through TorchCodec, which loads the
     system's shared FFmpeg (libavutil.so.56 to .60, one torchcodec core library per FFmpeg
     major). Checks that torchcodec is installed, which of its core libraries resolve (ELF, and
@@ -627,25 +787,21 @@ def io(ctx: Context) -> Optional[Result]:
     need = _need(ctx)
     if need == "absent":
         return None
-    audio = torchaudio_side()
+    audio = torchaudio_side(facts)
     if audio is None:
         return skip("torchaudio is not installed")
     have = dists.release(audio.version) or ()
     if have[:2] < (2, 9):
         return skip(f"torchaudio {audio.version} reads and writes through its own backends "
                     "(sox, soundfile, ffmpeg; audio.backends checks them)")
-    found, _ = usages()
-    io_keys = {f"torchaudio.{n}" for n in IO_CALLS}
     by_caller: dict[str, list[str]] = {}
-    for u in found:
-        if u.key in io_keys and u.reached is not False:  # callers the deployment reaches
-            by_caller.setdefault(f"{u.distribution} {u.version}", []).append(_where(u))
+    for u in facts.get("io_usages") or []:
+        if u.get("reached") is not False:  # callers the deployment reaches
+            by_caller.setdefault(f"{u['distribution']} {u['version']}", []).append(u["where"])
     callers = [f"{who} ({', '.join(sites[:2])}{', ...' if len(sites) > 2 else ''})"
                for who, sites in sorted(by_caller.items())]
-    import ctypes.util
-
-    tc = dists.version("torchcodec")
-    avutil = ctypes.util.find_library("avutil")
+    tc = facts.get("torchcodec")
+    avutil = facts.get("find_library_avutil")
     details: dict[str, Any] = {"torchaudio": audio.runtime or audio.version, "torchcodec": tc,
                                "find_library_avutil": avutil, "load_save_users": callers}
     who = f"; installed callers of torchaudio.load/save: {', '.join(callers)}" if callers else ""
@@ -660,10 +816,9 @@ def io(ctx: Context) -> Optional[Result]:
                         "shared libraries, or read and write audio with soundfile instead.",
                         commands=(steps(dists.pip_install("torchcodec"), apt), soundfile)),
                     **details)
-    majors = ffmpeg_majors(package_dir("torchcodec", "torchcodec"))
+    majors = {str(k): list(v) for k, v in (facts.get("ffmpeg_majors") or {}).items()}
     details["ffmpeg_majors"] = majors
-    usable = [m for m, miss in majors.items()
-              if not [x for x in miss if x.startswith(("libav", "libsw"))]]
+    usable = _usable(majors)
     av_missing = sorted({x for miss in majors.values() for x in miss
                          if x.startswith("libavutil")})
     if majors and not usable:
@@ -673,12 +828,12 @@ def io(ctx: Context) -> Optional[Result]:
                     Fix("Install FFmpeg's shared libraries (major 4 to 8), or read and write "
                         "audio with soundfile instead.", commands=(apt, soundfile)), **details)
     details["ffmpeg_usable"] = sorted(usable)
-    module, error = import_torchaudio()
-    if module is None:
+    error = facts.get("import_error")
+    if error or "roundtrip_error" not in facts:
         return ok(f"torchcodec {tc} with FFmpeg {', '.join(sorted(usable)) or '?'} resolves; "
                   "torchaudio itself does not import (see torchaudio.extension), so load/save "
                   "were not run", import_error=(error or "")[:300], **details)
-    problem = _roundtrip(module)
+    problem = facts.get("roundtrip_error")
     if problem:
         details["roundtrip_error"] = problem
         return warn(f"torchaudio.save/load of a WAV fails through torchcodec {tc}: {problem}"
