@@ -30,7 +30,7 @@ from typing import Any, Callable, Optional
 
 from tts_doctor import dists
 
-CACHE_VERSION = 3
+CACHE_VERSION = 6
 
 
 @dataclass(frozen=True)
@@ -306,13 +306,19 @@ class FileScan:
 
     def scan(self, source: bytes, want_imports: bool = False,
              module: str = "", is_package: bool = False, owner: str = "",
-             deep: bool = True, wanted: Optional[list[Watch]] = None) -> dict[str, Any]:
+             deep: bool = True, wanted: Optional[list[Watch]] = None,
+             own_top: Optional[str] = None) -> dict[str, Any]:
         """`deep=False` (code outside the closure): no parse, approximate hits by line.
-        `wanted`: the result of `self.wanted(source, owner)` when the caller has it already."""
+        `wanted`: the result of `self.wanted(source, owner)` when the caller has it already.
+        `own_top` (the file's own top-level package, "" if none) asks for the names the file
+        takes from other libraries too (`refs_of`, compat.api-drift), in code that is parsed."""
         if wanted is None:
             wanted = self.wanted(source, owner)
         out: dict[str, Any] = {"hits": [], "deep": deep}
-        if not wanted and not want_imports:
+        tops = external_tops(source, own_top) if own_top is not None and deep else set()
+        if own_top is not None and deep:
+            out["refs"] = []
+        if not wanted and not want_imports and not tops:
             return out
         if not deep and not want_imports:
             hits = {(h[0], h[1]): h for w in wanted for h in w.lines(source)}
@@ -334,6 +340,8 @@ class FileScan:
             out["hits"] = [[line, dotted, line in guards] for line, dotted in hits]
         if want_imports:
             out["imports"] = imports_of(tree, module, is_package)
+        if tops:
+            out["refs"] = refs_of(tree, tops)
         return out
 
 
@@ -379,6 +387,153 @@ def imports_of(tree: ast.AST, module: str = "", is_package: bool = False) -> lis
                 if isinstance(value, list):
                     stack.extend(value)
     return sorted(out)
+
+
+# --- API drift: the names code takes from other libraries (compat.api-drift) ---------------
+
+_IMPORT_LINE = re.compile(rb"^[ \t]*(?:from[ \t]+([A-Za-z_]\w*)|import[ \t]+([A-Za-z_][\w \t,.]*))",
+                          re.M)
+_STDLIB = frozenset(getattr(sys, "stdlib_module_names", ())) | {"__future__"}
+
+
+def external_tops(source: bytes, own: str = "") -> set[str]:
+    """The top-level modules a file imports other than the standard library's and its own
+    package's (a byte regex over `import`/`from` lines, no parse): only a file that imports
+    another library can use a name that library no longer has."""
+    out: set[str] = set()
+    for m in _IMPORT_LINE.finditer(source):
+        if m.group(1):
+            out.add(m.group(1).decode("ascii", "replace"))
+            continue
+        for part in m.group(2).split(b","):
+            words = part.split()
+            if words:
+                out.add(words[0].split(b".")[0].decode("ascii", "replace"))
+    return {t for t in out if t not in _STDLIB and t != own and t.isidentifier()}
+
+
+class RefVisitor(AliasVisitor):
+    """Every name a file takes from the libraries in `tops`: `from X import Y` ("from"),
+    `import X.Y` ("import") and `X.Y.z` attribute chains through any alias ("attr"), each with
+    its line and scope ("module": runs when the module is imported; "function": runs when
+    called) and the first line of the function it is in (0 at module level). Left out: relative imports (the package's own code), `if TYPE_CHECKING:` blocks
+    and annotations (never evaluated at run time), and chains through a local name the file
+    also assigns (`np = None` in an except branch: the name is not always the module)."""
+
+    def __init__(self, tops: set[str]):
+        super().__init__()
+        self.tops = tops
+        self.depth = 0
+        self.function = 0  # first line of the innermost function
+        self.refs: list[tuple[int, str, str, str, str, int]] = []  # + local name, function
+        self.stored: set[str] = set()
+        self.assigned: set[str] = set()  # names the file sets on a module: `mod.x = ...`
+
+    def _scope(self) -> str:
+        return "function" if self.depth else "module"
+
+    def _add(self, line: int, dotted: str, kind: str, local: str = "") -> None:
+        self.refs.append((line, dotted, kind, self._scope(), local, self.function))
+
+    def visit_Import(self, node: ast.Import) -> None:
+        for a in node.names:
+            if a.name.split(".")[0] in self.tops:
+                self._add(node.lineno, a.name, "import")
+        super().visit_Import(node)
+
+    def visit_ImportFrom(self, node: ast.ImportFrom) -> None:
+        if not node.level and node.module and node.module.split(".")[0] in self.tops:
+            for a in node.names:
+                if a.name != "*":
+                    self._add(node.lineno, f"{node.module}.{a.name}", "from")
+        super().visit_ImportFrom(node)
+
+    def visit_If(self, node: ast.If) -> None:
+        if _type_checking(node.test):
+            for child in node.orelse:
+                self.visit(child)
+            return
+        self.generic_visit(node)
+
+    def _function(self, node: Any) -> None:
+        for d in getattr(node, "decorator_list", ()):
+            self.visit(d)
+        args = node.args
+        for default in [*args.defaults, *(d for d in args.kw_defaults if d is not None)]:
+            self.visit(default)
+        for a in [*getattr(args, "posonlyargs", []), *args.args, *args.kwonlyargs,
+                  *(x for x in (args.vararg, args.kwarg) if x is not None)]:
+            self.stored.add(a.arg)
+        self.depth += 1
+        outer, self.function = self.function, node.lineno
+        if isinstance(node.body, list):
+            for stmt in node.body:
+                self.visit(stmt)
+        else:  # a lambda
+            self.visit(node.body)
+        self.depth -= 1
+        self.function = outer
+
+    visit_FunctionDef = visit_AsyncFunctionDef = visit_Lambda = _function
+
+    def visit_Call(self, node: ast.Call) -> None:
+        # setattr(module, "name", value): the file makes the name itself (a patcher)
+        if isinstance(node.func, ast.Name) and node.func.id == "setattr" and \
+                len(node.args) >= 2 and isinstance(node.args[1], ast.Constant) and \
+                isinstance(node.args[1].value, str):
+            owner = self.dotted(node.args[0])
+            if owner:
+                self.assigned.add(f"{owner}.{node.args[1].value}")
+        self.generic_visit(node)
+
+    def visit_AnnAssign(self, node: ast.AnnAssign) -> None:
+        self.visit(node.target)
+        if node.value is not None:
+            self.visit(node.value)
+
+    def visit_Name(self, node: ast.Name) -> None:
+        if not isinstance(node.ctx, ast.Load):
+            self.stored.add(node.id)
+
+    def visit_Attribute(self, node: ast.Attribute) -> None:
+        base: ast.AST = node
+        while isinstance(base, ast.Attribute):
+            base = base.value
+        if isinstance(base, ast.Name) and base.id in self.aliases and \
+                self.aliases[base.id].split(".")[0] in self.tops:
+            # `torch.backends.cudnn.benchmark = True` sets the last name: only the rest is used
+            if not isinstance(node.ctx, ast.Load):
+                full = self.dotted(node)
+                if full:
+                    self.assigned.add(full)
+            dotted = self.dotted(node) if isinstance(node.ctx, ast.Load) else \
+                self.dotted(node.value) if isinstance(node.value, ast.Attribute) else None
+            if dotted is not None:
+                self._add(node.lineno, dotted, "attr", base.id)
+            return
+        self.generic_visit(node)
+
+
+def refs_of(tree: ast.AST, tops: set[str]) -> list[list[Any]]:
+    """The names a parsed file takes from the libraries in `tops`, one row per (name,
+    function, guarded), at its first line: [line, dotted, kind, scope, guarded, function].
+    Guarded as for the detectors (`_guarded_in`: try/except ImportError|AttributeError|
+    Exception, hasattr and version tests), and also behind availability tests
+    (`if is_torch_npu_available():`, `torch.cuda.is_available()`) and `hasattr(...) and`."""
+    visitor = RefVisitor(tops)
+    visitor.visit(tree)
+    made = visitor.assigned
+    rows = [r for r in visitor.refs if (not r[4] or r[4] not in visitor.stored)
+            and not (made and any(r[1] == m or r[1].startswith(m + ".") for m in made))]
+    if not rows:
+        return []
+    guards = _guarded_in(tree, {r[0] for r in rows}, availability=True)
+    first: dict[tuple[str, int, bool], list[Any]] = {}
+    for line, dotted, kind, scope, _, function in sorted(rows):
+        key = (dotted, function, line in guards)
+        if key not in first:
+            first[key] = [line, dotted, kind, scope, line in guards, function]
+    return sorted(first.values())
 
 
 # --- reading the index the one scan pass wrote --------------------------------------------
@@ -552,10 +707,18 @@ def _guard_test(test: ast.AST) -> bool:
     return "hasattr" in text or "version" in text.lower()
 
 
-def _guarded_in(tree: ast.AST, lines: Optional[set[int]] = None) -> set[int]:
+def _availability_test(test: ast.AST) -> bool:
+    return _guard_test(test) or "available" in ast.dump(test)
+
+
+def _guarded_in(tree: ast.AST, lines: Optional[set[int]] = None,
+                availability: bool = False) -> set[int]:
     """The guarded lines of a parsed file. Statements are walked without descending into
     expressions (the costly part of a full walk); conditional expressions are looked for only
-    inside the statements that hold one of `lines` (every statement when not given)."""
+    inside the statements that hold one of `lines` (every statement when not given).
+    `availability` (compat.api-drift) also counts `if ...available...:` tests and
+    `hasattr(...) and ...` expressions as guards."""
+    test_of = _availability_test if availability else _guard_test
     out: set[int] = set()
     stack: list[Any] = [tree]
     holders: list[ast.AST] = []
@@ -567,7 +730,7 @@ def _guarded_in(tree: ast.AST, lines: Optional[set[int]] = None) -> set[int]:
                 out.update(_lines(node.body))
                 for h in handlers:
                     out.update(_lines(h.body))
-        elif isinstance(node, ast.If) and _guard_test(node.test):
+        elif isinstance(node, ast.If) and test_of(node.test):
             out.update(_lines(node.body))
             out.update(_lines(node.orelse))
         children = []
@@ -585,7 +748,9 @@ def _guarded_in(tree: ast.AST, lines: Optional[set[int]] = None) -> set[int]:
                 holders.append(node)
     for stmt in holders:
         for node in ast.walk(stmt):
-            if isinstance(node, ast.IfExp) and _guard_test(node.test):
+            if isinstance(node, ast.IfExp) and test_of(node.test) or \
+                    availability and isinstance(node, ast.BoolOp) and \
+                    any(test_of(v) for v in node.values):
                 out.update(range(node.lineno, (node.end_lineno or node.lineno) + 1))
     return out
 

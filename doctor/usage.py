@@ -49,7 +49,7 @@ from typing import Any, Optional
 
 from tts_doctor import scan
 
-INDEX_VERSION = 1
+INDEX_VERSION = 2
 CLOSURE_TIMEOUT = 120.0
 
 # Top-level module of a TTS stack -> the modules its deployments import first.
@@ -478,15 +478,17 @@ class Scanner:
             self.pending[path] = (st, source, wanted)
 
     def get(self, path: str, want_imports: bool = False, module: str = "",
-            is_package: bool = False, owner: str = "", deep: bool = True
-            ) -> Optional[dict[str, Any]]:
-        """The scan of one file; `deep=False` for code outside the closure (no parse)."""
+            is_package: bool = False, owner: str = "", deep: bool = True,
+            own_top: Optional[str] = None) -> Optional[dict[str, Any]]:
+        """The scan of one file; `deep=False` for code outside the closure (no parse);
+        `own_top` (its top-level package) for the names it takes from other libraries."""
         try:
             st = os.stat(path)
         except OSError:
             return None
         cached = self.cache.get(path, st)
         if cached is not None and (not want_imports or "imports" in cached) and \
+                (own_top is None or "refs" in cached) and \
                 (cached.get("deep", True) or not deep):
             return cached
         ready = self.pending.get(path)
@@ -505,9 +507,11 @@ class Scanner:
         self.parsed += 1
         result = self.file_scan.scan(source, want_imports, module, is_package,
                                      self.owners.get(path, owner), deep or want_imports,
-                                     wanted)
+                                     wanted, own_top)
         if cached is not None and not want_imports and "imports" in cached:
             result.setdefault("imports", cached["imports"])
+        if cached is not None and own_top is None and "refs" in cached:
+            result.setdefault("refs", cached["refs"])
         self.cache.put(path, st, result)
         return result
 
@@ -741,7 +745,8 @@ def closure(request: Request, sys_path: list[str], code: Code, locator: Locator,
             continue
         visited.add(path)
         reached.add(path)
-        info = scanner.get(path, want_imports=True, module=module, is_package=is_package)
+        info = scanner.get(path, want_imports=True, module=module, is_package=is_package,
+                           own_top=module.split(".")[0])
         for name in (info or {}).get("imports") or []:
             parts = name.split(".")
             for i in range(1, len(parts) + 1):
@@ -762,6 +767,7 @@ def closure(request: Request, sys_path: list[str], code: Code, locator: Locator,
     result["walked"] = len(visited)
     result["unresolved_imports"] = sorted(m for m in missing if m not in _stdlib())[:50]
     result["files"] = sorted(reached)
+    result["loaded_modules"] = loaded
     result["closure_s"] = round(time.perf_counter() - t0, 3)
     result["import_s"] = answer.get("seconds")
     return result
@@ -775,9 +781,10 @@ def _external_imports(code: Code, sys_path: list[str], scanner: Scanner, locator
     for src in code.sources:
         if src.origin not in ("editable", "project"):
             continue
-        info = scanner.get(src.path, want_imports=True,
-                           module=_module_name(src.path, sys_path, code),
-                           is_package=src.path.endswith("__init__.py"))
+        module = _module_name(src.path, sys_path, code)
+        info = scanner.get(src.path, want_imports=True, module=module,
+                           is_package=src.path.endswith("__init__.py"),
+                           own_top=module.split(".")[0])
         names.update((info or {}).get("imports") or [])
     stdlib = _stdlib() | set(sys.builtin_module_names)
     out: set[str] = set()
@@ -815,6 +822,61 @@ def _module_name(path: str, sys_path: list[str], code: Code) -> str:
 
 # --- the index --------------------------------------------------------------------------------
 
+class _Libraries:
+    """Which installed distribution a top-level module belongs to, for the names code takes
+    from other libraries: (distribution, version), or None for the standard library, modules
+    that are not installed, extension-only modules, the application folder and the file's
+    own distribution (a package is consistent with itself)."""
+
+    def __init__(self, code: Code, locator: Locator):
+        self.locator = locator
+        self.by_path = {s.path: s for s in code.sources}
+        self.paths = sorted(self.by_path)
+        self.tops: dict[str, Optional[Source]] = {}
+
+    def _source(self, top: str) -> Optional[Source]:
+        if top not in self.tops:
+            import bisect
+
+            where = self.locator._top(top)
+            found: Optional[Source] = None
+            if where is not None:
+                if where.endswith(".py"):
+                    found = self.by_path.get(os.path.normpath(where))
+                else:  # a package, or a namespace package: any file below it
+                    prefix = os.path.normpath(where) + os.sep
+                    i = bisect.bisect_left(self.paths, prefix)
+                    if i < len(self.paths) and self.paths[i].startswith(prefix):
+                        found = self.by_path[self.paths[i]]
+            self.tops[top] = found
+        return self.tops[top]
+
+    def installed(self, dotted: str) -> bool:
+        """Whether the top-level module of a name is installed (as code the pass sees)."""
+        return self._source(dotted.split(".")[0]) is not None
+
+    def owner(self, top: str, user: Source) -> Optional[tuple[str, str]]:
+        from tts_doctor import dists
+
+        found = self._source(top)
+        if found is None or found.origin == "project" or \
+                dists.canonical(found.owner) == dists.canonical(user.owner) or \
+                dists.canonical(found.owner) in SELF:
+            return None
+        return found.owner, found.version
+
+
+def _loaded_base(dotted: str, loaded: dict[str, str]) -> Optional[str]:
+    """The longest prefix of a dotted name that the closure import loaded as a module: the
+    module the probe may import to look the rest up (None: nothing of it loaded)."""
+    parts = dotted.split(".")
+    for i in range(len(parts), 0, -1):
+        prefix = ".".join(parts[:i])
+        if prefix in loaded:
+            return prefix
+    return None
+
+
 def build_index(request: Request) -> dict[str, Any]:
     """Discover, close over the entries, scan once: the usage index (a JSON-able dict)."""
     t0 = time.perf_counter()
@@ -828,12 +890,21 @@ def build_index(request: Request) -> dict[str, Any]:
     locator = Locator(sys_path, code.mappings, [project] if project else [])
     reach = closure(request, sys_path, code, locator, scanner)
     reached = set(reach.pop("files"))
+    loaded: dict[str, str] = reach.pop("loaded_modules", None) or {}
     known = reach["known"]
     usages: list[list[Any]] = []
     unparsed: list[str] = []
+    refs: list[list[Any]] = []
+    libraries = _Libraries(code, locator)
+    loaded_files = set(loaded.values())
+    skipped = 0
     for src in code.sources:
         inside = not known or src.path in reached
-        info = scanner.get(src.path, deep=inside)
+        # the names reached code takes from other libraries (compat.api-drift): only where
+        # the closure is known (a use elsewhere may never run)
+        own = _module_name(src.path, sys_path, code).split(".")[0] if known and inside \
+            else None
+        info = scanner.get(src.path, deep=inside, own_top=own)
         if info is None:
             continue
         if info.get("unparsed"):
@@ -842,14 +913,32 @@ def build_index(request: Request) -> dict[str, Any]:
             hit = inside
             usages.append([src.owner, src.version, src.origin, src.path, line, dotted,
                            is_guarded, hit if known else None])
+        if own is not None:
+            # a function that first imports a library that is not installed stops there (or
+            # returns early before it): the names it uses after that import are not judged
+            after: dict[int, int] = {}
+            for line, dotted, kind, _, _, function in info.get("refs") or []:
+                if function and kind != "attr" and not libraries.installed(dotted):
+                    after[function] = min(line, after.get(function, line))
+            for line, dotted, kind, scope, is_guarded, function in info.get("refs") or []:
+                target = libraries.owner(dotted.split(".")[0], src)
+                if target is None:
+                    continue
+                if function in after and line > after[function]:
+                    skipped += 1
+                    continue
+                refs.append([src.owner, src.version, src.origin, src.path, line, dotted, kind,
+                             scope, is_guarded, src.path in loaded_files,
+                             _loaded_base(dotted, loaded), target[0], target[1]])
     scanner.cache.save()
     reach["reached_files"] = len(reached)
+    reach["refs_after_missing_import"] = skipped
     reach["unparsed"] = unparsed[:10]  # files this interpreter's grammar cannot read
     reach["unparsed_count"] = len(unparsed)
     reach["reached_owners"] = sorted({s.owner for s in code.sources if s.path in reached})
     reach["reached_tops"] = sorted({e.split(".")[0] for e in reach["entries"]})
     return {
-        "version": INDEX_VERSION, "reach": reach, "usages": usages,
+        "version": INDEX_VERSION, "reach": reach, "usages": usages, "refs": refs,
         "unparsed": unparsed[:50], "unparsed_count": len(unparsed),
         "scanned_files": len(code.sources), "parsed_now": scanner.parsed,
         "editable": code.editable, "unowned": code.unowned, "project": code.project,

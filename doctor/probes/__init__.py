@@ -24,6 +24,7 @@ MODULES = (
     "onnxruntime",
     "compat",
     "modelscope",
+    "drift",
     "model",
     "import_offline",
     "piper",
