@@ -416,7 +416,8 @@ class RefVisitor(AliasVisitor):
     """Every name a file takes from the libraries in `tops`: `from X import Y` ("from"),
     `import X.Y` ("import") and `X.Y.z` attribute chains through any alias ("attr"), each with
     its line and scope ("module": runs when the module is imported; "function": runs when
-    called) and the first line of the function it is in (0 at module level). Left out: relative imports (the package's own code), `if TYPE_CHECKING:` blocks
+    called) and the first line of the function it is in (0 at module level). Left out:
+    relative imports (the package's own code), `if TYPE_CHECKING:` blocks
     and annotations (never evaluated at run time), and chains through a local name the file
     also assigns (`np = None` in an except branch: the name is not always the module)."""
 
@@ -748,9 +749,9 @@ def _guarded_in(tree: ast.AST, lines: Optional[set[int]] = None,
                 holders.append(node)
     for stmt in holders:
         for node in ast.walk(stmt):
-            if isinstance(node, ast.IfExp) and test_of(node.test) or \
-                    availability and isinstance(node, ast.BoolOp) and \
-                    any(test_of(v) for v in node.values):
+            if (isinstance(node, ast.IfExp) and test_of(node.test)) or \
+                    (availability and isinstance(node, ast.BoolOp)
+                     and any(test_of(v) for v in node.values)):
                 out.update(range(node.lineno, (node.end_lineno or node.lineno) + 1))
     return out
 
