@@ -161,6 +161,7 @@ def collect_drift(ctx: Context) -> dict[str, Any]:
                                             "reached_files") if k in reach},
         "scanned_files": index.get("scanned_files"),
         "uses": 0, "present": 0, "unchecked": [], "not_loaded": 0, "results": [],
+        "watched": index.get("watched") or {},
     }
     if not reach.get("known"):
         return facts
@@ -218,16 +219,18 @@ def collect_drift(ctx: Context) -> dict[str, Any]:
 
 # --- judge --------------------------------------------------------------------------------
 
-def _curated_keys() -> dict[str, str]:
-    """Dotted names the curated usage probes watch -> the probe that reports them."""
-    from tts_doctor import scan
+def _curated_keys(facts: dict[str, Any]) -> dict[str, str]:
+    """Dotted names the curated usage probes watch -> the probe that reports them: as the
+    usage index recorded them (`scan.watch` groups), else this doctor's own."""
+    groups = facts.get("watched")
+    if not isinstance(groups, dict):
+        from tts_doctor import scan
 
+        groups = {g: [p.key for p in w.patterns] for g, w in scan.watched().items()}
     out: dict[str, str] = {}
-    for group, w in scan.watched().items():
-        if group == "api-drift":
-            continue
-        for p in w.patterns:
-            out.setdefault(p.key, CURATED.get(group, group))
+    for group, keys in groups.items():
+        for key in keys:
+            out.setdefault(key, CURATED.get(group, group))
     return out
 
 
@@ -317,7 +320,7 @@ def judge_drift(ctx: Context, facts: dict[str, Any]) -> Optional[Result]:
         return skip("no entry point is known (no recipe entry, TTS stack, editable install or "
                     "application folder): the names installed code uses are not checked; "
                     "name your application with --project DIR", reach=reach)
-    curated = _curated_keys()
+    curated = _curated_keys(facts)
     breaking, risky, latent, guarded, ran = [], [], [], [], []
     left_to: dict[str, list[dict[str, Any]]] = {}
     for u in facts.get("results") or []:
