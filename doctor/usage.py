@@ -939,9 +939,6 @@ def build_index(request: Request) -> dict[str, Any]:
     reach["reached_tops"] = sorted({e.split(".")[0] for e in reach["entries"]})
     return {
         "version": INDEX_VERSION, "reach": reach, "usages": usages, "refs": refs,
-        # the detectors' names, for compat.api-drift in the worker (which does not load every
-        # probe module): the names they watch are theirs to report
-        "watched": {g: sorted(p.key for p in w.patterns) for g, w in scan.WATCHED.items()},
         "unparsed": unparsed[:50], "unparsed_count": len(unparsed),
         "scanned_files": len(code.sources), "parsed_now": scanner.parsed,
         "editable": code.editable, "unowned": code.unowned, "project": code.project,

@@ -2,10 +2,10 @@
 installed ones (doctor/probes/drift.py), on real code and real environments.
 
 The real environment is torch 2.13 with transformers 4.57.1 (and modelscope 1.19.0), where
-`QuantizedCacheConfig` is gone from transformers.cache_utils (index-tts#508); the application folder (`--project`) is
-the code the deployment runs. A thin venv layered on it (a `.pth` line, as in
-tests/test_reach.py) adds a package no distribution owns, whose unimported module keeps a
-removed name: code outside the closure.
+`QuantizedCacheConfig` is gone from transformers.cache_utils (index-tts#508); the application
+folder (`--project`) is the code the deployment runs. A thin venv layered on it (a `.pth`
+line, as in tests/test_reach.py) adds a package no distribution owns, whose unimported module
+keeps a removed name: code outside the closure.
 """
 
 from __future__ import annotations

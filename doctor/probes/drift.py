@@ -161,7 +161,6 @@ def collect_drift(ctx: Context) -> dict[str, Any]:
                                             "reached_files") if k in reach},
         "scanned_files": index.get("scanned_files"),
         "uses": 0, "present": 0, "unchecked": [], "not_loaded": 0, "results": [],
-        "watched": index.get("watched") or {},
     }
     if not reach.get("known"):
         return facts
@@ -219,18 +218,15 @@ def collect_drift(ctx: Context) -> dict[str, Any]:
 
 # --- judge --------------------------------------------------------------------------------
 
-def _curated_keys(facts: dict[str, Any]) -> dict[str, str]:
-    """Dotted names the curated usage probes watch -> the probe that reports them: as the
-    usage index recorded them (`scan.watch` groups), else this doctor's own."""
-    groups = facts.get("watched")
-    if not isinstance(groups, dict):
-        from tts_doctor import scan
+def _curated_keys() -> dict[str, str]:
+    """Dotted names the curated usage probes of this doctor watch (`scan.watch` groups) ->
+    the probe that reports them: the judge's own knowledge, also for facts of another day."""
+    from tts_doctor import scan
 
-        groups = {g: [p.key for p in w.patterns] for g, w in scan.watched().items()}
     out: dict[str, str] = {}
-    for group, keys in groups.items():
-        for key in keys:
-            out.setdefault(key, CURATED.get(group, group))
+    for group, w in scan.watched().items():
+        for p in w.patterns:
+            out.setdefault(p.key, CURATED.get(group, group))
     return out
 
 
@@ -270,8 +266,18 @@ def _specs(u: dict[str, Any]) -> list[str]:
 
 def _unmet(u: dict[str, Any]) -> list[str]:
     """The user's own requirements on the library that the installed version does not meet."""
-    return [f"{u['library']}{spec}" for spec in _specs(u)
-            if dists.spec_contains(spec, str(u["library_version"])) is False]
+    from packaging.specifiers import InvalidSpecifier, SpecifierSet
+    from packaging.version import InvalidVersion, Version
+
+    out = []
+    for spec in _specs(u):
+        try:
+            if not SpecifierSet(spec).contains(Version(str(u["library_version"])),
+                                               prereleases=True):
+                out.append(f"{u['library']}{spec}")
+        except (InvalidSpecifier, InvalidVersion):
+            continue
+    return out
 
 
 def _claim(u: dict[str, Any]) -> str:
@@ -313,14 +319,39 @@ def _what(uses: list[dict[str, Any]]) -> tuple[str, str]:
     return what, kind
 
 
+@probe("compat.api-drift", title="Names the deployment's code imports from other libraries, "
+       "looked up in the installed ones", isolated=True, families=("F2", "A5"), timeout=180,
+       collect=collect_drift)
+def api_drift(ctx: Context, facts: dict[str, Any]) -> Optional[Result]:
+    """Checks that every name reached code takes from another installed library exists there.
+
+    Uses come from the one scan pass (`from X import Y`, `import X.Y`, `X.Y` through aliases, in
+    the files the deployment reaches; relative imports, `TYPE_CHECKING` blocks and annotations
+    left out). The collector, in the worker, imports only modules the closure import loaded and
+    looks each name up by behaviour (module dict, sys.modules, a lazy module's `__all__`, a
+    submodule's spec, `getattr`). A missing name used without a guard in a function, or at module
+    level of a module that did not import, fails in your code, editable or unowned code, and in
+    an installed package that requires another version of the library; it warns in a package
+    that declares no version range for it; a package whose declared range holds the installed
+    version has a latent bug (details). The finding names file, line, name and the installed
+    version. Guarded uses and module-level uses in modules that imported are details; names a
+    curated probe watches (scipy.removed-names, numpy.aliases, torchaudio.api...) are left to it.
+    Code outside the closure is not examined; without an entry point: `skip`. The fix installs
+    the version the using package requires when it declares one the installed release does not
+    meet, else names the lines to move to the current API.
+    """
+    return judge_drift(ctx, facts)
+
+
 def judge_drift(ctx: Context, facts: dict[str, Any]) -> Optional[Result]:
-    """The verdict from the collected lookups (module docstring, 3.)."""
+    """The verdict from the collected lookups (module docstring, 3.): a pure function of the
+    facts, run in the doctor's own process."""
     reach = facts.get("reach") or {}
     if not reach.get("known"):
         return skip("no entry point is known (no recipe entry, TTS stack, editable install or "
                     "application folder): the names installed code uses are not checked; "
                     "name your application with --project DIR", reach=reach)
-    curated = _curated_keys(facts)
+    curated = _curated_keys()
     breaking, risky, latent, guarded, ran = [], [], [], [], []
     left_to: dict[str, list[dict[str, Any]]] = {}
     for u in facts.get("results") or []:
@@ -385,22 +416,3 @@ def judge_drift(ctx: Context, facts: dict[str, Any]) -> Optional[Result]:
     return ok(f"every name the reached code takes from other libraries exists ({checked} "
               f"use(s) looked up in the installed libraries){note}", **details)
 
-
-@probe("compat.api-drift", title="Names the deployment's code imports from other libraries, "
-       "looked up in the installed ones", isolated=True, families=("F2", "A5"), timeout=180)
-def api_drift(ctx: Context) -> Optional[Result]:
-    """Checks that every name reached code takes from another installed library exists there.
-
-    Uses come from the one scan pass (`from X import Y`, `import X.Y`, `X.Y` through aliases, in
-    the files the deployment reaches; relative imports, `TYPE_CHECKING` blocks and annotations
-    left out). In the worker, only modules the closure import loaded are imported; each name is
-    looked up by behaviour (module dict, sys.modules, a lazy module's listing, its `__getattr__`,
-    a submodule's spec). A missing name used without a guard in a function, or at module level
-    of a module that did not import, fails, naming file, line, name and the installed version;
-    guarded uses and module-level uses in modules that imported are details; names a curated
-    probe watches (scipy.removed-names, numpy.aliases, torchaudio.api...) are left to it. Code
-    outside the closure is not examined; without an entry point: `skip`. The fix installs the
-    version the using distribution requires when it declares one the installed release does not
-    meet, else names the lines to move to the current API.
-    """
-    return judge_drift(ctx, collect_drift(ctx))
