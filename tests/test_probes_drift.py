@@ -90,6 +90,39 @@ def test_files_that_import_no_other_library_are_not_parsed_for_it():
         {"numpy", "yaml", "transformers"}
 
 
+def test_the_lookup_asks_the_module_and_does_not_import_lazy_names(monkeypatch):
+    import sys
+    import types
+
+    pkg = types.ModuleType("driftfake")
+    pkg.__path__ = []  # a package with no submodules on disk
+    pkg.present = 1
+    pkg.__all__ = ["lazy_name"]  # listed by a lazy module, made on first access
+
+    def module_getattr(name):
+        if name == "made_by_getattr":
+            return 2
+        raise AttributeError(f"`driftfake.{name}` was removed in driftfake 2.0")
+
+    pkg.__getattr__ = module_getattr
+    monkeypatch.setitem(sys.modules, "driftfake", pkg)
+    imported: dict[str, object] = {}
+    assert drift._lookup("driftfake.present", "driftfake", imported)["state"] == "present"
+    assert drift._lookup("driftfake.lazy_name", "driftfake", imported)["state"] == "present"
+    assert drift._lookup("driftfake.made_by_getattr", "driftfake", imported)["state"] == \
+        "present"
+    gone = drift._lookup("driftfake.old_name", "driftfake", imported)
+    assert gone == {"state": "missing", "module": "driftfake", "name": "old_name",
+                    "error": "`driftfake.old_name` was removed in driftfake 2.0"}
+    # an object's attributes are not checked (instance attributes are made at run time)
+    assert drift._lookup("driftfake.present.anything", "driftfake", imported)["state"] == \
+        "present"
+    assert drift._lookup("json.nope", "json", imported)["state"] == "missing"
+    assert drift._lookup("json.decoder", "json", imported)["state"] == "present"  # submodule
+    broken = drift._lookup("no_such_module_here.x", "no_such_module_here", imported)
+    assert broken["state"] == "unchecked" and "ModuleNotFoundError" in broken["why"]
+
+
 # --- the verdict, from collected facts --------------------------------------------------------
 
 def _use(name: str, module: str, **change: object) -> dict[str, object]:

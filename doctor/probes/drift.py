@@ -171,6 +171,7 @@ def collect_drift(ctx: Context) -> dict[str, Any]:
     looked: dict[str, dict[str, Any]] = {}
     requires: dict[str, list[str]] = {}
     facts["not_looked_up"] = 0
+    seen: set[tuple[str, int, str, str]] = set()
 
     def decisive(r: list[Any]) -> bool:
         # can fail at run time: unguarded, and in a function or a module that did not import
@@ -203,6 +204,10 @@ def collect_drift(ctx: Context) -> dict[str, Any]:
             if len(facts["unchecked"]) < MAX_ROWS:
                 facts["unchecked"].append(dict(use, why=answer["why"]))
             continue
+        key = (path, line, answer["module"], answer["name"])
+        if key in seen:  # `np.linalg.linalg.a` and `.b` on one line: one missing name
+            continue
+        seen.add(key)
         use.update(module=answer["module"], missing=answer["name"], error=answer["error"],
                    requires=_requirements(user, library, requires))
         facts["results"].append(use)
