@@ -91,8 +91,11 @@ def _lookup(dotted: str, base: str, imported: dict[str, Any]) -> dict[str, Any]:
     obj: Any = module
     for i in range(len(base.split(".")), len(parts)):
         name, prefix = parts[i], ".".join(parts[:i])
-        if not isinstance(obj, types.ModuleType):
-            return {"state": "present", "how": f"{prefix} is not a module"}
+        # only real modules are walked into: objects, and module-like namespaces that are not
+        # imported modules (torch.ops.fbgemm: its operators are registered at run time)
+        if not isinstance(obj, types.ModuleType) or \
+                sys.modules.get(str(getattr(obj, "__name__", ""))) is not obj:
+            return {"state": "present", "how": f"{prefix} is not an imported module"}
         space = getattr(obj, "__dict__", {})
         if name in space:
             obj = space[name]
@@ -285,14 +288,19 @@ def _unmet(u: dict[str, Any]) -> list[str]:
     return out
 
 
-def _claim(u: dict[str, Any]) -> str:
-    """What the using distribution says about the installed library: 'unmet' (it requires
-    another version), 'met' (it declares a range that holds this version: its maintainers
-    support it, so a missing name is a latent bug on a path their tests do not run), or 'none'
-    (no range declared)."""
+def _kind(u: dict[str, Any]) -> str:
+    """How a missing, unguarded use that runs after the import is judged (docs/reachability.md):
+    'fail', 'warn' or 'latent' (details only)."""
+    if u["origin"] != "distribution":
+        return "fail"  # the code being worked on: your folder, editable, unowned code
     if _unmet(u):
-        return "unmet"
-    return "met" if _specs(u) else "none"
+        return "fail"  # the environment left the range the package declares
+    if u["scope"] == "module":
+        return "warn"  # a module the closure did not import: importing it raises
+    # in a function of an installed package that runs with what it declares: a dead branch,
+    # a rare path or a latent bug (cffi's never-called _workaround_for_static_import_finders,
+    # scipy 1.17.1's np.zeroslike); nothing says the deployment calls it
+    return "latent"
 
 
 def _fix(bad: list[dict[str, Any]]) -> Fix:
@@ -367,11 +375,9 @@ def judge_drift(ctx: Context, facts: dict[str, Any]) -> Optional[Result]:
             guarded.append(u)
         elif u["scope"] == "module" and u["loaded"]:
             ran.append(u)  # its module imported in the closure: this line ran, or was skipped
-        elif u["origin"] != "distribution":
-            breaking.append(u)  # the code being worked on: editable, unowned, your folder
         else:
-            claim = _claim(u)
-            (breaking if claim == "unmet" else latent if claim == "met" else risky).append(u)
+            kind = _kind(u)
+            (breaking if kind == "fail" else risky if kind == "warn" else latent).append(u)
     unreached = max(0, int(facts.get("scanned_files") or 0) - int(reach.get("reached_files")
                                                                     or 0))
     details: dict[str, Any] = {
@@ -379,7 +385,7 @@ def judge_drift(ctx: Context, facts: dict[str, Any]) -> Optional[Result]:
         "missing": [_brief(u) for u in breaking][:MAX_ROWS],
         "guarded": [_brief(u) for u in guarded][:MAX_ROWS],
         "ran_at_import": [_brief(u) for u in ran][:MAX_ROWS],
-        "undeclared": [_brief(u) for u in risky][:MAX_ROWS],
+        "not_importable": [_brief(u) for u in risky][:MAX_ROWS],
         "latent": [_brief(u) for u in latent][:MAX_ROWS],
         "left_to": {k: v[:MAX_ROWS] for k, v in left_to.items()},
         "unchecked": (facts.get("unchecked") or [])[:MAX_ROWS],
@@ -403,8 +409,8 @@ def judge_drift(ctx: Context, facts: dict[str, Any]) -> Optional[Result]:
     if ran:
         tail.append(f"{len(ran)} module-level use(s) in modules that imported")
     if latent:
-        tail.append(f"{len(latent)} use(s) in installed packages that declare the installed "
-                    "version supported (details.latent)")
+        tail.append(f"{len(latent)} use(s) in functions of installed packages, not known to "
+                    "run (details.latent)")
     note = f"; {'; '.join(tail)}" if tail else ""
     if breaking:
         what, kind = _what(breaking)
@@ -413,9 +419,9 @@ def judge_drift(ctx: Context, facts: dict[str, Any]) -> Optional[Result]:
                     f"{what}"[:700] + note, _fix(breaking), **details)
     if risky:
         what, kind = _what(risky)
-        return warn(f"installed packages use {what.count(' has no ')} name(s) the installed "
-                    f"libraries no longer have ({kind} when that code runs; the packages "
-                    f"declare no version range for them): {what}"[:700] + note,
+        return warn(f"modules of installed packages that the deployment reaches but did not "
+                    f"import take {what.count(' has no ')} name(s) the installed libraries no "
+                    f"longer have ({kind} when they are imported): {what}"[:700] + note,
                     _fix(risky), **details)
     checked = facts.get("present", 0)
     return ok(f"every name the reached code takes from other libraries exists ({checked} "
