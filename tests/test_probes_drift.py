@@ -225,18 +225,25 @@ def transformers_457(make_env):
     return make_env(envs_families.TRANSFORMERS_TORCH)
 
 
-def _check(cli, python: Path, project: Path, tmp_path: Path, *only: str):
+@pytest.fixture(scope="module")
+def scan_cache(tmp_path_factory) -> Path:
+    """One $TTS_DOCTOR_CACHE for the tests of this module: the per-file scan results of the
+    shared environment are computed once (each run still imports its own closure)."""
+    return tmp_path_factory.mktemp("drift-cache")
+
+
+def _check(cli, python: Path, project: Path, tmp_path: Path, cache: Path, *only: str):
     return cli("check", "--json", "--python", str(python), "--project", str(project),
                "--only", ",".join(only or ("compat.api-drift",)),
-               env={"TTS_DOCTOR_CACHE": str(tmp_path / "cache")}, cwd=tmp_path, timeout=600)
+               env={"TTS_DOCTOR_CACHE": str(cache)}, cwd=tmp_path, timeout=600)
 
 
 @pytest.mark.slow
 @pytest.mark.venv
 def test_a_removed_transformers_name_fails_with_file_line_and_version(cli, transformers_457,
-                                                                      tmp_path):
+                                                                      tmp_path, scan_cache):
     app = write_app(tmp_path / "app", BROKEN_APP, name="tts.py")
-    r = _check(cli, transformers_457.python, app, tmp_path, "compat.api-drift",
+    r = _check(cli, transformers_457.python, app, tmp_path, scan_cache, "compat.api-drift",
                "numpy.aliases")
     f = r.finding("compat.api-drift")
     assert r.returncode == 1 and f["status"] == "fail", f
@@ -255,7 +262,7 @@ def test_a_removed_transformers_name_fails_with_file_line_and_version(cli, trans
 
 @pytest.mark.slow
 @pytest.mark.venv
-def test_guarded_and_unreached_uses_do_not_fail(cli, transformers_457, tmp_path):
+def test_guarded_and_unreached_uses_do_not_fail(cli, transformers_457, tmp_path, scan_cache):
     # driftlib: a package no distribution owns (a Dockerfile's COPY) whose unused module keeps
     # the removed name; the application imports driftlib, never driftlib.unused
     python = _layered(transformers_457, tmp_path / "venv")
@@ -267,7 +274,7 @@ def test_guarded_and_unreached_uses_do_not_fail(cli, transformers_457, tmp_path)
                                    "QuantizedCacheConfig\n"
                                    "    return QuantizedCacheConfig\n")
     app = write_app(tmp_path / "app", GUARDED_APP, name="tts.py")
-    r = _check(cli, python, app, tmp_path)
+    r = _check(cli, python, app, tmp_path, scan_cache)
     f = r.finding("compat.api-drift")
     assert r.returncode == 0 and f["status"] == "ok", f
     details = f["details"]
@@ -307,7 +314,7 @@ def test_the_big_deployment_environment_has_no_false_alarm(cli, make_env, tmp_pa
                     "from transformers import cache_utils as cu\n\n\n"
                     "def run():\n    return ss.windows.hann(8), cu.QuantizedCacheConfig, "
                     "np.zeros(2)\n", name="serve.py")
-    r = _check(cli, venv.python, app, tmp_path)
+    r = _check(cli, venv.python, app, tmp_path, tmp_path / "cache")
     f = r.finding("compat.api-drift")
     assert f["status"] == "ok" and r.returncode == 0, f
     # scipy 1.17.1 calls np.zeroslike (no such NumPy name) on a rare path, and declares
