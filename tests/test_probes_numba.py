@@ -279,3 +279,29 @@ def test_a_folder_numba_makes_while_asked_is_removed_again(tmp_path):
     path, error = numba_probes._real_locator(numba, str(py_file), chain)
     assert error is None and path == str(src / "__pycache__")
     assert sorted(p.name for p in src.iterdir()) == ["mod.py"]
+
+
+@pytest.mark.parametrize("where", [
+    "dev", pytest.param("numba-too-old", marks=pytest.mark.venv)])
+def test_recorded_facts_judge_to_the_live_findings(cli, make_env, tmp_path, where):
+    """numba's and resampy's facts (--save-facts) judged again with --facts: the same findings
+    as the live run, on the healthy dev venv (resampy run for real) and on a numba that
+    refuses the installed NumPy."""
+    facts = tmp_path / "facts.json"
+    target = [] if where == "dev" else ["--python",
+                                        str(make_env(envs_numeric.NUMBA_TOO_OLD).python)]
+    live = cli("check", "--json", *target, "--only", "numba.*", "--set", "numba.resampy=run",
+               "--set", "numba.jit-budget=600", "--save-facts", str(facts))
+    assert live.returncode == (0 if where == "dev" else 1), live
+    ids = ["numba.numpy", "numba.jit", "numba.cache", "numba.resampy-filters", "numba.warmup"]
+    assert [f["id"] for f in live.json["findings"]] == ids
+    saved = json.loads(facts.read_text())
+    assert all("facts" in saved["probes"][i] for i in ids), saved["probes"].keys()
+    judged = cli("check", "--json", "--only", "numba.*", "--facts", str(facts),
+                 env={"NUMBA_CACHE_DIR": str(tmp_path / "elsewhere")})
+    assert judged.returncode == live.returncode, judged
+
+    def comparable(r):
+        return [{k: v for k, v in f.items() if k != "duration_s"} for f in r.json["findings"]]
+
+    assert comparable(judged) == comparable(live)

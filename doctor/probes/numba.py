@@ -5,6 +5,13 @@ latency (M4).
 Every probe here runs in the worker: importing numba loads llvmlite's native library. Probe
 ids stay in the `numba` category (resampy is numba's main user in TTS stacks):
 `numba.resampy-filters` and `numba.warmup`.
+
+Every probe is split (docs/DEVELOPING.md, "Collect and judge"): its `collect_*` function
+observes in the worker (versions and declared ranges, what importing numba raised, what a
+compile returned, the cache folders tried, the filter names installed code passes and what
+resampy says of them, the tone resampy produced, the first-call times) and the probe function
+judges those facts in the doctor's process, so `check --save-facts` keeps them and
+`check --facts` judges them again.
 """
 
 from __future__ import annotations
@@ -80,8 +87,9 @@ def _requirement(dist_name: str, dep: str) -> Optional[str]:
     return None
 
 
-def import_fix(message: str) -> Fix:
-    """The fix for numba's own import-time checks (NumPy range, llvmlite version)."""
+def import_fix(message: str, llvmlite_req: Optional[str] = None) -> Fix:
+    """The fix for numba's own import-time checks (NumPy range, llvmlite version);
+    `llvmlite_req`: numba's requirement on llvmlite, as collected."""
     m = _NEEDS.search(message)
     if m and m.group("dir") == "less":
         major, minor = (int(x) for x in m.group("version").split("."))
@@ -97,7 +105,7 @@ def import_fix(message: str) -> Fix:
                    commands=(dists.pip_install(f"numpy>={m.group('version')}",
                                                extra="--upgrade"),))
     if _LLVMLITE.search(message):
-        req = _requirement("numba", "llvmlite") or "llvmlite"
+        req = llvmlite_req or "llvmlite"
         return Fix("numba and llvmlite are released in pairs: install the llvmlite this numba "
                    "declares.", commands=(dists.pip_install(req),))
     return Fix("numba does not import: reinstall numba and llvmlite together (the error "
@@ -118,13 +126,39 @@ def _import_numba() -> tuple[Any, Optional[str], float]:
 # ---------------------------------------------------------------------------------------------
 
 
+def numba_facts(ctx: Context, *, with_import: bool = True) -> dict[str, Any]:
+    """What every numba collector starts from: numba's version (None: not installed), NumPy's
+    and llvmlite's, numba's declared requirements on them, and what importing numba raised
+    (`import_error`, None when it imports) with the time it took. Nothing but `absent` when the
+    recipe marks numba absent."""
+    if _absent(ctx, "numba"):
+        return {"absent": True}
+    version = dists.version("numba")
+    facts: dict[str, Any] = {"numba": version}
+    if version is None:
+        return facts
+    facts.update(numpy=dists.version("numpy"), llvmlite=dists.version("llvmlite"),
+                 declares=_requirement("numba", "numpy"),
+                 declares_llvmlite=_requirement("numba", "llvmlite"))
+    if with_import:
+        _numba, error, seconds = _import_numba()
+        facts.update(import_error=error, import_s=seconds)
+    return facts
+
+
+def collect_numpy(ctx: Context) -> dict[str, Any]:
+    """numba.numpy's facts (`numba_facts`)."""
+    return numba_facts(ctx)
+
+
 @probe("numba.numpy", title="numba imports with the installed NumPy (numba's supported range)",
        isolated=True, families=("M1",),
        crash_fix=Fix("Importing numba crashed the process (llvmlite's native library, or "
                      "extensions built for another NumPy). Reinstall numba and llvmlite.",
                      commands=(cmd("{python}", "-m", "pip", "install", "--force-reinstall",
-                                   "numba", "llvmlite"),)))
-def numba_numpy(ctx: Context) -> Optional[Result]:
+                                   "numba", "llvmlite"),)),
+       collect=collect_numpy)
+def numba_numpy(ctx: Context, facts: dict[str, Any]) -> Optional[Result]:
     """Checks that numba imports with the installed NumPy (and llvmlite).
 
     No finding when the recipe marks numba absent; not installed: `skip`, or `fail` when the recipe
@@ -136,31 +170,52 @@ def numba_numpy(ctx: Context) -> Optional[Result]:
     """
     if _absent(ctx, "numba"):
         return None
-    version = dists.version("numba")
+    version = facts.get("numba")
     if version is None:
         return _missing(ctx, "numba")
-    np_version = dists.version("numpy")
-    declared = _requirement("numba", "numpy")
+    np_version = facts.get("numpy")
+    declared = facts.get("declares")
+    seconds = float(facts.get("import_s") or 0.0)
     details: dict[str, Any] = {"numba": version, "numpy": np_version, "declares": declared,
-                               "llvmlite": dists.version("llvmlite")}
-    _numba, error, seconds = _import_numba()
-    details["import_s"] = round(seconds, 3)
+                               "llvmlite": facts.get("llvmlite"), "import_s": round(seconds, 3)}
+    error = facts.get("import_error")
     if error:
         details["error"] = error
+        fix = import_fix(error, facts.get("declares_llvmlite"))
         m = _NEEDS.search(error)
         if m:
             return fail(f"numba {version} does not import with numpy {np_version}: "
-                        f"{m.group(0)} (numba declares {declared})", import_fix(error),
-                        **details)
-        return fail(f"numba {version} does not import: {error}"[:400], import_fix(error),
-                    **details)
+                        f"{m.group(0)} (numba declares {declared})", fix, **details)
+        return fail(f"numba {version} does not import: {error}"[:400], fix, **details)
     return ok(f"numba {version} imports with numpy {np_version} (numba declares "
               f"{declared or 'no NumPy range'}) in {seconds:.2f} s", **details)
 
 
+def collect_jit(ctx: Context) -> dict[str, Any]:
+    """numba.jit's facts: `numba_facts`; when resampy would run and its first real resample
+    works, that compile (`resampy_compile`: the time and the dispatchers compiled); else what
+    compiling and calling a small `numba.njit` function returned or raised (`tiny`)."""
+    facts = numba_facts(ctx)
+    if facts.get("absent") or facts.get("numba") is None or facts.get("import_error"):
+        return facts
+    import numba
+
+    facts["resampy_compile"] = _compile_resampy(ctx)
+    if facts["resampy_compile"] is not None:
+        return facts
+    t0 = time.perf_counter()
+    try:
+        func = numba.njit("int64(int64)", cache=False)(_tiny_kernel())
+        compile_s = time.perf_counter() - t0
+        facts["tiny"] = {"compile_s": compile_s, "value": float(func(4))}
+    except Exception as exc:
+        facts["tiny"] = {"error": f"{type(exc).__name__}: {exc}"}
+    return facts
+
+
 @probe("numba.jit", title="numba compiles and runs a function (JIT works, compile time)",
-       isolated=True)
-def jit(ctx: Context) -> Optional[Result]:
+       isolated=True, collect=collect_jit)
+def jit(ctx: Context, facts: dict[str, Any]) -> Optional[Result]:
     """Checks that numba's JIT compiles and runs a function, and reports the compile time.
 
     Same recipe and install gates as numba.numpy, and an import error fails the same way. When
@@ -171,29 +226,30 @@ def jit(ctx: Context) -> Optional[Result]:
     """
     if _absent(ctx, "numba"):
         return None
-    version = dists.version("numba")
+    version = facts.get("numba")
     if version is None:
         return _missing(ctx, "numba")
-    numba, error, _ = _import_numba()
+    error = facts.get("import_error")
     if error:
         return fail(f"numba {version} does not import, so nothing can be JIT-compiled: "
-                    f"{error}"[:400], import_fix(error), numba=version, error=error)
-    real = _compile_resampy(ctx)
-    if real is not None:
-        return real
-    t0 = time.perf_counter()
-    try:
-        func = numba.njit("int64(int64)", cache=False)(_tiny_kernel())
-        compile_s = time.perf_counter() - t0
-        value = float(func(4))
-    except Exception as exc:
+                    f"{error}"[:400], import_fix(error, facts.get("declares_llvmlite")),
+                    numba=version, error=error)
+    real = facts.get("resampy_compile")
+    if real:
+        first = float(real["first_s"])
+        return ok(f"numba {version} compiled and ran resampy's resampling kernel in "
+                  f"{first:.2f} s", numba=version, llvmlite=facts.get("llvmlite"),
+                  compile_s=round(first, 3), kernel=real["kernel"])
+    tiny = facts.get("tiny") or {}
+    if tiny.get("error"):
         return fail(f"numba {version} imports but cannot compile a function: "
-                    f"{type(exc).__name__}: {exc}"[:400],
+                    f"{tiny['error']}"[:400],
                     Fix("The JIT (llvmlite) is broken: reinstall numba and llvmlite together.",
                         commands=(dists.pip_install("numba", "llvmlite",
                                                     extra="--force-reinstall"),)),
-                    numba=version, error=f"{type(exc).__name__}: {exc}")
-    details = {"numba": version, "llvmlite": dists.version("llvmlite"),
+                    numba=version, error=tiny["error"])
+    compile_s, value = float(tiny["compile_s"]), float(tiny["value"])
+    details = {"numba": version, "llvmlite": facts.get("llvmlite"),
                "compile_s": round(compile_s, 3)}
     if value != 14.0:
         return fail(f"numba {version} compiled a sum of squares that returned {value}, not 14",
@@ -203,29 +259,26 @@ def jit(ctx: Context) -> Optional[Result]:
     return ok(f"numba {version} compiled and ran a function in {compile_s:.2f} s", **details)
 
 
-def _compile_resampy(ctx: Context) -> Optional[Result]:
+def _compile_resampy(ctx: Context) -> Optional[dict[str, Any]]:
     """When resampy is installed, the JIT test is its real kernel: the first resample in
     this worker compiles it (numba.resampy-filters and numba.warmup reuse that compile
-    instead of paying a second one). None when resampy is absent or broken: then the tiny
-    kernel decides whether numba itself works."""
+    instead of paying a second one). Its first-call time and the compiled dispatchers, or
+    None when resampy is absent, not run or broken: then the tiny kernel decides whether
+    numba itself works. Collector side."""
     if dists.version("resampy") is None or _absent(ctx, "resampy") or not _run_resampy(ctx):
         return None
-    resampy, _early = _resampy_or_result(ctx)
+    resampy, _facts = _resampy_facts(ctx)
     if resampy is None:
         return None
     import numpy as np
 
     try:
-        problems, _ = _tone_check(resampy, np)
+        tone = _tone(resampy, np)
     except Exception:
         return None
-    if problems or "first_s" not in _FIRST_CALL:
+    if tone_problems(tone) or "first_s" not in _FIRST_CALL:
         return None
-    first = _FIRST_CALL["first_s"]
-    version = dists.version("numba")
-    return ok(f"numba {version} compiled and ran resampy's resampling kernel in {first:.2f} s",
-              numba=version, llvmlite=dists.version("llvmlite"), compile_s=round(first, 3),
-              kernel=_compiled_kernels(resampy))
+    return {"first_s": _FIRST_CALL["first_s"], "kernel": _compiled_kernels(resampy)}
 
 
 def _compiled_kernels(resampy: Any) -> str:
@@ -386,25 +439,15 @@ def _real_locator(numba: Any, py_file: str,
     return str(getattr(cache, "cache_path", "") or ""), None
 
 
-@probe("numba.cache", title="numba can cache compiled functions (NUMBA_CACHE_DIR, "
-       "site-packages, HOME)", isolated=True, families=("M3",), timeout=120)
-def cache(ctx: Context) -> Optional[Result]:
-    """Checks that numba finds a writable folder for functions compiled with `cache=True`.
-
-    Gates as numba.numpy, but an import error only drops numba's own answer. For installed files
-    that use a numba decorator and contain `cache=True` (one per distribution; else numba's
-    `__init__.py`), tries numba's locators (NUMBA_CACHE_DIR, the in-tree `__pycache__`,
-    ~/.cache/numba) by creating a temporary file or folder there (removed at once), and asks numba
-    itself only when the folder it would settle on already exists (numba's locators create their
-    folder; any folder it makes anyway is removed again). No usable folder fails when a package uses
-    `cache=True`, else warns; a NUMBA_CACHE_DIR numba cannot use warns. The fix exports
-    NUMBA_CACHE_DIR=/tmp/numba-cache.
-    """
-    if _absent(ctx, "numba"):
-        return None
-    version = dists.version("numba")
-    if version is None:
-        return _missing(ctx, "numba")
+def collect_cache(ctx: Context) -> dict[str, Any]:
+    """numba.cache's facts: `numba_facts` (no import yet), what importing numba raised, the
+    cache folder numba is configured with (NUMBA_CACHE_DIR, as numba read it), the installed
+    files that compile with `cache=True`, and for each (or for numba's own `__init__.py`)
+    numba's locator chain with why each folder is unusable, the folder numba would settle on,
+    and what numba itself answered when it could be asked without leaving anything behind."""
+    facts = numba_facts(ctx, with_import=False)
+    if facts.get("absent") or facts.get("numba") is None:
+        return facts
     numba, error, _ = _import_numba()
     env_dir = os.environ.get("NUMBA_CACHE_DIR") or None
     if numba is not None:
@@ -436,8 +479,37 @@ def cache(ctx: Context) -> Optional[Result]:
         elif why_not:
             row["numba_not_asked"] = why_not
         rows.append(row)
+    facts.update(import_error=error, cache_dir=env_dir, user_cache_dir=user_cache_dir(),
+                 users=users, targets=rows)
+    return facts
+
+
+@probe("numba.cache", title="numba can cache compiled functions (NUMBA_CACHE_DIR, "
+       "site-packages, HOME)", isolated=True, families=("M3",), timeout=120,
+       collect=collect_cache)
+def cache(ctx: Context, facts: dict[str, Any]) -> Optional[Result]:
+    """Checks that numba finds a writable folder for functions compiled with `cache=True`.
+
+    Gates as numba.numpy, but an import error only drops numba's own answer. For installed files
+    that use a numba decorator and contain `cache=True` (one per distribution; else numba's
+    `__init__.py`), tries numba's locators (NUMBA_CACHE_DIR, the in-tree `__pycache__`,
+    ~/.cache/numba) by creating a temporary file or folder there (removed at once), and asks numba
+    itself only when the folder it would settle on already exists (numba's locators create their
+    folder; any folder it makes anyway is removed again). No usable folder fails when a package uses
+    `cache=True`, else warns; a NUMBA_CACHE_DIR numba cannot use warns. The fix exports
+    NUMBA_CACHE_DIR=/tmp/numba-cache.
+    """
+    if _absent(ctx, "numba"):
+        return None
+    version = facts.get("numba")
+    if version is None:
+        return _missing(ctx, "numba")
+    error = facts.get("import_error")
+    env_dir = facts.get("cache_dir")
+    users = list(facts.get("users") or [])
+    rows = list(facts.get("targets") or [])
     details: dict[str, Any] = {"numba": version, "NUMBA_CACHE_DIR": env_dir,
-                               "user_cache_dir": user_cache_dir(), "users": users,
+                               "user_cache_dir": facts.get("user_cache_dir"), "users": users,
                                "targets": rows}
     if error:
         details["import_error"] = error
@@ -519,10 +591,14 @@ def filter_literals() -> list[dict[str, Any]]:
     return out
 
 
-def _tone_check(resampy: Any, np: Any) -> tuple[list[str], dict[str, Any]]:
-    """Resample a 440 Hz tone 48 kHz -> 24 kHz with kaiser_best; what is wrong, and numbers.
+TONE_HZ = 440.0
+
+
+def _tone(resampy: Any, np: Any) -> dict[str, Any]:
+    """Resample a 440 Hz tone 48 kHz -> 24 kHz with kaiser_best and measure what came back:
+    its length, whether every sample is finite, and the spectrum's peak (collector side).
     The first call in this process compiles resampy's kernel: its time is the JIT latency."""
-    sr_in, sr_out, tone = 48000, 24000, 440.0
+    sr_in, sr_out, tone = 48000, 24000, TONE_HZ
     x = np.sin(2 * np.pi * tone * np.arange(sr_in // 4) / sr_in).astype(np.float32)
     t0 = time.perf_counter()
     y = resampy.resample(x, sr_in, sr_out, filter="kaiser_best")
@@ -531,45 +607,121 @@ def _tone_check(resampy: Any, np: Any) -> tuple[list[str], dict[str, Any]]:
     t0 = time.perf_counter()
     resampy.resample(x, sr_in, sr_out, filter="kaiser_best")
     _FIRST_CALL.setdefault("second_s", time.perf_counter() - t0)
-    problems = []
     expected = len(x) * sr_out // sr_in
-    measured: dict[str, Any] = {"length": int(y.shape[-1]), "expected_length": expected}
-    if abs(y.shape[-1] - expected) > 1:
-        problems.append(f"returned {y.shape[-1]} samples, expected {expected}")
-    elif not np.all(np.isfinite(y)):
-        problems.append("returned NaN or infinite samples")
-    else:
-        spectrum = np.abs(np.fft.rfft(y))
-        peak = float(np.argmax(spectrum) * sr_out / len(y))
-        measured["peak_hz"] = round(peak, 1)
-        if abs(peak - tone) > 8.0:
-            problems.append(f"a {tone:g} Hz tone came out at {peak:.1f} Hz")
-    return problems, measured
+    out: dict[str, Any] = {"length": int(y.shape[-1]), "expected_length": expected}
+    if abs(y.shape[-1] - expected) <= 1:
+        out["finite"] = bool(np.all(np.isfinite(y)))
+        if out["finite"]:
+            spectrum = np.abs(np.fft.rfft(y))
+            out["peak"] = float(np.argmax(spectrum) * sr_out / len(y))
+    return out
 
 
-def _resampy_or_result(ctx: Context) -> tuple[Any, Optional[Result]]:
+def tone_problems(tone: dict[str, Any]) -> list[str]:
+    """What is wrong with the resampled tone (`_tone`'s measurements)."""
+    length, expected = int(tone["length"]), int(tone["expected_length"])
+    if abs(length - expected) > 1:
+        return [f"returned {length} samples, expected {expected}"]
+    if not tone.get("finite"):
+        return ["returned NaN or infinite samples"]
+    peak = float(tone["peak"])
+    if abs(peak - TONE_HZ) > 8.0:
+        return [f"a {TONE_HZ:g} Hz tone came out at {peak:.1f} Hz"]
+    return []
+
+
+def _measured(tone: dict[str, Any]) -> dict[str, Any]:
+    """The tone's numbers as the finding reports them."""
+    out: dict[str, Any] = {"length": tone["length"], "expected_length": tone["expected_length"]}
+    if "peak" in tone:
+        out["peak_hz"] = round(float(tone["peak"]), 1)
+    return out
+
+
+def _resampy_facts(ctx: Context) -> tuple[Any, dict[str, Any]]:
+    """(resampy imported, or None; what the resampy collectors start from): resampy's
+    version, what importing numba raised (with numba's llvmlite requirement, for the fix) or
+    what importing resampy raised. Collector side."""
     if _absent(ctx, "resampy"):
-        return None, None
+        return None, {"absent": True}
     version = dists.version("resampy")
+    facts: dict[str, Any] = {"resampy": version}
     if version is None:
-        return None, _missing(ctx, "resampy")
+        return None, facts
     _numba, error, _ = _import_numba()
     if error:
-        return None, fail(f"resampy {version} cannot run: numba does not import: {error}"[:400],
-                          import_fix(error), resampy=version, error=error)
+        facts.update(numba_error=error, declares_llvmlite=_requirement("numba", "llvmlite"))
+        return None, facts
     try:
         import resampy
     except Exception as exc:
-        return None, fail(f"resampy {version} does not import: {type(exc).__name__}: {exc}"
-                          [:400], Fix("Reinstall resampy.", commands=(dists.pip_install(
-                              f"resampy=={version}", extra="--force-reinstall"),)),
-                          resampy=version, error=f"{type(exc).__name__}: {exc}")
-    return resampy, None
+        facts["import_error"] = f"{type(exc).__name__}: {exc}"
+        return None, facts
+    return resampy, facts
+
+
+def _resampy_early(ctx: Context, facts: dict[str, Any]) -> tuple[bool, Optional[Result]]:
+    """(whether resampy ran, else what its probes report instead) from `_resampy_facts`."""
+    if _absent(ctx, "resampy"):
+        return False, None
+    version = facts.get("resampy")
+    if version is None:
+        return False, _missing(ctx, "resampy")
+    error = facts.get("numba_error")
+    if error:
+        return False, fail(f"resampy {version} cannot run: numba does not import: {error}"
+                           [:400], import_fix(error, facts.get("declares_llvmlite")),
+                           resampy=version, error=error)
+    error = facts.get("import_error")
+    if error:
+        return False, fail(f"resampy {version} does not import: {error}"[:400],
+                           Fix("Reinstall resampy.", commands=(dists.pip_install(
+                               f"resampy=={version}", extra="--force-reinstall"),)),
+                           resampy=version, error=error)
+    return True, None
+
+
+def collect_resampy_filters(ctx: Context) -> dict[str, Any]:
+    """numba.resampy-filters' facts: `_resampy_facts`; the filter names this resampy has, every
+    literal `filter=` name installed code passes (file, line), what
+    `resampy.filters.get_filter` raised for each name it does not list (`get_filter`: None
+    when it accepted it), and, when resampy would run, the resampled tone's measurements
+    (`tone`, or what resampling raised, `tone_error`) and the first call's time."""
+    resampy, facts = _resampy_facts(ctx)
+    if resampy is None:
+        return facts
+    import numpy as np
+
+    valid = valid_filters(resampy)
+    literals = filter_literals()
+    raised: dict[str, Optional[str]] = {}
+    for hit in literals:
+        name = hit["filter"]
+        if name in valid or name in raised:
+            continue
+        try:  # confirm with resampy itself: an unknown name raises NotImplementedError
+            resampy.filters.get_filter(name)
+            raised[name] = None
+        except NotImplementedError as exc:
+            raised[name] = f"NotImplementedError: {exc}"
+        except Exception as exc:
+            raised[name] = f"{type(exc).__name__}: {exc}"
+    facts.update(valid_filters=valid, literals=literals, get_filter=raised,
+                 run=_run_resampy(ctx))
+    if facts["run"]:
+        try:
+            facts["tone"] = _tone(resampy, np)
+        except Exception as exc:
+            facts["tone_error"] = f"{type(exc).__name__}: {exc}"
+    if "first_s" in _FIRST_CALL:
+        facts["first_s"] = _FIRST_CALL["first_s"]
+    return facts
 
 
 @probe("numba.resampy-filters", title="resampy's filter names: installed code passes only "
-       "valid ones, and a valid one resamples a tone correctly", isolated=True, timeout=120)
-def resampy_filters(ctx: Context) -> Optional[Result]:
+       "valid ones, and a valid one resamples a tone correctly", isolated=True, timeout=120,
+       collect=collect_resampy_filters)
+def resampy_filters(ctx: Context, facts: dict[str, Any]) -> Optional[Result]:
     """Checks that installed code passes resampy only filter names it has, and that resampy works.
 
     No finding when the recipe marks resampy absent; not installed: `skip`, or `fail` when required;
@@ -579,30 +731,20 @@ def resampy_filters(ctx: Context) -> Optional[Result]:
     length, finite samples and peak. An invalid name or a bad tone fails, otherwise `ok`; the fix is
     the `resample` shim, or a resampy reinstall.
     """
-    resampy, early = _resampy_or_result(ctx)
-    if resampy is None:
+    ran, early = _resampy_early(ctx, facts)
+    if not ran:
         return early
-    import numpy as np
-
-    version = dists.version("resampy")
-    valid = valid_filters(resampy)
-    literals = filter_literals()
-    invalid = []
-    for hit in literals:
-        if hit["filter"] in valid:
-            continue
-        try:  # confirm with resampy itself: an unknown name raises NotImplementedError
-            resampy.filters.get_filter(hit["filter"])
-            continue
-        except NotImplementedError as exc:
-            invalid.append({**hit, "raises": f"NotImplementedError: {exc}"})
-        except Exception as exc:
-            invalid.append({**hit, "raises": f"{type(exc).__name__}: {exc}"})
-    if _run_resampy(ctx):
-        try:
-            problems, measured = _tone_check(resampy, np)
-        except Exception as exc:
-            problems, measured = [f"raised {type(exc).__name__}: {exc}"], {}
+    version = facts["resampy"]
+    valid = list(facts.get("valid_filters") or [])
+    literals = list(facts.get("literals") or [])
+    raised = dict(facts.get("get_filter") or {})
+    invalid = [{**hit, "raises": raised[hit["filter"]]} for hit in literals
+               if hit["filter"] not in valid and raised.get(hit["filter"]) is not None]
+    if facts.get("run"):
+        if facts.get("tone_error"):
+            problems, measured = [f"raised {facts['tone_error']}"], {}
+        else:
+            problems, measured = tone_problems(facts["tone"]), _measured(facts["tone"])
         tone = "a 440 Hz tone resamples 48 -> 24 kHz correctly with kaiser_best"
     else:
         problems, measured = [], {"tone_check": "not run: no installed code calls resampy "
@@ -611,8 +753,8 @@ def resampy_filters(ctx: Context) -> Optional[Result]:
     details: dict[str, Any] = {"resampy": version, "valid_filters": valid,
                                "calls_with_literal_filter": literals[:20], "invalid": invalid,
                                **measured}
-    if "first_s" in _FIRST_CALL:
-        details["first_call_s"] = round(_FIRST_CALL["first_s"], 3)
+    if "first_s" in facts:
+        details["first_call_s"] = round(float(facts["first_s"]), 3)
     if invalid:
         where = "; ".join(f"{i['distribution']} {i['file']}:{i['line']} filter={i['filter']!r}"
                           for i in invalid[:3])
@@ -652,36 +794,24 @@ def jit_budget(value: Any) -> tuple[float, Optional[str]]:
     return budget, None
 
 
-@probe("numba.warmup", title="First-call JIT latency of resampy, and whether numba caches its "
-       "kernels on disk", isolated=True, families=("M4",), timeout=120)
-def warmup(ctx: Context) -> Optional[Result]:
-    """Measures resampy's first-call JIT latency, and whether numba keeps its kernels on disk.
-
-    Gates as numba.resampy-filters, whose failures are a `skip` here. Inspects resampy's
-    `_resample_loop_s` / `_resample_loop_p` dispatchers for an on-disk cache and cache hits. When
-    resampy would not run (see numba.jit): `ok`, not measured. Otherwise the first call's time is
-    compared with the budget (`--set numba.jit-budget`, 1 s by default; a value that is not a
-    positive number of seconds falls back to the default, with a note in the summary and details):
-    over it and not loaded from disk warns, else `ok`. The fix bakes a warmed NUMBA_CACHE_DIR into
-    the image, or, for kernels numba cannot cache, warms up at service start-up or uses the
-    `resample` shim.
-    """
-    resampy, early = _resampy_or_result(ctx)
+def collect_warmup(ctx: Context) -> dict[str, Any]:
+    """numba.warmup's facts: `_resampy_facts`; whether resampy would run, and then the first
+    and second call's times in this worker (resampling a tone if no probe has yet) or what
+    resampling raised; numba's version; resampy's dispatchers with their cache (kind, on disk,
+    hits, path)."""
+    resampy, facts = _resampy_facts(ctx)
     if resampy is None:
-        if early is not None and early.status.value == "fail":
-            return skip(f"resampy cannot run here ({early.summary}); "
-                        "numba.resampy-filters reports it", **early.details)
-        return early
+        return facts
     import numpy as np
 
-    version = dists.version("resampy")
-    measure = _run_resampy(ctx)
-    if measure and "first_s" not in _FIRST_CALL:
+    facts["numba"] = dists.version("numba")
+    facts["run"] = _run_resampy(ctx)
+    if facts["run"] and "first_s" not in _FIRST_CALL:
         try:
-            _tone_check(resampy, np)
+            _tone(resampy, np)
         except Exception as exc:
-            return skip(f"resampy {version} fails before its latency can be measured: "
-                        f"{type(exc).__name__}: {exc}; numba.resampy-filters reports it")
+            facts["tone_error"] = f"{type(exc).__name__}: {exc}"
+            return facts
     kernels = []
     for name in ("_resample_loop_s", "_resample_loop_p"):
         d = getattr(getattr(resampy, "interpn", None), name, None)
@@ -694,18 +824,51 @@ def warmup(ctx: Context) -> Optional[Result]:
                         "on_disk": type(cache).__name__ not in ("NullCache", "NoneType"),
                         "cache_hits": int(sum(hits.values())),
                         "cache_path": str(getattr(cache, "cache_path", "") or "") or None})
+    facts["kernels"] = kernels
+    if facts["run"]:
+        facts["first_s"] = _FIRST_CALL["first_s"]
+        facts["second_s"] = _FIRST_CALL.get("second_s", 0.0)
+    return facts
+
+
+@probe("numba.warmup", title="First-call JIT latency of resampy, and whether numba caches its "
+       "kernels on disk", isolated=True, families=("M4",), timeout=120,
+       collect=collect_warmup)
+def warmup(ctx: Context, facts: dict[str, Any]) -> Optional[Result]:
+    """Measures resampy's first-call JIT latency, and whether numba keeps its kernels on disk.
+
+    Gates as numba.resampy-filters, whose failures are a `skip` here. Inspects resampy's
+    `_resample_loop_s` / `_resample_loop_p` dispatchers for an on-disk cache and cache hits. When
+    resampy would not run (see numba.jit): `ok`, not measured. Otherwise the first call's time is
+    compared with the budget (`--set numba.jit-budget`, 1 s by default; a value that is not a
+    positive number of seconds falls back to the default, with a note in the summary and details):
+    over it and not loaded from disk warns, else `ok`. The fix bakes a warmed NUMBA_CACHE_DIR into
+    the image, or, for kernels numba cannot cache, warms up at service start-up or uses the
+    `resample` shim.
+    """
+    ran, early = _resampy_early(ctx, facts)
+    if not ran:
+        if early is not None and early.status.value == "fail":
+            return skip(f"resampy cannot run here ({early.summary}); "
+                        "numba.resampy-filters reports it", **early.details)
+        return early
+    version = facts["resampy"]
+    if facts.get("tone_error"):
+        return skip(f"resampy {version} fails before its latency can be measured: "
+                    f"{facts['tone_error']}; numba.resampy-filters reports it")
+    kernels = list(facts.get("kernels") or [])
     cacheable = any(k["on_disk"] for k in kernels)
-    if not measure:
+    if not facts.get("run"):
         how = ("numba keeps them in its on-disk cache" if cacheable else
                "they are compiled without cache=True, so every process that resamples pays "
                "a JIT compile on its first call (about 0.5 s, REFERENCE.md)")
         return ok(f"resampy {version} is installed but nothing installed calls it, so its "
                   f"first-call latency was not measured (--set numba.resampy=run); {how}",
                   resampy=version, kernels=kernels, cacheable=cacheable, measured=False)
-    first, second = _FIRST_CALL["first_s"], _FIRST_CALL.get("second_s", 0.0)
+    first, second = float(facts["first_s"]), float(facts.get("second_s") or 0.0)
     from_disk = any(k["cache_hits"] for k in kernels)
     budget, budget_note = jit_budget(ctx.options.get("numba.jit-budget"))
-    details: dict[str, Any] = {"resampy": version, "numba": dists.version("numba"),
+    details: dict[str, Any] = {"resampy": version, "numba": facts.get("numba"),
                                "first_call_s": round(first, 3),
                                "later_call_s": round(second, 4), "budget_s": budget,
                                "kernels": kernels, "cacheable": cacheable,
