@@ -23,6 +23,7 @@ from tts_doctor.probes.cuda import Driver, TorchCuda
 
 from tests.fakes import gpus
 from tests.harness import envs
+from tests.harness.blindfold import judge_blindfolded
 from tests.harness.recipes import write_recipe
 
 CUDA_IDS = ["cuda.build", "cuda.driver", "cuda.arch", "cuda.kernel", "cuda.cudnn", "cuda.env"]
@@ -568,6 +569,11 @@ def test_recorded_facts_judge_to_the_live_findings_simulated_gpu(cli, tmp_path):
     assert [_comparable(f) for f in judged.json["findings"]] == \
         [_comparable(f) for f in live.json["findings"]]
     assert not any("replayed" in f["details"] for f in judged.json["findings"])
+    # and the judges read nothing of the machine to say so
+    blind = judge_blindfolded(facts, tmp_path)
+    assert [{k: v for k, v in blind[f["id"]].items() if k != "duration_s"}
+            for f in live.json["findings"]] == \
+        [{k: v for k, v in f.items() if k != "duration_s"} for f in live.json["findings"]]
 
 
 def test_kernel_and_cudnn_facts_are_judged_simulated_gpu():

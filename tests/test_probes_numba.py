@@ -18,6 +18,7 @@ import pytest
 from tests.conftest import REPO
 from tests.harness import envs, envs_numeric
 from tests.harness.apps import write_app
+from tests.harness.blindfold import judge_blindfolded
 
 
 def check(cli, venv, *args, **kw):
@@ -305,3 +306,8 @@ def test_recorded_facts_judge_to_the_live_findings(cli, make_env, tmp_path, wher
         return [{k: v for k, v in f.items() if k != "duration_s"} for f in r.json["findings"]]
 
     assert comparable(judged) == comparable(live)
+    # and the judges read nothing of the machine to say so
+    blind = judge_blindfolded(facts, tmp_path)
+    assert [{k: v for k, v in blind[f["id"]].items() if k != "duration_s"}
+            for f in live.json["findings"]] == \
+        [{k: v for k, v in f.items() if k != "duration_s"} for f in live.json["findings"]]
