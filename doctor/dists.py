@@ -76,6 +76,17 @@ class _CachedDistribution(md.PathDistribution if md else object):  # type: ignor
             self.__dict__["_requires"] = super().requires
         return self.__dict__["_requires"]
 
+    @property
+    def files(self) -> Optional[list[Any]]:  # type: ignore[override]
+        """RECORD, parsed once (a new list each call: callers may change theirs). Four
+        probes read every distribution's RECORD; in a big environment (50,000 files) each
+        parse of them all cost 0.3 s of CPU, and building the paths as much again."""
+        if "_files" not in self.__dict__:
+            files = super().files
+            self.__dict__["_files"] = None if files is None else tuple(files)
+        files = self.__dict__["_files"]
+        return None if files is None else list(files)
+
 
 def _cached(dist: Any) -> Any:
     path = getattr(dist, "_path", None)
