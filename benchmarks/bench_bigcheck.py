@@ -36,8 +36,22 @@ def _run(args: list[str], cwd: str, env: dict[str, str], ok: tuple[int, ...]) ->
         raise RuntimeError(f"{args} exited {proc.returncode}: {proc.stderr[-800:]!r}")
 
 
+def _load() -> str:
+    try:
+        with open("/proc/loadavg") as fh:
+            return " ".join(fh.read().split()[:3])
+    except OSError:
+        return "unknown"
+
+
 def run(repeats: int) -> list[Section]:
     python = _env()
+    # the doctor's own modules byte-compiled, as `pip install` leaves an installed doctor:
+    # from a source checkout under PYTHONDONTWRITEBYTECODE=1 every process of a check (the
+    # doctor and its workers) would compile them again (about 0.7 s of CPU a check)
+    subprocess.run([sys.executable, "-m", "compileall", "-q", str(REPO / "doctor"),
+                    str(REPO / "shims")], capture_output=True, check=False)
+    load_before = _load()
     cwd = tempfile.mkdtemp(prefix="tts-doctor-bench-cwd-")
     warm_cache = tempfile.mkdtemp(prefix="tts-doctor-bench-warm-")
     doctor = [str(BIN / "tts-doctor"), "check", "--json", "--python", python]
@@ -59,9 +73,12 @@ def run(repeats: int) -> list[Section]:
     }
     try:
         rows = interleave(candidates, repeats)
+        load_after = _load()
         notes = [_where_the_time_goes(doctor, cwd, {**base, "TTS_DOCTOR_CACHE": warm_cache},
                                       "warm"),
-                 _index_cost(python, cwd, base)]
+                 _index_cost(python, cwd, base),
+                 f"machine load (1, 5, 15 min averages of runnable processes, 2 cores) at the "
+                 f"start of the runs: {load_before}; at their end: {load_after}"]
     finally:
         shutil.rmtree(cwd, ignore_errors=True)
         shutil.rmtree(warm_cache, ignore_errors=True)
