@@ -51,6 +51,7 @@ def run(repeats: int) -> list[Section]:
     # doctor and its workers) would compile them again (about 0.7 s of CPU a check)
     subprocess.run([sys.executable, "-m", "compileall", "-q", str(REPO / "doctor"),
                     str(REPO / "shims")], capture_output=True, check=False)
+    entries = _entries(python)
     load_before = _load()
     cwd = tempfile.mkdtemp(prefix="tts-doctor-bench-cwd-")
     warm_cache = tempfile.mkdtemp(prefix="tts-doctor-bench-warm-")
@@ -70,6 +71,12 @@ def run(repeats: int) -> list[Section]:
         "tts-doctor check, cold (empty TTS_DOCTOR_CACHE)": cold,
         "tts-doctor check, warm": lambda: _run(doctor, cwd,
                                                {**base, "TTS_DOCTOR_CACHE": warm_cache}, (0, 1)),
+        # the parts no check can skip, for the targets' sake: a check imports torch in its
+        # worker (torch.build), and a cold one imports the TTS stack's entry modules
+        'python -c "import torch" (part of every check)': lambda: _run(
+            [python, "-c", "import torch"], cwd, base, (0,)),
+        "the closure import alone (doctor/reach.py, part of a cold check)": lambda: _closure(
+            python, entries),
     }
     try:
         rows = interleave(candidates, repeats)
@@ -93,6 +100,27 @@ def run(repeats: int) -> list[Section]:
         "warm runs share one. Targets: cold <= 1.0x, warm <= 0.6x collect_env.",
         f"python benchmarks/run.py --only bigcheck --repeats {repeats}", rows,
         baseline="python -m torch.utils.collect_env", unit="s", notes=notes)]
+
+
+def _entries(python: str) -> list[str]:
+    """The entry modules a check without a recipe imports in this environment."""
+    from tts_doctor import usage
+
+    site = subprocess.run([python, "-c", "import sysconfig; print(sysconfig.get_paths()"
+                           "['purelib'])"], capture_output=True, text=True,
+                          check=True).stdout.strip()
+    return [m for top, mods in usage.KNOWN_STACKS.items() for m in mods
+            if os.path.exists(os.path.join(site, top))]
+
+
+def _closure(python: str, entries: list[str]) -> None:
+    """The closure import on those entry modules (doctor/reach.py in a process of the
+    target, started by usage.import_closure), as a cold check runs it."""
+    from tts_doctor import usage
+
+    answer = usage.import_closure(python, entries)
+    if answer.get("error") or not answer.get("loaded"):
+        raise RuntimeError(f"the closure import failed: {str(answer)[:300]}")
 
 
 def _where_the_time_goes(doctor: list[str], cwd: str, env: dict[str, str], label: str) -> str:
