@@ -49,9 +49,8 @@ def pytest_configure(config: Any) -> None:
 
 
 def _patterns(values: list[str]) -> tuple[str, ...]:
-    from tts_doctor.commands.check import split_patterns
-
-    return split_patterns(tuple(values))
+    """The option's values as given: `tts_doctor.check` splits comma-separated patterns."""
+    return tuple(values or ())
 
 
 def _run(config: Any, only: tuple[str, ...] = ()) -> Any:
@@ -65,12 +64,12 @@ def _run(config: Any, only: tuple[str, ...] = ()) -> Any:
     skip = _patterns(config.getoption("--tts-doctor-skip"))
     key = (recipe_name, only, skip)
     if key not in cache:
-        import click
+        from tts_doctor.errors import UserError
 
         try:
             recipe = load_recipe(recipe_name)
             cache[key] = run_check(only=only, skip=skip, recipe=recipe)
-        except (click.UsageError, ValueError) as exc:
+        except (UserError, ValueError) as exc:
             raise pytest.UsageError(f"tts-doctor: {exc}") from None
     return cache[key]
 

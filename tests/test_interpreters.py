@@ -180,7 +180,8 @@ def test_the_library_surface_is_small_and_lazy():
                          cwd=REPO, timeout=120)
     assert out.returncode == 0, out.stderr
     lines = out.stdout.splitlines()
-    assert lines[0] == str(sorted(["Report", "Selection", "check", "judge_facts", "load_recipe",
+    assert lines[0] == str(sorted(["FixPlan", "Report", "Selection", "SmokeRun", "check",
+                                   "fix_plan", "judge_facts", "load_recipe", "run_smoke",
                                    "select_interpreter"]))
     assert lines[1] == "python.platform the interpreter tts-doctor runs on"
     assert lines[2] == "False"

@@ -15,10 +15,10 @@ from typing import Any, Optional
 
 import click
 from tts_doctor import params
+from tts_doctor.api import ENGINES as ENGINE_NAMES
 from tts_doctor.params import FiniteFloat
 
 _DEVICE = re.compile(r"^(auto|cpu|mps|cuda(:[0-9]+)?)$")
-ENGINE_NAMES = ("reference", "piper", "modelscope", "indextts2", "callable")
 
 
 def _size(value: Optional[str], flag: str) -> Optional[int]:
@@ -155,7 +155,7 @@ def smoke(recipe: Optional[str], engine: Optional[str], settings: tuple[str, ...
     Exit codes: 0 no fail or error (warnings allowed), 1 at least one fail
     (or warning with --strict / --fail-on warn), 2 usage error.
     """
-    from tts_doctor.commands.check import load_recipe
+    from tts_doctor import api
 
     if as_json:
         fmt = "json"
@@ -178,50 +178,21 @@ def smoke(recipe: Optional[str], engine: Optional[str], settings: tuple[str, ...
         except ValueError as exc:
             raise click.BadParameter(str(exc), param_hint="--budget-lengths") from None
 
-    recipe_data = load_recipe(recipe)
-    if engine is None:
-        if function is not None:
-            engine = "callable"
-        elif model_id is not None:
-            engine = "modelscope"
-        elif recipe_data is not None:
-            engine = recipe_data["engine"]
-        else:
-            raise click.UsageError("choose a model: --recipe NAME (see 'tts-doctor recipes') "
-                                   "or --engine reference|piper|modelscope|indextts2|callable")
-    model = dict((recipe_data or {}).get("model") or {}) \
-        if recipe_data and recipe_data.get("engine") == engine else {}
-    model.update(_settings(settings))
-    if checkpoint is not None:
-        key = {"indextts2": "checkpoint_dir", "piper": "voice"}.get(engine, "checkpoint")
-        model[key] = checkpoint
-    if model_id is not None:
-        model["model_id"] = model_id
-    if function is not None:
-        model["function"] = function
-
+    recipe_data = api.load_recipe(recipe)
     from tts_doctor.inputs import check_regular
     from tts_doctor.smoke import text as textmod
 
-    smoke_cfg = (recipe_data or {}).get("smoke") or {}
-    try:
-        if text_file is not None:
+    words, source = text, "--text" if text is not None else None
+    if text_file is not None:
+        try:
             if text_file != "-":  # a FIFO or a device would block the read: refuse it
                 check_regular(text_file, "--text-file", sys.maxsize)  # size: read_file
             stdin = sys.stdin.buffer.read(textmod.MAX_TEXT_CHARS * 4 + 2) \
                 if text_file == "-" else None
             words = textmod.read_file(text_file, stdin)
-            source = "stdin" if text_file == "-" else text_file
-        elif text is not None:
-            words, source = textmod.validate(text, "--text"), "--text"
-        elif smoke_cfg.get("text"):
-            words, source = textmod.validate(smoke_cfg["text"], "the recipe's smoke.text"), \
-                "recipe"
-        else:
-            raise click.UsageError("no text to speak: give --text or --text-file (or a recipe "
-                                   "with smoke.text)")
-    except textmod.TextError as exc:
-        raise click.UsageError(str(exc)) from None
+        except textmod.TextError as exc:
+            raise click.UsageError(str(exc)) from None
+        source = "stdin" if text_file == "-" else text_file
 
     from tts_doctor import atomic
     from tts_doctor.smoke import wav
@@ -231,46 +202,37 @@ def smoke(recipe: Optional[str], engine: Optional[str], settings: tuple[str, ...
         if path is not None:
             atomic.check_target(path, what)  # OutputError: exit 2 before any work
 
-    from tts_doctor.smoke import budget, session
-    from tts_doctor.smoke.engine import EngineConfigError
-
-    opts = session.Options(
-        engine=engine, text=words, model=model, recipe=recipe_data, text_source=source,
-        device=device, precision=precision,
-        max_chars=max_chars or smoke_cfg.get("max_chars"), ladder=not no_ladder,
-        repeat=repeat, vram_budget=vram, ram_budget=ram,
-        budget_lengths=lengths or budget.DEFAULT_LENGTHS, memory_snapshot=memory_snapshot,
-        sample_hz=sample_hz, vram_limit=limit, offline=offline)
     from tts_doctor.smoke import isolate
+    from tts_doctor.smoke.engine import EngineConfigError
 
     progress = _Progress(enabled=fmt == "text")
     try:
-        if in_process:
-            result = session.run(opts, progress)
-        else:
-            result = isolate.run(opts, progress, timeout=timeout)
-    except (EngineConfigError, isolate.UsageError) as exc:
+        result = api.smoke(
+            recipe=recipe_data, engine=engine, model=_settings(settings),
+            checkpoint=checkpoint, model_id=model_id, function=function, text=words,
+            text_source=source, device=device, precision=precision, max_chars=max_chars,
+            ladder=not no_ladder, repeat=repeat, vram_budget=vram, ram_budget=ram,
+            vram_limit=limit, budget_lengths=lengths, memory_snapshot=memory_snapshot,
+            sample_hz=sample_hz, offline=offline, timeout=timeout, in_process=in_process,
+            progress=progress)
+    except (EngineConfigError, isolate.UsageError, textmod.TextError) as exc:
         raise click.UsageError(str(exc)) from None
     finally:
         progress.clear()
 
-    from tts_doctor.smoke import reporting
-
-    if result.section.engine.get("name") is None:  # the child died before sending one
-        result.section = session.Section.start(opts)
     if out_path and result.samples is not None and result.section.audio is not None:
         wav.write(out_path, result.samples, result.sample_rate)
         result.section.audio["out"] = out_path
     if html_path:
         result.section.html = html_path
-    data, report = reporting.build(result.findings, result.section,
-                                   recipe_data.get("name") if recipe_data else None)
+    data, report = result.report()
     if html_path:
         from tts_doctor.smoke import html
 
         html.write(html_path, data, result.samples, result.sample_rate)
     from tts_doctor.render import json as json_render
     from tts_doctor.render import text as text_render
+    from tts_doctor.smoke import reporting
 
     if report_path:
         atomic.write_text(report_path, json_render.render(data))
