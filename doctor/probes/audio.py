@@ -95,9 +95,34 @@ def _programs(names: tuple[str, ...], flag: str) -> dict[str, dict[str, Any]]:
     return out
 
 
+def _reach(reached: Optional[set[str]]) -> Optional[list[str]]:
+    return sorted(reached) if reached is not None else None
+
+
+def collect_ffmpeg(ctx: Context) -> dict[str, Any]:
+    """ffmpeg and ffprobe as found on PATH with the first line of `-version` (or why it did
+    not run), the installed distributions that run them (all of them, and those the
+    deployment reaches: None when no entry point is known), and imageio-ffmpeg's bundled
+    binary."""
+    if ctx.needs("ffmpeg") == "absent":
+        return {}
+    reached = _reached_owners()
+    facts: dict[str, Any] = {"installed_users": _users(FFMPEG_USERS),
+                             "reached_owners": _reach(reached),
+                             "users": _users(FFMPEG_USERS, reached),
+                             "programs": _programs(("ffmpeg", "ffprobe"), "-version"),
+                             "imageio_ffmpeg": dists.version("imageio-ffmpeg")}
+    if facts["imageio_ffmpeg"]:
+        dist = dists.distribution("imageio-ffmpeg")
+        found = [str(dist.locate_file(f)) for f in dist.files or []
+                 if "binaries/ffmpeg" in str(f)]
+        facts["imageio_ffmpeg_binary"] = found[0] if found else None
+    return facts
+
+
 @probe("audio.ffmpeg", title="ffmpeg and ffprobe on PATH when an installed package runs them",
-       families=("I2",), timeout=120)
-def ffmpeg(ctx: Context) -> Optional[Result]:
+       families=("I2",), timeout=120, collect=collect_ffmpeg)
+def ffmpeg(ctx: Context, facts: dict[str, Any]) -> Optional[Result]:
     """Checks that ffmpeg and ffprobe run when an installed package, or the recipe, needs them.
 
     No finding when the recipe marks ffmpeg absent. Finds the programs with `shutil.which` and runs
@@ -110,19 +135,15 @@ def ffmpeg(ctx: Context) -> Optional[Result]:
     if need == "absent":
         return None
     # a package runs ffmpeg only when the deployment reaches it
-    reached = _reached_owners()
-    users = _users(FFMPEG_USERS, reached)
-    programs = _programs(("ffmpeg", "ffprobe"), "-version")
+    users: dict[str, Any] = dict(facts.get("users") or {})
+    programs: dict[str, Any] = dict(facts["programs"])
     details: dict[str, Any] = {"programs": programs, "users": users}
-    idle = sorted(set(_users(FFMPEG_USERS)) - set(users))
+    idle = sorted(set(facts.get("installed_users") or {}) - set(users))
     if idle:
         details["unreached_users"] = idle
     bundled = None
-    if dists.version("imageio-ffmpeg"):
-        dist = dists.distribution("imageio-ffmpeg")
-        found = [str(dist.locate_file(f)) for f in dist.files or []
-                 if "binaries/ffmpeg" in str(f)]
-        bundled = found[0] if found else None
+    if facts.get("imageio_ffmpeg"):
+        bundled = facts.get("imageio_ffmpeg_binary")
         details["imageio_ffmpeg_binary"] = bundled
     needed = sorted({p for u in users.values() for p in u["programs"]})
     if need == "required":
@@ -162,9 +183,21 @@ def _libsox() -> Optional[str]:
     return None
 
 
+def collect_sox(ctx: Context) -> dict[str, Any]:
+    """The sox program on PATH with the first line of `sox --version` (or why it did not
+    run), libsox in the loader's cache, the installed users of sox the deployment reaches,
+    and torchaudio's version (its sox backend needs libsox)."""
+    if ctx.needs("sox") == "absent":
+        return {}
+    line, error = run_version("sox", "--version")
+    return {"users": _users(SOX_USERS, _reached_owners()), "path": shutil.which("sox"),
+            "version": line, "error": error or None, "libsox": _libsox(),
+            "torchaudio": dists.version("torchaudio")}
+
+
 @probe("audio.sox", title="The sox program (and libsox) when an installed package needs them",
-       families=("I3",), timeout=120)
-def sox(ctx: Context) -> Optional[Result]:
+       families=("I3",), timeout=120, collect=collect_sox)
+def sox(ctx: Context, facts: dict[str, Any]) -> Optional[Result]:
     """Checks that the sox program runs when an installed package, or the recipe, needs it.
 
     No finding when the recipe marks sox absent. Runs `sox --version` and looks for its users (the
@@ -176,13 +209,12 @@ def sox(ctx: Context) -> Optional[Result]:
     need = ctx.needs("sox")
     if need == "absent":
         return None
-    users = _users(SOX_USERS, _reached_owners())
-    line, error = run_version("sox", "--version")
-    lib = _libsox()
-    details: dict[str, Any] = {"sox": {"path": shutil.which("sox"), "version": line,
+    users: dict[str, Any] = dict(facts.get("users") or {})
+    line, error, lib = facts.get("version"), facts.get("error") or "", facts.get("libsox")
+    details: dict[str, Any] = {"sox": {"path": facts.get("path"), "version": line,
                                        "error": error or None},
                                "libsox": lib, "users": users}
-    if dists.version("torchaudio"):
+    if facts.get("torchaudio"):
         details["torchaudio_sox_backend"] = (
             "libsox found" if lib else "libsox not found: torchaudio's sox backend is "
             "unavailable (soundfile or FFmpeg backends serve instead)")
@@ -195,7 +227,7 @@ def sox(ctx: Context) -> Optional[Result]:
     who = ", ".join(f"{n} {u['version']}" for n, u in sorted(users.items())) or "the recipe"
     fix = Fix("Install SoX (the program and its format handlers) in the image.",
               commands=(APT_SOX,))
-    report = fail if need == "required" or shutil.which("sox") else warn
+    report = fail if need == "required" or facts.get("path") else warn
     return report(f"sox does not run here ({error}), and {who} {_need_verb(users)} it", fix,
                   **details)
 
@@ -300,9 +332,50 @@ def _soundfile_fix(version: str) -> Fix:
                commands=(dists.pip_install("soundfile>=0.12", extra="--upgrade"), APT_SNDFILE))
 
 
+def collect_sndfile(ctx: Context) -> dict[str, Any]:
+    """soundfile's version, the bundled (`_soundfile_data`) and system libsndfile, what
+    `import soundfile` raised, the libsndfile version and file it loaded (and whether that
+    is the bundled one), its formats, and what a 16-bit WAV round trip of a tone went wrong
+    with (None: the rate, length and samples survived)."""
+    if ctx.needs("soundfile") == "absent":
+        return {}
+    facts: dict[str, Any] = {"version": dists.version("soundfile")}
+    if facts["version"] is None:
+        return facts
+    bundled, system = _bundled_sndfile(), _system_sndfile()
+    facts.update(bundled_library=bundled, system_library=system)
+    try:
+        import soundfile
+    except Exception as exc:
+        kind = "OSError" if isinstance(exc, OSError) else type(exc).__name__
+        facts.update(import_error=f"{kind}: {exc}", import_message=str(exc),
+                     import_os_error=isinstance(exc, OSError))
+        return facts
+    loaded = (_loaded("libsndfile") or getattr(soundfile, "_full_path", None)
+              or getattr(soundfile, "_libname", None))
+    facts.update(libsndfile=getattr(soundfile, "__libsndfile_version__", None),
+                 loaded=loaded, loaded_from=loaded_from(loaded, bundled))
+    try:
+        facts["formats"] = sorted(soundfile.available_formats())
+    except Exception:
+        pass
+
+    def read(path: str) -> tuple[Any, int]:
+        return soundfile.read(path, dtype="float32")
+
+    def write(path: str, x: Any, sr: int) -> None:
+        soundfile.write(path, x, sr, subtype="PCM_16")
+
+    try:
+        facts["roundtrip_problem"] = _roundtrip(write, read)
+    except Exception as exc:
+        facts["roundtrip_problem"] = f"{type(exc).__name__}: {exc}"
+    return facts
+
+
 @probe("audio.sndfile", title="libsndfile is found, and soundfile writes and reads a WAV",
-       isolated=True, families=("I1",))
-def sndfile(ctx: Context) -> Optional[Result]:
+       isolated=True, families=("I1",), collect=collect_sndfile)
+def sndfile(ctx: Context, facts: dict[str, Any]) -> Optional[Result]:
     """Checks that soundfile finds libsndfile, and writes and reads back a WAV.
 
     No finding when the recipe marks soundfile absent; not installed: `skip`, or `fail` when
@@ -316,49 +389,32 @@ def sndfile(ctx: Context) -> Optional[Result]:
     need = ctx.needs("soundfile")
     if need == "absent":
         return None
-    version = dists.version("soundfile")
+    version = facts.get("version")
     if version is None:
         if need == "required":
             return fail("soundfile is not installed, and the recipe needs it",
                         Fix("Install soundfile (its wheels bundle libsndfile).",
                             commands=(dists.pip_install("soundfile"),)))
         return skip("soundfile is not installed")
-    bundled, system = _bundled_sndfile(), _system_sndfile()
+    bundled, system = facts.get("bundled_library"), facts.get("system_library")
     details: dict[str, Any] = {"soundfile": version, "bundled_library": bundled,
                                "system_library": system}
-    try:
-        import soundfile
-    except OSError as exc:
-        details["error"] = f"OSError: {exc}"
-        return fail(f"soundfile {version} does not import: {exc} "
-                    f"({libraries_found(bundled, system)})", _soundfile_fix(version), **details)
-    except Exception as exc:
-        details["error"] = f"{type(exc).__name__}: {exc}"
-        return fail(f"soundfile {version} does not import: {type(exc).__name__}: {exc}"[:400],
+    if facts.get("import_error"):
+        details["error"] = facts["import_error"]
+        if facts.get("import_os_error"):
+            return fail(f"soundfile {version} does not import: {facts['import_message']} "
+                        f"({libraries_found(bundled, system)})", _soundfile_fix(version),
+                        **details)
+        return fail(f"soundfile {version} does not import: {facts['import_error']}"[:400],
                     _soundfile_fix(version), **details)
-    details.update(libsndfile=getattr(soundfile, "__libsndfile_version__", None),
-                   loaded=_loaded("libsndfile") or getattr(soundfile, "_full_path", None)
-                   or getattr(soundfile, "_libname", None))
-    try:
-        formats = soundfile.available_formats()
-        details["formats"] = sorted(formats)
-    except Exception:
-        pass
-
-    def read(path: str) -> tuple[Any, int]:
-        return soundfile.read(path, dtype="float32")
-
-    def write(path: str, x: Any, sr: int) -> None:
-        soundfile.write(path, x, sr, subtype="PCM_16")
-
-    try:
-        problem = _roundtrip(write, read)
-    except Exception as exc:
-        problem = f"{type(exc).__name__}: {exc}"
+    details.update(libsndfile=facts.get("libsndfile"), loaded=facts.get("loaded"))
+    if "formats" in facts:
+        details["formats"] = facts["formats"]
+    problem = facts.get("roundtrip_problem")
     if problem:
         return fail(f"soundfile {version} (libsndfile {details['libsndfile']}) cannot round-trip "
                     f"a WAV: {problem}"[:400], _soundfile_fix(version), **details)
-    where = loaded_from(details["loaded"], bundled)
+    where = facts.get("loaded_from")
     return ok(f"soundfile {version} with libsndfile {details['libsndfile']} ({where}) writes "
               "and reads a WAV", **details)
 
@@ -472,30 +528,19 @@ def _torchaudio_backends() -> tuple[Optional[list[str]], Optional[str]]:
         return None, f"{type(exc).__name__}: {exc}"[:300]
 
 
-@probe("audio.backends", title="Every installed way to write and read a WAV works "
-       "(wave, pydub, audioread, scipy.io.wavfile, soundfile, torchaudio)", isolated=True,
-       families=("I3",))
-def backends(ctx: Context) -> Optional[Result]:
-    """Checks every installed way of writing and reading a WAV file, and that one works.
-
-    Round-trips a 16-bit WAV in the worker through each way installed code uses: the standard
-    library's `wave` (always there), pydub (WAV needs no ffmpeg), audioread (reading), soundfile
-    and scipy.io.wavfile; asks `torchaudio.list_audio_backends()` when torch is already loaded
-    or nothing else works. `skip` when no audio library and no known reader of audio is
-    installed. An installed library that fails warns (its users break: soundfile without
-    libsndfile), and fails when no library beyond the standard library works; torchaudio
-    listing no backend warns (fails when nothing else works); else `ok` with the ways that
-    work. The fix installs `soundfile>=0.12`, or libsndfile1 from apt.
-    """
+def collect_backends(ctx: Context) -> dict[str, Any]:
+    """The installed readers of audio and audio libraries (name -> version), and for each way
+    of writing and reading a WAV that is installed (wave always; pydub, audioread, soundfile,
+    scipy.io.wavfile) whether a 16-bit round trip of a tone works, or what went wrong; then
+    `torchaudio.list_audio_backends()` (or what raised) when torch is already loaded in the
+    worker or no library beyond wave works (torchaudio costs a torch import)."""
     consumers = {dists.distribution(n).metadata["Name"]: dists.version(n)
                  for n in AUDIO_CONSUMERS if dists.version(n)}
     libraries = {n: dists.version(n) for n in ("pydub", "audioread", "soundfile", "scipy",
                                                "torchaudio") if dists.version(n)}
-    details: dict[str, Any] = {"consumers": consumers, "libraries": libraries}
+    facts: dict[str, Any] = {"consumers": consumers, "libraries": libraries}
     if not libraries and not consumers:
-        return skip("no audio I/O library (pydub, audioread, soundfile, scipy, torchaudio) and "
-                    "no package that reads audio is installed; the standard library's wave "
-                    "is all there is", **details)
+        return facts
     working, failing = [], {}
     has_numpy = dists.version("numpy") is not None
     ways: list[tuple[str, Callable[[], Any], bool]] = [
@@ -517,15 +562,47 @@ def backends(ctx: Context) -> Optional[Result]:
             failing[name] = problem
         else:
             working.append(name)
-    ta = None
+    facts.update(working=working, failing=failing)
     libs_working = [w for w in working if w != "wave"]
     if "torchaudio" in libraries and ("torch" in sys.modules or not libs_working):
+        ta, ta_error = _torchaudio_backends()
+        facts.update(torchaudio_backends=ta, torchaudio_error=ta_error)
+    return facts
+
+
+@probe("audio.backends", title="Every installed way to write and read a WAV works "
+       "(wave, pydub, audioread, scipy.io.wavfile, soundfile, torchaudio)", isolated=True,
+       families=("I3",), collect=collect_backends)
+def backends(ctx: Context, facts: dict[str, Any]) -> Optional[Result]:
+    """Checks every installed way of writing and reading a WAV file, and that one works.
+
+    Round-trips a 16-bit WAV in the worker through each way installed code uses: the standard
+    library's `wave` (always there), pydub (WAV needs no ffmpeg), audioread (reading), soundfile
+    and scipy.io.wavfile; asks `torchaudio.list_audio_backends()` when torch is already loaded
+    or nothing else works. `skip` when no audio library and no known reader of audio is
+    installed. An installed library that fails warns (its users break: soundfile without
+    libsndfile), and fails when no library beyond the standard library works; torchaudio
+    listing no backend warns (fails when nothing else works); else `ok` with the ways that
+    work. The fix installs `soundfile>=0.12`, or libsndfile1 from apt.
+    """
+    consumers: dict[str, Any] = dict(facts.get("consumers") or {})
+    libraries: dict[str, Any] = dict(facts.get("libraries") or {})
+    details: dict[str, Any] = {"consumers": consumers, "libraries": libraries}
+    if not libraries and not consumers:
+        return skip("no audio I/O library (pydub, audioread, soundfile, scipy, torchaudio) and "
+                    "no package that reads audio is installed; the standard library's wave "
+                    "is all there is", **details)
+    working: list[str] = list(facts.get("working") or [])
+    failing: dict[str, str] = dict(facts.get("failing") or {})
+    ta = None
+    libs_working = [w for w in working if w != "wave"]
+    if "torchaudio_backends" in facts:
         # torchaudio costs a torch import: asked when torch is already loaded in this worker,
         # or when nothing else works and it is the last way left.
-        ta, ta_error = _torchaudio_backends()
+        ta = facts["torchaudio_backends"]
         details["torchaudio_backends"] = ta
-        if ta_error:
-            details["torchaudio_error"] = ta_error
+        if facts.get("torchaudio_error"):
+            details["torchaudio_error"] = facts["torchaudio_error"]
     details.update(working=working, failing=failing)
     fix = Fix("Install soundfile (its wheels bundle libsndfile): torchaudio, librosa and most "
               "TTS stacks read and write WAV through it.",
