@@ -78,12 +78,30 @@ def _cosy_dir() -> Optional[Path]:
     return Path(origin).parent if origin else None
 
 
-def _bundled(pattern: str) -> Optional[Path]:
+def cosy_facts() -> dict[str, Any]:
+    """Where cosyvoice-ttsfrd's package folder is (None: not installed) and the files of its
+    `bundled_files` folder (the real ttsfrd and ttsfrd_dependency wheels it ships): what the
+    fixes install from. Collected where the probe runs; the judges read it back."""
     d = _cosy_dir()
-    if d is None:
+    names: list[str] = []
+    if d is not None:
+        try:
+            names = sorted(os.listdir(d / "bundled_files"))
+        except OSError:
+            names = []
+    return {"cosy_dir": str(d) if d is not None else None, "bundled": names}
+
+
+def _bundled(pattern: str, cosy: Optional[dict[str, Any]] = None) -> Optional[Path]:
+    """The last (newest by name) bundled file matching `pattern`, from the recorded
+    `cosy_facts()` (read here when not given)."""
+    import fnmatch
+
+    cosy = cosy if cosy is not None else cosy_facts()
+    if not cosy.get("cosy_dir"):
         return None
-    hits = sorted((d / "bundled_files").glob(pattern))
-    return hits[-1] if hits else None
+    hits = sorted(n for n in cosy.get("bundled") or [] if fnmatch.fnmatchcase(n, pattern))
+    return Path(cosy["cosy_dir"]) / "bundled_files" / hits[-1] if hits else None
 
 
 def _real_install_commands() -> tuple[str, ...]:
@@ -97,18 +115,20 @@ def _real_install_commands() -> tuple[str, ...]:
     return ()
 
 
-def reinstall_commands(version: Optional[str], *, dependency: bool = False) -> tuple[str, ...]:
+def reinstall_commands(version: Optional[str], *, dependency: bool = False,
+                       cosy: Optional[dict[str, Any]] = None) -> tuple[str, ...]:
     """Commands that force-reinstall the installed real ttsfrd `version` (and, with
     `dependency`, its ttsfrd_dependency wheel) without its requirements. Never from PyPI
     alone, which has only the 0.1.0 placeholder: cosyvoice-ttsfrd's bundled wheels when it is
     installed, else ModelScope's find-links, plus the iic/CosyVoice-ttsfrd model folder
-    (downloaded first) where the cp310 wheel or ttsfrd_dependency is needed."""
+    (downloaded first) where the cp310 wheel or ttsfrd_dependency is needed. `cosy`: the
+    recorded `cosy_facts()` (read here when not given)."""
     force = "--force-reinstall --no-deps"
-    parsed = dists.parse(version)
-    req = f"ttsfrd=={version}" if parsed is not None and parsed.release > (0, 1, 0) \
+    release = _release(version)
+    req = f"ttsfrd=={version}" if release is not None and release > (0, 1, 0) \
         else "ttsfrd>0.1.0"
-    wheel = _bundled(f"ttsfrd-{version}-*.whl") if parsed is not None else None
-    dep = _bundled("ttsfrd_dependency-*.whl")
+    wheel = _bundled(f"ttsfrd-{version}-*.whl", cosy) if release is not None else None
+    dep = _bundled("ttsfrd_dependency-*.whl", cosy)
     if wheel is not None and (dep is not None or not dependency):
         paths = [str(wheel)] + ([str(dep)] if dependency and dep is not None else [])
         return (dists.pip_install(*paths, extra=force),)
@@ -120,10 +140,21 @@ def reinstall_commands(version: Optional[str], *, dependency: bool = False) -> t
                  dists.pip_install(*reqs, extra=f"{force} -f {FIND_LINKS} -f {COSY_LOCAL}"))
 
 
+def _release(version: Optional[str]) -> Optional[tuple[int, ...]]:
+    """A version's release numbers by `packaging` (None: no version, or it does not parse)."""
+    from packaging.version import InvalidVersion, Version
+
+    if version is None:
+        return None
+    try:
+        return Version(version).release
+    except InvalidVersion:
+        return None
+
+
 def target_python(ctx: Optional[Context]) -> str:
     """The interpreter to move to for the real ttsfrd: 3.8 when the stack also needs KAN-TTS
-    (Requires-Python <3.9) or the recipe's Python range excludes 3.10, else 3.10. (Also runs
-    in the worker, for ttsfrd.engine's fix: dists.spec_contains needs no packaging there.)"""
+    (Requires-Python <3.9) or the recipe's Python range excludes 3.10, else 3.10."""
     if ctx is None:
         return "3.10"
     if ctx.needs("kantts") == "required":
@@ -170,9 +201,17 @@ def _install_fix(reason: str, ctx: Optional[Context] = None) -> Fix:
 
 # --- ttsfrd.origin ------------------------------------------------------------------------
 
+def collect_package(ctx: Context) -> dict[str, Any]:
+    """The installed ttsfrd read from its metadata and files, without importing it
+    (`inspect_package`: version, summary, compiled module, placeholder marks)."""
+    if _need(ctx, "ttsfrd") == "absent":
+        return {}
+    return {"ttsfrd": inspect_package("ttsfrd")}
+
+
 @probe("ttsfrd.origin", title="ttsfrd is installed, and is the real engine, not PyPI's "
-       "placeholder", families=("T1", "T2"))
-def origin(ctx: Context) -> Optional[Result]:
+       "placeholder", families=("T1", "T2"), collect=collect_package)
+def origin(ctx: Context, facts: dict[str, Any]) -> Optional[Result]:
     """Checks that ttsfrd is installed and is the real engine, not PyPI's placeholder.
 
     No finding when the recipe marks ttsfrd absent. Reads metadata and files only: the placeholder
@@ -185,7 +224,7 @@ def origin(ctx: Context) -> Optional[Result]:
     need = _need(ctx, "ttsfrd")
     if need == "absent":
         return None
-    info = inspect_package("ttsfrd")
+    info = dict(facts["ttsfrd"])
     if not info["installed"]:
         if info["module"]:
             return ok(f"ttsfrd imports from {info['module']} (no distribution metadata)",
@@ -227,8 +266,8 @@ def origin(ctx: Context) -> Optional[Result]:
 # --- ttsfrd.platform ----------------------------------------------------------------------
 
 @probe("ttsfrd.platform", title="A real ttsfrd wheel exists for this platform and interpreter",
-       families=("T3", "T6"))
-def platform_tags(ctx: Context) -> Optional[Result]:
+       families=("T3", "T6"), collect=collect_package)
+def platform_tags(ctx: Context, facts: dict[str, Any]) -> Optional[Result]:
     """Checks that a real ttsfrd wheel exists for this platform and interpreter.
 
     No finding when the recipe marks ttsfrd absent. Compares the known real wheels (cp38 0.3.6 and
@@ -241,7 +280,7 @@ def platform_tags(ctx: Context) -> Optional[Result]:
     need = _need(ctx, "ttsfrd")
     if need == "absent":
         return None
-    info = inspect_package("ttsfrd")
+    info = dict(facts["ttsfrd"])
     wheels = installable_wheels()
     t = targets.current()
     details = {"python": t.version, "system": t.system,
@@ -272,9 +311,34 @@ def platform_tags(ctx: Context) -> Optional[Result]:
 
 # --- ttsfrd.libs --------------------------------------------------------------------------
 
+def collect_libs(ctx: Context) -> dict[str, Any]:
+    """The installed ttsfrd (metadata and files), cosyvoice-ttsfrd's bundled wheels, and its
+    compiled module's ELF: NEEDED, RPATH, RUNPATH and each needed library resolved as the
+    loader would (found where, or missing), or why the file cannot be read."""
+    from tts_doctor import elf
+
+    if _need(ctx, "ttsfrd") == "absent":
+        return {}
+    info = inspect_package("ttsfrd")
+    facts: dict[str, Any] = {"ttsfrd": info, **cosy_facts()}
+    so = info.get("compiled")
+    if not so:
+        return facts
+    try:
+        elfinfo = elf.read(so)
+        res = elf.resolve(so)
+    except (OSError, elf.NotELF, ValueError) as exc:
+        facts["read_error"] = str(exc)
+        return facts
+    facts.update(needed=list(elfinfo.needed), rpath=list(elfinfo.rpath),
+                 runpath=list(elfinfo.runpath), missing=dict(res.missing),
+                 found=dict(res.found))
+    return facts
+
+
 @probe("ttsfrd.libs", title="The ttsfrd extension's shared libraries resolve (libre2.so.11)",
-       families=("T7",))
-def libs(ctx: Context) -> Optional[Result]:
+       families=("T7",), collect=collect_libs)
+def libs(ctx: Context, facts: dict[str, Any]) -> Optional[Result]:
     """Checks that the shared libraries the ttsfrd extension needs (libre2.so.11) resolve.
 
     No finding when the recipe marks ttsfrd absent; `skip` without a compiled module (placeholder,
@@ -285,36 +349,34 @@ def libs(ctx: Context) -> Optional[Result]:
     puts libre2.so.11 next to the extension: the one cosyvoice-ttsfrd bundles, or one fetched with
     `modelscope download` of iic/CosyVoice-ttsfrd.
     """
-    from tts_doctor import elf
-
     need = _need(ctx, "ttsfrd")
     if need == "absent":
         return None
-    info = inspect_package("ttsfrd")
+    info = dict(facts["ttsfrd"])
     so = info.get("compiled")
     if not so:
         why = "is a placeholder" if info.get("placeholder") else "is not installed"
         return skip(f"ttsfrd {why}: no compiled module to check (see ttsfrd.origin)")
-    try:
-        elfinfo = elf.read(so)
-        res = elf.resolve(so)
-    except (OSError, elf.NotELF, ValueError) as exc:
-        return fail(f"cannot read {so}: {exc}",
+    if "read_error" in facts:
+        return fail(f"cannot read {so}: {facts['read_error']}",
                     Fix("Reinstall the real ttsfrd build (from the wheel it came from: not "
                         "PyPI, which has only the 0.1.0 placeholder).",
-                        commands=reinstall_commands(info.get("version"))),
+                        commands=reinstall_commands(info.get("version"), cosy=facts)),
                     module=so)
-    details = {"module": so, "needed": list(elfinfo.needed), "rpath": list(elfinfo.rpath),
-               "runpath": list(elfinfo.runpath), "missing": res.missing,
-               "found": {k: v for k, v in res.found.items()
+    missing: dict[str, Any] = dict(facts.get("missing") or {})
+    found: dict[str, Any] = dict(facts.get("found") or {})
+    details = {"module": so, "needed": list(facts.get("needed") or []),
+               "rpath": list(facts.get("rpath") or []),
+               "runpath": list(facts.get("runpath") or []), "missing": missing,
+               "found": {k: v for k, v in found.items()
                          if not k.startswith(("libc.", "libm.", "libdl.", "libpthread.",
                                               "ld-linux", "libgcc_s", "librt."))}}
-    if res.ok:
+    if not missing:
         return ok(f"every library ttsfrd {info['version']} needs resolves "
-                  f"({len(res.found)} found; libre2.so.11 at "
-                  f"{res.found.get('libre2.so.11', 'n/a')})", **details)
-    names = ", ".join(sorted(res.missing))
-    bundled = _bundled("ttsfrd_dependency-*.whl")
+                  f"({len(found)} found; libre2.so.11 at "
+                  f"{found.get('libre2.so.11', 'n/a')})", **details)
+    names = ", ".join(sorted(missing))
+    bundled = _bundled("ttsfrd_dependency-*.whl", facts)
     if bundled is not None:
         commands: tuple[str, ...] = (dists.pip_install(str(bundled), extra="--no-deps"),)
         where = f"cosyvoice-ttsfrd bundles it: {bundled.name}"
@@ -328,7 +390,7 @@ def libs(ctx: Context) -> Optional[Result]:
     fix = Fix(f"Install the ttsfrd_dependency wheel, which puts libre2.so.11 and libmvec.so.1 "
               f"next to the extension (its RPATH is $ORIGIN); {where}.", commands=commands)
     return fail(f"`import ttsfrd` fails: {names} cannot be found by the loader "
-                f"(`{sorted(res.missing)[0]}: cannot open shared object file`)", fix, **details)
+                f"(`{sorted(missing)[0]}: cannot open shared object file`)", fix, **details)
 
 
 # --- ttsfrd.version -----------------------------------------------------------------------
@@ -336,16 +398,16 @@ def libs(ctx: Context) -> Optional[Result]:
 def version_verdict(version: str) -> Optional[str]:
     """Why this ttsfrd version is too old, or None. 0.0.x answers `language type invalid:
     zhcn` to ModelScope's Sambert pipeline (modelscope#80)."""
-    parsed = dists.parse(version)
-    if parsed is not None and parsed.release[:2] < (0, 1):
+    release = _release(version)
+    if release is not None and release[:2] < (0, 1):
         return (f"ttsfrd {version} is too old: ModelScope's Sambert pipeline fails with "
                 "`language type invalid: zhcn` (it needs >= 0.1)")
     return None
 
 
 @probe("ttsfrd.version", title="ttsfrd is recent enough for ModelScope's Sambert pipeline",
-       families=("T4",))
-def version(ctx: Context) -> Optional[Result]:
+       families=("T4",), collect=collect_package)
+def version(ctx: Context, facts: dict[str, Any]) -> Optional[Result]:
     """Checks that the installed ttsfrd is recent enough for ModelScope's Sambert pipeline.
 
     No finding when the recipe marks ttsfrd absent; `skip` when it is not installed or is the
@@ -356,7 +418,7 @@ def version(ctx: Context) -> Optional[Result]:
     need = _need(ctx, "ttsfrd")
     if need == "absent":
         return None
-    info = inspect_package("ttsfrd")
+    info = dict(facts["ttsfrd"])
     if not info["installed"]:
         return skip("ttsfrd is not installed (see ttsfrd.origin)")
     if info["placeholder"]:
@@ -382,6 +444,38 @@ def version(ctx: Context) -> Optional[Result]:
 
 # --- ttsfrd.engine (worker) ---------------------------------------------------------------
 
+def collect_engine(ctx: Context) -> dict[str, Any]:
+    """The installed ttsfrd (metadata and files), cosyvoice-ttsfrd's bundled wheels, what
+    `import ttsfrd` raised (and its message), the module's file, whether it has
+    `TtsFrontendEngine` (else its public attributes and sys.platform), what constructing one
+    raised, and the engine's public methods."""
+    if _need(ctx, "ttsfrd") == "absent":
+        return {}
+    info = inspect_package("ttsfrd")
+    facts: dict[str, Any] = {"ttsfrd": info, **cosy_facts()}
+    if not info["installed"] and not info["module"]:
+        return facts
+    try:
+        import ttsfrd
+    except Exception as exc:
+        facts.update(import_error=f"{type(exc).__name__}: {exc}", import_message=str(exc))
+        return facts
+    facts["module"] = str(getattr(ttsfrd, "__file__", ""))
+    cls = getattr(ttsfrd, "TtsFrontendEngine", None)
+    facts["has_engine"] = cls is not None
+    if cls is None:
+        facts.update(attributes=sorted(a for a in dir(ttsfrd) if not a.startswith("_")),
+                     platform=sys.platform)
+        return facts
+    try:
+        cls()
+    except Exception as exc:
+        facts["construct_error"] = f"{type(exc).__name__}: {exc}"
+        return facts
+    facts["methods"] = sorted(a for a in dir(cls) if not a.startswith("_"))
+    return facts
+
+
 @probe("ttsfrd.engine", title="import ttsfrd and construct TtsFrontendEngine",
        isolated=True, families=("T3",),
        crash_fix=Fix("Importing ttsfrd crashed the process (`Illegal instruction` means the "
@@ -389,8 +483,9 @@ def version(ctx: Context) -> Optional[Result]:
                      "dependency wheel). Reinstall ttsfrd and ttsfrd_dependency from "
                      f"ModelScope (its find-links, and {COSY_MODEL} for the Python 3.10 "
                      "wheel): PyPI has only the placeholder.",
-                     commands=REINSTALL_ANY))
-def engine(ctx: Context) -> Optional[Result]:
+                     commands=REINSTALL_ANY),
+       collect=collect_engine)
+def engine(ctx: Context, facts: dict[str, Any]) -> Optional[Result]:
     """Checks that ttsfrd imports and that `TtsFrontendEngine()` constructs.
 
     No finding when the recipe marks ttsfrd absent; `skip` when it is neither installed nor
@@ -404,15 +499,13 @@ def engine(ctx: Context) -> Optional[Result]:
     need = _need(ctx, "ttsfrd")
     if need == "absent":
         return None
-    info = inspect_package("ttsfrd")
+    info = dict(facts["ttsfrd"])
     if not info["installed"] and not info["module"]:
         return skip("ttsfrd is not installed (see ttsfrd.origin)")
-    try:
-        import ttsfrd
-    except Exception as exc:
-        error = f"{type(exc).__name__}: {exc}"
-        if "cannot open shared object file" in str(exc):
-            lib = str(exc).split(":")[0]
+    error = facts.get("import_error")
+    if error:
+        if "cannot open shared object file" in error:
+            lib = str(facts.get("import_message") or "").split(":")[0]
             return fail(f"`import ttsfrd` fails: {error}",
                         Fix(f"{lib} is missing: install the ttsfrd_dependency wheel "
                             "(see ttsfrd.libs).",
@@ -424,28 +517,26 @@ def engine(ctx: Context) -> Optional[Result]:
                         commands=steps(dists.pip_uninstall("ttsfrd"),
                                        *_install_fix("", ctx).commands)),
                     error=error)
-    where = str(getattr(ttsfrd, "__file__", ""))
-    cls = getattr(ttsfrd, "TtsFrontendEngine", None)
-    if cls is None:
-        attrs = sorted(a for a in dir(ttsfrd) if not a.startswith("_"))
+    where = str(facts.get("module") or "")
+    if not facts.get("has_engine"):
+        attrs = list(facts.get("attributes") or [])
         what = ("PyPI's placeholder" if info.get("placeholder")
                 else "not the real engine" if _platform_ok()
-                else f"no engine on {sys.platform}: ttsfrd is Linux-only")
+                else f"no engine on {facts.get('platform')}: ttsfrd is Linux-only")
         return fail(f"module 'ttsfrd' has no attribute 'TtsFrontendEngine' ({what}; it has "
                     f"{', '.join(attrs) or 'nothing'})",
                     Fix("Replace it with the real build.",
                         commands=steps(dists.pip_uninstall("ttsfrd"),
                                        *_install_fix("", ctx).commands)),
                     module=where, attributes=attrs)
-    try:
-        cls()
-    except Exception as exc:
-        return fail(f"TtsFrontendEngine() raised {type(exc).__name__}: {exc}"[:400],
+    if facts.get("construct_error"):
+        return fail(f"TtsFrontendEngine() raised {facts['construct_error']}"[:400],
                     Fix("Reinstall the real build, ttsfrd and its ttsfrd_dependency wheel "
                         "(not from PyPI, which has only the placeholder).",
-                        commands=reinstall_commands(info.get("version"), dependency=True)),
+                        commands=reinstall_commands(info.get("version"), dependency=True,
+                                                    cosy=facts)),
                     module=where)
-    methods = sorted(a for a in dir(cls) if not a.startswith("_"))
+    methods = list(facts.get("methods") or [])
     return ok(f"ttsfrd imports and TtsFrontendEngine() constructs ({os.path.basename(where)})",
               module=where, methods=methods)
 
@@ -539,7 +630,10 @@ def _since(mark: int) -> str:
         return ""
 
 
-def _resource_fix(folder: Path, source: str, zips: list[dict[str, Any]]) -> Fix:
+def _resource_fix(folder: Path, source: str, zips: list[dict[str, Any]],
+                  cosy: Optional[dict[str, Any]] = None, exists: Optional[bool] = None) -> Fix:
+    """How to put the resource folder right. `cosy` (the recorded `cosy_facts()`) and
+    `exists` (whether the folder exists) are read here when not given."""
     intact = next((z for z in zips if z.get("ok")), None)
     broken = next((z for z in zips if not z.get("ok")), None)
     target = str(folder.parent)
@@ -548,10 +642,12 @@ def _resource_fix(folder: Path, source: str, zips: list[dict[str, Any]]) -> Fix:
         return Fix(f"resource.zip is intact but not (fully) extracted: extract it so that "
                    f"{folder} holds the resource files.",
                    commands=(dists.command("-m", "zipfile", "-e", str(intact["path"]), target),))
-    cosy = _cosy_dir()
-    if cosy is not None and folder == cosy / "resource":
+    cosy = cosy if cosy is not None else cosy_facts()
+    if exists is None:
+        exists = folder.exists()
+    if cosy.get("cosy_dir") and folder == Path(cosy["cosy_dir"]) / "resource":
         commands: tuple[str, ...] = steps(
-            *((manual("rm", "-rf", str(folder)),) if folder.exists() else ()),
+            *((manual("rm", "-rf", str(folder)),) if exists else ()),
             cmd(os.path.join(_bindir(), "cosyvoice-post-install")))
         what = (f"cosyvoice-post-install downloads resource.zip ({COSY_RESOURCE_URL}) and "
                 "extracts it there")
@@ -578,14 +674,89 @@ def _frontend_call(eng: Any, lang: str) -> str:
     return str(eng.gen_tacotron_symbols(SAMPLE_TEXT) or "")
 
 
+def collect_resource(ctx: Context) -> dict[str, Any]:
+    """Where ttsfrd's resource folder is and what the engine makes of it.
+
+    The places searched (in order, with where each comes from), the one chosen (the first
+    that exists or has a resource.zip beside it, else the one that must exist, else, with a
+    real engine and nothing anywhere, CosyVoice's default: `nowhere`), whether it exists and
+    is a folder, its entries, each resource.zip next to it CRC-tested, the installed ttsfrd
+    and cosyvoice-ttsfrd's bundled wheels; with the real engine, what `initialize()` returned,
+    the language type that loads, what the frontend returns for a sample sentence, what the
+    C++ code printed and what raised."""
+    need = _need(ctx, "ttsfrd")
+    if need == "absent":
+        return {}
+    candidates, expected = _resource_candidates(ctx)
+    # the folder a zip sits next to also counts: "present but not extracted" is a verdict
+    found = next(((p, s) for p, s in candidates
+                  if p.exists() or (p.parent / "resource.zip").is_file()), None)
+    if found is None and expected is not None:
+        found = candidates[expected]
+    folder, source = found if found is not None else (None, "")
+    info = inspect_package("ttsfrd")
+    facts: dict[str, Any] = {"candidates": [[str(p), s] for p, s in candidates],
+                             "ttsfrd": info, **cosy_facts()}
+    if folder is None:
+        if not info.get("real"):
+            return facts
+        # A real engine and no resource anywhere the known stacks look: initialize() will
+        # fail. Judge CosyVoice's default folder (what its frontend passes to initialize()).
+        facts["nowhere"] = True
+        folder, source = next((p, s) for p, s in candidates
+                              if s == "CosyVoice's pretrained_models")
+    entries: list[str] = []
+    if folder.is_dir():
+        try:
+            entries = sorted(os.listdir(folder))
+        except OSError:
+            entries = []
+    zips = []
+    for z in (folder / "resource.zip", folder.parent / "resource.zip"):
+        if z.is_file():
+            zips.append(_zip_state(z))
+    facts.update(folder=str(folder), source=source, exists=folder.exists(),
+                 is_dir=folder.is_dir(), entries=entries, zips=zips)
+    if not info.get("real"):
+        return facts
+    # the engine's own verdict: initialize() in this (worker) process
+    init: Optional[bool] = None
+    output = ""
+    lang_ok: Optional[str] = None
+    frd = ""
+    engine_error = None
+    try:
+        import ttsfrd
+
+        eng = ttsfrd.TtsFrontendEngine()
+        mark = _mark()
+        init = bool(eng.initialize(str(folder)))
+        if init:
+            wanted = ctx.options.get("ttsfrd.lang") or ((ctx.recipe or {}).get("model")
+                                                        or {}).get("lang_type")
+            for lang in ([str(wanted)] if wanted else list(LANG_TYPES)):
+                if eng.set_lang_type(lang):
+                    lang_ok = lang
+                    break
+            if lang_ok:
+                frd = _frontend_call(eng, lang_ok)
+        output = _since(mark)
+    except Exception as exc:
+        engine_error = f"{type(exc).__name__}: {exc}"
+    facts.update(initialize=init, lang_type=lang_ok, frontend_output=frd,
+                 native_output=output[-8000:], engine_error=engine_error)
+    return facts
+
+
 @probe("ttsfrd.resource", title="ttsfrd's resource folder is present, intact, and "
        "initialize() accepts it", isolated=True, families=("T5",), timeout=120,
        crash_fix=Fix("TtsFrontendEngine.initialize() crashed on this resource folder: its "
                      "files are corrupt or from another ttsfrd release. Extract resource.zip "
                      "again (see ttsfrd.resource's details for the folder).",
                      commands=(manual("tts-doctor", "check", "--only", "ttsfrd.resource",
-                                      "-v"),)))
-def resource(ctx: Context) -> Optional[Result]:
+                                      "-v"),)),
+       collect=collect_resource)
+def resource(ctx: Context, facts: dict[str, Any]) -> Optional[Result]:
     """Checks ttsfrd's resource folder: present, intact, and accepted by `initialize()`.
 
     No finding when the recipe marks ttsfrd absent. Searches `--set ttsfrd.resource`, the recipe's
@@ -598,43 +769,25 @@ def resource(ctx: Context) -> Optional[Result]:
     need = _need(ctx, "ttsfrd")
     if need == "absent":
         return None
-    candidates, expected = _resource_candidates(ctx)
-    # the folder a zip sits next to also counts: "present but not extracted" is a verdict
-    found = next(((p, s) for p, s in candidates
-                  if p.exists() or (p.parent / "resource.zip").is_file()), None)
-    if found is None and expected is not None:
-        found = candidates[expected]
-    folder, source = found if found is not None else (None, "")
+    candidates = [(Path(p), str(src)) for p, src in facts.get("candidates") or []]
     details: dict[str, Any] = {"searched": [str(p) for p, _ in candidates][:12]}
-    info = inspect_package("ttsfrd")
-    nowhere = False
-    if folder is None:
-        if not info.get("real"):
-            return skip("no ttsfrd engine and no resource folder (see ttsfrd.origin)",
-                        **details)
-        # A real engine and no resource anywhere the known stacks look: initialize() will
-        # fail. Judge CosyVoice's default folder (what its frontend passes to initialize()).
-        nowhere = True
-        folder, source = next((p, s) for p, s in candidates
-                              if s == "CosyVoice's pretrained_models")
+    info = dict(facts["ttsfrd"])
+    if not facts.get("folder"):
+        return skip("no ttsfrd engine and no resource folder (see ttsfrd.origin)",
+                    **details)
+    nowhere = bool(facts.get("nowhere"))
+    if nowhere:
         details["nowhere"] = True
+    folder, source = Path(facts["folder"]), str(facts.get("source") or "")
     details.update(folder=str(folder), source=source)
-    entries: list[str] = []
-    if folder.is_dir():
-        try:
-            entries = sorted(os.listdir(folder))
-        except OSError:
-            entries = []
+    entries = list(facts.get("entries") or [])
     details["entries"] = entries[:20]
-    zips = []
-    for z in (folder / "resource.zip", folder.parent / "resource.zip"):
-        if z.is_file():
-            zips.append(_zip_state(z))
+    zips = list(facts.get("zips") or [])
     details["zips"] = zips
     problems = []
-    if not folder.exists():
+    if not facts.get("exists"):
         problems.append(f"{folder} does not exist")
-    elif not folder.is_dir():
+    elif not facts.get("is_dir"):
         problems.append(f"{folder} is not a folder")
     elif not [e for e in entries if e != "resource.zip"]:
         problems.append(f"{folder} is empty" + (" (only resource.zip)" if entries else ""))
@@ -642,37 +795,17 @@ def resource(ctx: Context) -> Optional[Result]:
         if not z["ok"]:
             problems.append(f"{z['path']} is corrupt: {z['error']}")
 
-    # the engine's own verdict: initialize() in this (worker) process
-    init: Optional[bool] = None
-    output = ""
-    lang_ok: Optional[str] = None
-    frd = ""
-    engine_error = None
-    if info.get("real"):
-        try:
-            import ttsfrd
-
-            eng = ttsfrd.TtsFrontendEngine()
-            mark = _mark()
-            init = bool(eng.initialize(str(folder)))
-            if init:
-                wanted = ctx.options.get("ttsfrd.lang") or ((ctx.recipe or {}).get("model")
-                                                            or {}).get("lang_type")
-                for lang in ([str(wanted)] if wanted else list(LANG_TYPES)):
-                    if eng.set_lang_type(lang):
-                        lang_ok = lang
-                        break
-                if lang_ok:
-                    frd = _frontend_call(eng, lang_ok)
-            output = _since(mark)
-        except Exception as exc:
-            engine_error = f"{type(exc).__name__}: {exc}"
+    init: Optional[bool] = facts.get("initialize")
+    output = str(facts.get("native_output") or "")
+    lang_ok: Optional[str] = facts.get("lang_type")
+    frd = str(facts.get("frontend_output") or "")
+    engine_error = facts.get("engine_error")
     details.update(initialize=init, lang_type=lang_ok, frontend_output=frd[:200],
                    native_output=output[-1500:], engine_error=engine_error)
     if engine_error and init is None:
         details["note"] = "the engine did not load (see ttsfrd.engine)"
     native = f" (C++: {_first_line(output)})" if output else ""
-    fix = _resource_fix(folder, source, zips)
+    fix = _resource_fix(folder, source, zips, facts, bool(facts.get("exists")))
     weak = need == "optional"
     if init is False:
         problems.insert(0, f"TtsFrontendEngine().initialize() returned False{native}")
@@ -710,9 +843,16 @@ def _first_line(output: str) -> str:
 
 # --- KAN-TTS ------------------------------------------------------------------------------
 
+def collect_kantts(ctx: Context) -> dict[str, Any]:
+    """The installed kantts read from its metadata and files, without importing it."""
+    if _need(ctx, "kantts") == "absent":
+        return {}
+    return {"kantts": inspect_package("kantts")}
+
+
 @probe("ttsfrd.kantts", title="KAN-TTS (kantts) is the real package, on a Python it supports",
-       families=("T2", "T8"))
-def kantts(ctx: Context) -> Optional[Result]:
+       families=("T2", "T8"), collect=collect_kantts)
+def kantts(ctx: Context, facts: dict[str, Any]) -> Optional[Result]:
     """Checks that KAN-TTS (kantts) is the real package, on a Python its metadata accepts.
 
     No finding when the recipe marks kantts absent. Reads metadata and files only: not installed
@@ -726,7 +866,7 @@ def kantts(ctx: Context) -> Optional[Result]:
     need = _need(ctx, "kantts")
     if need == "absent":
         return None
-    info = inspect_package("kantts")
+    info = dict(facts["kantts"])
     py = targets.current().version
     on38 = targets.current().version_info[:2] == (3, 8)
     install = ((dists.pip_install("modelscope[audio]", extra=f"-f {FIND_LINKS}"),) if on38
