@@ -41,8 +41,9 @@ def pynini_wheel_tag() -> Optional[str]:
     return f"{cp}-{cp}-manylinux_2_27_x86_64" if (major, minor) >= (2, 27) else None
 
 
-def _install_fix(what: str) -> Fix:
-    tag = pynini_wheel_tag()
+def _install_fix(what: str, tag: Optional[str]) -> Fix:
+    """`tag`: the pynini wheel tag the diagnosed interpreter accepts (`pynini_wheel_tag()`,
+    recorded where the probe ran), or None."""
     if tag:
         return Fix(f"{what} pynini publishes a wheel for this interpreter ({tag}); install it "
                    "with WeTextProcessing.",
@@ -101,9 +102,52 @@ def _ttsfrd_works() -> bool:
         return False
 
 
+def _needs(ctx: Context) -> tuple[Optional[str], Optional[str], list[str]]:
+    need_w = ctx.needs("wetextprocessing")
+    need_p = ctx.needs("pynini")
+    return need_w, need_p, [n for n in (need_w, need_p) if n not in (None, "absent")]
+
+
+def _problem(facts: dict[str, Any], need_w: Optional[str]) -> str:
+    """What does not work in the collected facts ('' when everything asked for works)."""
+    if facts.get("tn_missing"):
+        return "WeTextProcessing is not installed (`No module named 'tn'`)"
+    if "pynini_error" in facts:
+        return f"pynini does not import: {facts['pynini_error']}"
+    if need_w and "tn_error" in facts:
+        return f"WeTextProcessing does not import: {facts['tn_error']}"
+    if need_w and not facts.get("tn_ok"):
+        return f"WeTextProcessing normalised {SAMPLE!r} to {facts.get('normalized')!r}"
+    return ""
+
+
+def collect_wetext(ctx: Context) -> dict[str, Any]:
+    """WeTextProcessing's and pynini's versions, the pynini wheel tag this interpreter takes,
+    whether `tn` is missing, what importing pynini and tn did (an acceptor built, the sample
+    normalised with the shipped grammar, or what raised) and, when something did not work and
+    ttsfrd is the recipe's optional alternative, whether ttsfrd's engine loads."""
+    need_w, _need_p, needs = _needs(ctx)
+    if not needs:
+        return {}
+    facts: dict[str, Any] = {
+        "wetextprocessing": dists.version("WeTextProcessing"),
+        "pynini_installed": dists.version("pynini"),
+        "pynini_wheel": pynini_wheel_tag(),
+    }
+    if facts["wetextprocessing"] is None and not dists.has_module("tn") and need_w:
+        facts["tn_missing"] = True
+        if dists.has_module("pynini"):
+            facts.update(_try_import())
+    else:
+        facts.update(_try_import())
+    if _problem(facts, need_w) and ctx.needs("ttsfrd") == "optional":
+        facts["ttsfrd_works"] = _ttsfrd_works()
+    return facts
+
+
 @probe("frontend.wetext", title="pynini and WeTextProcessing import and normalise text",
-       isolated=True, families=("O1",), timeout=90)
-def wetext(ctx: Context) -> Optional[Result]:
+       isolated=True, families=("O1",), timeout=90, collect=collect_wetext)
+def wetext(ctx: Context, facts: dict[str, Any]) -> Optional[Result]:
     """Checks that pynini and WeTextProcessing (`tn`) import and normalise a Chinese sample.
 
     No finding unless the recipe needs wetextprocessing or pynini. Imports both in the worker,
@@ -113,49 +157,35 @@ def wetext(ctx: Context) -> Optional[Result]:
     2.1.7 with WeTextProcessing where pynini has a wheel (Linux x86_64, CPython 3.9+), else pynini
     from conda-forge and WeTextProcessing with --no-deps.
     """
-    need_w = ctx.needs("wetextprocessing")
-    need_p = ctx.needs("pynini")
-    needs = [n for n in (need_w, need_p) if n not in (None, "absent")]
+    need_w, _need_p, needs = _needs(ctx)
     if not needs:
         return None
     level = "required" if "required" in needs else "optional"
     details: dict[str, Any] = {
-        "wetextprocessing": dists.version("WeTextProcessing"),
-        "pynini_installed": dists.version("pynini"),
-        "pynini_wheel": pynini_wheel_tag(),
+        "wetextprocessing": facts.get("wetextprocessing"),
+        "pynini_installed": facts.get("pynini_installed"),
+        "pynini_wheel": facts.get("pynini_wheel"),
         "need": level,
     }
-    if details["wetextprocessing"] is None and not dists.has_module("tn") and need_w:
-        got: dict[str, Any] = {}
-        if dists.has_module("pynini"):
-            got = _try_import()
-        details.update(got)
-        problem = "WeTextProcessing is not installed (`No module named 'tn'`)"
-    else:
-        details.update(_try_import())
-        problem = ""
-        if "pynini_error" in details:
-            problem = f"pynini does not import: {details['pynini_error']}"
-        elif need_w and "tn_error" in details:
-            problem = f"WeTextProcessing does not import: {details['tn_error']}"
-        elif need_w and not details.get("tn_ok"):
-            problem = (f"WeTextProcessing normalised {SAMPLE!r} to "
-                       f"{details.get('normalized')!r}")
+    details.update({k: v for k, v in facts.items()
+                    if k not in details and k not in ("tn_missing", "ttsfrd_works")})
+    problem = _problem(facts, need_w)
     if not problem:
         what = (f"WeTextProcessing {details['wetextprocessing']} normalises {SAMPLE!r} -> "
                 f"{details.get('normalized')!r}" if details.get("normalized")
                 else "WeTextProcessing imports" if need_w else "")
         pyn = f"pynini {details.get('pynini') or details['pynini_installed']} works"
         return ok("; ".join(filter(None, (what, pyn))), **details)
+    tag = facts.get("pynini_wheel")
     # CosyVoice-style stacks: ttsfrd and WeTextProcessing are alternatives; one must work
     alternative = ctx.needs("ttsfrd") == "optional" and level == "optional"
     if alternative:
-        if _ttsfrd_works():
+        if facts.get("ttsfrd_works"):
             return ok(f"{problem}; not needed: ttsfrd is the frontend here", **details)
         return fail(f"no Chinese text frontend: {problem}, and ttsfrd does not work either "
                     "(see ttsfrd.*): the stack's frontend import fails",
-                    _install_fix("Install the fallback frontend."), **details)
-    fix = _install_fix("Install WeTextProcessing and pynini.")
+                    _install_fix("Install the fallback frontend.", tag), **details)
+    fix = _install_fix("Install WeTextProcessing and pynini.", tag)
     if level == "required":
         return fail(problem, fix, **details)
     return warn(problem + " (optional for this recipe)", fix, **details)
