@@ -25,9 +25,17 @@ OFFLINE_VARS = ("HF_HUB_OFFLINE", "TRANSFORMERS_OFFLINE", "MODELSCOPE_OFFLINE")
 OPENJTALK_DIC = "open_jtalk_dic_utf_8-1.11"
 
 
-def _offline(ctx: Context) -> bool:
+def _offline_env() -> dict[str, Optional[str]]:
+    """The offline switches of the hubs as set where the probe runs (collected)."""
+    return {v: os.environ.get(v) for v in OFFLINE_VARS}
+
+
+def _offline(ctx: Context, facts: dict[str, Any]) -> bool:
+    """Whether offline mode is on: `--set model.offline`, or a hub's offline variable as
+    recorded in `facts["offline_env"]`."""
+    env = facts.get("offline_env") or {}
     return bool(ctx.options.get("model.offline")) or any(
-        os.environ.get(v, "").lower() in ("1", "true", "yes") for v in OFFLINE_VARS)
+        str(env.get(v) or "").lower() in ("1", "true", "yes") for v in OFFLINE_VARS)
 
 
 def _module_dir(name: str) -> Optional[Path]:
@@ -67,21 +75,31 @@ def nltk_state() -> dict[str, Any]:
     return state
 
 
+def collect_nltk_data(ctx: Context) -> dict[str, Any]:
+    """g2p_en's and NLTK's versions, the offline switches, and (with both installed) what
+    NLTK's loaders find of the tagger and CMUdict (`nltk_state`)."""
+    facts: dict[str, Any] = {"g2p_en": dists.version("g2p-en"), "nltk": dists.version("nltk"),
+                             "offline_env": _offline_env()}
+    if facts["g2p_en"] is not None and facts["nltk"] is not None:
+        facts["state"] = nltk_state()
+    return facts
+
+
 @probe("frontend.nltk-data", title="The NLTK data g2p_en loads is in the image",
-       isolated=True, families=("F6",))
-def nltk_data(ctx: Context) -> Optional[Result]:
+       isolated=True, families=("F6",), collect=collect_nltk_data)
+def nltk_data(ctx: Context, facts: dict[str, Any]) -> Optional[Result]:
     """No finding without g2p_en. Otherwise imports NLTK (not g2p_en, whose import downloads)
     and loads what g2p_en uses, the way NLTK loads it: `PerceptronTagger()` (the
     `averaged_perceptron_tagger_eng` resource since NLTK 3.9) and CMUdict. A resource that
     raises LookupError warns (fails when offline mode is on: g2p_en's own download cannot
     run); the fix is `python -m nltk.downloader -d DIR ...` with those names, run at image build
     time, and NLTK_DATA pointing at DIR."""
-    if dists.version("g2p-en") is None:
+    if facts.get("g2p_en") is None:
         return None
-    if dists.version("nltk") is None:
+    if facts.get("nltk") is None:
         return fail("g2p_en is installed but nltk is not", Fix(
             "Install NLTK (g2p_en imports it).", commands=(dists.pip_install("nltk"),)))
-    state = nltk_state()
+    state = dict(facts["state"])
     if not state["missing"]:
         return ok(f"NLTK {state['nltk']}: the tagger and CMUdict g2p_en uses load", **state)
     target = "/usr/local/share/nltk_data"
@@ -93,7 +111,7 @@ def nltk_data(ctx: Context) -> Optional[Result]:
     summary = (f"NLTK {state['nltk']} cannot find {', '.join(state['missing'])}: g2p_en "
                f"raises \"LookupError: Resource {state['missing'][0]} not found\" (or downloads "
                "it at first use)")
-    return (fail if _offline(ctx) else warn)(summary, fix, **state)
+    return (fail if _offline(ctx, facts) else warn)(summary, fix, **state)
 
 
 # --- F7: espeak-ng for phonemizer -------------------------------------------------------------
@@ -111,9 +129,42 @@ def _espeakng_loader() -> Optional[dict[str, str]]:
         return None
 
 
+def collect_espeak(ctx: Context) -> dict[str, Any]:
+    """phonemizer's (and phonemizer-fork's) version, what importing its espeak backend
+    raised, espeakng-loader's bundled library and data, the PHONEMIZER_ESPEAK_LIBRARY and
+    ESPEAK_DATA_PATH variables, what `EspeakBackend.is_available()` answered (or raised), and
+    then espeak-ng's version and what phonemizing 'hello' with en-us gave (or raised)."""
+    facts: dict[str, Any] = {"phonemizer": dists.version("phonemizer"),
+                             "phonemizer_fork": dists.version("phonemizer-fork")}
+    if facts["phonemizer"] is None and facts["phonemizer_fork"] is None:
+        return facts
+    try:
+        from phonemizer.backend import EspeakBackend
+    except Exception as exc:
+        facts["import_error"] = f"{type(exc).__name__}: {exc}"
+        return facts
+    facts.update(espeakng_loader=_espeakng_loader(),
+                 PHONEMIZER_ESPEAK_LIBRARY=os.environ.get("PHONEMIZER_ESPEAK_LIBRARY"),
+                 ESPEAK_DATA_PATH=os.environ.get("ESPEAK_DATA_PATH"))
+    try:
+        facts["available"] = bool(EspeakBackend.is_available())
+    except Exception as exc:
+        facts["available"] = False
+        facts["available_error"] = f"{type(exc).__name__}: {exc}"[:300]
+    if not facts["available"]:
+        return facts
+    try:
+        facts["espeak"] = ".".join(map(str, EspeakBackend.version()))
+        facts["sample"] = [str(x) for x in EspeakBackend("en-us").phonemize(["hello"],
+                                                                             strip=True)]
+    except Exception as exc:
+        facts["phonemize_error"] = f"{type(exc).__name__}: {exc}"
+    return facts
+
+
 @probe("frontend.espeak", title="phonemizer finds espeak-ng and its data, and phonemizes",
-       isolated=True, families=("F7",))
-def espeak(ctx: Context) -> Optional[Result]:
+       isolated=True, families=("F7",), collect=collect_espeak)
+def espeak(ctx: Context, facts: dict[str, Any]) -> Optional[Result]:
     """No finding without phonemizer. Otherwise asks phonemizer's own espeak backend:
     `EspeakBackend.is_available()` (the library, found through PHONEMIZER_ESPEAK_LIBRARY or the
     loader's search), then phonemizes a word with `en-us` (the data: `phontab`). Not available
@@ -121,19 +172,17 @@ def espeak(ctx: Context) -> Optional[Result]:
     espeakng-loader is installed (kokoro), exports PHONEMIZER_ESPEAK_LIBRARY and
     ESPEAK_DATA_PATH to its bundled copy. Two distributions installing `phonemizer` are
     packages.shared-names' finding."""
-    if dists.version("phonemizer") is None and dists.version("phonemizer-fork") is None:
+    if facts.get("phonemizer") is None and facts.get("phonemizer_fork") is None:
         return None
-    try:
-        from phonemizer.backend import EspeakBackend
-    except Exception as exc:
-        return fail(f"phonemizer does not import: {type(exc).__name__}: {exc}"[:300], Fix(
+    if facts.get("import_error"):
+        return fail(f"phonemizer does not import: {facts['import_error']}"[:300], Fix(
             "Reinstall phonemizer with its requirements.",
             commands=(dists.pip_install("--force-reinstall", "phonemizer-fork"
-                                        if dists.version("phonemizer-fork") else "phonemizer"),)))
-    loader = _espeakng_loader()
+                                        if facts.get("phonemizer_fork") else "phonemizer"),)))
+    loader = facts.get("espeakng_loader")
     details: dict[str, Any] = {
-        "PHONEMIZER_ESPEAK_LIBRARY": os.environ.get("PHONEMIZER_ESPEAK_LIBRARY"),
-        "ESPEAK_DATA_PATH": os.environ.get("ESPEAK_DATA_PATH"), "espeakng_loader": loader}
+        "PHONEMIZER_ESPEAK_LIBRARY": facts.get("PHONEMIZER_ESPEAK_LIBRARY"),
+        "ESPEAK_DATA_PATH": facts.get("ESPEAK_DATA_PATH"), "espeakng_loader": loader}
     commands: list[Any] = []
     if loader:
         commands = [steps(export("PHONEMIZER_ESPEAK_LIBRARY", loader["library"]),
@@ -142,22 +191,19 @@ def espeak(ctx: Context) -> Optional[Result]:
     fix = Fix("phonemizer needs the espeak-ng library and its data: install espeak-ng in the "
               "image" + (", or point phonemizer at the copy espeakng-loader bundles" if loader
                          else "") + ".", commands=tuple(commands))
-    try:
-        available = bool(EspeakBackend.is_available())
-    except Exception as exc:
-        available = False
-        details["error"] = f"{type(exc).__name__}: {exc}"[:300]
-    if not available:
+    if "available_error" in facts:
+        details["error"] = facts["available_error"]
+    if not facts.get("available"):
         return fail("phonemizer's espeak backend finds no espeak-ng library: \"espeak not "
                     "installed on your system\"", fix, **details)
-    try:
-        version = ".".join(map(str, EspeakBackend.version()))
-        details["espeak"] = version
-        out = EspeakBackend("en-us").phonemize(["hello"], strip=True)
-        details["sample"] = out
-    except Exception as exc:
-        return fail(f"espeak-ng loads but cannot phonemize (its data: {type(exc).__name__}: "
-                    f"{exc})"[:400], fix, **details)
+    if "espeak" in facts:
+        details["espeak"] = facts["espeak"]
+    if "sample" in facts:
+        details["sample"] = facts["sample"]
+    if facts.get("phonemize_error"):
+        return fail(f"espeak-ng loads but cannot phonemize (its data: "
+                    f"{facts['phonemize_error']})"[:400], fix, **details)
+    out, version = facts.get("sample") or [], facts.get("espeak")
     if not out or not str(out[0]).strip():
         return fail("espeak-ng loads but phonemizes 'hello' to nothing", fix, **details)
     return ok(f"espeak-ng {version} phonemizes 'hello' as {out[0]!r}", **details)
@@ -165,20 +211,30 @@ def espeak(ctx: Context) -> Optional[Result]:
 
 # --- F8: the spaCy model misaki installs at first use -------------------------------------------
 
+def collect_spacy_model(ctx: Context) -> dict[str, Any]:
+    """misaki's and spaCy's versions, whether `en_core_web_sm` is importable (found, not
+    imported) and its version, and the offline switches."""
+    model = "en_core_web_sm"
+    return {"misaki": dists.version("misaki"), "spacy": dists.version("spacy"),
+            "model": model, "model_found": dists.has_module(model),
+            "model_version": dists.version(model.replace("_", "-")),
+            "offline_env": _offline_env()}
+
+
 @probe("frontend.spacy-model", title="The spaCy model misaki loads is installed",
-       families=("F8",))
-def spacy_model(ctx: Context) -> Optional[Result]:
+       families=("F8",), collect=collect_spacy_model)
+def spacy_model(ctx: Context, facts: dict[str, Any]) -> Optional[Result]:
     """No finding without misaki. misaki's English G2P loads `en_core_web_sm` and, when it is
     not installed, runs `spacy.cli.download` (pip) at first use: that fails offline, without
     pip, or on a read-only image. Checks the model package is installed (found without importing
     spaCy); missing warns (fails offline), with the command that installs it at build time."""
-    if dists.version("misaki") is None:
+    if facts.get("misaki") is None:
         return None
-    model = "en_core_web_sm"
-    if dists.has_module(model):
-        return ok(f"{model} {dists.version(model.replace('_', '-')) or ''} is installed".replace(
+    model = str(facts["model"])
+    if facts.get("model_found"):
+        return ok(f"{model} {facts.get('model_version') or ''} is installed".replace(
             "  ", " "), model=model)
-    spacy_version = dists.version("spacy")
+    spacy_version = facts.get("spacy")
     # spaCy's models are not on PyPI: `spacy download` installs the release of the model that
     # matches the installed spaCy, from spaCy's own model releases
     commands = [] if spacy_version else [dists.pip_install("spacy")]
@@ -188,29 +244,44 @@ def spacy_model(ctx: Context) -> Optional[Result]:
               "environment).", commands=steps(*commands))
     summary = (f"{model} is not installed: misaki downloads it at first use (pip, network)"
                + ("" if spacy_version else "; spaCy itself is not installed either"))
-    return (fail if _offline(ctx) else warn)(summary, fix, model=model, spacy=spacy_version)
+    return (fail if _offline(ctx, facts) else warn)(summary, fix, model=model,
+                                                    spacy=spacy_version)
 
 
 # --- pyopenjtalk's dictionary ------------------------------------------------------------------
 
+def collect_openjtalk_dict(ctx: Context) -> dict[str, Any]:
+    """Which pyopenjtalk distribution is installed, the dictionary folder it reads
+    (OPEN_JTALK_DICT_DIR, else the one in its package folder, found without importing it),
+    whether that folder holds `sys.dic`, and the offline switches."""
+    name = next((n for n in ("pyopenjtalk", "pyopenjtalk-plus", "pyopenjtalk-prebuilt")
+                 if dists.version(n) is not None), None)
+    facts: dict[str, Any] = {"distribution": name, "offline_env": _offline_env()}
+    if name is None:
+        return facts
+    where = _module_dir("pyopenjtalk")
+    env = os.environ.get("OPEN_JTALK_DICT_DIR")
+    folder = Path(env) if env else (where / OPENJTALK_DIC if where else None)
+    facts.update(folder=str(folder) if folder else None, OPEN_JTALK_DICT_DIR=env,
+                 sys_dic=folder is not None and (folder / "sys.dic").is_file())
+    return facts
+
+
 @probe("frontend.openjtalk-dict", title="pyopenjtalk's dictionary is in the image",
-       families=("F8",))
-def openjtalk_dict(ctx: Context) -> Optional[Result]:
+       families=("F8",), collect=collect_openjtalk_dict)
+def openjtalk_dict(ctx: Context, facts: dict[str, Any]) -> Optional[Result]:
     """No finding without pyopenjtalk. pyopenjtalk reads its dictionary from
     OPEN_JTALK_DICT_DIR, else `open_jtalk_dic_utf_8-1.11` in its package folder, and downloads
     it from GitHub at first use when it is not there. Checks that folder holds `sys.dic`
     (without importing pyopenjtalk); missing warns (fails offline), with the command that runs
     pyopenjtalk's own download at image build time."""
-    name = next((n for n in ("pyopenjtalk", "pyopenjtalk-plus", "pyopenjtalk-prebuilt")
-                 if dists.version(n) is not None), None)
+    name = facts.get("distribution")
     if name is None:
         return None
-    where = _module_dir("pyopenjtalk")
-    env = os.environ.get("OPEN_JTALK_DICT_DIR")
-    folder = Path(env) if env else (where / OPENJTALK_DIC if where else None)
-    details = {"distribution": name, "folder": str(folder) if folder else None,
-               "OPEN_JTALK_DICT_DIR": env}
-    if folder is not None and (folder / "sys.dic").is_file():
+    folder = facts.get("folder")
+    details = {"distribution": name, "folder": folder,
+               "OPEN_JTALK_DICT_DIR": facts.get("OPEN_JTALK_DICT_DIR")}
+    if facts.get("sys_dic"):
         return ok(f"{name}: dictionary at {folder}", **details)
     fix = Fix("Fetch the dictionary into the image at build time (pyopenjtalk downloads it "
               "from GitHub at first use otherwise, which fails offline), or point "
@@ -218,4 +289,4 @@ def openjtalk_dict(ctx: Context) -> Optional[Result]:
               commands=(dists.command("-c", "import pyopenjtalk; pyopenjtalk.g2p('a')"),))
     summary = (f"{name}: no dictionary at {folder} (no sys.dic): the first g2p() downloads "
                f"{OPENJTALK_DIC} from GitHub")
-    return (fail if _offline(ctx) else warn)(summary, fix, **details)
+    return (fail if _offline(ctx, facts) else warn)(summary, fix, **details)
