@@ -29,8 +29,9 @@ def pickled_files(ctx: Context) -> Optional[list[str]]:
 
 
 def judge_gate(gate: Optional[str], torch_version: str, transformers_version: str,
-               pickled: Optional[list[str]]) -> Result:
-    """The verdict from what the gate said (`gate`: its error, None when open)."""
+               pickled: Optional[list[str]], torchaudio: Optional[str] = None) -> Result:
+    """The verdict from what the gate said (`gate`: its error, None when open);
+    `torchaudio`: its installed version, upgraded with torch when there is one."""
     details: dict[str, Any] = {"torch": torch_version, "transformers": transformers_version,
                                "gate": gate, "pickled_files": pickled}
     if gate is None:
@@ -42,7 +43,7 @@ def judge_gate(gate: Optional[str], torch_version: str, transformers_version: st
               "torch: upgrade torch (with torchaudio, from the index of this build), or use "
               "the model's safetensors weights.",
               commands=(dists.pip_install("torch>=2.6", *(
-                  ["torchaudio>=2.6"] if dists.version("torchaudio") else []), extra=extra),))
+                  ["torchaudio>=2.6"] if torchaudio else []), extra=extra),))
     if pickled == []:
         return ok(f"transformers {transformers_version} refuses torch.load on torch "
                   f"{torch_version}, but the recipe's model files are all safetensors", **details)
@@ -54,9 +55,37 @@ def judge_gate(gate: Optional[str], torch_version: str, transformers_version: st
     return (fail if pickled else warn)(summary, fix, **details)
 
 
+def collect_load_gate(ctx: Context) -> dict[str, Any]:
+    """transformers', torch's and torchaudio's versions, what importing transformers'
+    import_utils raised, whether it has `check_torch_load_is_safe`, and what calling it
+    raised (None: the gate is open)."""
+    if "absent" in (ctx.needs("transformers"), ctx.needs("torch")):
+        return {}
+    facts: dict[str, Any] = {"transformers": dists.version("transformers"),
+                             "torch": dists.version("torch"),
+                             "torchaudio": dists.version("torchaudio")}
+    if facts["transformers"] is None or facts["torch"] is None:
+        return facts
+    try:
+        from transformers.utils import import_utils
+    except Exception as exc:
+        facts["import_error"] = f"{type(exc).__name__}: {exc}"
+        return facts
+    check = getattr(import_utils, "check_torch_load_is_safe", None)
+    facts["has_gate"] = check is not None
+    if check is None:
+        return facts
+    try:
+        check()
+        facts["gate"] = None
+    except Exception as exc:
+        facts["gate"] = f"{type(exc).__name__}: {exc}"[:500]
+    return facts
+
+
 @probe("torch.load-gate", title="transformers lets this torch load non-safetensors checkpoints",
-       isolated=True, families=("F3",), timeout=120)
-def load_gate(ctx: Context) -> Optional[Result]:
+       isolated=True, families=("F3",), timeout=120, collect=collect_load_gate)
+def load_gate(ctx: Context, facts: dict[str, Any]) -> Optional[Result]:
     """No finding without both transformers and torch (or when the recipe marks either
     absent). Calls transformers' own gate, `check_torch_load_is_safe()` (transformers 4.50+;
     older releases have none: `ok`), which raises on torch < 2.6. A closed gate fails when the
@@ -65,20 +94,13 @@ def load_gate(ctx: Context) -> Optional[Result]:
     from the index of the installed build, or points at safetensors weights."""
     if "absent" in (ctx.needs("transformers"), ctx.needs("torch")):
         return None
-    tv, torch_version = dists.version("transformers"), dists.version("torch")
+    tv, torch_version = facts.get("transformers"), facts.get("torch")
     if tv is None or torch_version is None:
         return None
-    try:
-        from transformers.utils import import_utils
-    except Exception as exc:
-        return skip(f"transformers {tv} does not import ({type(exc).__name__}: {exc})"[:300])
-    check = getattr(import_utils, "check_torch_load_is_safe", None)
-    if check is None:
+    if facts.get("import_error"):
+        return skip(f"transformers {tv} does not import ({facts['import_error']})"[:300])
+    if not facts.get("has_gate"):
         return ok(f"transformers {tv} has no torch.load gate (it predates CVE-2025-32434's "
                   "check)", torch=torch_version, transformers=tv, gate=None)
-    try:
-        check()
-        gate = None
-    except Exception as exc:
-        gate = f"{type(exc).__name__}: {exc}"[:500]
-    return judge_gate(gate, torch_version, tv, pickled_files(ctx))
+    return judge_gate(facts.get("gate"), torch_version, tv, pickled_files(ctx),
+                      facts.get("torchaudio"))

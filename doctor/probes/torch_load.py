@@ -143,10 +143,43 @@ def judge(torch_version: str, behaviour: dict[str, Any], environ: dict[str, str]
                 fix, **details)
 
 
+def collect_weights_only(ctx: Context) -> dict[str, Any]:
+    """torch's metadata and runtime versions, what `import torch` raised, what torch.load did
+    with a checkpoint holding a custom class (`load_behaviour`), the two environment
+    variables that override its default, and each known breaker the deployment reaches with
+    its torch.load calls (file:line, the weights_only they pass)."""
+    if ctx.needs("torch") == "absent":
+        return {}
+    facts: dict[str, Any] = {"version": dists.version("torch")}
+    if facts["version"] is None:
+        return facts
+    try:
+        import torch
+    except Exception as exc:
+        facts["import_error"] = f"{type(exc).__name__}: {exc}"
+        return facts
+    from tts_doctor import scan
+
+    facts.update(runtime=str(torch.__version__), behaviour=load_behaviour(),
+                 environment={k: os.environ[k] for k in (FORCE, FORCE_NO) if k in os.environ})
+    breakers = {}
+    reach = scan.reach_facts()
+    # a breaker counts only when the deployment reaches its code (doctor/usage.py)
+    reached = {dists.canonical(n) for n in reach.get("reached_owners") or []} \
+        if reach.get("known") else None
+    for name in BREAKERS:
+        dist = dists.distribution(name)
+        if dist is not None and (reached is None or dists.canonical(name) in reached):
+            breakers[name] = {"distribution": dist.metadata["Name"], "version": dist.version,
+                              "calls": load_calls(name)[:40]}
+    facts["breakers"] = breakers
+    return facts
+
+
 @probe("torch.weights-only", title="torch.load's weights_only default against packages that "
        "load full pickles (the old coqui TTS)", isolated=True, families=("A6",),
-       timeout=120)
-def weights_only(ctx: Context) -> Optional[Result]:
+       timeout=120, collect=collect_weights_only)
+def weights_only(ctx: Context, facts: dict[str, Any]) -> Optional[Result]:
     """Saves a checkpoint holding a custom class and loads it back with torch.load's default
     arguments, in the worker: torch >= 2.6 refuses it ("Weights only load failed ... Unsupported
     global"). Fails when the abandoned coqui `TTS` distribution (which calls torch.load without
@@ -154,25 +187,9 @@ def weights_only(ctx: Context) -> Optional[Result]:
     TORCH_FORCE_NO_WEIGHTS_ONLY_LOAD."""
     if ctx.needs("torch") == "absent":
         return None
-    version = dists.version("torch")
-    if version is None:
+    if facts.get("version") is None:
         return skip("torch is not installed")
-    try:
-        import torch
-    except Exception as exc:
-        return skip(f"torch does not import ({type(exc).__name__}: {exc}); see torch.build"
-                    [:300])
-    from tts_doctor import scan
-
-    behaviour = load_behaviour()
-    breakers = {}
-    facts = scan.reach_facts()
-    # a breaker counts only when the deployment reaches its code (doctor/usage.py)
-    reached = {dists.canonical(n) for n in facts.get("reached_owners") or []} \
-        if facts.get("known") else None
-    for name in BREAKERS:
-        dist = dists.distribution(name)
-        if dist is not None and (reached is None or dists.canonical(name) in reached):
-            breakers[name] = {"distribution": dist.metadata["Name"], "version": dist.version,
-                              "calls": load_calls(name)[:40]}
-    return judge(str(torch.__version__), behaviour, dict(os.environ), breakers)
+    if facts.get("import_error"):
+        return skip(f"torch does not import ({facts['import_error']}); see torch.build"[:300])
+    return judge(str(facts["runtime"]), facts["behaviour"], dict(facts.get("environment") or {}),
+                 dict(facts.get("breakers") or {}))
