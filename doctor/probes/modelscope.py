@@ -77,9 +77,32 @@ def judge_import(error: Optional[str], where: Optional[str], ms_version: str,
                 f"and datasets {ds_version}: {error}"[:500], fix, **details)
 
 
+def collect_modelscope_datasets(ctx: Context) -> dict[str, Any]:
+    """modelscope's and datasets' versions, the datasets range modelscope declares, and what
+    `from modelscope.pipelines import pipeline` raised (None: it imports) with the innermost
+    modelscope frame it raised from."""
+    if ctx.needs("modelscope") == "absent":
+        return {}
+    ms = dists.distribution("modelscope")
+    if ms is None:
+        return {"modelscope": None}
+    facts: dict[str, Any] = {"modelscope": ms.version, "datasets": dists.version("datasets"),
+                             "declared": datasets_requirement(ms), "error": None,
+                             "where": None}
+    try:
+        from modelscope.pipelines import pipeline  # noqa: F401
+    except Exception as exc:
+        facts["error"] = f"{type(exc).__name__}: {exc}"[:600]
+        frames = traceback.extract_tb(exc.__traceback__)
+        facts["where"] = next((f"{fr.filename}:{fr.lineno}" for fr in reversed(frames)
+                               if "modelscope" in fr.filename), None)
+    return facts
+
+
 @probe("compat.modelscope-datasets", title="ModelScope's pipelines import with the installed "
-       "Hugging Face datasets", isolated=True, families=("F4",), timeout=120)
-def modelscope_datasets(ctx: Context) -> Optional[Result]:
+       "Hugging Face datasets", isolated=True, families=("F4",), timeout=120,
+       collect=collect_modelscope_datasets)
+def modelscope_datasets(ctx: Context, facts: dict[str, Any]) -> Optional[Result]:
     """No finding without modelscope (or when the recipe marks it absent). Runs
     `from modelscope.pipelines import pipeline` in the worker. An error raised from
     modelscope.msdatasets or from a `datasets` module fails, naming the modelscope/datasets
@@ -90,19 +113,10 @@ def modelscope_datasets(ctx: Context) -> Optional[Result]:
     runs the pipelines (a modelscope recipe: engine, requires or entry modules)."""
     if ctx.needs("modelscope") == "absent":
         return None
-    ms = dists.distribution("modelscope")
-    if ms is None:
+    if facts.get("modelscope") is None:
         return None
-    ds_version = dists.version("datasets")
-    error = where = None
-    try:
-        from modelscope.pipelines import pipeline  # noqa: F401
-    except Exception as exc:
-        error = f"{type(exc).__name__}: {exc}"[:600]
-        frames = traceback.extract_tb(exc.__traceback__)
-        where = next((f"{fr.filename}:{fr.lineno}" for fr in reversed(frames)
-                      if "modelscope" in fr.filename), None)
-    result = judge_import(error, where, ms.version, ds_version, datasets_requirement(ms))
+    result = judge_import(facts.get("error"), facts.get("where"), facts["modelscope"],
+                          facts.get("datasets"), facts.get("declared"))
     return at_most_warn(result) if not uses_pipelines(ctx) else result
 
 
