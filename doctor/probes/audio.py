@@ -528,6 +528,9 @@ def _torchaudio_backends() -> tuple[Optional[list[str]], Optional[str]]:
         return None, f"{type(exc).__name__}: {exc}"[:300]
 
 
+WAYS = ("wave", "pydub", "audioread", "soundfile", "scipy.io.wavfile")
+
+
 def collect_backends(ctx: Context) -> dict[str, Any]:
     """The installed readers of audio and audio libraries (name -> version), and for each way
     of writing and reading a WAV that is installed (wave always; pydub, audioread, soundfile,
@@ -593,7 +596,9 @@ def backends(ctx: Context, facts: dict[str, Any]) -> Optional[Result]:
                     "no package that reads audio is installed; the standard library's wave "
                     "is all there is", **details)
     working: list[str] = list(facts.get("working") or [])
-    failing: dict[str, str] = dict(facts.get("failing") or {})
+    # in the order the ways were tried (a facts file keeps keys sorted)
+    tried = dict(facts.get("failing") or {})
+    failing = {n: tried[n] for n in WAYS if n in tried}
     ta = None
     libs_working = [w for w in working if w != "wave"]
     if "torchaudio_backends" in facts:
