@@ -92,8 +92,10 @@ def _pair_requirement(name: str, torch_version: str) -> Optional[str]:
 
 
 def judge_torch_extension(name: str, version: str, path: str, error: Optional[str],
-                          torch_version: str, pinned: Optional[str]) -> dict[str, Any]:
-    """One extension's verdict from what loading it said."""
+                          torch_version: str, pinned: Optional[str],
+                          demangled: Optional[str] = None) -> dict[str, Any]:
+    """One extension's verdict from what loading it said (`demangled`: the undefined
+    symbol as c++filt printed it, where the extension was loaded)."""
     row: dict[str, Any] = {"distribution": name, "version": version, "file": path,
                            "built_for_torch": pinned, "torch": torch_version}
     if error is None:
@@ -104,15 +106,47 @@ def judge_torch_extension(name: str, version: str, path: str, error: Optional[st
     m = re.search(r"undefined symbol: (\S+)", error)
     if m:
         row["undefined_symbol"] = m.group(1)
-        pretty = demangle(m.group(1))
-        if pretty:
-            row["demangled"] = pretty[:300]
+        if demangled:
+            row["demangled"] = demangled[:300]
     return row
 
 
+def collect_torch_abi(ctx: Context) -> dict[str, Any]:
+    """torch's version, the installed shared objects (other than torch's and torchaudio's)
+    whose ELF NEEDED names libtorch or libc10 with their distribution, version and the torch
+    it says it was built for, what `import torch` raised, and what loading each one with
+    `ctypes.CDLL` afterwards raised (its undefined symbol demangled by c++filt)."""
+    facts: dict[str, Any] = {"torch": dists.version("torch")}
+    if facts["torch"] is None:
+        return facts
+    found = _torch_extensions()
+    facts["extensions"] = [{"distribution": dist.metadata["Name"], "version": dist.version,
+                            "file": path, "built_for": built_for(dist)}
+                           for dist, path in found]
+    if not found:
+        return facts
+    try:
+        import torch  # noqa: F401  (loads libtorch/libc10 first, as every user of them does)
+    except Exception as exc:
+        facts["import_error"] = f"{type(exc).__name__}: {exc}"
+        return facts
+    import ctypes
+
+    for row in facts["extensions"]:
+        try:
+            ctypes.CDLL(row["file"])
+            row["error"] = None
+        except OSError as exc:
+            row["error"] = str(exc)
+            m = re.search(r"undefined symbol: (\S+)", row["error"])
+            if m:
+                row["demangled"] = demangle(m.group(1))
+    return facts
+
+
 @probe("extensions.torch-abi", title="Compiled extensions load against the installed torch",
-       isolated=True, families=("F11", "O6"))
-def torch_abi(ctx: Context) -> Optional[Result]:
+       isolated=True, families=("F11", "O6"), collect=collect_torch_abi)
+def torch_abi(ctx: Context, facts: dict[str, Any]) -> Optional[Result]:
     """Loads every installed shared object that links libtorch or libc10 (other than torch's
     and torchaudio's own, which torch.* and torchaudio.* judge) after `import torch`.
 
@@ -124,28 +158,17 @@ def torch_abi(ctx: Context) -> Optional[Result]:
     (torchvision 0.(X+15) for torch 2.X), or rebuilds it from source against it. No finding
     when no installed extension links libtorch; `skip` without torch.
     """
-    torch_version = dists.version("torch")
+    torch_version = facts.get("torch")
     if torch_version is None:
         return None
-    found = _torch_extensions()
+    found = list(facts.get("extensions") or [])
     if not found:
         return None
-    try:
-        import torch  # noqa: F401  (loads libtorch/libc10 first, as every user of them does)
-    except Exception as exc:
-        return skip(f"torch does not import ({type(exc).__name__}: {exc}); see torch.build"
-                    [:300])
-    import ctypes
-
-    rows = []
-    for dist, path in found:
-        try:
-            ctypes.CDLL(path)
-            error = None
-        except OSError as exc:
-            error = str(exc)
-        rows.append(judge_torch_extension(dist.metadata["Name"], dist.version, path, error,
-                                          torch_version, built_for(dist)))
+    if facts.get("import_error"):
+        return skip(f"torch does not import ({facts['import_error']}); see torch.build"[:300])
+    rows = [judge_torch_extension(e["distribution"], e["version"], e["file"], e.get("error"),
+                                  torch_version, e.get("built_for"), e.get("demangled"))
+            for e in found]
     bad = [r for r in rows if not r["loads"]]
     names = sorted({r["distribution"] for r in rows})
     if not bad:
@@ -248,9 +271,33 @@ def unmet_versions(paths: list[str], exe_rpath: tuple[str, ...]) -> list[dict[st
     return out
 
 
+def collect_libstdcxx(ctx: Context) -> dict[str, Any]:
+    """How many shared objects the installed distributions' RECORDs list, those whose ELF
+    version needs the library that resolves for them does not define (`unmet_versions`), and
+    for each: the library of that name in the ld.so cache, whether it is another file and
+    defines the missing versions, and whether the resolving library lies inside the
+    diagnosed environment's prefix."""
+    paths = [p for _k, d in sorted(dists.all_distributions().items())
+             for p in shared_objects(d)]
+    bad = unmet_versions(paths, _executable_rpath())
+    prefix = os.path.realpath(target.current().prefix)  # the diagnosed environment's
+    for b in bad:
+        system = elf.ld_cache().get(b["library"])
+        b["system"] = system
+        b["system_defines_missing"] = None
+        if system and os.path.realpath(system) != os.path.realpath(b["resolves_to"]):
+            try:
+                b["system_defines_missing"] = set(b["missing"]) <= set(
+                    elf.read(system).version_defs)
+            except (OSError, ValueError, elf.NotELF):
+                pass
+        b["in_prefix"] = os.path.realpath(b["resolves_to"]).startswith(prefix)
+    return {"shared_objects": len(paths), "unmet": bad}
+
+
 @probe("extensions.libstdcxx", title="libstdc++ (and libc, libgcc) define the symbol versions "
-       "extensions need", families=("F12",))
-def libstdcxx(ctx: Context) -> Result:
+       "extensions need", families=("F12",), collect=collect_libstdcxx)
+def libstdcxx(ctx: Context, facts: dict[str, Any]) -> Result:
     """Checks every installed shared object's ELF version needs against the library that
     resolves for it in this interpreter.
 
@@ -262,12 +309,13 @@ def libstdcxx(ctx: Context) -> Result:
     found". The fix names the GCC release whose libstdc++ has it, and the newer library to put
     first (conda's libstdcxx-ng, or the system's when it has the version).
     """
-    paths = [p for _k, d in sorted(dists.all_distributions().items())
-             for p in shared_objects(d)]
-    bad = unmet_versions(paths, _executable_rpath())
+    count = int(facts["shared_objects"])
+    extra = ("system", "system_defines_missing", "in_prefix")
+    unmet = list(facts.get("unmet") or [])
+    bad = [{k: v for k, v in b.items() if k not in extra} for b in unmet]
     if not bad:
-        return ok(f"{len(paths)} shared object(s): every symbol version they need is defined "
-                  "by the library that resolves", shared_objects=len(paths))
+        return ok(f"{count} shared object(s): every symbol version they need is defined "
+                  "by the library that resolves", shared_objects=count)
     first = bad[0]
     need = first["missing"][-1]
     lines = [f"{os.path.basename(b['file'])} needs {', '.join(b['missing'])} of {b['library']}"
@@ -275,16 +323,9 @@ def libstdcxx(ctx: Context) -> Result:
     commands: list[Any] = []
     m = re.fullmatch(r"GLIBCXX_3\.4\.(\d+)", need)
     gcc = GLIBCXX_GCC.get(int(m.group(1))) if m else None
-    system = elf.ld_cache().get(first["library"])
-    if system and os.path.realpath(system) != os.path.realpath(first["resolves_to"]):
-        try:
-            if set(first["missing"]) <= set(elf.read(system).version_defs):
-                commands.append(export("LD_PRELOAD", system))
-        except (OSError, ValueError, elf.NotELF):
-            pass
-    prefix = target.current().prefix  # the diagnosed environment, not the doctor's
-    in_prefix = os.path.realpath(first["resolves_to"]).startswith(os.path.realpath(prefix))
-    if in_prefix and first["library"].startswith("libstdc++"):
+    if unmet[0].get("system_defines_missing"):
+        commands.append(export("LD_PRELOAD", unmet[0]["system"]))
+    if unmet[0].get("in_prefix") and first["library"].startswith("libstdc++"):
         major = (gcc or "13").split(".")[0]
         commands.append(manual("conda", "install", "-c", "conda-forge",
                                f"libstdcxx-ng>={major}", f"libgcc-ng>={major}"))
