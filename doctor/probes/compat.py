@@ -33,9 +33,25 @@ def _v(release: Optional[tuple[int, ...]]) -> str:
     return ".".join(map(str, release or ()))
 
 
+def _release(version: str) -> tuple[int, ...]:
+    """A version's release numbers by `packaging` (the release regex of dists when it is not
+    a valid version)."""
+    from packaging.version import InvalidVersion, Version
+
+    try:
+        return Version(version).release
+    except InvalidVersion:
+        return dists.release(version) or ()
+
+
+def collect_gradio(ctx: Context) -> dict[str, Any]:
+    """gradio's, gradio_client's and pydantic's versions (metadata)."""
+    return {n: dists.version(n) for n in ("gradio", "gradio-client", "pydantic")}
+
+
 @probe("compat.gradio", title="pydantic >= 2.11 with a gradio_client that cannot read its "
-       "schemas", families=("O3",))
-def gradio(ctx: Context) -> Optional[Result]:
+       "schemas", families=("O3",), collect=collect_gradio)
+def gradio(ctx: Context, facts: dict[str, Any]) -> Optional[Result]:
     """Checks for pydantic >= 2.11 installed with a gradio_client older than 1.8.0.
 
     No finding when neither gradio nor gradio_client is installed. Reads versions from metadata
@@ -44,7 +60,7 @@ def gradio(ctx: Context) -> Optional[Result]:
     else is `ok`, noting the risk when only pydantic is still older. The fix upgrades gradio to >=
     5.22.0 (or gradio_client to >= 1.8.0), or pins `pydantic<2.11`.
     """
-    g, client, pyd = (dists.version(n) for n in ("gradio", "gradio-client", "pydantic"))
+    g, client, pyd = (facts.get(n) for n in ("gradio", "gradio-client", "pydantic"))
     if g is None and client is None:
         return None
     details: dict[str, Any] = {"gradio": g, "gradio_client": client, "pydantic": pyd,
@@ -52,10 +68,10 @@ def gradio(ctx: Context) -> Optional[Result]:
                                             "gradio": _v(GRADIO_FIXED)}}
     names = f"gradio {g}" + (f" (gradio_client {client})" if client else "") if g \
         else f"gradio_client {client}"
-    old_client = client is not None and (dists.release(client) or ()) < GRADIO_CLIENT_FIXED
-    old_gradio = client is None and g is not None and (dists.release(g) or ()) < GRADIO_FIXED
+    old_client = client is not None and _release(client) < GRADIO_CLIENT_FIXED
+    old_gradio = client is None and g is not None and _release(g) < GRADIO_FIXED
     old = old_client or old_gradio
-    new_pydantic = pyd is not None and (dists.release(pyd) or ()) >= PYDANTIC_BREAKS
+    new_pydantic = pyd is not None and _release(pyd) >= PYDANTIC_BREAKS
     if not (old and new_pydantic):
         why = "pydantic is not installed" if pyd is None else \
             f"pydantic {pyd}" + (" (before 2.11)" if not new_pydantic else "")
@@ -150,9 +166,26 @@ def generation_classes() -> list[dict[str, Any]]:
     return out
 
 
+def collect_transformers(ctx: Context) -> dict[str, Any]:
+    """transformers', the old coqui TTS's and coqui-tts's versions, and (with transformers)
+    the installed model classes that define prepare_inputs_for_generation on a
+    *PreTrainedModel base without GenerationMixin (file, line, reached, origin; files
+    outside the deployment's closure are listed unparsed), with what the usage index knows of
+    the closure (its entry modules, whether any is known)."""
+    facts: dict[str, Any] = {"transformers": dists.version("transformers"),
+                             "TTS": dists.version("TTS"), "coqui-tts": dists.version("coqui-tts")}
+    if all(v is None for v in facts.values()):
+        return facts
+    facts["classes"] = generation_classes() if facts["transformers"] is not None else []
+    reach = scan.reach_facts()
+    facts["reach"] = {"known": bool(reach.get("known")), "entries": reach.get("entries") or []}
+    return facts
+
+
 @probe("compat.transformers", title="transformers >= 4.50 with model classes that relied on "
-       "PreTrainedModel's GenerationMixin (old coqui TTS)", families=("O4",), timeout=120)
-def transformers(ctx: Context) -> Optional[Result]:
+       "PreTrainedModel's GenerationMixin (old coqui TTS)", families=("O4",), timeout=120,
+       collect=collect_transformers)
+def transformers(ctx: Context, facts: dict[str, Any]) -> Optional[Result]:
     """Checks for model classes that lose `.generate()` under transformers >= 4.50.
 
     No finding when none of transformers, TTS (old coqui) and coqui-tts is installed; without
@@ -163,14 +196,15 @@ def transformers(ctx: Context) -> Optional[Result]:
     fix pins `transformers<4.50`, or replaces `TTS` with `coqui-tts`. Only classes in code the
     deployment reaches are judged (docs/reachability.md); the others are listed.
     """
-    tv = dists.version("transformers")
-    coqui_old = dists.version("TTS")
-    coqui_new = dists.version("coqui-tts")
+    tv = facts.get("transformers")
+    coqui_old = facts.get("TTS")
+    coqui_new = facts.get("coqui-tts")
     if tv is None and coqui_old is None and coqui_new is None:
         return None
-    found, outside = scan.split_reached(generation_classes() if tv is not None else [])
-    unreached = scan.unreached_note(outside)
-    breaks = tv is not None and (dists.release(tv) or ()) >= TRANSFORMERS_BREAKS
+    reach = facts.get("reach") or {}
+    found, outside = scan.split_reached(list(facts.get("classes") or []))
+    unreached = scan.unreached_note(outside, list(reach.get("entries") or []))
+    breaks = tv is not None and _release(tv) >= TRANSFORMERS_BREAKS
     # The old coqui distribution (last release 0.22.0) is a known pair even if its files
     # were not scanned (no RECORD, a zipped install).
     if breaks and coqui_old and not any(f["distribution"].lower() == "tts" for f in found):
@@ -212,7 +246,7 @@ def transformers(ctx: Context) -> Optional[Result]:
         error += "; likewise " + ", ".join(f"'{n}'" for n in names[1:4]) + \
             (", ..." if len(names) > 4 else "")
     # no entry point known: a class in installed code may never be used, so at most a warn
-    report = fail if coqui_old or scan.can_fail() or any(
+    report = fail if coqui_old or reach.get("known") or any(
         f.get("origin") in ("editable", "project") for f in found) else warn
     return report(f"transformers {tv} no longer gives PreTrainedModel GenerationMixin: {listed} "
                   f"{verb} prepare_inputs_for_generation without it, so .generate() fails "
