@@ -175,9 +175,29 @@ def _offline() -> list[str]:
     return [v for v in OFFLINE_VARS if os.environ.get(v, "").lower() in ("1", "true", "yes")]
 
 
+def _git_root(folder: Path) -> Optional[str]:
+    """The nearest folder at or above `folder` that holds a `.git` (a clone of the model)."""
+    found = next((d for d in (folder, *folder.parents) if (d / ".git").exists()), None)
+    return str(found) if found is not None else None
+
+
+def collect_cache(ctx: Context) -> dict[str, Any]:
+    """What the caches hold of the recipe's `[cache]` files (`cache_state`: the folders
+    searched, the one holding most of them with what is present, missing, a dangling link or
+    not a model file, unfinished Hugging Face blobs), the hub offline variables that are on,
+    and the git clone a folder with LFS pointers belongs to."""
+    if not (ctx.recipe or {}).get("cache"):
+        return {}
+    state = cache_state(ctx)
+    facts: dict[str, Any] = {"state": state, "offline_vars": _offline()}
+    if state["found"] is not None and state["found"].get("not_models"):
+        facts["git_root"] = _git_root(Path(state["found"]["folder"]))
+    return facts
+
+
 @probe("model.cache", title="The recipe's model files are in the local hub cache (offline "
-       "readiness)")
-def cache(ctx: Context) -> Optional[Result]:
+       "readiness)", collect=collect_cache)
+def cache(ctx: Context, facts: dict[str, Any]) -> Optional[Result]:
     """Checks that the model files the recipe's `[cache]` table lists are in the local cache.
 
     No finding without a `[cache]` table. Reads, without network access, the Hugging Face snapshots
@@ -190,15 +210,19 @@ def cache(ctx: Context) -> Optional[Result]:
     table = (ctx.recipe or {}).get("cache")
     if not table:
         return None
-    state = cache_state(ctx)
+    state = dict(facts["state"])
+    if state["found"] is not None:  # the notes in the recipe's file order (a facts file
+        notes = state["found"].get("notes") or {}  # keeps keys sorted)
+        state["found"] = dict(state["found"], notes={f: notes[f] for f in state["files"]
+                                                     if f in notes})
     repo = state["repo"] or "(local)"
-    offline = _offline() or (["--set model.offline"] if ctx.options.get("model.offline")
-                             else [])
+    offline = list(facts.get("offline_vars") or []) or (
+        ["--set model.offline"] if ctx.options.get("model.offline") else [])
     state["offline"] = offline
     missing = state["missing"]
     found = state["found"]
     if found is not None and found.get("not_models"):
-        return _not_models_result(ctx, repo, found, state)
+        return _not_models_result(ctx, repo, found, state, facts.get("git_root"))
     if found is not None and not missing and not state.get("empty"):
         extra = ""
         if state.get("incomplete_blobs"):
@@ -237,20 +261,20 @@ def cache(ctx: Context) -> Optional[Result]:
 
 
 def _not_models_result(ctx: Context, repo: str, found: dict[str, Any],
-                       state: dict[str, Any]) -> Result:
+                       state: dict[str, Any], git_root: Optional[str]) -> Result:
     """model.cache's verdict when files are there under the model's names but are not models:
-    loading them fails whatever the network (`invalid load key, 'v'`)."""
+    loading them fails whatever the network (`invalid load key, 'v'`). `git_root`: the clone
+    the folder belongs to, if any."""
     bad = found["not_models"]
     folder = Path(found["folder"])
     names = sorted(bad)
     what = "; ".join(f"{n}: {bad[n]['reason']}" for n in names[:3])
     commands: list[Any] = []
     lfs = [n for n in names if bad[n]["kind"] == "lfs-pointer"]
-    git_root = next((d for d in (folder, *folder.parents) if (d / ".git").exists()), None)
     if lfs and git_root is not None:
         include = ",".join(str((folder / n).relative_to(git_root)) for n in lfs)
-        commands += [cmd("git", "-C", str(git_root), "lfs", "install", "--local"),
-                     cmd("git", "-C", str(git_root), "lfs", "pull", "--include", include)]
+        commands += [cmd("git", "-C", git_root, "lfs", "install", "--local"),
+                     cmd("git", "-C", git_root, "lfs", "pull", "--include", include)]
     rest = [n for n in names if n not in lfs or git_root is None]
     if rest:
         download = _download_commands(ctx, rest)
@@ -267,25 +291,29 @@ def _not_models_result(ctx: Context, repo: str, found: dict[str, Any],
                 **state)
 
 
-def hub_variable(hub: str) -> Optional[str]:
+def hub_variable(hub: str, environ: Optional[dict[str, Optional[str]]] = None
+                 ) -> Optional[str]:
     """The environment variable that decides where a hub's cache is, as hf_hub_root and
     modelscope_root read them: HF_HUB_CACHE, else HUGGINGFACE_HUB_CACHE when one is set (then
-    HF_HOME changes nothing), else HF_HOME; MODELSCOPE_CACHE. None for a local folder."""
+    HF_HOME changes nothing), else HF_HOME; MODELSCOPE_CACHE. None for a local folder.
+    `environ`: the variables as recorded (this process's by default)."""
+    env = os.environ if environ is None else environ
     if hub == "huggingface":
         return next((v for v in ("HF_HUB_CACHE", "HUGGINGFACE_HUB_CACHE")
-                     if os.environ.get(v)), "HF_HOME")
+                     if env.get(v)), "HF_HOME")
     if hub == "modelscope":
         return "MODELSCOPE_CACHE"
     return None
 
 
-def disk_fix(hub: str, found: Optional[dict[str, Any]], folder: Path, need: Any) -> Fix:
+def disk_fix(hub: str, found: Optional[dict[str, Any]], folder: Path, need: Any,
+             environ: Optional[dict[str, Optional[str]]] = None) -> Fix:
     """How to get `need` GiB free where the model lives: move the hub's cache with the
     variable that decides it, or, for a local folder (cache.hub = "local", the recipe's model
     folder, --set model.dir), free space or move the folder itself (no variable moves it)."""
     local = hub == "local" or (found is not None
                                and str(found.get("source", "")).startswith("local folder"))
-    var = None if local else hub_variable(hub)
+    var = None if local else hub_variable(hub, environ)
     if var is None:
         return Fix(f"Free space on that disk, or move the model folder {folder} to a disk with "
                    f"at least {need} GiB free and point the recipe (cache.repo, "
@@ -299,21 +327,16 @@ def _gib(n: float) -> float:
     return round(n / 2**30, 2)
 
 
-@probe("model.disk", title="Free disk space where the model cache lives")
-def disk(ctx: Context) -> Optional[Result]:
-    """Checks the free disk space where the model cache lives against the recipe's minimum.
+HUB_VARS = ("HF_HUB_CACHE", "HUGGINGFACE_HUB_CACHE")
 
-    No finding without a `[cache]` table. Measures `shutil.disk_usage` at the folder model.cache
-    found, else the hub's cache root (or the local repo folder), walking up to the nearest folder
-    that exists. Without `cache.min_free_gib`: `ok` with the free space. Less free than that fails
-    while files are still to be downloaded, else warns. The fix frees space or moves the cache with
-    the variable that decides where it is (`export HF_HUB_CACHE=...` or `HUGGINGFACE_HUB_CACHE`
-    when set, else `HF_HOME`; `MODELSCOPE_CACHE`); a local model folder is moved by hand (no
-    command).
-    """
+
+def collect_disk(ctx: Context) -> dict[str, Any]:
+    """Where the model lives (the folder model.cache finds, else the hub's cache root or the
+    local repo folder), the nearest existing folder at or above it, the free and total bytes
+    there, the files still missing, and the cache variables set."""
     table = (ctx.recipe or {}).get("cache")
     if not table:
-        return None
+        return {}
     hub = table.get("hub", "modelscope")
     state = cache_state(ctx)
     if state["found"] is not None:
@@ -328,20 +351,43 @@ def disk(ctx: Context) -> Optional[Result]:
     while not probe_at.exists() and probe_at != probe_at.parent:
         probe_at = probe_at.parent
     usage = shutil.disk_usage(probe_at)
+    return {"found": state["found"], "missing": state["missing"], "folder": str(folder),
+            "measured_at": str(probe_at), "free": usage.free, "total": usage.total,
+            "environ": {v: os.environ.get(v) for v in HUB_VARS}}
+
+
+@probe("model.disk", title="Free disk space where the model cache lives", collect=collect_disk)
+def disk(ctx: Context, facts: dict[str, Any]) -> Optional[Result]:
+    """Checks the free disk space where the model cache lives against the recipe's minimum.
+
+    No finding without a `[cache]` table. Measures `shutil.disk_usage` at the folder model.cache
+    found, else the hub's cache root (or the local repo folder), walking up to the nearest folder
+    that exists. Without `cache.min_free_gib`: `ok` with the free space. Less free than that fails
+    while files are still to be downloaded, else warns. The fix frees space or moves the cache with
+    the variable that decides where it is (`export HF_HUB_CACHE=...` or `HUGGINGFACE_HUB_CACHE`
+    when set, else `HF_HOME`; `MODELSCOPE_CACHE`); a local model folder is moved by hand (no
+    command).
+    """
+    table = (ctx.recipe or {}).get("cache")
+    if not table:
+        return None
+    hub = table.get("hub", "modelscope")
+    folder, probe_at = Path(facts["folder"]), facts["measured_at"]
+    free, total, missing = int(facts["free"]), int(facts["total"]), list(facts["missing"])
     need = table.get("min_free_gib")
-    details: dict[str, Any] = {"folder": str(folder), "measured_at": str(probe_at),
-                               "free_gib": _gib(usage.free), "total_gib": _gib(usage.total),
-                               "min_free_gib": need, "missing_files": state["missing"]}
+    details: dict[str, Any] = {"folder": str(folder), "measured_at": probe_at,
+                               "free_gib": _gib(free), "total_gib": _gib(total),
+                               "min_free_gib": need, "missing_files": missing}
     if need is None:
-        return ok(f"{_gib(usage.free)} GiB free at {probe_at} (the recipe names no minimum)",
+        return ok(f"{_gib(free)} GiB free at {probe_at} (the recipe names no minimum)",
                   **details)
-    if usage.free >= float(need) * 2**30:
-        return ok(f"{_gib(usage.free)} GiB free at {probe_at} (the recipe needs {need} GiB)",
+    if free >= float(need) * 2**30:
+        return ok(f"{_gib(free)} GiB free at {probe_at} (the recipe needs {need} GiB)",
                   **details)
-    fix = disk_fix(hub, state["found"], folder, need)
-    summary = (f"only {_gib(usage.free)} GiB free at {probe_at}; the recipe needs {need} GiB")
-    if state["missing"]:
-        return fail(summary + f" and {len(state['missing'])} file(s) still to download", fix,
+    fix = disk_fix(hub, facts.get("found"), folder, need, dict(facts.get("environ") or {}))
+    summary = (f"only {_gib(free)} GiB free at {probe_at}; the recipe needs {need} GiB")
+    if missing:
+        return fail(summary + f" and {len(missing)} file(s) still to download", fix,
                     **details)
     return warn(summary + " (the files are already there; updates and caches need room)",
                 fix, **details)
