@@ -104,9 +104,10 @@ def _bundled(pattern: str, cosy: Optional[dict[str, Any]] = None) -> Optional[Pa
     return Path(cosy["cosy_dir"]) / "bundled_files" / hits[-1] if hits else None
 
 
-def _real_install_commands() -> tuple[str, ...]:
-    """Commands that install the real engine on this interpreter, or () when none exists."""
-    wheels = installable_wheels()
+def _real_install_commands(wheels: Optional[list[str]] = None) -> tuple[str, ...]:
+    """Commands that install the real engine on this interpreter, or () when none exists.
+    `wheels`: the real wheels it accepts, as collected (`installable_wheels()` by default)."""
+    wheels = installable_wheels() if wheels is None else wheels
     if any("cp310" in w for w in wheels):
         return steps(dists.pip_install("cosyvoice-ttsfrd"),
                      cmd(os.path.join(_bindir(), "cosyvoice-post-install")))
@@ -116,13 +117,15 @@ def _real_install_commands() -> tuple[str, ...]:
 
 
 def reinstall_commands(version: Optional[str], *, dependency: bool = False,
-                       cosy: Optional[dict[str, Any]] = None) -> tuple[str, ...]:
+                       cosy: Optional[dict[str, Any]] = None,
+                       wheels: Optional[list[str]] = None) -> tuple[str, ...]:
     """Commands that force-reinstall the installed real ttsfrd `version` (and, with
     `dependency`, its ttsfrd_dependency wheel) without its requirements. Never from PyPI
     alone, which has only the 0.1.0 placeholder: cosyvoice-ttsfrd's bundled wheels when it is
     installed, else ModelScope's find-links, plus the iic/CosyVoice-ttsfrd model folder
     (downloaded first) where the cp310 wheel or ttsfrd_dependency is needed. `cosy`: the
-    recorded `cosy_facts()` (read here when not given)."""
+    recorded `cosy_facts()` and `wheels` the recorded `installable_wheels()` (both read here
+    when not given)."""
     force = "--force-reinstall --no-deps"
     release = _release(version)
     req = f"ttsfrd=={version}" if release is not None and release > (0, 1, 0) \
@@ -132,7 +135,8 @@ def reinstall_commands(version: Optional[str], *, dependency: bool = False,
     if wheel is not None and (dep is not None or not dependency):
         paths = [str(wheel)] + ([str(dep)] if dependency and dep is not None else [])
         return (dists.pip_install(*paths, extra=force),)
-    cp310 = any("cp310" in w for w in installable_wheels())
+    wheels = installable_wheels() if wheels is None else wheels
+    cp310 = any("cp310" in w for w in wheels)
     if not dependency and not cp310:
         return (dists.pip_install(req, extra=f"{force} -f {FIND_LINKS}"),)
     reqs = [req] + (["ttsfrd_dependency"] if dependency else [])
@@ -182,8 +186,9 @@ def _platform_ok() -> bool:
     return t.system == "Linux" and t.machine.lower() in ("x86_64", "amd64")
 
 
-def _install_fix(reason: str, ctx: Optional[Context] = None) -> Fix:
-    commands = _real_install_commands()
+def _install_fix(reason: str, ctx: Optional[Context] = None,
+                 wheels: Optional[list[str]] = None) -> Fix:
+    commands = _real_install_commands(wheels)
     if commands:
         return Fix(f"{reason} Install the real build: ttsfrd is not on PyPI (only a "
                    "placeholder is); the real wheels come from ModelScope, or bundled in "
@@ -206,7 +211,7 @@ def collect_package(ctx: Context) -> dict[str, Any]:
     (`inspect_package`: version, summary, compiled module, placeholder marks)."""
     if _need(ctx, "ttsfrd") == "absent":
         return {}
-    return {"ttsfrd": inspect_package("ttsfrd")}
+    return {"ttsfrd": inspect_package("ttsfrd"), "installable": installable_wheels()}
 
 
 @probe("ttsfrd.origin", title="ttsfrd is installed, and is the real engine, not PyPI's "
@@ -225,6 +230,7 @@ def origin(ctx: Context, facts: dict[str, Any]) -> Optional[Result]:
     if need == "absent":
         return None
     info = dict(facts["ttsfrd"])
+    wheels = list(facts.get("installable") or [])
     if not info["installed"]:
         if info["module"]:
             return ok(f"ttsfrd imports from {info['module']} (no distribution metadata)",
@@ -232,16 +238,16 @@ def origin(ctx: Context, facts: dict[str, Any]) -> Optional[Result]:
         if need == "required":
             return fail("ttsfrd is not installed, and the recipe needs it "
                         "(`No module named 'ttsfrd'`)",
-                        _install_fix("The recipe's frontend imports ttsfrd.", ctx), **info)
+                        _install_fix("The recipe's frontend imports ttsfrd.", ctx, wheels), **info)
         if need is not None:
             fix = _install_fix("The stack runs without ttsfrd (CosyVoice falls back to "
                                "WeTextProcessing, with weaker Chinese text normalisation).",
-                               ctx)
+                               ctx, wheels)
             return warn("ttsfrd is not installed: the recipe treats it as optional and falls "
                         "back to WeTextProcessing", fix, **info)
         return skip("ttsfrd is not installed", **info)
     if info["placeholder"]:
-        commands = steps(dists.pip_uninstall("ttsfrd"), *_install_fix("", ctx).commands)
+        commands = steps(dists.pip_uninstall("ttsfrd"), *_install_fix("", ctx, wheels).commands)
         return fail(f"ttsfrd {info['version']} is PyPI's placeholder "
                     f"(\"{info['package_summary']}\", only hello(), no compiled engine): "
                     "not the real ttsfrd, a supply-chain risk; code that imports it fails on "
@@ -254,7 +260,7 @@ def origin(ctx: Context, facts: dict[str, Any]) -> Optional[Result]:
         return fail(f"ttsfrd {info['version']} has no compiled module: not a real build",
                     Fix("Reinstall the real build.",
                         commands=steps(dists.pip_uninstall("ttsfrd"),
-                                       *_install_fix("", ctx).commands)),
+                                       *_install_fix("", ctx, wheels).commands)),
                     **info)
     via = ""
     if info.get("installer_url") and "cosyvoice_ttsfrd" in str(info["installer_url"]):
@@ -281,7 +287,7 @@ def platform_tags(ctx: Context, facts: dict[str, Any]) -> Optional[Result]:
     if need == "absent":
         return None
     info = dict(facts["ttsfrd"])
-    wheels = installable_wheels()
+    wheels = list(facts.get("installable") or [])
     t = targets.current()
     details = {"python": t.version, "system": t.system,
                "machine": t.machine, "installable": wheels,
@@ -295,7 +301,7 @@ def platform_tags(ctx: Context, facts: dict[str, Any]) -> Optional[Result]:
              else f"CPython {_py_tag()}")
     summary = (f"no real ttsfrd wheel for {where}: they exist only for cp38 (0.3.6) and cp310 "
                "(0.4.2) on linux x86_64 (`not a supported wheel on this platform`)")
-    fix = _install_fix("", ctx)
+    fix = _install_fix("", ctx, wheels)
     py = target_python(ctx)
     details["target_python"] = py
     if need == "required":
@@ -320,7 +326,8 @@ def collect_libs(ctx: Context) -> dict[str, Any]:
     if _need(ctx, "ttsfrd") == "absent":
         return {}
     info = inspect_package("ttsfrd")
-    facts: dict[str, Any] = {"ttsfrd": info, **cosy_facts()}
+    facts: dict[str, Any] = {"ttsfrd": info, "installable": installable_wheels(),
+                             **cosy_facts()}
     so = info.get("compiled")
     if not so:
         return facts
@@ -353,6 +360,7 @@ def libs(ctx: Context, facts: dict[str, Any]) -> Optional[Result]:
     if need == "absent":
         return None
     info = dict(facts["ttsfrd"])
+    wheels = list(facts.get("installable") or [])
     so = info.get("compiled")
     if not so:
         why = "is a placeholder" if info.get("placeholder") else "is not installed"
@@ -361,7 +369,8 @@ def libs(ctx: Context, facts: dict[str, Any]) -> Optional[Result]:
         return fail(f"cannot read {so}: {facts['read_error']}",
                     Fix("Reinstall the real ttsfrd build (from the wheel it came from: not "
                         "PyPI, which has only the 0.1.0 placeholder).",
-                        commands=reinstall_commands(info.get("version"), cosy=facts)),
+                        commands=reinstall_commands(info.get("version"), cosy=facts,
+                                                    wheels=wheels)),
                     module=so)
     missing: dict[str, Any] = dict(facts.get("missing") or {})
     found: dict[str, Any] = dict(facts.get("found") or {})
@@ -419,6 +428,7 @@ def version(ctx: Context, facts: dict[str, Any]) -> Optional[Result]:
     if need == "absent":
         return None
     info = dict(facts["ttsfrd"])
+    wheels = list(facts.get("installable") or [])
     if not info["installed"]:
         return skip("ttsfrd is not installed (see ttsfrd.origin)")
     if info["placeholder"]:
@@ -435,7 +445,7 @@ def version(ctx: Context, facts: dict[str, Any]) -> Optional[Result]:
         except InvalidSpecifier:
             pass
     if problem:
-        commands = _real_install_commands() or _other_python_commands(ctx)
+        commands = _real_install_commands(wheels) or _other_python_commands(ctx)
         return fail(problem, Fix("Upgrade ttsfrd to a current real build.",
                                  commands=steps(dists.pip_uninstall("ttsfrd"), *commands)),
                     version=info["version"])
@@ -452,7 +462,8 @@ def collect_engine(ctx: Context) -> dict[str, Any]:
     if _need(ctx, "ttsfrd") == "absent":
         return {}
     info = inspect_package("ttsfrd")
-    facts: dict[str, Any] = {"ttsfrd": info, **cosy_facts()}
+    facts: dict[str, Any] = {"ttsfrd": info, "installable": installable_wheels(),
+                             **cosy_facts()}
     if not info["installed"] and not info["module"]:
         return facts
     try:
@@ -500,6 +511,7 @@ def engine(ctx: Context, facts: dict[str, Any]) -> Optional[Result]:
     if need == "absent":
         return None
     info = dict(facts["ttsfrd"])
+    wheels = list(facts.get("installable") or [])
     if not info["installed"] and not info["module"]:
         return skip("ttsfrd is not installed (see ttsfrd.origin)")
     error = facts.get("import_error")
@@ -515,7 +527,7 @@ def engine(ctx: Context, facts: dict[str, Any]) -> Optional[Result]:
         return fail(f"`import ttsfrd` fails: {error}"[:400],
                     Fix("Reinstall the real ttsfrd build.",
                         commands=steps(dists.pip_uninstall("ttsfrd"),
-                                       *_install_fix("", ctx).commands)),
+                                       *_install_fix("", ctx, wheels).commands)),
                     error=error)
     where = str(facts.get("module") or "")
     if not facts.get("has_engine"):
@@ -527,14 +539,14 @@ def engine(ctx: Context, facts: dict[str, Any]) -> Optional[Result]:
                     f"{', '.join(attrs) or 'nothing'})",
                     Fix("Replace it with the real build.",
                         commands=steps(dists.pip_uninstall("ttsfrd"),
-                                       *_install_fix("", ctx).commands)),
+                                       *_install_fix("", ctx, wheels).commands)),
                     module=where, attributes=attrs)
     if facts.get("construct_error"):
         return fail(f"TtsFrontendEngine() raised {facts['construct_error']}"[:400],
                     Fix("Reinstall the real build, ttsfrd and its ttsfrd_dependency wheel "
                         "(not from PyPI, which has only the placeholder).",
                         commands=reinstall_commands(info.get("version"), dependency=True,
-                                                    cosy=facts)),
+                                                    cosy=facts, wheels=wheels)),
                     module=where)
     methods = list(facts.get("methods") or [])
     return ok(f"ttsfrd imports and TtsFrontendEngine() constructs ({os.path.basename(where)})",
