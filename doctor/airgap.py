@@ -303,23 +303,59 @@ class _Finder(importlib.abc.MetaPathFinder):
 _PIP = ("pip", "pip3")
 
 
+_SEPARATORS = ("&&", "||", ";", "|")
+_WRAPPERS = ("sudo", "env", "exec", "nohup", "command", "time")
+
+
+def _is_python(word: str) -> bool:
+    base = os.path.basename(word)
+    return word == sys.executable or base.startswith(("python", "pypy"))
+
+
 def _pip_args(args: Any) -> Optional[list[str]]:
-    """The `pip install ...` arguments of a command line, or None when it is not pip."""
+    """The `pip install ...` arguments of a command line, or None when it is not one.
+
+    pip counts only in command position (first, after a shell separator, `sudo`/`env`, or
+    `VAR=value`), as `pip`/`pip3`/`pip3.X` or `PYTHON [options] -m pip`, with `install` as
+    its subcommand: `python -c '...' pip install x` or `echo pip install` is not pip."""
     if isinstance(args, (str, bytes)):
-        args = shlex.split(args.decode() if isinstance(args, bytes) else args)
+        try:
+            args = shlex.split(args.decode() if isinstance(args, bytes) else args)
+        except ValueError:  # unbalanced quotes: not a command line this can read
+            return None
     try:
         argv = [os.fsdecode(a) for a in args]
     except TypeError:
         return None
-    for i, a in enumerate(argv):
-        base = os.path.basename(a)
+    start = True
+    for i, word in enumerate(argv):
+        if word in _SEPARATORS:
+            start = True
+            continue
+        if not start:
+            continue
+        name = word.split("=", 1)[0]
+        if os.path.basename(word) in _WRAPPERS or ("=" in word and name.isidentifier()):
+            continue  # still in command position
+        start = False
+        rest: Optional[list[str]] = None
+        base = os.path.basename(word)
         if base in _PIP or base.startswith("pip3."):
             rest = argv[i + 1:]
-        elif a == "-m" and i + 1 < len(argv) and argv[i + 1] == "pip":
-            rest = argv[i + 2:]
-        else:
+        elif _is_python(word):
+            j = i + 1
+            while j < len(argv) and argv[j].startswith("-") and argv[j] not in ("-m", "-c"):
+                j += 1
+            if j + 1 < len(argv) and argv[j] == "-m" and argv[j + 1] == "pip":
+                rest = argv[j + 2:]
+        if rest is None:
             continue
-        return rest if "install" in rest else None
+        for k, r in enumerate(rest):
+            if r in _SEPARATORS:
+                rest = rest[:k]
+                break
+        if next((r for r in rest if not r.startswith("-")), None) == "install":
+            return rest
     return None
 
 

@@ -168,3 +168,36 @@ def test_without_an_entry_module_it_is_skipped(tmp_path):
     assert r.returncode == 0, r
     f = r.finding(ID)
     assert f["status"] == "skip" and "no entry module" in f["summary"], f
+
+
+@pytest.mark.venv
+def test_the_recorded_audit_is_judged_again_from_a_facts_file(phoning, tmp_path):
+    facts = tmp_path / "facts.json"
+    live = run_cli(*phoning["args"], "--save-facts", str(facts), env=phoning["env"],
+                   cwd=phoning["root"])
+    again = run_cli("check", "--json", "--facts", str(facts), "--only", ID,
+                    env={"TTS_DOCTOR_CACHE": str(tmp_path / "empty-cache")}, cwd=tmp_path)
+    assert again.returncode == live.returncode == 1, again
+    a, b = live.finding(ID), again.finding(ID)
+    assert b["status"] == "fail" and b["summary"] == a["summary"], (a, b)
+    assert b["fix"] == a["fix"]
+
+
+@pytest.mark.parametrize("command, pip", [
+    ([sys.executable, "-m", "pip", "install", "--no-index", "espeak-phonemizer-data"], True),
+    (["/usr/bin/pip3.11", "-q", "install", "y"], True),
+    ("cd /tmp && pip install z", True),
+    ("sudo pip install a", True),
+    ("PIP_NO_INDEX=1 python3 -I -m pip install b", True),
+    # pip named as an argument, another pip subcommand, a line that does not parse: not pip
+    ([sys.executable, "-c", "pass", "pip", "install", "x"], False),
+    ("echo pip install z", False),
+    (["pip", "download", "x"], False),
+    (["python", "-m", "pip", "list"], False),
+    ("pip install 'unbalanced", False),
+    (b"pip install bytes-too", True),
+])
+def test_only_a_pip_install_in_command_position_is_a_runtime_install(command, pip):
+    from tts_doctor import airgap
+
+    assert (airgap._pip_args(command) is not None) is pip

@@ -7,7 +7,8 @@ every connection to an address that is not this machine is refused and recorded 
 port and the Python frame that asked, and every runtime download (hub downloads,
 `nltk.download`, spaCy model installs, pip run at runtime) with the command that pre-fetches it
 into the image. The audit travels with the closure answer in the usage index (and its cache),
-so a warm `check` reports what the cold one saw. This module only judges it.
+so a warm `check` reports what the cold one saw. The collector reads it from the index; the
+judge (`judge_import_offline`) is pure, so `check --facts` re-judges a recorded audit.
 """
 
 from __future__ import annotations
@@ -109,9 +110,24 @@ def judge_import_offline(audit: Optional[dict[str, Any]], reach: dict[str, Any],
               "with the network blocked at the socket level", **details)
 
 
+REACH_KEYS = ("known", "entries", "absent_entries", "from", "failed", "why", "import_s")
+
+
+def collect_offline_import(ctx: Context) -> dict[str, Any]:
+    """The closure import's air-gap audit and the reach facts it was taken under, as the
+    usage index of this run holds them (plain JSON: connections and downloads with their
+    frames and stacks; no verdict)."""
+    from tts_doctor import scan
+
+    reach = scan.reach_facts()
+    return {"reach": {k: reach[k] for k in REACH_KEYS if k in reach},
+            "airgap": reach.get("airgap")}
+
+
 @probe("model.offline-import", title="Importing the deployment's code works without a "
-       "network (air-gap audit of the closure import)", families=("F6", "F8"))
-def offline_import(ctx: Context) -> Optional[Result]:
+       "network (air-gap audit of the closure import)", families=("F6", "F8"),
+       collect=collect_offline_import)
+def offline_import(ctx: Context, facts: dict[str, Any]) -> Optional[Result]:
     """Judges the air-gap audit of `check`'s closure import: the entry modules (the recipe's
     `entry`, the installed TTS stacks, editable packages, what the application folder
     imports) imported in a process of the diagnosed interpreter with the network blocked at
@@ -123,7 +139,5 @@ def offline_import(ctx: Context) -> Optional[Result]:
     installs, pip at runtime), with the command that pre-fetches it at image build time;
     `skip` when no entry module was imported. It covers import time only: what the model
     does when it loads and synthesizes is `tts-doctor smoke --offline`'s audit."""
-    from tts_doctor import scan
-
-    reach = scan.reach_facts()
-    return judge_import_offline(reach.get("airgap"), reach, dists.executable())
+    return judge_import_offline(facts.get("airgap"), facts.get("reach") or {},
+                                dists.executable())
