@@ -30,7 +30,7 @@ from typing import Any, Callable, Optional
 
 from tts_doctor import dists
 
-CACHE_VERSION = 6
+CACHE_VERSION = 7
 
 
 @dataclass(frozen=True)
@@ -341,7 +341,7 @@ class FileScan:
         if want_imports:
             out["imports"] = imports_of(tree, module, is_package)
         if tops:
-            out["refs"] = refs_of(tree, tops)
+            out["refs"] = refs_of(tree, tops, source)
         return out
 
 
@@ -433,6 +433,28 @@ class RefVisitor(AliasVisitor):
     def _scope(self) -> str:
         return "function" if self.depth else "module"
 
+    def visit(self, node: ast.AST) -> None:
+        """NodeVisitor's dispatch, faster: one dict lookup per node type."""
+        kind = type(node)
+        method = _REF_DISPATCH.get(kind)
+        if method is None:
+            name = "visit_" + kind.__name__
+            method = _REF_DISPATCH[kind] = getattr(RefVisitor, name, RefVisitor.generic_visit)
+        method(self, node)
+
+    def generic_visit(self, node: ast.AST) -> None:
+        for field in node._fields:
+            value = getattr(node, field, None)
+            if type(value) is list:
+                for item in value:
+                    if isinstance(item, ast.AST):
+                        self.visit(item)
+            elif isinstance(value, ast.AST):
+                self.visit(value)
+
+    def visit_Constant(self, node: ast.Constant) -> None:
+        return
+
     def _add(self, line: int, dotted: str, kind: str, local: str = "") -> None:
         self.refs.append((line, dotted, kind, self._scope(), local, self.function))
 
@@ -515,7 +537,10 @@ class RefVisitor(AliasVisitor):
         self.generic_visit(node)
 
 
-def refs_of(tree: ast.AST, tops: set[str]) -> list[list[Any]]:
+_REF_DISPATCH: dict[type, Callable[..., None]] = {}
+
+
+def refs_of(tree: ast.AST, tops: set[str], source: Optional[bytes] = None) -> list[list[Any]]:
     """The names a parsed file takes from the libraries in `tops`, one row per (name,
     function, guarded), at its first line: [line, dotted, kind, scope, guarded, function].
     Guarded as for the detectors (`_guarded_in`: try/except ImportError|AttributeError|
@@ -528,7 +553,8 @@ def refs_of(tree: ast.AST, tops: set[str]) -> list[list[Any]]:
             and not (made and any(r[1] == m or r[1].startswith(m + ".") for m in made))]
     if not rows:
         return []
-    guards = _guarded_in(tree, {r[0] for r in rows}, availability=True)
+    guards = _guarded_in(tree, {r[0] for r in rows}, availability=True,
+                         texts=source.split(b"\n") if source else None)
     first: dict[tuple[str, int, bool], list[Any]] = {}
     for line, dotted, kind, scope, _, function in sorted(rows):
         key = (dotted, function, line in guards)
@@ -709,11 +735,25 @@ def _guard_test(test: ast.AST) -> bool:
 
 
 def _availability_test(test: ast.AST) -> bool:
-    return _guard_test(test) or "available" in ast.dump(test)
+    """`_guard_test` plus availability tests (`is_torch_npu_available()`), from the names,
+    attributes and strings of the test (no `ast.dump`: this runs for every use)."""
+    for node in ast.walk(test):
+        if isinstance(node, ast.Name):
+            word = node.id
+        elif isinstance(node, ast.Attribute):
+            word = node.attr
+        elif isinstance(node, ast.Constant) and isinstance(node.value, str):
+            word = node.value
+        else:
+            continue
+        word = word.lower()
+        if "hasattr" in word or "version" in word or "available" in word:
+            return True
+    return False
 
 
 def _guarded_in(tree: ast.AST, lines: Optional[set[int]] = None,
-                availability: bool = False) -> set[int]:
+                availability: bool = False, texts: Optional[list[bytes]] = None) -> set[int]:
     """The guarded lines of a parsed file. Statements are walked without descending into
     expressions (the costly part of a full walk); conditional expressions are looked for only
     inside the statements that hold one of `lines` (every statement when not given).
@@ -748,6 +788,11 @@ def _guarded_in(tree: ast.AST, lines: Optional[set[int]] = None,
             if lines is None or any(start <= x <= end for x in lines):
                 holders.append(node)
     for stmt in holders:
+        if texts is not None:  # the source lines: no conditional expression, no and/or
+            text = b"\n".join(texts[stmt.lineno - 1:(getattr(stmt, "end_lineno", None)
+                                                     or stmt.lineno)])
+            if b"if" not in text and b"and" not in text and b"or" not in text:
+                continue
         for node in ast.walk(stmt):
             if (isinstance(node, ast.IfExp) and test_of(node.test)) or \
                     (availability and isinstance(node, ast.BoolOp)

@@ -26,7 +26,10 @@ from tests.harness.apps import write_app
 
 
 def _refs(source: str, tops: set[str]) -> dict[str, list[object]]:
-    return {row[1]: row for row in scan.refs_of(ast.parse(source), tops)}
+    """The rows of one file, by name; the same with and without the line prefilter."""
+    whole = scan.refs_of(ast.parse(source), tops)
+    assert scan.refs_of(ast.parse(source), tops, source.encode()) == whole
+    return {row[1]: row for row in whole}
 
 
 def test_the_scan_records_imports_and_attribute_chains_through_aliases():
