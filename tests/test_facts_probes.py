@@ -54,6 +54,18 @@ def _onnxruntime(make_env: Any, tmp: Path) -> Live:
                 {"onnxruntime.install": "ok", "onnxruntime.providers": "fail"})
 
 
+def _onnxruntime_both(make_env: Any, tmp: Path) -> Live:
+    # onnxruntime-gpu 1.22 with the CPU build installed over it (the slow tests' environment)
+    return Live(_python(make_env(envs_numeric.ORT_BOTH)),
+                {"onnxruntime.install": "fail", "onnxruntime.providers": "fail"})
+
+
+def _onnxruntime_gpu(make_env: Any, tmp: Path) -> Live:
+    # onnxruntime-gpu 1.22 without its CUDA libraries, on a host without a GPU: a warning
+    return Live(_python(make_env(envs_numeric.ORT_GPU)),
+                {"onnxruntime.install": "ok", "onnxruntime.providers": "warn"})
+
+
 def _audio(make_env: Any, tmp: Path) -> Live:
     # soundfile 0.10.3 (no bundled libsndfile), pydub and pysox without ffmpeg or sox
     return Live(_python(make_env(envs_numeric.AUDIO_LEGACY)),
@@ -141,6 +153,8 @@ def _piper(make_env: Any, tmp: Path) -> Live:
 CASES: dict[str, tuple[str, Case]] = {
     "scipy": ("scipy.*", _scipy),
     "onnxruntime": ("onnxruntime.*", _onnxruntime),
+    "onnxruntime-both": ("onnxruntime.*", _onnxruntime_both),
+    "onnxruntime-gpu": ("onnxruntime.*", _onnxruntime_gpu),
     "audio": ("audio.*", _audio),
     "ttsfrd": ("ttsfrd.*", _ttsfrd),
     "ttsfrd-real": ("ttsfrd.*", _ttsfrd_real),
@@ -179,7 +193,12 @@ def _round_trip(cli: Any, tmp: Path, only: str, live: Live) -> None:
     assert not any("replayed" in f["details"] for f in judged.json["findings"])
 
 
-@pytest.mark.parametrize("label", sorted(CASES))
+# cases whose environment only the slow tests build (onnxruntime-gpu is 280 MB)
+SLOW = {"onnxruntime-both", "onnxruntime-gpu"}
+
+
+@pytest.mark.parametrize("label", [pytest.param(k, marks=pytest.mark.slow) if k in SLOW else k
+                                   for k in sorted(CASES)])
 def test_recorded_facts_judge_to_the_live_findings(cli, make_env, tmp_path, label):
     only, case = CASES[label]
     _round_trip(cli, tmp_path, only, case(make_env, tmp_path))
