@@ -94,6 +94,7 @@ class Request:
     entries: Optional[tuple[str, ...]] = None
     project: Optional[str] = None
     use_cache: bool = True
+    refs: bool = True  # the names reached code takes from other libraries (compat.api-drift)
 
     @classmethod
     def from_environment(cls) -> Request:
@@ -102,7 +103,7 @@ class Request:
             try:
                 d = json.loads(raw)
                 return cls(d.get("python"), tuple(d["entries"]) if d.get("entries") else None,
-                           d.get("project"))
+                           d.get("project"), refs=bool(d.get("refs", True)))
             except (ValueError, KeyError, TypeError):
                 pass
         return cls()
@@ -667,7 +668,8 @@ def closure(request: Request, sys_path: list[str], code: Code, locator: Locator,
         own_tops.update(_top_packages(code.project))
     # what the application and the editable code import from installed libraries is imported
     # too: the libraries as far as they really load for it
-    app_imports = _external_imports(code, sys_path, scanner, locator, own_tops)
+    app_imports = _external_imports(code, sys_path, scanner, locator, own_tops,
+                                     request.refs)
     if app_imports:
         labels.append("the imports of your code")
     entries += [m for m in app_imports if m not in entries]
@@ -746,7 +748,7 @@ def closure(request: Request, sys_path: list[str], code: Code, locator: Locator,
         visited.add(path)
         reached.add(path)
         info = scanner.get(path, want_imports=True, module=module, is_package=is_package,
-                           own_top=module.split(".")[0])
+                           own_top=module.split(".")[0] if request.refs else None)
         for name in (info or {}).get("imports") or []:
             parts = name.split(".")
             for i in range(1, len(parts) + 1):
@@ -774,7 +776,7 @@ def closure(request: Request, sys_path: list[str], code: Code, locator: Locator,
 
 
 def _external_imports(code: Code, sys_path: list[str], scanner: Scanner, locator: Locator,
-                      own_tops: set[str]) -> list[str]:
+                      own_tops: set[str], refs: bool = True) -> list[str]:
     """The installed modules the application folder and editable code import (the deepest
     name of each import that is a module file: `from librosa import beat` -> librosa.beat)."""
     names: set[str] = set()
@@ -784,7 +786,7 @@ def _external_imports(code: Code, sys_path: list[str], scanner: Scanner, locator
         module = _module_name(src.path, sys_path, code)
         info = scanner.get(src.path, want_imports=True, module=module,
                            is_package=src.path.endswith("__init__.py"),
-                           own_top=module.split(".")[0])
+                           own_top=module.split(".")[0] if refs else None)
         names.update((info or {}).get("imports") or [])
     stdlib = _stdlib() | set(sys.builtin_module_names)
     out: set[str] = set()
@@ -821,6 +823,9 @@ def _module_name(path: str, sys_path: list[str], code: Code) -> str:
 
 
 # --- the index --------------------------------------------------------------------------------
+
+REFS_PROBE = "compat.api-drift"  # the probe that reads the index's `refs`
+
 
 class _Libraries:
     """Which installed distribution a top-level module belongs to, for the names code takes
@@ -902,8 +907,8 @@ def build_index(request: Request) -> dict[str, Any]:
         inside = not known or src.path in reached
         # the names reached code takes from other libraries (compat.api-drift): only where
         # the closure is known (a use elsewhere may never run)
-        own = _module_name(src.path, sys_path, code).split(".")[0] if known and inside \
-            else None
+        own = _module_name(src.path, sys_path, code).split(".")[0] \
+            if known and inside and request.refs else None
         info = scanner.get(src.path, deep=inside, own_top=own)
         if info is None:
             continue
@@ -985,9 +990,10 @@ def start(specs: list[Any], *, recipe: Optional[dict[str, Any]] = None,
     saved = {v: os.environ.get(v) for v in (scan.INDEX_ENV, REQUEST_ENV)}
     scan._INDEX.clear()
     entries = tuple(recipe.get("entry") or ()) if recipe else ()
-    request = Request(python, entries or None, project)
+    refs = any(s.id == REFS_PROBE for s in specs)
+    request = Request(python, entries or None, project, refs=refs)
     os.environ[REQUEST_ENV] = json.dumps({"python": python, "entries": list(entries),
-                                          "project": project})
+                                          "project": project, "refs": refs})
     if not any(s.category in USAGE_CATEGORIES or s.id in USAGE_PROBES for s in specs):
         return Handle(None, None, saved)
     fd, path = tempfile.mkstemp(prefix="tts-doctor-usage-", suffix=".json")
