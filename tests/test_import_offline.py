@@ -201,3 +201,47 @@ def test_only_a_pip_install_in_command_position_is_a_runtime_install(command, pi
     from tts_doctor import airgap
 
     assert (airgap._pip_args(command) is not None) is pip
+
+
+# --- the judge alone (pure: facts in, verdict out) -----------------------------------------
+
+def _reach(**kw):
+    return {"known": True, "entries": ["pkg"], "failed": {}, **kw}
+
+
+def test_the_judge_says_when_an_entry_failed_for_another_reason():
+    from tts_doctor.probes.import_offline import judge_import_offline
+
+    audit = {"env": {}, "connections": [], "downloads": []}
+    r = judge_import_offline(audit, _reach(failed={"pkg": "ModuleNotFoundError: x"}), "py")
+    assert r.status.value == "ok" and "1 of 1 entry module(s) failed to import" in r.summary
+    assert r.details["failed"] == {"pkg": "ModuleNotFoundError: x"}
+    assert "failed" not in judge_import_offline(audit, _reach(), "py").summary
+
+
+def test_the_judge_counts_a_download_the_cache_answered_as_offline_and_one_that_failed_not():
+    from tts_doctor.probes.import_offline import judge_import_offline
+
+    hit = {"kind": "huggingface", "what": "org/m/config.json", "outcome": "returned",
+           "frame": "/app/m.py:3 in <module>",
+           "argv": ["python", "-c", "from huggingface_hub import hf_hub_download; ..."]}
+    r = judge_import_offline({"connections": [], "downloads": [hit]}, _reach(), "/v/bin/python")
+    assert r.status.value == "ok" and "answered from the local cache" in r.summary
+    miss = {**hit, "outcome": "failed"}
+    r = judge_import_offline({"connections": [], "downloads": [miss]}, _reach(),
+                             "/v/bin/python")
+    assert r.status.value == "fail" and "/app/m.py:3" in r.summary
+    assert r.fix.commands[0].argv[0] == "/v/bin/python"  # the target's interpreter
+    pip = {"kind": "pip", "what": "espeak-data", "outcome": "started", "frame": "f:1 in g",
+           "argv": ["pip", "install", "espeak-data"]}
+    r = judge_import_offline({"connections": [], "downloads": [pip]}, _reach(), "/v/bin/python")
+    assert list(r.fix.commands[0].argv) == ["/v/bin/python", "-m", "pip", "install",
+                                            "espeak-data"]
+
+
+def test_the_judge_skips_without_an_audit_or_an_entry():
+    from tts_doctor.probes.import_offline import judge_import_offline
+
+    assert judge_import_offline(None, _reach(), "py").status.value == "skip"
+    assert judge_import_offline({}, {"known": False, "why": "no entry"}, "py").status.value \
+        == "skip"
