@@ -145,6 +145,7 @@ def judge(specs: list[ProbeSpec], facts: Facts,
           on_finding: Optional[Callable[[Finding], None]] = None) -> list[Finding]:
     """The findings of `specs` from a facts file, without touching this machine: split
     probes are judged again by this doctor; the others are replayed as recorded."""
+    from tts_doctor import applicability
     from tts_doctor import target as targets
     from tts_doctor.runner import Collected, judge_collected
 
@@ -153,6 +154,8 @@ def judge(specs: list[ProbeSpec], facts: Facts,
     findings: list[Finding] = []
     with targets.use(recorded):
         for spec in specs:
+            if applicability.decide(spec.components, ctx) == applicability.SKIP:
+                continue  # not run there either: the recipe marks its component absent
             entry = facts.probes.get(spec.id)
             finding: Optional[Finding]
             if entry is None:

@@ -3,14 +3,16 @@
 A probe is a plain function `probe(ctx) -> Result | None` registered with `@probe(...)`. It
 imports heavy modules inside its body only, so that importing every probe module stays cheap
 (`tts-doctor check --list-checks` must not import torch, numpy or scipy). Returning None means
-"not applicable here" (a recipe that does not use the component): no finding is reported.
+"not applicable here": no finding is reported. Whether the recipe uses the component a probe
+judges is not the probe's business: it declares `component=` and the runner applies the one
+rule of doctor/applicability.py before running it.
 """
 
 from __future__ import annotations
 
 import fnmatch
 from dataclasses import dataclass, field
-from typing import Any, Callable, Optional
+from typing import Any, Callable, Optional, Union
 
 from tts_doctor.errors import UserError
 from tts_doctor.finding import Fix, Result
@@ -108,6 +110,8 @@ class ProbeSpec:
     # a split probe: `collect(ctx)` observes where the probe runs (the worker when isolated)
     # and returns JSON-able facts; `func(ctx, facts)` judges them in the doctor's process
     collect: Optional[CollectFunc] = None
+    # the recipe components the probe judges: whether it applies (doctor/applicability.py)
+    components: tuple[str, ...] = ()
 
     @property
     def split(self) -> bool:
@@ -140,6 +144,7 @@ def probe(
     crash_fix: Optional[Fix] = None,
     crash_fix_for: Optional[Callable[[str], Optional[Fix]]] = None,
     collect: Optional[CollectFunc] = None,
+    component: Union[str, tuple[str, ...]] = (),
 ) -> Callable[[ProbeFunc], ProbeFunc]:
     """Register a probe under a stable id `category.name`.
 
@@ -157,18 +162,22 @@ def probe(
     JSON, so `check --save-facts` can keep them and `check --facts` can judge them again later,
     with a newer doctor, without touching the machine. Without `collect`, `func(ctx)` does both
     and a facts file can only replay its finding.
+    `component` names the recipe component(s) the probe judges (`"scipy"`, `("transformers",
+    "torch")`, `"gpu"`): the runner decides from the recipe whether the probe applies
+    (doctor/applicability.py), so the probe itself never checks for `absent`.
     """
     category = id.split(".", 1)[0]
     if not category or "." not in id:
         raise ValueError(f"probe {id!r}: ids are 'category.name'")
     # Plugins may bring their own categories; they are reported after the built-in ones.
     CATEGORIES.setdefault(category, category)
+    components = (component,) if isinstance(component, str) else tuple(component)
 
     def register(func: ProbeFunc) -> ProbeFunc:
         if id in _REGISTRY:
             raise ValueError(f"probe {id!r} registered twice")
         _REGISTRY[id] = ProbeSpec(id, category, func, title, isolated, families, timeout,
-                                  crash_fix, crash_fix_for, collect)
+                                  crash_fix, crash_fix_for, collect, components)
         return func
 
     return register

@@ -429,21 +429,25 @@ def run(
     """Run the selected probes and return their findings in the order of `specs`.
 
     With `recording`, what each probe observed is kept there (check --save-facts).
+    Probes that do not apply to the recipe (doctor/applicability.py) are not run.
 
     Isolated probes start first in their workers (`jobs` of them at most, one per lane, see
     LANES) under the diagnosed interpreter; light probes run here meanwhile, judging that
     interpreter's facts (`target`, read from `python` when not given). TargetError when the
     interpreter cannot be read or the worker cannot start there.
     """
+    from tts_doctor import applicability
     from tts_doctor import target as targets
 
     isolation.install_handlers()
+    # a probe whose component the recipe marks absent is not run at all (no finding)
+    specs_run = [s for s in specs if applicability.decide(s.components, ctx) != applicability.SKIP]
     if python is not None and target is None:
         target = targets.probe_interpreter(python)
     if target is not None and target.is_home:
         python, target = None, None
-    isolated = [s for s in specs if s.isolated]
-    local = [s for s in specs if not s.isolated]
+    isolated = [s for s in specs_run if s.isolated]
+    local = [s for s in specs_run if not s.isolated]
     results: list[RunResult] = []
     failures: list[BaseException] = []
     threads = []

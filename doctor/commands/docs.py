@@ -19,6 +19,7 @@ def _doc(func: object) -> str:
 
 
 def probes_markdown() -> str:
+    from tts_doctor import applicability
     from tts_doctor.families import BY_ID
     from tts_doctor.registry import CATEGORIES, all_probes
 
@@ -38,8 +39,10 @@ def probes_markdown() -> str:
         if s.category != current:
             current = s.category
             out += ["", f"## {CATEGORIES[s.category]}"]
+        applies = applicability.describe(s.components)
         out += ["", f"### `{s.id}`", "", f"**{s.title}.** Runs "
-                f"{'in the isolated worker' if s.isolated else 'in-process'}.", ""]
+                f"{'in the isolated worker' if s.isolated else 'in-process'}."
+                + (f" {applies}" if applies else ""), ""]
         doc = _doc(s.func)
         if doc:
             out += [doc, ""]

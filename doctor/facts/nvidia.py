@@ -7,6 +7,7 @@ import functools
 import re
 from typing import Any, Optional
 
+from tts_doctor import applicability
 from tts_doctor.registry import Context
 
 
@@ -29,14 +30,9 @@ def _nvml_once() -> tuple[Any, Optional[str]]:
 
 
 def gpu_need(ctx: Context) -> Optional[str]:
-    """'required', 'optional', 'absent' or None, from the recipe's requires.gpu / cuda."""
-    need = ctx.needs("gpu")
-    cuda = ctx.needs("cuda")
-    if "required" in (need, cuda):
-        return "required"
-    if "absent" in (need, cuda) and need != "optional":
-        return "absent"
-    return need or cuda
+    """'required', 'optional', 'absent' or None, from the recipe's requires.gpu / cuda: the
+    need of the component `gpu` (doctor/applicability.py)."""
+    return applicability.need(ctx, "gpu")
 
 
 def visible_devices(value: Optional[str], devices: list[dict[str, Any]]

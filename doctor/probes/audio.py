@@ -18,6 +18,7 @@ import tempfile
 from typing import Any, Callable, Optional
 
 from tts_doctor import dists, elf
+from tts_doctor.applicability import not_installed
 from tts_doctor.finding import Fix, Result, fail, ok, skip, system, warn
 from tts_doctor.registry import Context, probe
 
@@ -104,8 +105,6 @@ def collect_ffmpeg(ctx: Context) -> dict[str, Any]:
     not run), the installed distributions that run them (all of them, and those the
     deployment reaches: None when no entry point is known), and imageio-ffmpeg's bundled
     binary."""
-    if ctx.needs("ffmpeg") == "absent":
-        return {}
     reached = _reached_owners()
     facts: dict[str, Any] = {"installed_users": _users(FFMPEG_USERS),
                              "reached_owners": _reach(reached),
@@ -121,7 +120,7 @@ def collect_ffmpeg(ctx: Context) -> dict[str, Any]:
 
 
 @probe("audio.ffmpeg", title="ffmpeg and ffprobe on PATH when an installed package runs them",
-       families=("I2",), timeout=120, collect=collect_ffmpeg)
+       families=("I2",), timeout=120, collect=collect_ffmpeg, component="ffmpeg")
 def ffmpeg(ctx: Context, facts: dict[str, Any]) -> Optional[Result]:
     """Checks that ffmpeg and ffprobe run when an installed package, or the recipe, needs them.
 
@@ -132,8 +131,6 @@ def ffmpeg(ctx: Context, facts: dict[str, Any]) -> Optional[Result]:
     is `apt-get install -y ffmpeg`, plus a link to imageio-ffmpeg's bundled ffmpeg if present.
     """
     need = ctx.needs("ffmpeg")
-    if need == "absent":
-        return None
     # a package runs ffmpeg only when the deployment reaches it
     users: dict[str, Any] = dict(facts.get("users") or {})
     programs: dict[str, Any] = dict(facts["programs"])
@@ -187,8 +184,6 @@ def collect_sox(ctx: Context) -> dict[str, Any]:
     """The sox program on PATH with the first line of `sox --version` (or why it did not
     run), libsox in the loader's cache, the installed users of sox the deployment reaches,
     and torchaudio's version (its sox backend needs libsox)."""
-    if ctx.needs("sox") == "absent":
-        return {}
     line, error = run_version("sox", "--version")
     return {"users": _users(SOX_USERS, _reached_owners()), "path": shutil.which("sox"),
             "version": line, "error": error or None, "libsox": _libsox(),
@@ -196,7 +191,7 @@ def collect_sox(ctx: Context) -> dict[str, Any]:
 
 
 @probe("audio.sox", title="The sox program (and libsox) when an installed package needs them",
-       families=("I3",), timeout=120, collect=collect_sox)
+       families=("I3",), timeout=120, collect=collect_sox, component="sox")
 def sox(ctx: Context, facts: dict[str, Any]) -> Optional[Result]:
     """Checks that the sox program runs when an installed package, or the recipe, needs it.
 
@@ -207,8 +202,6 @@ def sox(ctx: Context, facts: dict[str, Any]) -> Optional[Result]:
     else `warn`. The fix is `apt-get install -y sox libsox-fmt-all`.
     """
     need = ctx.needs("sox")
-    if need == "absent":
-        return None
     users: dict[str, Any] = dict(facts.get("users") or {})
     line, error, lib = facts.get("version"), facts.get("error") or "", facts.get("libsox")
     details: dict[str, Any] = {"sox": {"path": facts.get("path"), "version": line,
@@ -337,8 +330,6 @@ def collect_sndfile(ctx: Context) -> dict[str, Any]:
     `import soundfile` raised, the libsndfile version and file it loaded (and whether that
     is the bundled one), its formats, and what a 16-bit WAV round trip of a tone went wrong
     with (None: the rate, length and samples survived)."""
-    if ctx.needs("soundfile") == "absent":
-        return {}
     facts: dict[str, Any] = {"version": dists.version("soundfile")}
     if facts["version"] is None:
         return facts
@@ -374,7 +365,7 @@ def collect_sndfile(ctx: Context) -> dict[str, Any]:
 
 
 @probe("audio.sndfile", title="libsndfile is found, and soundfile writes and reads a WAV",
-       isolated=True, families=("I1",), collect=collect_sndfile)
+       isolated=True, families=("I1",), collect=collect_sndfile, component="soundfile")
 def sndfile(ctx: Context, facts: dict[str, Any]) -> Optional[Result]:
     """Checks that soundfile finds libsndfile, and writes and reads back a WAV.
 
@@ -386,16 +377,11 @@ def sndfile(ctx: Context, facts: dict[str, Any]) -> Optional[Result]:
     (a bare library name, not a path, is reported as such). The fix is `soundfile>=0.12` (its
     wheels bundle libsndfile) or libsndfile1 from apt.
     """
-    need = ctx.needs("soundfile")
-    if need == "absent":
-        return None
     version = facts.get("version")
     if version is None:
-        if need == "required":
-            return fail("soundfile is not installed, and the recipe needs it",
-                        Fix("Install soundfile (its wheels bundle libsndfile).",
-                            commands=(dists.pip_install("soundfile"),)))
-        return skip("soundfile is not installed")
+        return not_installed(ctx, "soundfile", Fix(
+            "Install soundfile (its wheels bundle libsndfile).",
+            commands=(dists.pip_install("soundfile"),)))
     bundled, system = facts.get("bundled_library"), facts.get("system_library")
     details: dict[str, Any] = {"soundfile": version, "bundled_library": bundled,
                                "system_library": system}

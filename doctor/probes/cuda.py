@@ -410,13 +410,6 @@ def _torch_for_gpu(facts: dict[str, Any], driver: Driver
     return torch_info, early
 
 
-def _not_asked(ctx: Context) -> Optional[dict[str, Any]]:
-    """The facts of a collector that has nothing to observe: the recipe needs no GPU."""
-    if gpu_need(ctx) == "absent":
-        return {"collected": False, "why": "the recipe needs no GPU (requires.gpu)"}
-    return None
-
-
 # --- which wheel to install -----------------------------------------------------------------
 
 def tag(cuda: str) -> str:
@@ -846,19 +839,18 @@ def classify(message: str) -> tuple[str, str]:
 
 def collect_build(ctx: Context) -> dict[str, Any]:
     """cuda.build's facts: the driver, torch's CUDA side (or its import error), torchaudio."""
-    return _not_asked(ctx) or gpu_facts()
+    return gpu_facts()
 
 
 @probe("cuda.build", title="A CUDA build of torch where an NVIDIA driver is present",
-       isolated=True, families=("C1",), collect=collect_build)
+       isolated=True, families=("C1",), collect=collect_build,
+       component="gpu")
 def build(ctx: Context, facts: dict[str, Any]) -> Optional[Result]:
     """Fails when torch is a CPU-only wheel on a machine whose NVIDIA driver NVML (or
     /proc/driver/nvidia/version) reports, with the command that installs the CUDA build
     matching the driver's CUDA from download.pytorch.org. With no driver: `skip`, or `fail`
     when the recipe says it needs a GPU."""
     need = gpu_need(ctx)
-    if need == "absent":
-        return None
     driver = driver_of(facts)
     if facts.get("torch_error"):
         return skip(f"torch does not import ({facts['torch_error']}); see torch.build"[:300],
@@ -868,18 +860,17 @@ def build(ctx: Context, facts: dict[str, Any]) -> Optional[Result]:
 
 def collect_driver(ctx: Context) -> dict[str, Any]:
     """cuda.driver's facts: the driver (NVML or /proc) and torch's CUDA side."""
-    return _not_asked(ctx) or gpu_facts()
+    return gpu_facts()
 
 
 @probe("cuda.driver", title="The NVIDIA driver supports the CUDA runtime torch was built for",
-       isolated=True, families=("C2",), collect=collect_driver)
+       isolated=True, families=("C2",), collect=collect_driver,
+       component="gpu")
 def driver(ctx: Context, facts: dict[str, Any]) -> Optional[Result]:
     """Reads the driver version and the highest CUDA it supports through NVML
     (nvmlSystemGetCudaDriverVersion_v2) and compares it with `torch.version.cuda`; a runtime
     of a newer CUDA major than the driver supports fails ("The NVIDIA driver on your system
     is too old"), a newer minor warns (minor-version compatibility: PTX kernels fail)."""
-    if gpu_need(ctx) == "absent":
-        return None
     torch = None if facts.get("torch_error") else torch_of(facts)
     return judge_driver(torch, driver_of(facts), torchaudio=facts.get("torchaudio"))
 
@@ -887,18 +878,17 @@ def driver(ctx: Context, facts: dict[str, Any]) -> Optional[Result]:
 def collect_arch(ctx: Context) -> dict[str, Any]:
     """cuda.arch's facts: the GPUs' capabilities (NVML, and torch's devices) and the wheel's
     architecture list."""
-    return _not_asked(ctx) or gpu_facts()
+    return gpu_facts()
 
 
 @probe("cuda.arch", title="The torch wheel ships kernels for every GPU's architecture",
-       isolated=True, families=("C3", "F5"), collect=collect_arch)
+       isolated=True, families=("C3", "F5"), collect=collect_arch,
+       component="gpu")
 def arch(ctx: Context, facts: dict[str, Any]) -> Optional[Result]:
     """Compares each GPU's compute capability with `torch.cuda.get_arch_list()`: a binary for
     the same architecture (sm_XY, or an older minor of the same major) or PTX it can compile
     (compute_XY at or below the GPU's) runs; anything else fails with "no kernel image is
     available for execution on the device" (an RTX 50xx, sm_120, needs a cu128+ build)."""
-    if gpu_need(ctx) == "absent":
-        return None
     driver = driver_of(facts)
     torch, early = _torch_for_gpu(facts, driver)
     if early:
@@ -942,9 +932,6 @@ def collect_kernel(ctx: Context) -> dict[str, Any]:
     """cuda.kernel's facts: the driver, torch, CUDA_VISIBLE_DEVICES and, when there is a
     driver and torch's CUDA starts, what the kernels returned on each GPU (`kernels`; None:
     not run, and the other facts say why)."""
-    skipped = _not_asked(ctx)
-    if skipped:
-        return skipped
     facts = gpu_facts()
     facts["CUDA_VISIBLE_DEVICES"] = os.environ.get("CUDA_VISIBLE_DEVICES")
     info = facts["torch"]
@@ -974,13 +961,11 @@ def _kernel_row(r: dict[str, Any]) -> dict[str, Any]:
 
 
 @probe("cuda.kernel", title="A CUDA kernel launches and synchronises on every visible GPU",
-       isolated=True, timeout=90, collect=collect_kernel)
+       isolated=True, timeout=90, collect=collect_kernel, component="gpu")
 def kernel(ctx: Context, facts: dict[str, Any]) -> Optional[Result]:
     """Runs an elementwise kernel and a 256x256 matmul on each visible GPU, synchronises and
     checks the numbers against the CPU; the CUDA error it raises is the verdict (no kernel
     image, driver too old, out of memory, busy device)."""
-    if gpu_need(ctx) == "absent":
-        return None
     driver = driver_of(facts)
     torch_info, early = _torch_for_gpu(facts, driver)
     if early:
@@ -1045,9 +1030,6 @@ def collect_cudnn(ctx: Context) -> dict[str, Any]:
     `torch.backends.cudnn` says, the libcudnn libraries the loader misses when it finds none,
     and, with a GPU, the largest difference of a cuDNN conv1d from the CPU's (or what it
     raised). Each step only when the one before it allows it; the facts say where it stopped."""
-    skipped = _not_asked(ctx)
-    if skipped:
-        return skipped
     facts = gpu_facts()
     info = facts["torch"]
     if not info or not info.get("cuda"):
@@ -1083,13 +1065,11 @@ def collect_cudnn(ctx: Context) -> dict[str, Any]:
 
 
 @probe("cuda.cudnn", title="cuDNN loads and runs a conv1d on the GPU", isolated=True,
-       families=("C6",), timeout=90, collect=collect_cudnn)
+       families=("C6",), timeout=90, collect=collect_cudnn, component="gpu")
 def cudnn(ctx: Context, facts: dict[str, Any]) -> Optional[Result]:
     """Reads `torch.backends.cudnn.version()` and runs a conv1d through cuDNN on the GPU,
     compared with the CPU; a missing or mismatched cuDNN library (the nvidia-cudnn wheel torch
     pins, or libcudnn.so.N on the loader's path) fails with the exact requirement."""
-    if gpu_need(ctx) == "absent":
-        return None
     driver = driver_of(facts)
     torch_info, early = _torch_for_gpu(facts, driver)
     if early:
@@ -1151,9 +1131,6 @@ def collect_env(ctx: Context) -> dict[str, Any]:
     """cuda.env's facts: the CUDA variables as set (unset ones absent), the driver's GPUs, and
     what torch's own allocator parser (torch >= 2.9) says of each allocator setting
     (`torch_rejects`: None when torch is not installed or nothing is set)."""
-    skipped = _not_asked(ctx)
-    if skipped:
-        return skipped
     environ = {k: os.environ[k] for k in ENV_VARS if k in os.environ}
     confs = {k: environ[k] for k in ALLOC_VARS if k in environ}
     return {"driver": driver_facts().to_dict(), "environ": environ,
@@ -1163,14 +1140,12 @@ def collect_env(ctx: Context) -> dict[str, Any]:
 
 
 @probe("cuda.env", title="CUDA_VISIBLE_DEVICES and PYTORCH_CUDA_ALLOC_CONF", isolated=True,
-       collect=collect_env)
+       collect=collect_env, component="gpu")
 def env(ctx: Context, facts: dict[str, Any]) -> Optional[Result]:
     """Reports CUDA_VISIBLE_DEVICES, CUDA_DEVICE_ORDER and the caching allocator settings.
     Warns when CUDA_VISIBLE_DEVICES hides every GPU the driver has ('', -1, an index past the
     last GPU), and when PYTORCH_CUDA_ALLOC_CONF / PYTORCH_ALLOC_CONF holds a key the allocator
     does not know (torch stops at CUDA start-up) or a value it rejects."""
-    if gpu_need(ctx) == "absent":
-        return None
     environ = {str(k): str(v) for k, v in (facts.get("environ") or {}).items()}
     result = judge_env(environ, driver_of(facts))
     confs = {k: environ[k] for k in ALLOC_VARS if k in environ}
@@ -1339,24 +1314,19 @@ def judge_toolchain(facts: dict[str, Any], need: str) -> Result:
 def collect_toolchain(ctx: Context) -> dict[str, Any]:
     """cuda.toolchain's facts (`toolchain_facts`), only for a recipe that needs a toolchain:
     nvcc and ninja are run, which costs time."""
-    need = ctx.needs("cuda-toolchain")
-    if need in (None, "absent"):
-        return {"collected": False, "why": "the recipe needs no CUDA toolchain"}
     return toolchain_facts(dict(os.environ))
 
 
 @probe("cuda.toolchain", title="nvcc, CUDA headers, a C++ compiler and ninja for JIT-built "
        "CUDA kernels (when the recipe needs them)", families=("O6",),
-       collect=collect_toolchain)
+       collect=collect_toolchain, component="cuda-toolchain")
 def toolchain(ctx: Context, facts: dict[str, Any]) -> Optional[Result]:
     """Only for a recipe that needs a CUDA toolchain (`requires.cuda-toolchain`, e.g.
     IndexTTS-2's BigVGAN kernel, compiled at first use by torch.utils.cpp_extension): finds
     CUDA_HOME as torch does (CUDA_HOME, CUDA_PATH, nvcc on PATH, /usr/local/cuda), runs
     `nvcc --version` and `ninja --version`, checks cuda_runtime.h and a C++ compiler, and
     compares nvcc's CUDA major with torch's. Required: fail; optional: warn."""
-    need = ctx.needs("cuda-toolchain")
-    if need in (None, "absent") or facts.get("collected") is False:
-        return None
+    need = ctx.needs("cuda-toolchain")  # an opt-in component: runs when the recipe needs it
     return judge_toolchain(facts, need)
 
 

@@ -126,9 +126,8 @@ def collect_wetext(ctx: Context) -> dict[str, Any]:
     whether `tn` is missing, what importing pynini and tn did (an acceptor built, the sample
     normalised with the shipped grammar, or what raised) and, when something did not work and
     ttsfrd is the recipe's optional alternative, whether ttsfrd's engine loads."""
-    need_w, _need_p, needs = _needs(ctx)
-    if not needs:
-        return {}
+    # both are opt-in components (applicability.OPT_IN): it runs when the recipe needs one
+    need_w = _needs(ctx)[0]
     facts: dict[str, Any] = {
         "wetextprocessing": dists.version("WeTextProcessing"),
         "pynini_installed": dists.version("pynini"),
@@ -146,7 +145,8 @@ def collect_wetext(ctx: Context) -> dict[str, Any]:
 
 
 @probe("frontend.wetext", title="pynini and WeTextProcessing import and normalise text",
-       isolated=True, families=("O1",), timeout=90, collect=collect_wetext)
+       isolated=True, families=("O1",), timeout=90, collect=collect_wetext,
+       component=("wetextprocessing", "pynini"))
 def wetext(ctx: Context, facts: dict[str, Any]) -> Optional[Result]:
     """Checks that pynini and WeTextProcessing (`tn`) import and normalise a Chinese sample.
 
@@ -158,8 +158,6 @@ def wetext(ctx: Context, facts: dict[str, Any]) -> Optional[Result]:
     from conda-forge and WeTextProcessing with --no-deps.
     """
     need_w, _need_p, needs = _needs(ctx)
-    if not needs:
-        return None
     level = "required" if "required" in needs else "optional"
     details: dict[str, Any] = {
         "wetextprocessing": facts.get("wetextprocessing"),

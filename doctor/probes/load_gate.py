@@ -59,8 +59,6 @@ def collect_load_gate(ctx: Context) -> dict[str, Any]:
     """transformers', torch's and torchaudio's versions, what importing transformers'
     import_utils raised, whether it has `check_torch_load_is_safe`, and what calling it
     raised (None: the gate is open)."""
-    if "absent" in (ctx.needs("transformers"), ctx.needs("torch")):
-        return {}
     facts: dict[str, Any] = {"transformers": dists.version("transformers"),
                              "torch": dists.version("torch"),
                              "torchaudio": dists.version("torchaudio")}
@@ -84,7 +82,8 @@ def collect_load_gate(ctx: Context) -> dict[str, Any]:
 
 
 @probe("torch.load-gate", title="transformers lets this torch load non-safetensors checkpoints",
-       isolated=True, families=("F3",), timeout=120, collect=collect_load_gate)
+       isolated=True, families=("F3",), timeout=120, collect=collect_load_gate,
+       component=("transformers", "torch"))
 def load_gate(ctx: Context, facts: dict[str, Any]) -> Optional[Result]:
     """No finding without both transformers and torch (or when the recipe marks either
     absent). Calls transformers' own gate, `check_torch_load_is_safe()` (transformers 4.50+;
@@ -92,8 +91,6 @@ def load_gate(ctx: Context, facts: dict[str, Any]) -> Optional[Result]:
     recipe's `[cache]` files include pickled weights (.bin, .pt, .pth, .ckpt), is `ok` when
     they are all safetensors, and warns without a file list. The fix upgrades torch to 2.6+
     from the index of the installed build, or points at safetensors weights."""
-    if "absent" in (ctx.needs("transformers"), ctx.needs("torch")):
-        return None
     tv, torch_version = facts.get("transformers"), facts.get("torch")
     if tv is None or torch_version is None:
         return None

@@ -81,8 +81,6 @@ def collect_modelscope_datasets(ctx: Context) -> dict[str, Any]:
     """modelscope's and datasets' versions, the datasets range modelscope declares, and what
     `from modelscope.pipelines import pipeline` raised (None: it imports) with the innermost
     modelscope frame it raised from."""
-    if ctx.needs("modelscope") == "absent":
-        return {}
     ms = dists.distribution("modelscope")
     if ms is None:
         return {"modelscope": None}
@@ -101,7 +99,7 @@ def collect_modelscope_datasets(ctx: Context) -> dict[str, Any]:
 
 @probe("compat.modelscope-datasets", title="ModelScope's pipelines import with the installed "
        "Hugging Face datasets", isolated=True, families=("F4",), timeout=120,
-       collect=collect_modelscope_datasets)
+       collect=collect_modelscope_datasets, component="modelscope")
 def modelscope_datasets(ctx: Context, facts: dict[str, Any]) -> Optional[Result]:
     """No finding without modelscope (or when the recipe marks it absent). Runs
     `from modelscope.pipelines import pipeline` in the worker. An error raised from
@@ -111,8 +109,6 @@ def modelscope_datasets(ctx: Context, facts: dict[str, Any]) -> Optional[Result]
     missing names get the range modelscope declares. Any other import error fails with the
     modelscope extra that brings its requirements. Each fail is a warn unless the deployment
     runs the pipelines (a modelscope recipe: engine, requires or entry modules)."""
-    if ctx.needs("modelscope") == "absent":
-        return None
     if facts.get("modelscope") is None:
         return None
     result = judge_import(facts.get("error"), facts.get("where"), facts["modelscope"],

@@ -23,7 +23,8 @@ import re
 import time
 from typing import Any, Optional
 
-from tts_doctor import dists, scan
+from tts_doctor import applicability, dists, scan
+from tts_doctor.applicability import not_installed
 from tts_doctor.finding import Fix, Result, cmd, export, fail, ok, skip, steps, warn
 from tts_doctor.registry import Context, probe
 
@@ -42,10 +43,6 @@ _FIRST_CALL: dict[str, float] = {}
 
 _NEEDS = re.compile(r"Numba needs NumPy (?P<version>\d+\.\d+) or (?P<dir>less|greater)")
 _LLVMLITE = re.compile(r"llvmlite", re.I)
-
-
-def _absent(ctx: Context, component: str) -> bool:
-    return ctx.needs(component) == "absent"
 
 
 RESAMPY_CALLS = [scan.Pattern("resampy", "resample"), scan.Pattern("resampy.core", "resample")]
@@ -71,10 +68,8 @@ def _run_resampy(ctx: Context) -> bool:
 
 
 def _missing(ctx: Context, component: str) -> Result:
-    if ctx.needs(component) == "required":
-        return fail(f"{component} is not installed, and the recipe needs it",
-                    Fix(f"Install {component}.", commands=(dists.pip_install(component),)))
-    return skip(f"{component} is not installed")
+    return not_installed(ctx, component, Fix(f"Install {component}.",
+                                             commands=(dists.pip_install(component),)))
 
 
 def _requirement(dist_name: str, dep: str) -> Optional[str]:
@@ -129,10 +124,7 @@ def _import_numba() -> tuple[Any, Optional[str], float]:
 def numba_facts(ctx: Context, *, with_import: bool = True) -> dict[str, Any]:
     """What every numba collector starts from: numba's version (None: not installed), NumPy's
     and llvmlite's, numba's declared requirements on them, and what importing numba raised
-    (`import_error`, None when it imports) with the time it took. Nothing but `absent` when the
-    recipe marks numba absent."""
-    if _absent(ctx, "numba"):
-        return {"absent": True}
+    (`import_error`, None when it imports) with the time it took."""
     version = dists.version("numba")
     facts: dict[str, Any] = {"numba": version}
     if version is None:
@@ -152,7 +144,7 @@ def collect_numpy(ctx: Context) -> dict[str, Any]:
 
 
 @probe("numba.numpy", title="numba imports with the installed NumPy (numba's supported range)",
-       isolated=True, families=("M1",),
+       isolated=True, families=("M1",), component="numba",
        crash_fix=Fix("Importing numba crashed the process (llvmlite's native library, or "
                      "extensions built for another NumPy). Reinstall numba and llvmlite.",
                      commands=(cmd("{python}", "-m", "pip", "install", "--force-reinstall",
@@ -168,8 +160,6 @@ def numba_numpy(ctx: Context, facts: dict[str, Any]) -> Optional[Result]:
     numpy below the next minor, upgrade numpy, install the llvmlite numba declares, or
     force-reinstall numba and llvmlite.
     """
-    if _absent(ctx, "numba"):
-        return None
     version = facts.get("numba")
     if version is None:
         return _missing(ctx, "numba")
@@ -196,7 +186,7 @@ def collect_jit(ctx: Context) -> dict[str, Any]:
     works, that compile (`resampy_compile`: the time and the dispatchers compiled); else what
     compiling and calling a small `numba.njit` function returned or raised (`tiny`)."""
     facts = numba_facts(ctx)
-    if facts.get("absent") or facts.get("numba") is None or facts.get("import_error"):
+    if facts.get("numba") is None or facts.get("import_error"):
         return facts
     import numba
 
@@ -214,7 +204,7 @@ def collect_jit(ctx: Context) -> dict[str, Any]:
 
 
 @probe("numba.jit", title="numba compiles and runs a function (JIT works, compile time)",
-       isolated=True, collect=collect_jit)
+       isolated=True, collect=collect_jit, component="numba")
 def jit(ctx: Context, facts: dict[str, Any]) -> Optional[Result]:
     """Checks that numba's JIT compiles and runs a function, and reports the compile time.
 
@@ -224,8 +214,6 @@ def jit(ctx: Context, facts: dict[str, Any]) -> Optional[Result]:
     integer loop is compiled with `numba.njit` and must return 14. A compile error or a wrong result
     fails, with a command that force-reinstalls numba and llvmlite.
     """
-    if _absent(ctx, "numba"):
-        return None
     version = facts.get("numba")
     if version is None:
         return _missing(ctx, "numba")
@@ -265,7 +253,9 @@ def _compile_resampy(ctx: Context) -> Optional[dict[str, Any]]:
     instead of paying a second one). Its first-call time and the compiled dispatchers, or
     None when resampy is absent, not run or broken: then the tiny kernel decides whether
     numba itself works. Collector side."""
-    if dists.version("resampy") is None or _absent(ctx, "resampy") or not _run_resampy(ctx):
+    # where resampy's own probes do not apply (the recipe marks it absent), neither does its kernel
+    if dists.version("resampy") is None or \
+            applicability.decide(("resampy",), ctx) == applicability.SKIP or not _run_resampy(ctx):
         return None
     resampy, _facts = _resampy_facts(ctx)
     if resampy is None:
@@ -446,7 +436,7 @@ def collect_cache(ctx: Context) -> dict[str, Any]:
     numba's locator chain with why each folder is unusable, the folder numba would settle on,
     and what numba itself answered when it could be asked without leaving anything behind."""
     facts = numba_facts(ctx, with_import=False)
-    if facts.get("absent") or facts.get("numba") is None:
+    if facts.get("numba") is None:
         return facts
     numba, error, _ = _import_numba()
     env_dir = os.environ.get("NUMBA_CACHE_DIR") or None
@@ -486,7 +476,7 @@ def collect_cache(ctx: Context) -> dict[str, Any]:
 
 @probe("numba.cache", title="numba can cache compiled functions (NUMBA_CACHE_DIR, "
        "site-packages, HOME)", isolated=True, families=("M3",), timeout=120,
-       collect=collect_cache)
+       collect=collect_cache, component="numba")
 def cache(ctx: Context, facts: dict[str, Any]) -> Optional[Result]:
     """Checks that numba finds a writable folder for functions compiled with `cache=True`.
 
@@ -499,8 +489,6 @@ def cache(ctx: Context, facts: dict[str, Any]) -> Optional[Result]:
     `cache=True`, else warns; a NUMBA_CACHE_DIR numba cannot use warns. The fix exports
     NUMBA_CACHE_DIR=/tmp/numba-cache.
     """
-    if _absent(ctx, "numba"):
-        return None
     version = facts.get("numba")
     if version is None:
         return _missing(ctx, "numba")
@@ -642,8 +630,6 @@ def _resampy_facts(ctx: Context) -> tuple[Any, dict[str, Any]]:
     """(resampy imported, or None; what the resampy collectors start from): resampy's
     version, what importing numba raised (with numba's llvmlite requirement, for the fix) or
     what importing resampy raised. Collector side."""
-    if _absent(ctx, "resampy"):
-        return None, {"absent": True}
     version = dists.version("resampy")
     facts: dict[str, Any] = {"resampy": version}
     if version is None:
@@ -662,8 +648,6 @@ def _resampy_facts(ctx: Context) -> tuple[Any, dict[str, Any]]:
 
 def _resampy_early(ctx: Context, facts: dict[str, Any]) -> tuple[bool, Optional[Result]]:
     """(whether resampy ran, else what its probes report instead) from `_resampy_facts`."""
-    if _absent(ctx, "resampy"):
-        return False, None
     version = facts.get("resampy")
     if version is None:
         return False, _missing(ctx, "resampy")
@@ -720,7 +704,7 @@ def collect_resampy_filters(ctx: Context) -> dict[str, Any]:
 
 @probe("numba.resampy-filters", title="resampy's filter names: installed code passes only "
        "valid ones, and a valid one resamples a tone correctly", isolated=True, timeout=120,
-       collect=collect_resampy_filters)
+       collect=collect_resampy_filters, component="resampy")
 def resampy_filters(ctx: Context, facts: dict[str, Any]) -> Optional[Result]:
     """Checks that installed code passes resampy only filter names it has, and that resampy works.
 
@@ -833,7 +817,7 @@ def collect_warmup(ctx: Context) -> dict[str, Any]:
 
 @probe("numba.warmup", title="First-call JIT latency of resampy, and whether numba caches its "
        "kernels on disk", isolated=True, families=("M4",), timeout=120,
-       collect=collect_warmup)
+       collect=collect_warmup, component="resampy")
 def warmup(ctx: Context, facts: dict[str, Any]) -> Optional[Result]:
     """Measures resampy's first-call JIT latency, and whether numba keeps its kernels on disk.
 

@@ -19,6 +19,7 @@ import shlex
 from typing import Any, Optional
 
 from tts_doctor import dists, elf
+from tts_doctor.applicability import not_installed
 from tts_doctor.facts.nvidia import gpu_need
 from tts_doctor.finding import Fix, Result, cmd, fail, manual, ok, skip, steps, text, warn
 from tts_doctor.registry import Context, probe
@@ -115,8 +116,6 @@ def collect_install(ctx: Context) -> dict[str, Any]:
     driver is found (for the install advice), and, with two or more builds, what is on disk
     in their shared `onnxruntime` folder: its version, the CUDA provider library, and whose
     RECORD the compiled module's sha256 matches."""
-    if ctx.needs("onnxruntime") == "absent":
-        return {}
     builds = installed_builds()
     facts: dict[str, Any] = {"builds": [[n, v] for n, v in builds],
                              "nvidia_driver": nvidia_driver()}
@@ -135,7 +134,8 @@ def collect_install(ctx: Context) -> dict[str, Any]:
 
 
 @probe("onnxruntime.install", title="Exactly one ONNX Runtime build installed (onnxruntime vs "
-       "onnxruntime-gpu overwrite each other)", families=("O2",), collect=collect_install)
+       "onnxruntime-gpu overwrite each other)", families=("O2",), collect=collect_install,
+       component="onnxruntime")
 def install(ctx: Context, facts: dict[str, Any]) -> Optional[Result]:
     """Checks that exactly one ONNX Runtime build (onnxruntime, onnxruntime-gpu...) is installed.
 
@@ -146,17 +146,12 @@ def install(ctx: Context, facts: dict[str, Any]) -> Optional[Result]:
     each build's RECORD). The fix uninstalls them all and installs one, the GPU build when it is
     among them.
     """
-    if ctx.needs("onnxruntime") == "absent":
-        return None
     builds = [(str(n), str(v)) for n, v in facts.get("builds") or []]
     if not builds:
-        if ctx.needs("onnxruntime") == "required":
-            return fail("ONNX Runtime is not installed, and the recipe needs it",
-                        Fix("Install ONNX Runtime (the GPU build on a host with an NVIDIA "
-                            "GPU).", commands=(dists.pip_install(
-                                "onnxruntime-gpu" if facts.get("nvidia_driver")
-                                else "onnxruntime"),)))
-        return skip("ONNX Runtime is not installed")
+        return not_installed(ctx, "onnxruntime", Fix(
+            "Install ONNX Runtime (the GPU build on a host with an NVIDIA GPU).",
+            commands=(dists.pip_install("onnxruntime-gpu" if facts.get("nvidia_driver")
+                                        else "onnxruntime"),)), label="ONNX Runtime")
     details: dict[str, Any] = {"builds": [{"name": n, "version": v} for n, v in builds]}
     if len(builds) == 1:
         return ok(f"{builds[0][0]} {builds[0][1]} is the only ONNX Runtime build", **details)
@@ -247,8 +242,6 @@ def collect_providers(ctx: Context) -> dict[str, Any]:
     (no GPU build, no driver, no GPU recipe), else, when the CUDA provider is listed, the
     provider library's needed libraries the loader cannot resolve (and which of them pip's
     CUDA wheels hold) and the providers a CUDA session ends up with."""
-    if ctx.needs("onnxruntime") == "absent":
-        return {}
     builds = installed_builds()
     facts: dict[str, Any] = {"builds": [[n, v] for n, v in builds]}
     if not builds:
@@ -291,7 +284,7 @@ def collect_providers(ctx: Context) -> dict[str, Any]:
                      commands=steps(cmd("{python}", "-m", "pip", "uninstall", "-y",
                                         "onnxruntime", "onnxruntime-gpu"),
                                     cmd("{python}", "-m", "pip", "install", "onnxruntime-gpu"))),
-       collect=collect_providers)
+       collect=collect_providers, component="onnxruntime")
 def providers(ctx: Context, facts: dict[str, Any]) -> Optional[Result]:
     """Checks that ONNX Runtime imports and, where a GPU is expected, runs a session on CUDA.
 
@@ -303,8 +296,6 @@ def providers(ctx: Context, facts: dict[str, Any]) -> Optional[Result]:
     pass, with no driver and no GPU recipe). Fixes: reinstall one GPU build, LD_LIBRARY_PATH to
     pip's CUDA wheels, onnxruntime-gpu[cuda,cudnn].
     """
-    if ctx.needs("onnxruntime") == "absent":
-        return None
     builds = [(str(n), str(v)) for n, v in facts.get("builds") or []]
     if not builds:
         return skip("ONNX Runtime is not installed")

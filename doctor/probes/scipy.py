@@ -19,7 +19,8 @@ from dataclasses import dataclass
 from typing import Any, Optional
 
 from tts_doctor import dists
-from tts_doctor.finding import Fix, Result, fail, manual, ok, skip, steps, warn
+from tts_doctor.applicability import not_installed
+from tts_doctor.finding import Fix, Result, fail, manual, ok, steps, warn
 from tts_doctor.registry import Context, probe
 from tts_doctor.scan import guarded
 
@@ -268,17 +269,10 @@ def _pin(names: list[Removed], numpy: Optional[str]) -> tuple[Optional[str], str
     return dists.pip_install(*reqs), ""
 
 
-def _required(ctx: Context) -> bool:
-    """Whether the recipe needs SciPy installed: 'required', a version range, or 'shim' (the
-    shims forward to SciPy's new names, so they need SciPy too)."""
-    return ctx.needs("scipy") in ("required", "shim")
-
-
 def _not_installed(ctx: Context) -> Result:
-    if _required(ctx):
-        return fail("scipy is not installed, and the recipe needs it",
-                    Fix("Install SciPy.", commands=(dists.pip_install("scipy"),)))
-    return skip("scipy is not installed")
+    # 'shim' counts as required for scipy (applicability.SHIM_NEEDS_IT): the shims forward to it
+    return not_installed(ctx, "scipy", Fix("Install SciPy.",
+                                           commands=(dists.pip_install("scipy"),)))
 
 
 def _import_failure(version: str, error: str, what: str = "import scipy") -> Result:
@@ -293,10 +287,8 @@ def _import_failure(version: str, error: str, what: str = "import scipy") -> Res
 
 
 def _installed(ctx: Context) -> Optional[dict[str, Any]]:
-    """The facts every SciPy collector starts with: {} when the recipe marks SciPy absent
-    (nothing is looked at), else the installed version (None: not installed)."""
-    if ctx.needs("scipy") == "absent":
-        return None
+    """The facts every SciPy collector starts with: the installed version (None: not
+    installed). (A recipe that marks SciPy absent never gets here: applicability.)"""
     return {"version": dists.version("scipy")}
 
 
@@ -345,7 +337,8 @@ def collect_removed_names(ctx: Context) -> dict[str, Any]:
 
 
 @probe("scipy.removed-names", title="Names SciPy removed, and which installed packages use them",
-       isolated=True, families=("S1", "S2", "S3"), timeout=120, collect=collect_removed_names)
+       isolated=True, families=("S1", "S2", "S3"), timeout=120, collect=collect_removed_names,
+       component="scipy")
 def removed_names(ctx: Context, facts: dict[str, Any]) -> Optional[Result]:
     """Checks installed code for SciPy names this SciPy lacks, or a later release removed.
 
@@ -362,8 +355,6 @@ def removed_names(ctx: Context, facts: dict[str, Any]) -> Optional[Result]:
     """
     from tts_doctor import scan
 
-    if ctx.needs("scipy") == "absent":
-        return None
     version = facts.get("version")
     if version is None:
         return _not_installed(ctx)
@@ -603,7 +594,8 @@ def collect_resample(ctx: Context) -> dict[str, Any]:
 
 
 @probe("scipy.resample", title="scipy.signal.resample on a real tone, and its slow lengths",
-       isolated=True, families=("S5",), timeout=120, collect=collect_resample)
+       isolated=True, families=("S5",), timeout=120, collect=collect_resample,
+       component="scipy")
 def resample(ctx: Context, facts: dict[str, Any]) -> Optional[Result]:
     """Checks that scipy.signal.resample resamples a tone correctly, and times its slow lengths.
 
@@ -615,8 +607,6 @@ def resample(ctx: Context, facts: dict[str, Any]) -> Optional[Result]:
     when the shim is installed). Shimmed: `ok`; when installed code calls scipy.signal.resample it
     warns with the slowdown (fix: the `resample` shim, soxr, resample_poly); otherwise `ok`.
     """
-    if ctx.needs("scipy") == "absent":
-        return None
     version = facts.get("version")
     if version is None:
         return _not_installed(ctx)

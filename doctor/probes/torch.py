@@ -7,8 +7,9 @@ import time
 from typing import Any, Optional
 
 from tts_doctor import dists
+from tts_doctor.applicability import not_installed
 from tts_doctor.facts.torch_wheels import index_for, same_build_commands, torchaudio_line
-from tts_doctor.finding import Fix, Result, cmd, fail, manual, ok, skip, steps, warn
+from tts_doctor.finding import Fix, Result, cmd, fail, manual, ok, steps, warn
 from tts_doctor.registry import Context, probe
 
 CPU_INDEX = "https://download.pytorch.org/whl/cpu"
@@ -74,7 +75,7 @@ def collect_build(ctx: Context) -> dict[str, Any]:
 
 
 @probe("torch.build", title="torch is installed, imports, and says which build it is",
-       isolated=True, families=("C1",),
+       isolated=True, families=("C1",), component="torch",
        crash_fix=Fix("Importing torch crashed the process: the install is broken (mixed "
                      "CUDA libraries, a wheel for another CPU). Reinstall the same torch "
                      "version from the index its build came from: PyPI for the default CUDA "
@@ -94,15 +95,12 @@ def build(ctx: Context, facts: dict[str, Any]) -> Result:
     upgrade: uninstall, install once); otherwise `ok`. A crash while importing is reported with a
     force-reinstall.
     """
-    need = ctx.needs("torch")
     meta_version = facts.get("metadata_version")
     if meta_version is None:
         fix = Fix("Install PyTorch (pick the CUDA or CPU index that matches this machine).",
                   commands=(dists.pip_install("torch"),
                             dists.pip_install("torch", extra=f"--index-url {CPU_INDEX}")))
-        if need == "required":
-            return fail("torch is not installed, and the recipe needs it", fix)
-        return skip("torch is not installed")
+        return not_installed(ctx, "torch", fix)
     error = facts.get("import_error")
     if error:
         index = index_for(meta_version) or "PyPI"

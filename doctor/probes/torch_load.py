@@ -148,8 +148,6 @@ def collect_weights_only(ctx: Context) -> dict[str, Any]:
     with a checkpoint holding a custom class (`load_behaviour`), the two environment
     variables that override its default, and each known breaker the deployment reaches with
     its torch.load calls (file:line, the weights_only they pass)."""
-    if ctx.needs("torch") == "absent":
-        return {}
     facts: dict[str, Any] = {"version": dists.version("torch")}
     if facts["version"] is None:
         return facts
@@ -178,15 +176,13 @@ def collect_weights_only(ctx: Context) -> dict[str, Any]:
 
 @probe("torch.weights-only", title="torch.load's weights_only default against packages that "
        "load full pickles (the old coqui TTS)", isolated=True, families=("A6",),
-       timeout=120, collect=collect_weights_only)
+       timeout=120, collect=collect_weights_only, component="torch")
 def weights_only(ctx: Context, facts: dict[str, Any]) -> Optional[Result]:
     """Saves a checkpoint holding a custom class and loads it back with torch.load's default
     arguments, in the worker: torch >= 2.6 refuses it ("Weights only load failed ... Unsupported
     global"). Fails when the abandoned coqui `TTS` distribution (which calls torch.load without
     weights_only) is installed under that default; reports TORCH_FORCE_WEIGHTS_ONLY_LOAD and
     TORCH_FORCE_NO_WEIGHTS_ONLY_LOAD."""
-    if ctx.needs("torch") == "absent":
-        return None
     if facts.get("version") is None:
         return skip("torch is not installed")
     if facts.get("import_error"):

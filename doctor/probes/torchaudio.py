@@ -156,12 +156,6 @@ def torchaudio_side(facts: dict[str, Any]) -> Optional[Side]:
     return Side("torchaudio", version, runtime, None, "")
 
 
-def _not_asked(ctx: Context) -> Optional[dict[str, Any]]:
-    if _need(ctx) == "absent":
-        return {"collected": False, "why": "the recipe marks torchaudio absent"}
-    return None
-
-
 def pair_fix(torch: Optional[Side], audio: Side, *, shim: Optional[str] = None) -> Fix:
     """Reinstall torch and torchaudio as one pair from one index. The pair is the older of the
     two release lines (a torchaudio exists for it; one for the newer torch may not), of
@@ -292,9 +286,6 @@ def collect_pair(ctx: Context) -> dict[str, Any]:
     """torchaudio.pair's facts: both sides (`side_facts`) and, when their versions or builds
     differ, what loading torchaudio and running lfilter did (`behaviour`; None: not asked,
     the versions pair)."""
-    skipped = _not_asked(ctx)
-    if skipped:
-        return skipped
     facts = side_facts()
     torch, audio = torch_side(facts), torchaudio_side(facts)
     facts["behaviour"] = None
@@ -307,7 +298,7 @@ def collect_pair(ctx: Context) -> dict[str, Any]:
 
 @probe("torchaudio.pair", title="torchaudio is the release and build (CPU/CUDA) of the "
        "installed torch", isolated=True, families=("A1", "A2", "A3", "F14"),
-       collect=collect_pair)
+       collect=collect_pair, component="torchaudio")
 def pair(ctx: Context, facts: dict[str, Any]) -> Optional[Result]:
     """Compares torchaudio with torch: the release line (torch 2.X with torchaudio 2.X, torch
     1.X with 0.X) and the build tag (+cpu, +cu128) read from both packages' version.py (the
@@ -316,8 +307,6 @@ def pair(ctx: Context, facts: dict[str, Any]) -> Optional[Result]:
     lfilter through its extension. A mismatch that loads and runs is `ok` (torchaudio's stable
     ABI); one that does not fails, with the commands that reinstall both from one index."""
     need = _need(ctx)
-    if need == "absent":
-        return None
     torch, audio = torch_side(facts), torchaudio_side(facts)
     versions = judge_pair(torch, audio, need)
     if versions.status is not Status.FAIL or torch is None or audio is None:
@@ -381,9 +370,6 @@ def collect_extension(ctx: Context) -> dict[str, Any]:
     `import torchaudio` raised (with its causes) and the libraries its extension modules miss
     (torch's counted as loaded), or whether its extension is available and what calling
     lfilter through it raised."""
-    skipped = _not_asked(ctx)
-    if skipped:
-        return skipped
     facts = side_facts()
     if facts["torchaudio"] is None or facts["torch"] is None:
         return facts
@@ -413,7 +399,7 @@ def collect_extension(ctx: Context) -> dict[str, Any]:
 
 
 @probe("torchaudio.extension", title="torchaudio imports and its native extension loads",
-       isolated=True, families=("A1", "A2"), collect=collect_extension,
+       isolated=True, families=("A1", "A2"), collect=collect_extension, component="torchaudio",
        crash_fix=Fix("Importing torchaudio crashed the process: its extension is built for "
                      "another torch. Reinstall torch and torchaudio as one pair.",
                      commands=(cmd("{python}", "-m", "pip", "install", "--force-reinstall",
@@ -424,9 +410,6 @@ def extension(ctx: Context, facts: dict[str, Any]) -> Optional[Result]:
     fails, reads the NEEDED libraries of torchaudio/lib/*.so with torch's own libraries as
     already loaded, and names the one the loader misses (a CUDA torchaudio next to a CPU torch
     needs libc10_cuda.so); `undefined symbol` means another torch release."""
-    need = _need(ctx)
-    if need == "absent":
-        return None
     audio = torchaudio_side(facts)
     torch = torch_side(facts)
     if audio is None:  # torchaudio.pair fails when a recipe needs it
@@ -594,9 +577,6 @@ def collect_api(ctx: Context) -> dict[str, Any]:
     knows of the code the deployment reaches."""
     from tts_doctor import scan
 
-    skipped = _not_asked(ctx)
-    if skipped:
-        return skipped
     facts = side_facts()
     if facts["torchaudio"] is None:
         return facts
@@ -612,7 +592,8 @@ def collect_api(ctx: Context) -> dict[str, Any]:
 
 
 @probe("torchaudio.api", title="APIs torchaudio removed (2.2, 2.9) that installed packages "
-       "still call", isolated=True, families=("A5",), timeout=120, collect=collect_api)
+       "still call", isolated=True, families=("A5",), timeout=120, collect=collect_api,
+       component="torchaudio")
 def api(ctx: Context, facts: dict[str, Any]) -> Optional[Result]:
     """Scans installed distributions (doctor.scan: AST, cached) for the torchaudio names that
     2.2 and 2.9 removed (`set_audio_backend`, `info`, `AudioMetaData`, `sox_effects`, `io`,
@@ -620,9 +601,6 @@ def api(ctx: Context, facts: dict[str, Any]) -> Optional[Result]:
     when it does not import. Unguarded uses of a gone name fail, naming the package, file and
     line; uses that an upgrade of torchaudio would break warn. Only code the deployment reaches is
     judged (docs/reachability.md); uses outside it are listed in `details.unreached`."""
-    need = _need(ctx)
-    if need == "absent":
-        return None
     audio = torchaudio_side(facts)
     if audio is None:
         return skip("torchaudio is not installed")
@@ -744,9 +722,6 @@ def collect_io(ctx: Context) -> dict[str, Any]:
     torchaudio.load/save, torchcodec's version, `ctypes.util.find_library("avutil")`, which of
     torchcodec's per-FFmpeg core libraries miss which libraries and, when one resolves, what
     importing torchaudio raised or what a save/load round trip of a WAV did."""
-    skipped = _not_asked(ctx)
-    if skipped:
-        return skipped
     facts = side_facts()
     audio = facts["torchaudio"]
     if audio is None or (dists.release(audio["version"]) or ())[:2] < (2, 9):
@@ -777,16 +752,14 @@ def _usable(majors: dict[str, list[str]]) -> list[str]:
 
 
 @probe("torchaudio.io", title="torchaudio >= 2.9 load/save: TorchCodec and the FFmpeg "
-       "libraries it needs", isolated=True, families=("A4",), timeout=120, collect=collect_io)
+       "libraries it needs", isolated=True, families=("A4",), timeout=120, collect=collect_io,
+       component="torchaudio")
 def io(ctx: Context, facts: dict[str, Any]) -> Optional[Result]:
     """torchaudio 2.9 and later read and write audio only through TorchCodec, which loads the
     system's shared FFmpeg (libavutil.so.56 to .60, one torchcodec core library per FFmpeg
     major). Checks that torchcodec is installed, which of its core libraries resolve (ELF, and
     `ctypes.util.find_library("avutil")`), and when torchaudio imports, saves and loads a real
     WAV. Names the installed packages that call torchaudio.load/save."""
-    need = _need(ctx)
-    if need == "absent":
-        return None
     audio = torchaudio_side(facts)
     if audio is None:
         return skip("torchaudio is not installed")

@@ -209,13 +209,12 @@ def _install_fix(reason: str, ctx: Optional[Context] = None,
 def collect_package(ctx: Context) -> dict[str, Any]:
     """The installed ttsfrd read from its metadata and files, without importing it
     (`inspect_package`: version, summary, compiled module, placeholder marks)."""
-    if _need(ctx, "ttsfrd") == "absent":
-        return {}
     return {"ttsfrd": inspect_package("ttsfrd"), "installable": installable_wheels()}
 
 
 @probe("ttsfrd.origin", title="ttsfrd is installed, and is the real engine, not PyPI's "
-       "placeholder", families=("T1", "T2"), collect=collect_package)
+       "placeholder", families=("T1", "T2"), collect=collect_package,
+       component="ttsfrd")
 def origin(ctx: Context, facts: dict[str, Any]) -> Optional[Result]:
     """Checks that ttsfrd is installed and is the real engine, not PyPI's placeholder.
 
@@ -227,8 +226,6 @@ def origin(ctx: Context, facts: dict[str, Any]) -> Optional[Result]:
     3.10, ModelScope's find-links on 3.8, or a new 3.8/3.10 venv elsewhere.
     """
     need = _need(ctx, "ttsfrd")
-    if need == "absent":
-        return None
     info = dict(facts["ttsfrd"])
     wheels = list(facts.get("installable") or [])
     if not info["installed"]:
@@ -272,7 +269,7 @@ def origin(ctx: Context, facts: dict[str, Any]) -> Optional[Result]:
 # --- ttsfrd.platform ----------------------------------------------------------------------
 
 @probe("ttsfrd.platform", title="A real ttsfrd wheel exists for this platform and interpreter",
-       families=("T3", "T6"), collect=collect_package)
+       families=("T3", "T6"), collect=collect_package, component="ttsfrd")
 def platform_tags(ctx: Context, facts: dict[str, Any]) -> Optional[Result]:
     """Checks that a real ttsfrd wheel exists for this platform and interpreter.
 
@@ -284,8 +281,6 @@ def platform_tags(ctx: Context, facts: dict[str, Any]) -> Optional[Result]:
     """
 
     need = _need(ctx, "ttsfrd")
-    if need == "absent":
-        return None
     info = dict(facts["ttsfrd"])
     wheels = list(facts.get("installable") or [])
     t = targets.current()
@@ -323,8 +318,6 @@ def collect_libs(ctx: Context) -> dict[str, Any]:
     loader would (found where, or missing), or why the file cannot be read."""
     from tts_doctor import elf
 
-    if _need(ctx, "ttsfrd") == "absent":
-        return {}
     info = inspect_package("ttsfrd")
     facts: dict[str, Any] = {"ttsfrd": info, "installable": installable_wheels(),
                              **cosy_facts()}
@@ -344,7 +337,7 @@ def collect_libs(ctx: Context) -> dict[str, Any]:
 
 
 @probe("ttsfrd.libs", title="The ttsfrd extension's shared libraries resolve (libre2.so.11)",
-       families=("T7",), collect=collect_libs)
+       families=("T7",), collect=collect_libs, component="ttsfrd")
 def libs(ctx: Context, facts: dict[str, Any]) -> Optional[Result]:
     """Checks that the shared libraries the ttsfrd extension needs (libre2.so.11) resolve.
 
@@ -356,9 +349,6 @@ def libs(ctx: Context, facts: dict[str, Any]) -> Optional[Result]:
     puts libre2.so.11 next to the extension: the one cosyvoice-ttsfrd bundles, or one fetched with
     `modelscope download` of iic/CosyVoice-ttsfrd.
     """
-    need = _need(ctx, "ttsfrd")
-    if need == "absent":
-        return None
     info = dict(facts["ttsfrd"])
     wheels = list(facts.get("installable") or [])
     so = info.get("compiled")
@@ -415,7 +405,7 @@ def version_verdict(version: str) -> Optional[str]:
 
 
 @probe("ttsfrd.version", title="ttsfrd is recent enough for ModelScope's Sambert pipeline",
-       families=("T4",), collect=collect_package)
+       families=("T4",), collect=collect_package, component="ttsfrd")
 def version(ctx: Context, facts: dict[str, Any]) -> Optional[Result]:
     """Checks that the installed ttsfrd is recent enough for ModelScope's Sambert pipeline.
 
@@ -424,9 +414,6 @@ def version(ctx: Context, facts: dict[str, Any]) -> Optional[Result]:
     and so does a version outside a specifier the recipe gives for ttsfrd; otherwise `ok`. The fix
     uninstalls ttsfrd and installs a current real build, or sets up a Python where one installs.
     """
-    need = _need(ctx, "ttsfrd")
-    if need == "absent":
-        return None
     info = dict(facts["ttsfrd"])
     wheels = list(facts.get("installable") or [])
     if not info["installed"]:
@@ -459,8 +446,6 @@ def collect_engine(ctx: Context) -> dict[str, Any]:
     `import ttsfrd` raised (and its message), the module's file, whether it has
     `TtsFrontendEngine` (else its public attributes and sys.platform), what constructing one
     raised, and the engine's public methods."""
-    if _need(ctx, "ttsfrd") == "absent":
-        return {}
     info = inspect_package("ttsfrd")
     facts: dict[str, Any] = {"ttsfrd": info, "installable": installable_wheels(),
                              **cosy_facts()}
@@ -488,7 +473,7 @@ def collect_engine(ctx: Context) -> dict[str, Any]:
 
 
 @probe("ttsfrd.engine", title="import ttsfrd and construct TtsFrontendEngine",
-       isolated=True, families=("T3",),
+       isolated=True, families=("T3",), component="ttsfrd",
        crash_fix=Fix("Importing ttsfrd crashed the process (`Illegal instruction` means the "
                      "build needs CPU instructions this machine lacks; a segfault, a broken "
                      "dependency wheel). Reinstall ttsfrd and ttsfrd_dependency from "
@@ -507,9 +492,6 @@ def engine(ctx: Context, facts: dict[str, Any]) -> Optional[Result]:
     cosyvoice-ttsfrd's bundled wheels, or ModelScope: never PyPI, which has only the placeholder); a
     crash while importing is reported with a force-reinstall of both from ModelScope.
     """
-    need = _need(ctx, "ttsfrd")
-    if need == "absent":
-        return None
     info = dict(facts["ttsfrd"])
     wheels = list(facts.get("installable") or [])
     if not info["installed"] and not info["module"]:
@@ -696,9 +678,6 @@ def collect_resource(ctx: Context) -> dict[str, Any]:
     and cosyvoice-ttsfrd's bundled wheels; with the real engine, what `initialize()` returned,
     the language type that loads, what the frontend returns for a sample sentence, what the
     C++ code printed and what raised."""
-    need = _need(ctx, "ttsfrd")
-    if need == "absent":
-        return {}
     candidates, expected = _resource_candidates(ctx)
     # the folder a zip sits next to also counts: "present but not extracted" is a verdict
     found = next(((p, s) for p, s in candidates
@@ -762,6 +741,7 @@ def collect_resource(ctx: Context) -> dict[str, Any]:
 
 @probe("ttsfrd.resource", title="ttsfrd's resource folder is present, intact, and "
        "initialize() accepts it", isolated=True, families=("T5",), timeout=120,
+       component="ttsfrd",
        crash_fix=Fix("TtsFrontendEngine.initialize() crashed on this resource folder: its "
                      "files are corrupt or from another ttsfrd release. Extract resource.zip "
                      "again (see ttsfrd.resource's details for the folder).",
@@ -779,8 +759,6 @@ def resource(ctx: Context, facts: dict[str, Any]) -> Optional[Result]:
     The fix extracts resource.zip, or downloads it again.
     """
     need = _need(ctx, "ttsfrd")
-    if need == "absent":
-        return None
     candidates = [(Path(p), str(src)) for p, src in facts.get("candidates") or []]
     details: dict[str, Any] = {"searched": [str(p) for p, _ in candidates][:12]}
     info = dict(facts["ttsfrd"])
@@ -857,13 +835,11 @@ def _first_line(output: str) -> str:
 
 def collect_kantts(ctx: Context) -> dict[str, Any]:
     """The installed kantts read from its metadata and files, without importing it."""
-    if _need(ctx, "kantts") == "absent":
-        return {}
     return {"kantts": inspect_package("kantts")}
 
 
 @probe("ttsfrd.kantts", title="KAN-TTS (kantts) is the real package, on a Python it supports",
-       families=("T2", "T8"), collect=collect_kantts)
+       families=("T2", "T8"), collect=collect_kantts, component="kantts")
 def kantts(ctx: Context, facts: dict[str, Any]) -> Optional[Result]:
     """Checks that KAN-TTS (kantts) is the real package, on a Python its metadata accepts.
 
@@ -876,8 +852,6 @@ def kantts(ctx: Context, facts: dict[str, Any]) -> Optional[Result]:
     from packaging.specifiers import InvalidSpecifier, SpecifierSet
 
     need = _need(ctx, "kantts")
-    if need == "absent":
-        return None
     info = dict(facts["kantts"])
     py = targets.current().version
     on38 = targets.current().version_info[:2] == (3, 8)

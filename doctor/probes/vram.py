@@ -301,21 +301,18 @@ def _devices_or_skip(facts: dict[str, Any]
 
 
 def collect_devices(ctx: Context) -> dict[str, Any]:
-    """vram.devices' facts (`collect_nvml`); nothing when the recipe needs no GPU."""
-    if gpu_need(ctx) == "absent":
-        return {"collected": False, "why": "the recipe needs no GPU (requires.gpu)"}
+    """vram.devices' facts (`collect_nvml`)."""
     return collect_nvml()
 
 
 @probe("vram.devices", title="GPU memory per device and MIG instance, and the processes that "
-       "hold it (NVML)", isolated=True, families=("C4",), collect=collect_devices)
+       "hold it (NVML)", isolated=True, families=("C4",), collect=collect_devices,
+       component="gpu")
 def devices(ctx: Context, facts: dict[str, Any]) -> Optional[Result]:
     """Lists every GPU NVML knows with total, free and used memory, MIG mode and each MIG
     instance's memory (through the instance's own handle), and the processes holding memory.
     Warns when other processes hold 1 GiB or more, when MIG is on without an instance, or a MIG
     change waits for a reset. Inside a container it says the process list shows host PIDs."""
-    if gpu_need(ctx) == "absent":
-        return None
     found, early = _devices_or_skip(facts)
     if early:
         return early
@@ -329,19 +326,19 @@ def _vram_need(ctx: Context) -> Any:
 
 def collect_budget(ctx: Context) -> dict[str, Any]:
     """vram.budget's facts (`collect_nvml`); nothing without a `requires.vram_gib`."""
-    if not _vram_need(ctx) or gpu_need(ctx) == "absent":
+    if not _vram_need(ctx):
         return {"collected": False, "why": "the recipe states no requires.vram_gib"}
     return collect_nvml()
 
 
 @probe("vram.budget", title="Free GPU memory against the recipe's requires.vram_gib",
-       isolated=True, families=("C4",), collect=collect_budget)
+       isolated=True, families=("C4",), collect=collect_budget, component="gpu")
 def budget(ctx: Context, facts: dict[str, Any]) -> Optional[Result]:
     """With a recipe that states `requires.vram_gib`: the free memory of the best GPU (or MIG
     instance) CUDA_VISIBLE_DEVICES leaves visible, against that need. Fails when no visible GPU
     has that much free (other processes hold it) or none is that large."""
     need = _vram_need(ctx)
-    if not need or gpu_need(ctx) == "absent":
+    if not need:  # the probe's own nuance: nothing to judge without requires.vram_gib
         return None
     found, early = _devices_or_skip(facts)
     if early:
