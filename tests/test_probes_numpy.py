@@ -44,6 +44,8 @@ def test_numpy1_build_under_numpy2_fails_naming_the_extension(cli, make_env):
     broken = {b["distribution"]: b for b in f["details"]["broken"]}
     assert set(broken) == {"soxr"}  # numba 0.60 is a NumPy 2 build: not a suspect
     assert broken["soxr"]["module"] == "soxr.cysoxr"
+    assert broken["soxr"]["imported_by"] == "import soxr"  # as the package uses it
+    assert f["details"]["optional"] == []
     assert {"banner", "multiarray"} <= set(broken["soxr"]["signatures"])
     commands = f["fix"]["commands"]
     assert commands[0] == f"{venv.python} -m pip install --upgrade soxr"
@@ -220,3 +222,74 @@ def test_no_ok_on_behalf_of_modules_never_imported(monkeypatch):
     assert [u["module"] for u in res.details["not_checked"]] == ["x.b"]
     assert [c["module"] for c in res.details["imports_cleanly"]] == ["x.a"]
     assert res.fix.commands == (f"{dists.python()} -c 'import x.b'",)
+
+
+@pytest.mark.venv
+def test_an_optional_numpy1_module_its_package_never_imports_is_not_a_failure(cli, make_env):
+    venv = make_env(envs_numeric.NUMPY2_OPTIONAL_EXT)
+    # as the user sees it: Shapely works under NumPy 2; only its optional module does not
+    works = venv.run("-c", "import shapely.geometry as g; print(g.Point(0, 0).buffer(1).area)")
+    assert float(works.stdout) > 3.0
+    real = venv.run("-c", "import shapely.vectorized", check=False)
+    assert real.returncode != 0 and "numpy.dtype size changed" in real.stderr
+
+    r = check(cli, venv, "--only", "numpy.abi")
+    assert r.returncode == 0, r
+    f = r.finding("numpy.abi")
+    assert f["status"] == "ok", f
+    assert f["details"]["broken"] == []
+    [row] = f["details"]["optional"]
+    assert (row["distribution"], row["module"]) == ("Shapely", "shapely.vectorized._vectorized")
+    assert "dtype-size" in row["signatures"] and "`import shapely` does not load it" in row["why"]
+    assert "shapely.vectorized._vectorized (Shapely 1.8.5.post1)" in f["summary"]
+
+
+def _install_abi_package(tmp_path, api_source: str, extra: dict[str, str]) -> str:
+    """A package `abiopt` with an extension `abiopt/ext/_impl.so` whose bytes say NumPy 1
+    (it is no real ELF file, so importing it raises), imported by `abiopt/ext/__init__.py`;
+    `abiopt/api.py` is `api_source`. Installed with pip into a folder; returns that folder."""
+    import subprocess
+    import sys
+
+    src = tmp_path / "src"
+    pkg = src / "abiopt"
+    (pkg / "ext").mkdir(parents=True)
+    (pkg / "__init__.py").write_text("from abiopt import api\n")
+    (pkg / "api.py").write_text(api_source)
+    (pkg / "ext" / "__init__.py").write_text("from ._impl import f\n")
+    (pkg / "ext" / "_impl.so").write_bytes(b"\x7fELF..._ARRAY_API...numpy.core._multiarray_umath")
+    for rel, text in extra.items():
+        (pkg / rel).parent.mkdir(parents=True, exist_ok=True)
+        (pkg / rel).write_text(text)
+    (src / "pyproject.toml").write_text(
+        '[build-system]\nrequires = ["setuptools"]\nbuild-backend = "setuptools.build_meta"\n'
+        '[project]\nname = "abiopt"\nversion = "0.1.0"\n'
+        '[tool.setuptools.packages.find]\ninclude = ["abiopt*"]\n'
+        '[tool.setuptools.package-data]\n"*" = ["*.so"]\n')
+    target = tmp_path / "site"
+    subprocess.run([sys.executable, "-m", "pip", "install", "-q", "--no-deps",
+                    "--no-build-isolation", "--disable-pip-version-check", "--target",
+                    str(target), str(src)], check=True, capture_output=True)
+    return str(target)
+
+
+@pytest.mark.parametrize("api,extra,verdict", [
+    # imported lazily by the package's own code, unguarded: broken as used
+    ("def g():\n    from abiopt.ext import f\n    return f()\n", {}, "fail"),
+    # only behind a guard, or only by its tests: optional
+    ("try:\n    from abiopt.ext import f\nexcept ImportError:\n    f = None\n", {}, "ok"),
+    ("import numpy\nif numpy.__version__ < '2':\n    from abiopt import ext\n", {}, "ok"),
+    ("x = 1\n", {"tests/test_ext.py": "from abiopt.ext import f\n"}, "ok"),
+])
+def test_a_module_that_fails_alone_is_judged_by_who_imports_it(cli, tmp_path, api, extra,
+                                                               verdict):
+    site = _install_abi_package(tmp_path, api, extra)
+    r = cli("check", "--json", "--only", "numpy.abi",
+            env={"PYTHONPATH": site, "TTS_DOCTOR_CACHE": str(tmp_path)})
+    f = r.finding("numpy.abi")
+    assert f["status"] == verdict, f
+    rows = f["details"]["broken"] if verdict == "fail" else f["details"]["optional"]
+    assert [row["module"] for row in rows] == ["abiopt.ext._impl"], f
+    if verdict == "fail":
+        assert rows[0]["imported_by"] == "abiopt/api.py:2"
+        assert f["details"]["optional"] == []

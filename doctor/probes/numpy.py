@@ -55,7 +55,8 @@ BANNER_TEXT = "A module that was compiled using NumPy 1.x cannot be run in NumPy
 _CHILD = r"""
 import json, sys
 sys.path[:] = json.loads(sys.argv[1])
-for name in sys.argv[2:]:
+watch = json.loads(sys.argv[2])
+for name in sys.argv[3:]:
     sys.stderr.write("\n@@tts-doctor-begin %s\n" % name)
     sys.stderr.flush()
     try:
@@ -63,6 +64,8 @@ for name in sys.argv[2:]:
     except BaseException as exc:
         sys.stderr.write("\n@@tts-doctor-error %s %s: %s\n"
                          % (name, type(exc).__name__, str(exc).replace("\n", " ")[:600]))
+    sys.stderr.write("\n@@tts-doctor-loaded %s %s\n"
+                     % (name, json.dumps([w for w in watch if w in sys.modules])))
     sys.stderr.write("\n@@tts-doctor-end %s\n" % name)
     sys.stderr.flush()
 """
@@ -80,7 +83,11 @@ def classify_extension(path: str) -> Optional[str]:
             if size == 0 or size > _MAX_BYTES:
                 return None
             with mmap.mmap(fh.fileno(), 0, access=mmap.ACCESS_READ) as m:
-                if m.find(b"_ARRAY_API") < 0 and m.find(b"_UFUNC_API") < 0:
+                # a Cython module that only cimports NumPy's types (no import_array) checks
+                # the size of numpy.dtype when it imports: a C-API user all the same
+                if m.find(b"_ARRAY_API") < 0 and m.find(b"_UFUNC_API") < 0 and not (
+                        m.find(b"size changed, may indicate binary incompatibility") >= 0
+                        and m.find(b"numpy.core.multiarray") >= 0):
                     return None
                 if m.find(b"numpy._core") >= 0:
                     return "2"
@@ -184,15 +191,17 @@ def child_path() -> list[str]:
     return [p for p in dists.search_path() if "tts-doctor-support-" not in p]
 
 
-def import_in_subprocess(modules: list[str], timeout: float = 30.0) -> dict[str, dict[str, Any]]:
+def import_in_subprocess(modules: list[str], timeout: float = 30.0,
+                        watch: tuple[str, ...] = ()) -> dict[str, dict[str, Any]]:
     """Import `modules` one by one in a fresh interpreter; per module: error, signatures,
-    output, `crashed` when the process died (or timed out) inside that import, and `checked`:
+    output, `crashed` when the process died (or timed out) inside that import, `checked`:
     False for the modules after it, which the process never reached (no begin marker), so
-    nothing is known about them."""
+    nothing is known about them, and `loaded`: the modules of `watch` in sys.modules once
+    that import is done (what importing a package really loads)."""
     env = dict(os.environ, PYTHONDONTWRITEBYTECODE="1", PYTHONWARNINGS="ignore")
     try:
         proc = subprocess.run([dists.executable(), "-c", _CHILD, json.dumps(child_path()),
-                               *modules],
+                               json.dumps(list(watch)), *modules],
                               capture_output=True, text=True, timeout=timeout, env=env,
                               errors="replace")
         text, rc = proc.stdout + proc.stderr, proc.returncode
@@ -207,16 +216,21 @@ def import_in_subprocess(modules: list[str], timeout: float = 30.0) -> dict[str,
         if line.startswith("@@tts-doctor-begin "):
             current = line.split(" ", 1)[1].strip()
             chunks[current] = []
-            results[current] = {"error": None, "ended": False}
+            results[current] = {"error": None, "ended": False, "loaded": []}
         elif line.startswith("@@tts-doctor-error ") and current:
             results[current]["error"] = line.split(" ", 2)[2].strip()
+        elif line.startswith("@@tts-doctor-loaded ") and current:
+            try:
+                results[current]["loaded"] = list(json.loads(line.split(" ", 2)[2]))
+            except (IndexError, ValueError):
+                pass
         elif line.startswith("@@tts-doctor-end ") and current:
             results[current]["ended"] = True
             current = None
         elif current:
             chunks[current].append(line)
     for name in modules:
-        r = results.setdefault(name, {"error": None, "ended": False})
+        r = results.setdefault(name, {"error": None, "ended": False, "loaded": []})
         output = "\n".join(chunks.get(name, []))
         blob = output + "\n" + (r["error"] or "")
         r["signatures"] = [key for key, rx in ABI_SIGNATURES if rx.search(blob)]
@@ -252,6 +266,156 @@ def sort_imports(jobs: dict[str, tuple[str, list[str]]], done: dict[str, dict[st
     return broken, clean, unchecked
 
 
+def _chain(module: str) -> list[str]:
+    """The module and the packages above it, short of the top-level one: `a.b._ext` ->
+    [`a.b._ext`, `a.b`]. Importing any of them loads the module; importing `a` need not."""
+    parts = module.split(".")
+    return [".".join(parts[:i]) for i in range(len(parts), 1, -1)]
+
+
+def _source_module(rel: str) -> tuple[str, bool]:
+    """(dotted module name, is a package) of a .py file relative to the install root."""
+    parts = rel[:-3].split("/")
+    if parts[-1] == "__init__":
+        return ".".join(parts[:-1]), True
+    return ".".join(parts), False
+
+
+def _imports_with_lines(tree: Any, module: str, is_package: bool) -> list[tuple[str, int]]:
+    """(imported module, line) for every import in a file, function bodies included (lazy
+    imports), relative ones resolved; `from X import Y` gives X and X.Y."""
+    import ast
+
+    out: list[tuple[str, int]] = []
+    package = module if is_package else module.rpartition(".")[0]
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            out += [(a.name, node.lineno) for a in node.names]
+        elif isinstance(node, ast.ImportFrom):
+            if node.level:
+                parts = package.split(".") if package else []
+                if not parts or node.level - 1 > len(parts):
+                    continue
+                base = ".".join(parts[:len(parts) - (node.level - 1)])
+                name = f"{base}.{node.module}" if node.module else base
+            else:
+                name = node.module or ""
+            if name:
+                out.append((name, node.lineno))
+                out += [(f"{name}.{a.name}", node.lineno) for a in node.names if a.name != "*"]
+    return out
+
+
+def own_importers(dist: Any, module: str) -> list[dict[str, Any]]:
+    """Where the distribution's own code imports `module` (or a package above it, short of the
+    top-level one) without a guard: files outside that chain of packages, not tests, with
+    imports anywhere in them (a lazy import in a function counts). Empty: the package loads the
+    module only through that chain, which nothing of it imports, or only behind a guard
+    (try/except, a NumPy version test) or from its tests."""
+    import ast
+
+    chain = set(_chain(module))
+    if not chain:
+        return []
+    needles = [m.rsplit(".", 1)[-1].encode() for m in chain]
+    out: list[dict[str, Any]] = []
+    for path, rel in _python_files(dist):
+        name, is_package = _source_module(rel)
+        if name in chain or _is_test_file(rel):
+            continue
+        try:
+            with open(path, "rb") as fh:
+                data = fh.read()
+            if not any(n in data for n in needles):
+                continue
+            tree = ast.parse(data)
+        except (OSError, SyntaxError, ValueError):
+            continue
+        guarded = scan.guarded_lines(data)
+        for imported, line in _imports_with_lines(tree, name, is_package):
+            if imported in chain and line not in guarded:
+                out.append({"file": rel, "line": line, "imports": imported})
+    return out
+
+
+def _python_files(dist: Any) -> list[tuple[str, str]]:
+    """(absolute path, path relative to the install root) of a distribution's .py files."""
+    out = []
+    for f in dist.files or []:
+        rel = str(f).replace(os.sep, "/")
+        if rel.endswith(".py") and not rel.startswith(".."):
+            try:
+                out.append((str(dist.locate_file(f)), rel))
+            except Exception:
+                continue
+    return out
+
+
+def judge_reach(rows: list[dict[str, Any]], dist: Any,
+                done: dict[str, dict[str, Any]]) -> tuple[list[dict[str, Any]],
+                                                          list[dict[str, Any]]]:
+    """(broken, optional) for one distribution's modules that failed when imported alone,
+    from what importing the distribution's top-level packages did (`done`: their results
+    from `import_in_subprocess(tops, watch=modules)`) and where its own code imports them.
+
+    A module is broken as used when importing its top-level package fails, or loads it, or
+    when the package's code imports it unguarded elsewhere (a lazy import). Otherwise the
+    package never imports it under this NumPy: optional (imported only behind a version test
+    or a try/except, by its tests, or by nothing): not a failure of the environment."""
+    tops = sorted({r["module"].split(".")[0] for r in rows})
+    failed = next((t for t in tops if done.get(t, {}).get("error")
+                   or done.get(t, {}).get("crashed") or not done.get(t, {}).get("checked")),
+                  None)
+    loaded = {m for t in tops for m in done.get(t, {}).get("loaded") or []}
+    broken, optional = [], []
+    for row in rows:
+        top = row["module"].split(".")[0]
+        if failed is not None:
+            broken.append({**row, "imported_by": f"import {failed}"})
+            continue
+        if row["module"] in loaded or row["module"] == top:
+            broken.append({**row, "imported_by": f"import {top}"})
+            continue
+        importers = own_importers(dist, row["module"])
+        if importers:
+            first = importers[0]
+            broken.append({**row, "imported_by": f"{first['file']}:{first['line']}"})
+            continue
+        tried = bool(done.get(top, {}).get("signatures"))
+        why = (f"`import {top}` tries it, catches the failure and goes on" if tried else
+               f"`import {top}` does not load it, and no code of {row['distribution']} "
+               "imports it outside its own package, unguarded, except tests")
+        optional.append({**row, "why": why})
+    return broken, optional
+
+
+def confirm_reach(broken: list[dict[str, Any]],
+                  dists_by_name: dict[str, Any]) -> tuple[list[dict[str, Any]],
+                                                          list[dict[str, Any]]]:
+    """Split modules that fail when imported alone into (broken as their package uses them,
+    optional): one fresh process per distribution imports its top-level packages, watching
+    which of those modules they load (see `judge_reach`)."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    by_dist: dict[str, list[dict[str, Any]]] = {}
+    for row in broken:
+        by_dist.setdefault(row["distribution"], []).append(row)
+
+    def one(name: str) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+        rows = by_dist[name]
+        tops = sorted({r["module"].split(".")[0] for r in rows})
+        done = import_in_subprocess(tops, watch=tuple(r["module"] for r in rows))
+        return judge_reach(rows, dists_by_name[name], done)
+
+    still: list[dict[str, Any]] = []
+    optional: list[dict[str, Any]] = []
+    with ThreadPoolExecutor(max_workers=min(4, len(by_dist) or 1)) as pool:
+        for b, o in pool.map(one, sorted(by_dist)):
+            still += b
+            optional += o
+    return still, optional
+
+
 def _numpy_major() -> Optional[int]:
     rel = dists.release(dists.version("numpy"))
     return rel[0] if rel else None
@@ -265,8 +429,14 @@ def abi(ctx: Context) -> Result:
     Skips when numpy is not installed. Reads each distribution's .so files (listed in RECORD, cached
     per distribution) for the NumPy C-API tables and the module names they embed (`numpy._core`: a
     NumPy 2 build; only `numpy.core`: NumPy 1). Up to 8 modules per distribution built for the other
-    major are imported in a fresh subprocess: an error, a crash or the ABI banner fails (the module
-    being imported when the process died is the crash), a clean import (or no suspect) is `ok`.
+    major are imported in a fresh subprocess: an error, a crash or the ABI banner marks the module
+    (the module being imported when the process died is the crash), a clean import (or no suspect)
+    is `ok`. A marked module is then judged as its package uses it: a fresh process imports the
+    package's top-level name and watches which modules it loads. Broken (a fail) when that import
+    fails or loads it, or when the package's own code imports it elsewhere without a guard (a lazy
+    import in a function); otherwise the package never imports it under this NumPy (only behind a
+    version test or try/except, from its tests, or not at all): an optional module, listed in
+    `details.optional` and named in the summary, not a failure.
     Modules after a crash or timeout were never imported: they are listed as not checked, never as
     clean, and with no failure elsewhere the verdict is `warn` (fix: import them by hand). Under
     NumPy 2 the fix upgrades those packages or pins `numpy<2`; under NumPy 1 it upgrades numpy to 2.
@@ -304,8 +474,18 @@ def abi(ctx: Context) -> Result:
     broken, clean, unchecked = sort_imports(
         {name: (builds[name][0].version, modules) for name, modules in jobs.items()},
         done, other)
+    optional: list[dict[str, Any]] = []
+    if broken:  # as the packages use them: imported by their package, or optional
+        broken, optional = confirm_reach(broken, {n: d for n, (d, _o) in builds.items()})
     details.update(broken=broken, imports_cleanly=clean, not_checked=unchecked,
-                   confirm_s=round(time.perf_counter() - t0 - scan_s, 3))
+                   optional=optional, confirm_s=round(time.perf_counter() - t0 - scan_s, 3))
+    note = ""
+    if optional:
+        note = (f"; {len(optional)} optional module(s) built against NumPy {other}.x fail to "
+                "import alone, but their package never imports them (not a failure unless "
+                "your code imports them): "
+                + ", ".join(f"{o['module']} ({o['distribution']} {o['version']})"
+                            for o in optional[:4]))
     untested = ""
     if unchecked:
         untested = (f"; {len(unchecked)} more module(s) were never imported (the process "
@@ -316,15 +496,18 @@ def abi(ctx: Context) -> Result:
         names = ", ".join(sorted({u["distribution"] for u in unchecked}))
         return warn(f"numpy {version}: extension module(s) of {names} built against NumPy "
                     f"{other}.x could not be checked" + (
-                        f" ({len(clean)} imported cleanly)" if clean else "") + untested,
+                        f" ({len(clean)} imported cleanly)" if clean else "") + untested + note,
                     Fix("Import the unchecked modules one by one with the diagnosed "
                         "interpreter: an error or the NumPy ABI banner names the package to "
                         "upgrade (or pin numpy to the other major).", commands=tuple(tries)),
                     **details)
     if not broken:
         names = ", ".join(sorted({c["distribution"] for c in clean}))
+        if not clean:
+            return ok(f"numpy {version}: no extension module that a package imports was built "
+                      f"against NumPy {other}.x" + note, **details)
         return ok(f"numpy {version}: {len(clean)} extension module(s) of {names} were built "
-                  f"against NumPy {other}.x but import cleanly", **details)
+                  f"against NumPy {other}.x but import cleanly" + note, **details)
     dist_names = sorted({b["distribution"] for b in broken})
     first = broken[0]
     why = first["error"] or first["crashed"] or "printed the NumPy ABI banner"

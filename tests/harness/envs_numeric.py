@@ -23,6 +23,15 @@ NUMPY2_LEGACY = EnvSpec("numpy2-legacy", steps=(
     ("install", "--no-deps", "soxr==0.3.7", "librosa==0.9.2"),
 ))
 
+# NumPy 2.0 with Shapely 1.8.5 (cp311): its core imports and works (its extensions do not use
+# NumPy), but its optional `shapely.vectorized` module is a Cython build against NumPy 1.x that
+# fails with "numpy.dtype size changed" when imported; nothing in Shapely imports it (N1's
+# false alarm: an optional module is not a broken environment).
+NUMPY2_OPTIONAL_EXT = EnvSpec("numpy2-optional-ext", steps=(
+    ("install", "numpy==2.0.2"),
+    ("install", "--no-deps", "shapely==1.8.5.post1"),
+))
+
 # numba 0.58.1 (supports NumPy up to 1.26) next to NumPy 2.0.2 (M1): `import numba` raises
 # "Numba needs NumPy 1.26 or less". Installed without requirements, as a partial upgrade of
 # numpy leaves it (pip would refuse the pair); its extensions are NumPy 1 builds too (N1).
