@@ -245,3 +245,37 @@ def test_the_judge_skips_without_an_audit_or_an_entry():
     assert judge_import_offline(None, _reach(), "py").status.value == "skip"
     assert judge_import_offline({}, {"known": False, "why": "no entry"}, "py").status.value \
         == "skip"
+
+
+PHONES = '''import socket, subprocess, sys
+try:
+    socket.create_connection(("203.0.113.9", 80), timeout=1)
+except OSError:
+    pass
+subprocess.run([sys.executable, "-m", "pip", "install", "--no-index", "--dry-run",
+                "espeak-data"], capture_output=True)
+'''
+
+
+@pytest.mark.parametrize("version", ["3.7", "3.8"])
+def test_the_closure_import_records_under_the_oldest_targets(version, tmp_path, monkeypatch):
+    """reach.py with airgap.py's source, under CPython 3.7/3.8 (no audit hooks on 3.7: pip is
+    watched through subprocess.Popen): a connection and a pip run at import time."""
+    from tts_doctor import usage
+
+    try:
+        python = venvs.find_python(version)
+    except venvs.EnvUnavailable as exc:
+        pytest.skip(str(exc))
+    (tmp_path / "phones.py").write_text(PHONES)
+    monkeypatch.setenv("PYTHONPATH", str(tmp_path))
+    answer = usage.import_closure(str(python), ["phones", "json"])
+    assert answer["python"].startswith(version) and answer["failed"] == {}, answer
+    (conn,) = answer["airgap"]["connections"]
+    assert (conn["host"], conn["port"]) == ("203.0.113.9", 80)
+    assert conn["frame"] == f"{tmp_path / 'phones.py'}:3 in <module>"
+    (pip,) = answer["airgap"]["downloads"]
+    assert pip["kind"] == "pip" and pip["command"] == "pip install espeak-data"
+    # the call spans lines 6-7: 3.7 names the line it ends on, 3.8+ the one it starts on
+    assert pip["frame"] in (f"{tmp_path / 'phones.py'}:{n} in <module>" for n in (6, 7)), pip
+    assert "_tts_doctor_airgap" not in answer["loaded"]  # the recorder is not in the closure
