@@ -39,3 +39,24 @@ def test_the_index_follows_the_builds_local_tag():
         f"{py} -m pip install --index-url https://download.pytorch.org/whl/cu128 torch==2.8.0")
     assert cuda.same_build_commands("2.13.0") == (
         f"{py} -m pip uninstall -y torch", f"{py} -m pip install torch==2.13.0")
+
+
+def test_the_import_failure_fix_takes_torchaudio_from_the_facts_not_the_machine(monkeypatch):
+    """The judge is pure: with the environment's metadata refused, the reinstall still pairs
+    torchaudio when the collected facts say it is installed (and not when they do not)."""
+    from tts_doctor.probes import torch as torch_probes
+    from tts_doctor.registry import Context
+
+    def refused(name):
+        raise AssertionError(f"the judge asked the environment for {name}")
+
+    monkeypatch.setattr(dists, "version", refused)
+    facts = {"metadata_version": "2.8.0+cu128", "torchaudio": "2.8.0+cu128",
+             "import_error": "OSError: libcudnn.so.9: cannot open shared object file"}
+    res = torch_probes.build(Context(), facts)
+    assert res.status.value == "fail"
+    assert res.fix.commands[0].endswith("-m pip uninstall -y torch torchaudio")
+    assert res.fix.commands[1].endswith("--index-url https://download.pytorch.org/whl/cu128 "
+                                        "torch==2.8.0 'torchaudio==2.8.*'")
+    alone = torch_probes.build(Context(), {**facts, "torchaudio": None})
+    assert alone.fix.commands[0].endswith("-m pip uninstall -y torch")

@@ -53,13 +53,16 @@ def index_for(version: Optional[str]) -> Optional[str]:
     return INDEX.format(tag=local) if local and _LOCAL_BUILD.fullmatch(local) else None
 
 
-def same_build_commands(version: str) -> tuple[str, ...]:
+def same_build_commands(version: str, *, torchaudio_installed: Optional[bool] = None
+                        ) -> tuple[str, ...]:
     """Reinstall the torch build that is installed, `version` as its metadata says
     (`2.13.0+cu128`): uninstall torch (and torchaudio), then install the same release from the
     index that publishes that build (PyPI for a plain version), with torchaudio's matching
-    line. PyPI has no `+cpu` or `+cu128` files, so a bare `torch==2.13.0+cpu` cannot install."""
+    line. PyPI has no `+cpu` or `+cu128` files, so a bare `torch==2.13.0+cpu` cannot install.
+    `torchaudio_installed`: as collected (a judge must pass it); None asks the environment."""
     torch_req, ta_req = _same_torch(version)
-    return _reinstall(torch_req, index_for(version), ta_req)
+    return _reinstall(torch_req, index_for(version), ta_req,
+                      torchaudio_installed=torchaudio_installed)
 
 
 def _same_torch(version: str) -> tuple[str, Optional[str]]:

@@ -52,9 +52,11 @@ def reinstall_after_crash(python: str) -> Optional[Fix]:
 
 
 def collect_build(ctx: Context) -> dict[str, Any]:
-    """What torch says about itself: its metadata version, then (in the worker) what
-    `import torch` raises or which build it reports, and how long the import took."""
-    facts: dict[str, Any] = {"metadata_version": dists.version("torch")}
+    """What torch says about itself: its metadata version (and torchaudio's: a reinstall
+    keeps the pair), then (in the worker) what `import torch` raises or which build it
+    reports, and how long the import took."""
+    facts: dict[str, Any] = {"metadata_version": dists.version("torch"),
+                             "torchaudio": dists.version("torchaudio")}
     if facts["metadata_version"] is None:
         return facts
     t0 = time.perf_counter()
@@ -107,7 +109,8 @@ def build(ctx: Context, facts: dict[str, Any]) -> Result:
         fix = Fix(f"torch {meta_version} is installed but does not import; reinstall the same "
                   f"build (with torchaudio, when installed) from the index that publishes it "
                   f"({index}).",
-                  commands=same_build_commands(meta_version))
+                  commands=same_build_commands(
+                      meta_version, torchaudio_installed=facts.get("torchaudio") is not None))
         return fail(f"torch {meta_version} is installed but `import torch` fails: "
                     f"{error}"[:400], fix, version=meta_version, error=error)
     runtime = str(facts.get("version"))
