@@ -25,6 +25,7 @@ from tests.fakes import gpus
 from tests.harness import envs
 from tests.harness.blindfold import judge_blindfolded
 from tests.harness.recipes import write_recipe
+from tests.harness.venvs import EnvSpec
 
 CUDA_IDS = ["cuda.build", "cuda.driver", "cuda.arch", "cuda.kernel", "cuda.cudnn", "cuda.env"]
 VARIABLES = ("CUDA_VISIBLE_DEVICES", "CUDA_DEVICE_ORDER", "PYTORCH_CUDA_ALLOC_CONF",
@@ -390,6 +391,26 @@ def test_the_real_toolchain_of_this_machine(cli, tmp_path):
         f = r.finding("cuda.toolchain")
         assert f["status"] == "ok", f
         assert f"CUDA_HOME {fixed}, from CUDA_HOME" in f["summary"]
+
+
+NINJA = EnvSpec("ninja", steps=(("install", "ninja==1.13.0"),))
+
+
+@pytest.mark.venv
+def test_the_diagnosed_venvs_own_ninja_is_found(cli, make_env, tmp_path):
+    """`pip install ninja` (the fix) puts ninja in the diagnosed venv's bin: with --python,
+    that folder is searched, not the doctor's own."""
+    venv = make_env(NINJA)
+    empty = tmp_path / "empty"
+    (empty / "bin").mkdir(parents=True)
+    r = cli("check", "--json", "--python", str(venv.python), "--only", "cuda.toolchain",
+            "--recipe", recipe(tmp_path, TOOLCHAIN_REQUIRED),
+            env={"PATH": str(empty / "bin"), "CUDA_HOME": str(empty)})
+    f = r.finding("cuda.toolchain")
+    assert f["status"] == "fail", f  # no nvcc, no compiler: but ninja is there
+    assert f["details"]["ninja"] == str(venv.path / "bin" / "ninja")
+    assert f["details"]["ninja_version"].startswith("1.13")
+    assert "ninja:" not in f["summary"]
 
 
 def test_nvcc_of_another_cuda_major_than_torch_fails_simulated_gpu(tmp_path):

@@ -27,7 +27,6 @@ import os
 import re
 import shutil
 import subprocess
-import sys
 import time
 import warnings
 from dataclasses import asdict, dataclass, replace
@@ -1234,9 +1233,12 @@ def _torch_cuda_text() -> Optional[str]:
 def toolchain_facts(environ: dict[str, str]) -> dict[str, Any]:
     """What torch.utils.cpp_extension would use: CUDA_HOME found as torch finds it, nvcc's
     release (by running it), cuda_runtime.h, ninja (by running it), a C++ compiler, and
-    torch's CUDA (read from torch/version.py, no import)."""
+    torch's CUDA (read from torch/version.py, no import). The diagnosed interpreter's own
+    bin folder is searched after PATH: `pip install ninja` puts ninja there."""
+    from tts_doctor import target as targets
+
     path = os.pathsep.join(filter(None, [environ.get("PATH", ""),
-                                         os.path.join(sys.prefix, "bin")]))
+                                         os.path.join(targets.current().prefix, "bin")]))
     home, how = find_cuda_home(environ)
     nvcc = os.path.join(home, "bin", "nvcc") if home else None
     nvcc_line, nvcc_error = (_run_version(nvcc, "--version") if nvcc and os.path.exists(nvcc)
