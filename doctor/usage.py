@@ -952,7 +952,7 @@ def build_index(request: Request) -> dict[str, Any]:
 
 
 # probes outside those categories that read the index (the closure import's air-gap audit)
-USAGE_PROBES = frozenset({"model.offline-import"})
+USAGE_PROBES = frozenset({"model.offline-import", "frontend.espeak"})
 USAGE_CATEGORIES = frozenset({"numpy", "scipy", "compat", "torchaudio", "numba", "torch",
                               "audio"})
 

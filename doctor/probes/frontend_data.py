@@ -17,7 +17,7 @@ import re
 from pathlib import Path
 from typing import Any, Optional
 
-from tts_doctor import dists
+from tts_doctor import dists, scan
 from tts_doctor.finding import Fix, Result, export, fail, ok, steps, system, warn
 from tts_doctor.registry import Context, probe
 
@@ -129,6 +129,33 @@ def _espeakng_loader() -> Optional[dict[str, str]]:
         return None
 
 
+# code that points phonemizer at a bundled espeak-ng (misaki/espeak.py, kokoro's way):
+# `EspeakWrapper.set_library(espeakng_loader.get_library_path())` when it is imported
+ESPEAK_SETUP = [scan.Pattern("phonemizer.backend.espeak.wrapper.EspeakWrapper", "set_library")]
+scan.watch("phonemizer.espeak-setup", ESPEAK_SETUP, exclude=("phonemizer", "phonemizer-fork"))
+
+
+def _via_loader(loader: dict[str, str]) -> dict[str, Any]:
+    """Set phonemizer's library (and data) to espeakng-loader's copy, as the code that calls
+    EspeakWrapper.set_library does, and phonemize 'hello' that way."""
+    out: dict[str, Any] = {}
+    try:
+        from phonemizer.backend import EspeakBackend
+        from phonemizer.backend.espeak.wrapper import EspeakWrapper
+
+        EspeakWrapper.set_library(loader["library"])
+        if hasattr(EspeakWrapper, "set_data_path"):  # phonemizer-fork
+            EspeakWrapper.set_data_path(loader["data"])
+        out["available"] = bool(EspeakBackend.is_available())
+        if out["available"]:
+            out["espeak"] = ".".join(map(str, EspeakBackend.version()))
+            out["sample"] = [str(x) for x in EspeakBackend("en-us").phonemize(["hello"],
+                                                                              strip=True)]
+    except Exception as exc:
+        out["error"] = f"{type(exc).__name__}: {exc}"[:300]
+    return out
+
+
 def collect_espeak(ctx: Context) -> dict[str, Any]:
     """phonemizer's (and phonemizer-fork's) version, what importing its espeak backend
     raised, espeakng-loader's bundled library and data, the PHONEMIZER_ESPEAK_LIBRARY and
@@ -152,6 +179,10 @@ def collect_espeak(ctx: Context) -> dict[str, Any]:
         facts["available"] = False
         facts["available_error"] = f"{type(exc).__name__}: {exc}"[:300]
     if not facts["available"]:
+        if facts["espeakng_loader"]:
+            facts["setters"] = [u.to_dict() for u in scan.find_usages(
+                ESPEAK_SETUP, exclude=("phonemizer", "phonemizer-fork"))]
+            facts["via_loader"] = _via_loader(facts["espeakng_loader"])
         return facts
     try:
         facts["espeak"] = ".".join(map(str, EspeakBackend.version()))
@@ -163,7 +194,7 @@ def collect_espeak(ctx: Context) -> dict[str, Any]:
 
 
 @probe("frontend.espeak", title="phonemizer finds espeak-ng and its data, and phonemizes",
-       isolated=True, families=("F7",), collect=collect_espeak)
+       isolated=True, families=("F7",), timeout=120, collect=collect_espeak)
 def espeak(ctx: Context, facts: dict[str, Any]) -> Optional[Result]:
     """No finding without phonemizer. Otherwise asks phonemizer's own espeak backend:
     `EspeakBackend.is_available()` (the library, found through PHONEMIZER_ESPEAK_LIBRARY or the
@@ -194,6 +225,9 @@ def espeak(ctx: Context, facts: dict[str, Any]) -> Optional[Result]:
     if "available_error" in facts:
         details["error"] = facts["available_error"]
     if not facts.get("available"):
+        verdict = _set_up_by_the_deployment(facts, fix, details)
+        if verdict is not None:
+            return verdict
         return fail("phonemizer's espeak backend finds no espeak-ng library: \"espeak not "
                     "installed on your system\"", fix, **details)
     if "espeak" in facts:
@@ -207,6 +241,32 @@ def espeak(ctx: Context, facts: dict[str, Any]) -> Optional[Result]:
     if not out or not str(out[0]).strip():
         return fail("espeak-ng loads but phonemizes 'hello' to nothing", fix, **details)
     return ok(f"espeak-ng {version} phonemizes 'hello' as {out[0]!r}", **details)
+
+
+def _set_up_by_the_deployment(facts: dict[str, Any], fix: Fix,
+                              details: dict[str, Any]) -> Optional[Result]:
+    """phonemizer alone finds no espeak-ng, but the deployment's own code points it at
+    espeakng-loader's copy when imported (misaki/espeak.py: kokoro): judged by doing the
+    same. ok when such a call is in the code the deployment reaches and espeak-ng then
+    phonemizes; a warn when no entry point is known (the call may never run)."""
+    via = facts.get("via_loader") or {}
+    sample = via.get("sample") or []
+    setters = [u for u in facts.get("setters") or [] if u.get("reached") is not False]
+    if not setters or not via.get("available") or not sample or not str(sample[0]).strip():
+        if facts.get("setters") is not None:
+            details["set_library_calls"] = facts.get("setters")
+            details["via_loader"] = via
+        return None
+    where = f"{setters[0]['file']}:{setters[0]['line']} ({setters[0]['distribution']})"
+    details.update(set_library_calls=setters, via_loader=via, espeak=via.get("espeak"),
+                   sample=sample)
+    summary = (f"phonemizer finds espeak-ng through espeakng-loader: {where} sets "
+               f"EspeakWrapper's library to the bundled copy, and espeak-ng "
+               f"{via.get('espeak')} then phonemizes 'hello' as {sample[0]!r}")
+    if any(u.get("reached") for u in setters):
+        return ok(summary, **details)
+    return warn(summary + "; no entry point is known, so nothing shows that this code runs "
+                "before phonemizer is used", fix, **details)
 
 
 # --- F8: the spaCy model misaki installs at first use -------------------------------------------
