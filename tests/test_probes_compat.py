@@ -16,7 +16,8 @@ def check(cli, venv, *args):
 
 
 def test_dev_environment_has_neither_stack_so_no_finding(cli):
-    r = cli("check", "--json", "--only", "compat")
+    # the two pair probes (compat.api-drift and compat.modelscope-datasets judge other things)
+    r = cli("check", "--json", "--only", "compat.gradio,compat.transformers")
     assert r.returncode == 0, r
     assert r.json["findings"] == []
 
