@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -78,6 +79,8 @@ def run(repeats: int) -> list[Section]:
         "the closure import alone (doctor/reach.py, part of a cold check)": lambda: _closure(
             python, entries),
     }
+    cpu: dict[str, list[float]] = {}
+    candidates = {name: _cpu_of(name, fn, cpu) for name, fn in candidates.items()}
     try:
         rows = interleave(candidates, repeats)
         load_after = _load()
@@ -85,7 +88,12 @@ def run(repeats: int) -> list[Section]:
                                       "warm"),
                  _index_cost(python, cwd, base),
                  f"machine load (1, 5, 15 min averages of runnable processes, 2 cores) at the "
-                 f"start of the runs: {load_before}; at their end: {load_after}"]
+                 f"start of the runs: {load_before}; at their end: {load_after}",
+                 "CPU seconds (user + sys of every process of a run, median; far less "
+                 "sensitive to the machine's load than the wall times; on an idle machine a run "
+                 "takes at least its CPU seconds / 2 cores): "
+                 + ", ".join(f"{name.split(' (')[0]} {statistics.median(v):.2f}"
+                             for name, v in cpu.items() if v)]
     finally:
         shutil.rmtree(cwd, ignore_errors=True)
         shutil.rmtree(warm_cache, ignore_errors=True)
@@ -100,6 +108,21 @@ def run(repeats: int) -> list[Section]:
         "warm runs share one. Targets: cold <= 1.0x, warm <= 0.6x collect_env.",
         f"python benchmarks/run.py --only bigcheck --repeats {repeats}", rows,
         baseline="python -m torch.utils.collect_env", unit="s", notes=notes)]
+
+
+def _cpu_of(name: str, fn: Callable[[], None], into: dict[str, list[float]]
+            ) -> Callable[[], None]:
+    """`fn`, recording the CPU time of the processes it ran and waited for."""
+    import resource
+
+    def run() -> None:
+        before = resource.getrusage(resource.RUSAGE_CHILDREN)
+        fn()
+        after = resource.getrusage(resource.RUSAGE_CHILDREN)
+        into.setdefault(name, []).append(after.ru_utime - before.ru_utime
+                                         + after.ru_stime - before.ru_stime)
+
+    return run
 
 
 def _entries(python: str) -> list[str]:
