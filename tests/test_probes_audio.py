@@ -87,7 +87,7 @@ def test_soundfile_without_libsndfile_and_missing_programs(cli, make_env):
         assert "sndfile library not found" in s["summary"] and "0.10.3.post1" in s["summary"]
         assert s["details"]["system_library"] is None
         assert s["fix"]["commands"] == [
-            f"{venv.python} -m pip install --upgrade 'soundfile>=0.12'",
+            f"{venv.python} -m pip install 'soundfile>=0.12'",
             "apt-get install -y libsndfile1"]
     else:  # the system's libsndfile is found: the doctor must not claim it is missing
         assert "sndfile library not found" not in s["summary"], s

@@ -75,8 +75,10 @@ def test_numba_older_than_numpy_fails_with_numbas_own_message(cli, make_env):
     assert f["status"] == "fail"
     assert "Numba needs NumPy 1.26 or less" in f["summary"] and "numpy 2.0.2" in f["summary"]
     assert f["details"]["declares"] == "numpy<1.27,>=1.22"
-    assert f["fix"]["commands"] == [f"{venv.python} -m pip install --upgrade numba",
+    # numba 0.60.0 is the first numba for NumPy 2.0: a release that exists and fixes it
+    assert f["fix"]["commands"] == [f"{venv.python} -m pip install 'numba>=0.60.0'",
                                     f"{venv.python} -m pip install 'numpy<1.27'"]
+    assert "upgrade numba to 0.60.0 or newer" in f["fix"]["description"]
     assert r.finding("numba.jit")["status"] == "fail"
     # resampy is not installed there: its probes skip
     assert r.finding("numba.resampy-filters")["status"] == "skip"

@@ -211,3 +211,21 @@ def test_a_scipy_that_does_not_import_is_a_verdict_not_a_probe_error(cli, tmp_pa
     for f in (names, res):
         assert f["fix"]["commands"] == [
             f"{dists.python()} -m pip install --force-reinstall scipy==1.17.1"]
+
+
+def test_a_removed_name_no_release_fixes_gets_shim_pin_or_patch_never_upgrade_scipy(
+        cli, make_env, tmp_path):
+    # SciPy never brings scipy.signal.hann back, and the application's own code has no
+    # fixed release: the fix is the shim, a pin below the removal, or a patch
+    venv = make_env(envs.SCIPY_MODERN)
+    app = write_app(tmp_path / "app", "from scipy.signal import hann\nw = hann(8)\n")
+    r = check(cli, venv, "--only", "scipy.removed-names", "--project", str(app),
+              env={"TTS_DOCTOR_CACHE": str(tmp_path / "cache")})
+    f = r.finding("scipy.removed-names")
+    assert f["status"] == "fail", f
+    desc = f["fix"]["description"]
+    assert "no fixed release known: shim, pin or patch" in desc, desc
+    assert "upgrade scipy" not in desc.lower()
+    assert not any("scipy>=" in c or "--upgrade" in c for c in f["fix"]["commands"]), f["fix"]
+    assert f["fix"]["shim"] == "scipy_names"
+    assert any("'scipy<" in c for c in f["fix"]["commands"]), f["fix"]  # the pin

@@ -17,7 +17,7 @@ import sys
 import tempfile
 from typing import Any, Callable, Optional
 
-from tts_doctor import dists, elf
+from tts_doctor import dists, elf, upgrades
 from tts_doctor.applicability import not_installed
 from tts_doctor.finding import Fix, Result, fail, ok, skip, system, warn
 from tts_doctor.registry import Context, probe
@@ -319,10 +319,23 @@ def loaded_from(loaded: Optional[str], bundled: Optional[str]) -> str:
     return f"from {loaded}"
 
 
-def _soundfile_fix(version: str) -> Fix:
-    return Fix("soundfile needs the libsndfile C library: install a soundfile release whose "
-               "wheel bundles it (0.12 or newer), or the system package.",
-               commands=(dists.pip_install("soundfile>=0.12", extra="--upgrade"), APT_SNDFILE))
+# soundfile 0.12 is the first release whose wheels bundle libsndfile
+SOUNDFILE_BUNDLES = {"soundfile": "0.12"}
+
+
+def _soundfile_fix(version: Optional[str]) -> Fix:
+    up = upgrades.upgrade("soundfile", version, SOUNDFILE_BUNDLES)
+    command = up.command()
+    if command is not None:
+        return Fix("soundfile needs the libsndfile C library: install a soundfile release whose "
+                   "wheel bundles it (0.12 or newer), or the system package.",
+                   commands=(command, APT_SNDFILE))
+    # already a bundling release: no newer one is known to fix this; reinstall it, or use the
+    # system library
+    return Fix(f"soundfile {version} bundles libsndfile, yet it does not load: reinstall this "
+               "release (a damaged install), or install the system package.",
+               commands=(dists.pip_install(f"soundfile=={version}", extra="--force-reinstall"),
+                         APT_SNDFILE))
 
 
 def collect_sndfile(ctx: Context) -> dict[str, Any]:
@@ -597,7 +610,10 @@ def backends(ctx: Context, facts: dict[str, Any]) -> Optional[Result]:
     details.update(working=working, failing=failing)
     fix = Fix("Install soundfile (its wheels bundle libsndfile): torchaudio, librosa and most "
               "TTS stacks read and write WAV through it.",
-              commands=(dists.pip_install("soundfile>=0.12", extra="--upgrade"), APT_SNDFILE))
+              commands=(upgrades.upgrade("soundfile", libraries.get("soundfile"),
+                                         SOUNDFILE_BUNDLES).command()
+                        or dists.pip_install("soundfile", extra="--force-reinstall"),
+                        APT_SNDFILE))
     if ta == [] and not libs_working:
         return fail("torchaudio lists no audio backend (\"No audio I/O backend is available\"), "
                     "and no other audio library works"

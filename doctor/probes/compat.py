@@ -19,7 +19,7 @@ from __future__ import annotations
 import ast
 from typing import Any, Optional
 
-from tts_doctor import dists, scan
+from tts_doctor import dists, scan, upgrades
 from tts_doctor.finding import Fix, Result, fail, ok, steps, warn
 from tts_doctor.registry import Context, probe
 
@@ -82,9 +82,9 @@ def gradio(ctx: Context, facts: dict[str, Any]) -> Optional[Result]:
               f"schemas; gradio {_v(GRADIO_FIXED)} is the first gradio that pins it. Upgrade "
               "gradio (first command), or keep this gradio and pin pydantic below 2.11 "
               "(second command).",
-              commands=(dists.pip_install(f"gradio>={_v(GRADIO_FIXED)}", extra="--upgrade")
-                        if g else dists.pip_install(
-                            f"gradio_client>={_v(GRADIO_CLIENT_FIXED)}", extra="--upgrade"),
+              commands=(upgrades.Upgrade("gradio", g, _v(GRADIO_FIXED)).command() if g
+                        else upgrades.Upgrade("gradio_client", client,
+                                              _v(GRADIO_CLIENT_FIXED)).command(),
                         dists.pip_install("pydantic<2.11")))
     return fail(f"pydantic {pyd} with {names}: the app crashes on launch building its API "
                 "schema (TypeError: argument of type 'bool' is not iterable, in "
@@ -236,7 +236,8 @@ def transformers(ctx: Context, facts: dict[str, Any]) -> Optional[Result]:
     fix = Fix("Keep transformers below 4.50 for these models (first command)"
               + ("; or replace the unmaintained coqui `TTS` with its maintained fork "
                  "`coqui-tts` (same `TTS` module, fixed classes; last commands)"
-                 if coqui_old else "; or upgrade the packages that define these classes")
+                 if coqui_old else "; for the packages that define these classes: "
+                 + upgrades.NO_FIXED_RELEASE)
               + ". In your own code, add GenerationMixin to the class bases.",
               commands=tuple(commands))
     names = sorted({f["class"] for f in found})

@@ -67,10 +67,10 @@ def judge_import(error: Optional[str], where: Optional[str], ms_version: str,
                f"{ds_version} no longer has" + (f"; modelscope declares datasets{declared}"
                                                if declared else ""))
     commands = (dists.pip_install(pin),) if pin else ()
-    fix = Fix(f"{why}. Pin datasets to a release modelscope {ms_version} works with (a newer "
-              "modelscope supports newer datasets: upgrade modelscope together with datasets "
-              "if you need both new)" + ("" if pin else ": no fixed pair known here, pin "
-                                         "datasets to the release before yours"),
+    fix = Fix(f"{why}. Pin datasets to a release modelscope {ms_version} works with (no "
+              f"modelscope release known here that works with datasets {ds_version}: pin, "
+              "or patch)" + ("" if pin else ": no fixed pair known here, pin datasets to the "
+                             "release before yours"),
               commands=commands)
     details["pin"] = pin
     return fail(f"from modelscope.pipelines import pipeline fails with modelscope {ms_version} "

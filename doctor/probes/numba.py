@@ -23,7 +23,7 @@ import re
 import time
 from typing import Any, Optional
 
-from tts_doctor import applicability, dists, scan
+from tts_doctor import applicability, dists, scan, upgrades
 from tts_doctor.applicability import not_installed
 from tts_doctor.finding import Fix, Result, cmd, export, fail, ok, skip, steps, warn
 from tts_doctor.registry import Context, probe
@@ -82,31 +82,48 @@ def _requirement(dist_name: str, dep: str) -> Optional[str]:
     return None
 
 
+# The first numba release that supports each NumPy minor (numba's release notes): what an
+# "upgrade numba" can name. A NumPy newer than the table knows gets no upgrade, only a pin.
+NUMBA_FOR_NUMPY = {"1.24": "0.57.0", "1.25": "0.58.0", "1.26": "0.58.1", "2.0": "0.60.0",
+                   "2.1": "0.61.0", "2.2": "0.61.2"}
+
+
 def import_fix(message: str, llvmlite_req: Optional[str] = None) -> Fix:
     """The fix for numba's own import-time checks (NumPy range, llvmlite version);
-    `llvmlite_req`: numba's requirement on llvmlite, as collected."""
+    `llvmlite_req`: numba's requirement on llvmlite, as collected. Pure: the versions come
+    from numba's own message. An upgrade is named only to a numba known to support the NumPy
+    found (`NUMBA_FOR_NUMPY`, tts_doctor.upgrades)."""
     m = _NEEDS.search(message)
     if m and m.group("dir") == "less":
         major, minor = (int(x) for x in m.group("version").split("."))
         pin = f"numpy<{major}.{minor + 1}"
-        return Fix(f"This numba supports NumPy up to {m.group('version')}: upgrade numba "
-                   f"(and llvmlite with it) to a release that supports the installed NumPy, "
-                   f"or pin {pin}.",
-                   commands=(dists.pip_install("numba", extra="--upgrade"),
-                             dists.pip_install(pin)))
-    if m:
-        return Fix(f"This numba needs NumPy {m.group('version')} or newer: upgrade numpy, or "
+        # numba's message names the NumPy it found: "... or less. Got NumPy 2.0."
+        got = re.search(r"Got NumPy (\d+\.\d+)", message)
+        np_line = got.group(1) if got else ""
+        # numba refuses this NumPy, so any numba that supports it is newer than this one
+        up = upgrades.Upgrade("numba", None, NUMBA_FOR_NUMPY.get(np_line))
+        command = up.command()
+        if command is not None:
+            return Fix(f"This numba supports NumPy up to {m.group('version')}: {up.words()} "
+                       f"(the first numba for NumPy {np_line}; llvmlite follows), or pin "
+                       f"{pin}.", commands=(command, dists.pip_install(pin)))
+        return Fix(f"This numba supports NumPy up to {m.group('version')}, and no numba for "
+                   f"NumPy {np_line or 'this NumPy'} is known here ({upgrades.NO_FIXED_RELEASE})"
+                   f": pin {pin}.", commands=(dists.pip_install(pin),))
+    if m:  # numba names the NumPy it needs: that release exists, and this NumPy is older
+        up = upgrades.Upgrade("numpy", None, m.group("version"))
+        return Fix(f"This numba needs NumPy {m.group('version')} or newer: {up.words()}, or "
                    "install an older numba.",
-                   commands=(dists.pip_install(f"numpy>={m.group('version')}",
-                                               extra="--upgrade"),))
+                   commands=tuple(c for c in (up.command(),) if c is not None)
+                   or (dists.pip_install(f"numpy>={m.group('version')}"),))
     if _LLVMLITE.search(message):
         req = llvmlite_req or "llvmlite"
         return Fix("numba and llvmlite are released in pairs: install the llvmlite this numba "
                    "declares.", commands=(dists.pip_install(req),))
+    # the installed releases again (no --upgrade: pip keeps the installed versions)
     return Fix("numba does not import: reinstall numba and llvmlite together (the error "
                "above names the part that is broken).",
-               commands=(dists.pip_install("numba", "llvmlite",
-                                           extra="--force-reinstall --upgrade"),))
+               commands=(dists.pip_install("numba", "llvmlite", extra="--force-reinstall"),))
 
 
 def _import_numba() -> tuple[Any, Optional[str], float]:

@@ -25,7 +25,7 @@ import subprocess
 import time
 from typing import Any, Optional
 
-from tts_doctor import dists, scan
+from tts_doctor import dists, scan, upgrades
 from tts_doctor.finding import Fix, Result, fail, manual, ok, skip, steps, warn
 from tts_doctor.registry import Context, probe
 
@@ -439,7 +439,9 @@ def abi(ctx: Context) -> Result:
     `details.optional` and named in the summary, not a failure.
     Modules after a crash or timeout were never imported: they are listed as not checked, never as
     clean, and with no failure elsewhere the verdict is `warn` (fix: import them by hand). Under
-    NumPy 2 the fix upgrades those packages or pins `numpy<2`; under NumPy 1 it upgrades numpy to 2.
+    NumPy 2 the fix upgrades a package only to a release known to be built for NumPy 2
+    (`NUMPY2_BUILDS`), says "no fixed release known" for the others, and pins `numpy<2`; under
+    NumPy 1 it upgrades numpy to 2.
     """
     version = dists.version("numpy")
     if version is None:
@@ -511,25 +513,30 @@ def abi(ctx: Context) -> Result:
     dist_names = sorted({b["distribution"] for b in broken})
     first = broken[0]
     why = first["error"] or first["crashed"] or "printed the NumPy ABI banner"
-    upgrades = [dists.pip_install(n, extra="--upgrade") for n in dist_names]
     if major >= 2:
+        # an upgrade only to a release known to be built for NumPy 2 (NUMPY2_BUILDS)
+        versions = {b["distribution"]: b["version"] for b in broken}
+        users = upgrades.plan(upgrades.upgrade(n, versions[n], NUMPY2_BUILDS)
+                              for n in dist_names)
         summary = (f"{len(broken)} extension module(s) compiled against NumPy 1.x cannot run "
                    f"with numpy {version}: "
                    + ", ".join(f"{b['distribution']} {b['version']} ({b['module']})"
                                for b in broken[:4])
                    + f" — {why}"[:300] + untested)
-        fix = Fix(f"{BANNER_TEXT}: upgrade each package to a release built for NumPy 2 "
-                  "(first command(s)), or pin numpy below 2 for the whole environment "
-                  "(last command).",
-                  commands=(steps(*upgrades), dists.pip_install("numpy<2")))
+        fix = Fix(f"{BANNER_TEXT}: {users.words()} (first command(s): releases built for "
+                  "NumPy 2); or pin numpy below 2 for the whole environment (last command), "
+                  "or rebuild the others from source against NumPy 2.",
+                  commands=(*((steps(*users.commands),) if users.commands else ()),
+                            dists.pip_install("numpy<2")))
     else:
         summary = (f"{len(broken)} extension module(s) built against NumPy 2.x fail with "
                    f"numpy {version}: "
                    + ", ".join(f"{b['distribution']} {b['version']} ({b['module']})"
                                for b in broken[:4]) + f" — {why}"[:300] + untested)
-        fix = Fix("These builds need NumPy 2: upgrade numpy, or install releases of the "
+        to_2 = upgrades.Upgrade("numpy", version, "2.0.0")  # NumPy 2 exists
+        fix = Fix(f"These builds need NumPy 2: {to_2.words()}, or install releases of the "
                   "packages built for NumPy 1.x.",
-                  commands=(dists.pip_install("numpy>=2", extra="--upgrade"),))
+                  commands=tuple(c for c in (to_2.command(),) if c is not None))
     details["distributions"] = dist_names
     return fail(summary, fix, **details)
 
@@ -564,6 +571,12 @@ REPLACEMENTS = {
 }
 # Known consumers whose fixed release is named (FAILURES.md N2: coqui TTS#2442, librosa#1853).
 KNOWN_FIXED = {"librosa": "0.10"}
+# The first release of each package with wheels built for NumPy 2 (their release notes): the
+# only upgrades numpy.abi names for an extension built against NumPy 1.
+NUMPY2_BUILDS = {"numba": "0.60.0", "scipy": "1.13.0", "pandas": "2.2.2",
+                 "scikit-learn": "1.4.2", "h5py": "3.11.0", "matplotlib": "3.8.4",
+                 "shapely": "2.0.4", "pyarrow": "16.0.0", "soxr": "0.4.0",
+                 "onnxruntime": "1.19.0", "opencv-python": "4.10.0.84"}
 
 def absent_aliases(names: tuple[str, ...]) -> tuple[Optional[str], list[str], Optional[str]]:
     """(numpy version, names the installed NumPy lacks, error). numpy.aliases runs in the
@@ -636,9 +649,10 @@ def aliases(ctx: Context) -> Result:
     installed sources for the absent ones (a byte-regex prefilter, then doctor.scan's AST pass;
     cached); uses in test files or under a guard (try/except, hasattr, a version test) do not count.
     Not installed or not importable: `skip`. An unguarded use, or librosa older than 0.10 while the
-    1.24 aliases are gone, fails; otherwise `ok`. The fix upgrades those packages or pins `numpy<2`
-    / `numpy<1.24`, and lists the replacement of each alias. Only code the deployment reaches is
-    judged (docs/reachability.md); uses outside it are listed in `details.unreached`.
+    1.24 aliases are gone, fails; otherwise `ok`. The fix upgrades a package only to a release known
+    to have stopped using them (`KNOWN_FIXED`; else "no fixed release known"), pins `numpy<2` /
+    `numpy<1.24`, and lists the replacement of each alias (the patch). Only code the deployment
+    reaches is judged (docs/reachability.md); uses outside it are listed in `details.unreached`.
     """
     version = dists.version("numpy")
     if version is None:
@@ -687,18 +701,18 @@ def aliases(ctx: Context) -> Result:
     details["users"] = users
     listed = "; ".join(f"{u['distribution']} {u['version']} ("
                        + ", ".join(f"np.{x}" for x in u["names"][:4]) + ")" for u in users[:5])
-    upgrades = []
-    for u in users:
-        fixed = KNOWN_FIXED.get(dists.canonical(u["distribution"]))
-        upgrades.append(dists.pip_install(f"{u['distribution']}>={fixed}" if fixed
-                                          else u["distribution"], extra="--upgrade"))
+    # an upgrade only where a release that stopped using the aliases is known (KNOWN_FIXED)
+    fixes = upgrades.plan(upgrades.upgrade(u["distribution"], u["version"], KNOWN_FIXED)
+                          for u in users)
     in_2 = any(n in ALIASES_2_0 for u in users for n in u["names"])
     pin = "numpy<2" if in_2 else "numpy<1.24"
     replaced = sorted({n for u in users for n in u["names"]})
-    fix = Fix("Upgrade the packages that still use the removed aliases (first command(s)); "
-              f"or pin {pin} (last command). In your own code use the replacements: "
+    fix = Fix(f"Packages that still use the removed aliases: {fixes.words()}"
+              + (" (first command(s))" if fixes.commands else "")
+              + f"; or pin {pin} (last command); or patch the code with the replacements: "
               + ", ".join(f"np.{n} -> {REPLACEMENTS.get(n, '?')}" for n in replaced[:8]),
-              commands=(steps(*upgrades), dists.pip_install(pin)))
+              commands=(*((steps(*fixes.commands),) if fixes.commands else ()),
+                        dists.pip_install(pin)))
     # no entry point known: a use in installed code may never run, so at most a warn
     report = fail if pairs or scan.can_fail() or any(
         u.get("origin") in ("editable", "project") for u in live) else warn

@@ -384,8 +384,8 @@ def providers(ctx: Context, facts: dict[str, Any]) -> Optional[Result]:
     fix = Fix("The CUDA provider's libraries are present but a session still does not use "
               "it: the driver is older than this build's CUDA, or no GPU is visible "
               "(CUDA_VISIBLE_DEVICES). Check the cuda.* findings, or install the "
-              "onnxruntime-gpu release built for the driver's CUDA.",
-              commands=(manual("nvidia-smi"),
-                        dists.pip_install("onnxruntime-gpu", extra="--upgrade")))
+              "onnxruntime-gpu release built for the driver's CUDA (ONNX Runtime's CUDA "
+              "table; no newer release is known to fix it by itself).",
+              commands=(manual("nvidia-smi"),))
     return fail(f"the CUDA provider is listed and its libraries resolve, but {fallback}", fix,
                 **details)

@@ -100,7 +100,8 @@ def consistency(ctx: Context, facts: dict[str, Any]) -> Result:
               for c in conflicts]
     wanted = sorted({_req_text(m["requires"]) for m in missing + conflicts})
     fix = Fix("Install what is missing, in versions every installed package accepts "
-              "(or upgrade the package that asks for an old version).",
+              "(a package that asks for an old version: pin the other one, or patch its "
+              "requirement; no fixed release of it is known here).",
               commands=(dists.pip_install(*wanted),))
     details = {"distributions": count, "missing": missing, "conflicts": conflicts,
                "problems": lines}

@@ -18,7 +18,7 @@ import time
 from dataclasses import dataclass
 from typing import Any, Optional
 
-from tts_doctor import dists
+from tts_doctor import dists, upgrades
 from tts_doctor.applicability import not_installed
 from tts_doctor.finding import Fix, Result, fail, manual, ok, steps, warn
 from tts_doctor.registry import Context, probe
@@ -454,30 +454,14 @@ def _group(uses: list[dict[str, Any]]) -> dict[str, list[str]]:
     return out
 
 
-def _older(version: str, than: str) -> bool:
-    """Whether `version` is older than `than`, by packaging (an invalid version is not)."""
-    from packaging.version import InvalidVersion, Version
-
-    try:
-        return Version(version) < Version(than)
-    except InvalidVersion:
-        return False
-
-
 def _names_fix(uses: list[dict[str, Any]], entries: list[Removed], numpy: Optional[str]) -> Fix:
-    commands: list[str] = []
-    unfixed = False
-    seen = set()
-    for u in uses:
-        dist = u["distribution"]
-        if dist in seen:
-            continue
-        seen.add(dist)
-        fixed = FIXED_IN.get(dists.canonical(dist))
-        if fixed and u["version"] and _older(u["version"], fixed):
-            commands.append(dists.pip_install(f"{dists.canonical(dist)}>={fixed}"))
-        else:
-            unfixed = True
+    # SciPy never brings a removed name back: the upgrades are of its users, where a release
+    # that stopped using the name is known (FIXED_IN); the rest get a shim, a pin or a patch
+    # (a user whose version is unknown is never called older)
+    users = upgrades.plan(upgrades.upgrade(u["distribution"], u["version"] or "", FIXED_IN)
+                          for u in uses)
+    commands = list(users.commands)
+    unfixed = bool(users.unfixed)
     forwardable = all(e.forward for e in entries)
     homes = ", ".join(f"{e.key} -> {e.home}" for e in entries[:6])
     parts = []
@@ -487,8 +471,7 @@ def _names_fix(uses: list[dict[str, Any]], entries: list[Removed], numpy: Option
     else:
         parts.append("Some of these names have no drop-in replacement, so no shim can restore "
                      "them; move the code to the new API")
-    if commands:
-        parts.append("upgrade the packages that fixed it")
+    parts.append(users.words())
     pin_note = ""
     pinned: tuple[str, ...] = ()
     if unfixed or not forwardable:

@@ -33,7 +33,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any, Optional
 
-from tts_doctor import dists
+from tts_doctor import dists, upgrades
 from tts_doctor.facts.torch_wheels import INDEX, torchaudio_line
 from tts_doctor.finding import Fix, Result, Status, cmd, fail, ok, skip, steps, system, warn
 from tts_doctor.registry import Context, probe
@@ -477,6 +477,10 @@ class Removed:
 
 
 _IO = "TorchCodec (torchcodec.decoders.AudioDecoder / encoders.AudioEncoder) or soundfile"
+# Callers of the removed APIs with a release known to have migrated off them (first such
+# release, by canonical name): the only upgrades torchaudio.api names. None known yet.
+CALLERS_FIXED_IN: dict[str, str] = {}
+
 REMOVED: tuple[Removed, ...] = (
     # 2.9: in 2.8.0's __all__, absent from 2.11.0
     Removed("torchaudio", "info", "2.9", "soundfile.info, or AudioDecoder(path).metadata"),
@@ -649,16 +653,15 @@ def api(ctx: Context, facts: dict[str, Any]) -> Optional[Result]:
                          for pkg, items in groups.items())
         names = sorted({r["name"] for r in bad})
         first = min((by_key[n].removed_in for n in names), key=lambda v: dists.release(v) or ())
-        upgrades = []
-        for label in groups:
-            dist_name = label.rsplit(" ", 1)[0]
-            upgrades.append(dists.pip_install(f"{dists.canonical(dist_name)}", extra="--upgrade"))
+        # an upgrade of a caller only to a release known to have migrated (CALLERS_FIXED_IN)
+        callers = upgrades.plan(upgrades.upgrade(*label.rsplit(" ", 1), CALLERS_FIXED_IN)
+                                for label in groups)
         pin = dists.pip_install(f"torchaudio<{first}")
         homes = "; ".join(f"{n} -> {by_key[n].instead}" for n in names[:6])
-        fix = Fix(f"Upgrade the packages that call them (their newer releases may have "
-                  f"migrated), or keep torchaudio below {first} (with the torch of that line; "
-                  f"see torchaudio.pair), or migrate: {homes}.",
-                  commands=(steps(*upgrades), pin))
+        fix = Fix(f"The packages that call them: {callers.words()}. Keep torchaudio below "
+                  f"{first} (with the torch of that line; see torchaudio.pair), or patch the "
+                  f"calls: {homes}.",
+                  commands=(*((steps(*callers.commands),) if callers.commands else ()), pin))
         if breaking:
             # no entry point known: a use in installed code may never run, so at most a warn
             report = fail if reach.get("known") or any(
