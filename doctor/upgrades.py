@@ -35,13 +35,17 @@ class Upgrade:
     @property
     def available(self) -> bool:
         """A fixed release is known and newer than the installed one (or nothing is
-        installed): upgrading to it is a real fix."""
+        installed: `installed` None): upgrading to it is a real fix. An installed version
+        that does not parse (or is unknown, '') is never called older."""
         if not self.fixed_in:
             return False
-        have, want = dists.parse(self.installed), dists.parse(self.fixed_in)
+        want = dists.parse(self.fixed_in)
         if want is None:
             return False
-        return have is None or have < want  # type: ignore[operator]
+        if self.installed is None:
+            return True
+        have = dists.parse(self.installed)
+        return have is not None and have < want  # type: ignore[operator]
 
     def command(self) -> Optional[Command]:
         """`pip install 'X>=FIXED'` when an upgrade is available, else None."""

@@ -39,7 +39,8 @@ def test_numba_that_predates_the_installed_numpy_names_a_numba_only_when_one_is_
     # numba's "needs NumPy 2.2 or less" gets a pin, not a blind "upgrade numba"
     np_line = ".".join(map(str, dists.release(dists.version("numpy"))[:2]))
     assert np_line not in numba_probes.NUMBA_FOR_NUMPY
-    fix = numba_probes.import_fix("ImportError: Numba needs NumPy 2.2 or less. Got NumPy 2.4.")
+    fix = numba_probes.import_fix(f"ImportError: Numba needs NumPy 2.2 or less. Got NumPy "
+                                  f"{np_line}.")
     assert fix.commands == (f"{dists.python()} -m pip install 'numpy<2.3'",)
     assert upgrades.NO_FIXED_RELEASE in fix.description
     assert "upgrade numba" not in fix.description
