@@ -88,18 +88,20 @@ NUMBA_FOR_NUMPY = {"1.24": "0.57.0", "1.25": "0.58.0", "1.26": "0.58.1", "2.0": 
                    "2.1": "0.61.0", "2.2": "0.61.2"}
 
 
-def import_fix(message: str, llvmlite_req: Optional[str] = None) -> Fix:
+def import_fix(message: str, llvmlite_req: Optional[str] = None,
+               numpy: Optional[str] = None) -> Fix:
     """The fix for numba's own import-time checks (NumPy range, llvmlite version);
-    `llvmlite_req`: numba's requirement on llvmlite, as collected. Pure: the versions come
-    from numba's own message. An upgrade is named only to a numba known to support the NumPy
-    found (`NUMBA_FOR_NUMPY`, tts_doctor.upgrades)."""
+    `llvmlite_req`: numba's requirement on llvmlite, `numpy`: the installed NumPy, as
+    collected (pure: no metadata is read here). An upgrade is named only to a numba known to
+    support that NumPy (`NUMBA_FOR_NUMPY`, tts_doctor.upgrades)."""
     m = _NEEDS.search(message)
     if m and m.group("dir") == "less":
         major, minor = (int(x) for x in m.group("version").split("."))
         pin = f"numpy<{major}.{minor + 1}"
-        # numba's message names the NumPy it found: "... or less. Got NumPy 2.0."
+        # the NumPy found: collected, or named by numba's message ("... Got NumPy 2.0.")
         got = re.search(r"Got NumPy (\d+\.\d+)", message)
-        np_line = got.group(1) if got else ""
+        np_line = ".".join(map(str, (dists.release(numpy) or ())[:2])) if numpy else (
+            got.group(1) if got else "")
         # numba refuses this NumPy, so any numba that supports it is newer than this one
         up = upgrades.Upgrade("numba", None, NUMBA_FOR_NUMPY.get(np_line))
         command = up.command()
@@ -188,7 +190,7 @@ def numba_numpy(ctx: Context, facts: dict[str, Any]) -> Optional[Result]:
     error = facts.get("import_error")
     if error:
         details["error"] = error
-        fix = import_fix(error, facts.get("declares_llvmlite"))
+        fix = import_fix(error, facts.get("declares_llvmlite"), facts.get("numpy"))
         m = _NEEDS.search(error)
         if m:
             return fail(f"numba {version} does not import with numpy {np_version}: "
@@ -237,7 +239,8 @@ def jit(ctx: Context, facts: dict[str, Any]) -> Optional[Result]:
     error = facts.get("import_error")
     if error:
         return fail(f"numba {version} does not import, so nothing can be JIT-compiled: "
-                    f"{error}"[:400], import_fix(error, facts.get("declares_llvmlite")),
+                    f"{error}"[:400], import_fix(error, facts.get("declares_llvmlite"),
+                                                 facts.get("numpy")),
                     numba=version, error=error)
     real = facts.get("resampy_compile")
     if real:
@@ -653,7 +656,8 @@ def _resampy_facts(ctx: Context) -> tuple[Any, dict[str, Any]]:
         return None, facts
     _numba, error, _ = _import_numba()
     if error:
-        facts.update(numba_error=error, declares_llvmlite=_requirement("numba", "llvmlite"))
+        facts.update(numba_error=error, declares_llvmlite=_requirement("numba", "llvmlite"),
+                     numpy=dists.version("numpy"))
         return None, facts
     try:
         import resampy
@@ -671,7 +675,8 @@ def _resampy_early(ctx: Context, facts: dict[str, Any]) -> tuple[bool, Optional[
     error = facts.get("numba_error")
     if error:
         return False, fail(f"resampy {version} cannot run: numba does not import: {error}"
-                           [:400], import_fix(error, facts.get("declares_llvmlite")),
+                           [:400], import_fix(error, facts.get("declares_llvmlite"),
+                                              facts.get("numpy")),
                            resampy=version, error=error)
     error = facts.get("import_error")
     if error:
