@@ -77,7 +77,7 @@ def build(*, target: dict[str, Any], interpreter: dict[str, Any], context: Conte
 def write(path: str, data: dict[str, Any]) -> None:
     from tts_doctor import atomic
 
-    atomic.write_text(path, json.dumps(data, indent=1, sort_keys=True, allow_nan=False) + "\n")
+    atomic.write_text(path, json.dumps(data, indent=1, allow_nan=False) + "\n")
 
 
 def _want(data: dict[str, Any], key: str, kind: type, label: str) -> Any:

@@ -217,7 +217,7 @@ def test_no_ok_on_behalf_of_modules_never_imported(monkeypatch):
             "x.b": {"error": None, "signatures": [], "output": "", "checked": False,
                     "crashed": None}}
     monkeypatch.setattr(numpy_probes, "import_in_subprocess", lambda modules: done)
-    res = numpy_probes.abi(Context())
+    res = numpy_probes.abi(Context(), numpy_probes.collect_abi(Context()))
     assert res.status is Status.WARN, res
     assert "could not be checked" in res.summary and "x.b" in res.summary
     assert [u["module"] for u in res.details["not_checked"]] == ["x.b"]

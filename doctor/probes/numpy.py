@@ -421,9 +421,53 @@ def _numpy_major() -> Optional[int]:
     return rel[0] if rel else None
 
 
+def collect_abi(ctx: Context) -> dict[str, Any]:
+    """The installed NumPy, the extension modules built against the other major (from their
+    .so files), and what importing them (alone, then as their package uses them) did:
+    broken, imports cleanly, never imported, optional."""
+    version = dists.version("numpy")
+    if version is None:
+        return {"numpy": None}
+    major = _numpy_major() or 0
+    other = "1" if major >= 2 else "2"
+    t0 = time.perf_counter()
+    builds: dict[str, tuple[Any, list[dict[str, str]]]] = {}
+    counted = 0
+    for key, dist in sorted(dists.all_distributions().items()):
+        if key == "numpy":
+            continue
+        found = extension_builds(dist)
+        counted += len(found)
+        odd = [b for b in found if b["build"] == other]
+        if odd:
+            builds[dist.metadata["Name"]] = (dist, odd)
+    scan_s = time.perf_counter() - t0
+    details: dict[str, Any] = {"numpy": version, "major": major, "extensions": counted,
+                               "scan_s": round(scan_s, 3)}
+    if not builds:
+        return details
+    # Confirm by importing: one fresh process per distribution, side by side. (Under NumPy 1
+    # the suspects are NumPy 2 builds: fine by default, since NumPy 2 builds target the 1.x
+    # API, broken only when built for a newer C API; the imports tell.)
+    from concurrent.futures import ThreadPoolExecutor
+
+    jobs = {name: sorted({b["module"] for b in odd})[:8] for name, (_d, odd) in builds.items()}
+    with ThreadPoolExecutor(max_workers=min(4, len(jobs))) as pool:
+        done = dict(zip(jobs, pool.map(import_in_subprocess, jobs.values())))
+    broken, clean, unchecked = sort_imports(
+        {name: (builds[name][0].version, modules) for name, modules in jobs.items()},
+        done, other)
+    optional: list[dict[str, Any]] = []
+    if broken:  # as the packages use them: imported by their package, or optional
+        broken, optional = confirm_reach(broken, {n: d for n, (d, _o) in builds.items()})
+    details.update(broken=broken, imports_cleanly=clean, not_checked=unchecked,
+                   optional=optional, confirm_s=round(time.perf_counter() - t0 - scan_s, 3))
+    return details
+
+
 @probe("numpy.abi", title="Extension modules built against the NumPy major that is installed",
-       families=("N1",), timeout=60)
-def abi(ctx: Context) -> Result:
+       families=("N1",), timeout=60, collect=collect_abi)
+def abi(ctx: Context, facts: dict[str, Any]) -> Result:
     """Checks that no installed extension module was built against the other NumPy major.
 
     Skips when numpy is not installed. Reads each distribution's .so files (listed in RECORD, cached
@@ -443,44 +487,19 @@ def abi(ctx: Context) -> Result:
     (`NUMPY2_BUILDS`), says "no fixed release known" for the others, and pins `numpy<2`; under
     NumPy 1 it upgrades numpy to 2.
     """
-    version = dists.version("numpy")
+    version = facts.get("numpy")
     if version is None:
         return skip("numpy is not installed")
-    major = _numpy_major() or 0
+    major = int(facts.get("major") or 0)
     other = "1" if major >= 2 else "2"
-    t0 = time.perf_counter()
-    builds: dict[str, tuple[Any, list[dict[str, str]]]] = {}
-    counted = 0
-    for key, dist in sorted(dists.all_distributions().items()):
-        if key == "numpy":
-            continue
-        found = extension_builds(dist)
-        counted += len(found)
-        odd = [b for b in found if b["build"] == other]
-        if odd:
-            builds[dist.metadata["Name"]] = (dist, odd)
-    scan_s = time.perf_counter() - t0
-    details: dict[str, Any] = {"numpy": version, "extensions": counted,
-                               "scan_s": round(scan_s, 3)}
-    if not builds:
+    counted = facts.get("extensions", 0)
+    details = dict(facts)
+    details.pop("major", None)
+    if "broken" not in facts:
         return ok(f"numpy {version}: {counted} extension module(s) use the NumPy C API, "
                   f"none built against NumPy {other}.x", **details)
-    # Confirm by importing: one fresh process per distribution, side by side. (Under NumPy 1
-    # the suspects are NumPy 2 builds: fine by default, since NumPy 2 builds target the 1.x
-    # API, broken only when built for a newer C API; the imports tell.)
-    from concurrent.futures import ThreadPoolExecutor
-
-    jobs = {name: sorted({b["module"] for b in odd})[:8] for name, (_d, odd) in builds.items()}
-    with ThreadPoolExecutor(max_workers=min(4, len(jobs))) as pool:
-        done = dict(zip(jobs, pool.map(import_in_subprocess, jobs.values())))
-    broken, clean, unchecked = sort_imports(
-        {name: (builds[name][0].version, modules) for name, modules in jobs.items()},
-        done, other)
-    optional: list[dict[str, Any]] = []
-    if broken:  # as the packages use them: imported by their package, or optional
-        broken, optional = confirm_reach(broken, {n: d for n, (d, _o) in builds.items()})
-    details.update(broken=broken, imports_cleanly=clean, not_checked=unchecked,
-                   optional=optional, confirm_s=round(time.perf_counter() - t0 - scan_s, 3))
+    broken, clean = list(facts["broken"]), list(facts["imports_cleanly"])
+    unchecked, optional = list(facts["not_checked"]), list(facts["optional"])
     note = ""
     if optional:
         note = (f"; {len(optional)} optional module(s) built against NumPy {other}.x fail to "
@@ -640,9 +659,40 @@ def alias_usages(absent: list[str]) -> list[dict[str, Any]]:
     return out
 
 
+def collect_aliases(ctx: Context) -> dict[str, Any]:
+    """The installed NumPy, which of the removed aliases it lacks (asked with hasattr in the
+    worker), the uses of those in the environment's code (file, line, guarded, reached), the
+    installed versions of the packages KNOWN_FIXED names, and what the closure knows."""
+    version = dists.version("numpy")
+    if version is None:
+        return {"numpy": None}
+    runtime, absent, error = absent_aliases(ALIASES_1_24 + ALIASES_2_0)
+    facts: dict[str, Any] = {"numpy": version, "runtime": runtime, "absent": absent,
+                             "error": error}
+    if error:
+        return facts
+    t0 = time.perf_counter()
+    facts["uses"] = alias_usages(absent)
+    facts["scan_s"] = round(time.perf_counter() - t0, 3)
+    facts["installed"] = {name: dists.version(name) for name in KNOWN_FIXED}
+    facts["can_fail"] = scan.can_fail()
+    facts["entries"] = list(scan.reach_facts().get("entries") or [])
+    return facts
+
+
+def _older(have: str, than: str) -> bool:
+    """Whether version `have` is older than `than` (packaging; an unparseable one is not)."""
+    from packaging.version import InvalidVersion, Version
+
+    try:
+        return Version(have) < Version(than)
+    except InvalidVersion:
+        return False
+
+
 @probe("numpy.aliases", title="NumPy aliases removed in 1.24 and 2.0, and who still uses them",
-       families=("N2",), timeout=120, isolated=True)
-def aliases(ctx: Context) -> Result:
+       families=("N2",), timeout=120, isolated=True, collect=collect_aliases)
+def aliases(ctx: Context, facts: dict[str, Any]) -> Result:
     """Checks whether installed code uses NumPy aliases that the installed NumPy no longer has.
 
     Imports numpy in the worker and asks `hasattr` for each alias removed in 1.24 or 2.0, then scans
@@ -654,32 +704,31 @@ def aliases(ctx: Context) -> Result:
     `numpy<1.24`, and lists the replacement of each alias (the patch). Only code the deployment
     reaches is judged (docs/reachability.md); uses outside it are listed in `details.unreached`.
     """
-    version = dists.version("numpy")
+    version = facts.get("numpy")
     if version is None:
         return skip("numpy is not installed")
-    runtime, absent, error = absent_aliases(ALIASES_1_24 + ALIASES_2_0)
+    runtime, absent, error = facts.get("runtime"), list(facts.get("absent") or []), \
+        facts.get("error")
     if error:
         return skip(f"numpy {version} does not import, so its aliases cannot be checked "
                     f"({error}); numpy.abi and packages.consistency say why", numpy=version,
                     error=error)
-    t0 = time.perf_counter()
     # only the code the deployment reaches is judged (doctor/usage.py); the rest is listed
-    uses, outside = scan.split_reached(alias_usages(absent))
+    uses, outside = scan.split_reached(facts["uses"])
     live = [u for u in uses if not u["guarded"]]
     guarded = [u for u in uses if u["guarded"]]
     details: dict[str, Any] = {"numpy": runtime, "absent": absent,
-                               "scan_s": round(time.perf_counter() - t0, 3),
+                               "scan_s": facts.get("scan_s"),
                                "guarded_or_tests": guarded[:20],
                                "unreached_users": scan.unreached_details(outside)}
-    unreached = scan.unreached_note(outside)
+    unreached = scan.unreached_note(outside, facts.get("entries") or [])
     if unreached:
         details["unreached"] = unreached
     # Known version pairs: named even when the scan cache or a guard hides the use.
     pairs = []
     for name, fixed in KNOWN_FIXED.items():
-        have = dists.version(name)
-        if have and dists.release(have) and dists.release(have) < dists.release(fixed) \
-                and {"float", "complex", "int"} & set(absent):
+        have = (facts.get("installed") or {}).get(name)
+        if have and _older(have, fixed) and {"float", "complex", "int"} & set(absent):
             pairs.append({"distribution": name, "version": have, "fixed_in": fixed})
     details["known_pairs"] = pairs
     if not live and not pairs:
@@ -714,7 +763,7 @@ def aliases(ctx: Context) -> Result:
               commands=(*((steps(*fixes.commands),) if fixes.commands else ()),
                         dists.pip_install(pin)))
     # no entry point known: a use in installed code may never run, so at most a warn
-    report = fail if pairs or scan.can_fail() or any(
+    report = fail if pairs or facts.get("can_fail") or any(
         u.get("origin") in ("editable", "project") for u in live) else warn
     note = f" ({scan.NO_ENTRY_NOTE})" if report is warn else ""
     return report(f"numpy {runtime} no longer has aliases that installed code uses: {listed} "
