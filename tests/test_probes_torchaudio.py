@@ -197,8 +197,10 @@ def test_a_version_mismatch_that_loads_and_runs_is_not_a_failure():
     pytest.param(envs.TORCHAUDIO_BROKEN, id="broken", marks=pytest.mark.slow),
     pytest.param(envs_torch.TORCHAUDIO_USERS, id="users")])
 def test_recorded_facts_judge_to_the_live_findings(cli, make_env, tmp_path, spec):
-    """A real torchaudio environment's facts (--save-facts) judged again with --facts after
-    the environment is moved away: the same findings, none of them replayed."""
+    """A real torchaudio environment's facts (--save-facts) judged again with --facts: the
+    same findings, none of them replayed, also in a process where every read of the machine
+    raises. (The environment is shared with other tests running at the same time, so it is
+    never moved away: the blindfolded judge is the proof that nothing of it is read.)"""
     import json
 
     venv = make_env(spec)
@@ -208,12 +210,7 @@ def test_recorded_facts_judge_to_the_live_findings(cli, make_env, tmp_path, spec
     assert [f["id"] for f in live.json["findings"]] == IDS
     saved = json.loads(facts.read_text())
     assert all("facts" in saved["probes"][i] for i in IDS), saved["probes"].keys()
-    moved = venv.path.with_name(venv.path.name + "-moved")
-    venv.path.rename(moved)
-    try:
-        judged = cli("check", "--json", "--only", "torchaudio.*", "--facts", str(facts))
-    finally:
-        moved.rename(venv.path)
+    judged = cli("check", "--json", "--only", "torchaudio.*", "--facts", str(facts))
     assert judged.returncode == live.returncode, judged
 
     def comparable(r):
