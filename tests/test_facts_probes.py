@@ -20,6 +20,11 @@ from tests.harness import envs, envs_numeric, envs_text
 from tests.harness.apps import write_app
 from tests.harness.envs_families import MODELSCOPE_DATASETS, PHONEMIZER_LOADER, TEXT_NO_DATA
 from tests.harness.recipes import write_recipe
+from tests.harness.venvs import EnvSpec
+
+# shims are installed into this one and removed again: an environment of this module's own, so
+# that test_probes_scipy's shims test (SCIPY_MODERN_SHIMMED) never runs beside it on the same
+SHIMS_OWN = EnvSpec("facts-shims", steps=envs_text.SCIPY_MODERN_SHIMMED.steps)
 
 pytestmark = pytest.mark.venv
 
@@ -217,7 +222,7 @@ def _shims(cli: Any, python: str, *names: str) -> Iterator[None]:
 
 def test_the_shims_probe_judges_its_facts_to_the_live_finding(cli, make_env, tmp_path):
     # the real shims installed into an environment of our own (as test_probes_scipy does)
-    venv = make_env(envs_text.SCIPY_MODERN_SHIMMED)
+    venv = make_env(SHIMS_OWN)
     with _shims(cli, str(venv.python), "scipy_names"):
         _round_trip(cli, tmp_path, "shims.*",
                     Live(_python(venv), {"shims.installed": "ok"}))
