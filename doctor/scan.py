@@ -143,21 +143,34 @@ class _Visitor(AliasVisitor):
 
 
 @functools.lru_cache(maxsize=64)
-def _prefilter_for(patterns: tuple[Pattern, ...]) -> Callable[[bytes], bool]:
-    """One cheap byte test for a whole pattern set: a top package, a module's last part, and
-    any of the names in a use-shaped position (`x.name`, or `import ... name`)."""
-    tops = {p.module.split(".")[0].encode() for p in patterns}
-    lasts = {p.module.split(".")[-1].encode() for p in patterns}
+def _prefilter_parts(patterns: tuple[Pattern, ...]
+                     ) -> tuple[tuple[bytes, ...], tuple[bytes, ...], Callable[[bytes], bool]]:
+    """The parts of `_prefilter_for`: the top packages, the modules' last parts, and the test
+    of a use-shaped name (`x.name`, or `import ... name`)."""
+    tops = tuple(sorted({p.module.split(".")[0].encode() for p in patterns}))
+    lasts = tuple(sorted({p.module.split(".")[-1].encode() for p in patterns}))
     names = sorted({re.escape(p.name) for p in patterns}, key=len, reverse=True)
     alt = "|".join(names)
     # two regexes that each start with a literal ('.', 'import'): the regex engine then skips
     # to the literal's occurrences instead of trying an alternation at every position
-    attr = re.compile(rf"\.[ \t]*(?:{alt})\b".encode())
-    imported = re.compile(rf"import[ \t]*\(?[\w\s,\\]*?\b(?:{alt})\b".encode())
+    attr = re.compile(rf"\.[ \t]*(?:{alt})\b".encode()).search
+    imported = re.compile(rf"import[ \t]*\(?[\w\s,\\]*?\b(?:{alt})\b".encode()).search
+
+    def shaped(source: bytes) -> bool:
+        return attr(source) is not None or imported(source) is not None
+
+    return tops, lasts, shaped
+
+
+@functools.lru_cache(maxsize=64)
+def _prefilter_for(patterns: tuple[Pattern, ...]) -> Callable[[bytes], bool]:
+    """One cheap byte test for a whole pattern set: a top package, a module's last part, and
+    any of the names in a use-shaped position (`x.name`, or `import ... name`)."""
+    tops, lasts, shaped = _prefilter_parts(patterns)
 
     def test(source: bytes) -> bool:
         return (any(t in source for t in tops) and any(m in source for m in lasts)
-                and (attr.search(source) is not None or imported.search(source) is not None))
+                and shaped(source))
 
     return test
 
@@ -199,13 +212,18 @@ class Watch:
         return out
 
     def test(self) -> Callable[[bytes], bool]:
-        generic = _prefilter_for(self.patterns)
+        tops, rest = self.parts()
+        return lambda source: any(t in source for t in tops) and rest(source)
+
+    def parts(self) -> tuple[tuple[bytes, ...], Callable[[bytes], bool]]:
+        """`test()` as (top packages, rest): a file passes when it holds one of the tops and
+        passes the rest. `FileScan` looks for the tops of every group at once, then runs
+        the rest of the groups whose top it found."""
+        tops, lasts, shaped = _prefilter_parts(self.patterns)
         if self.prefilter is None:
-            return generic
-        strict = [re.compile(x) for x in self.prefilter]
-        tops = tuple({p.module.split(".")[0].encode() for p in self.patterns})
-        return lambda source: (any(t in source for t in tops)
-                               and any(r.search(source) is not None for r in strict))
+            return tops, lambda source: any(m in source for m in lasts) and shaped(source)
+        strict = tuple(re.compile(x).search for x in self.prefilter)
+        return tops, lambda source: any(r(source) is not None for r in strict)
 
 
 WATCHED: dict[str, Watch] = {}
@@ -299,10 +317,20 @@ class FileScan:
 
     def __init__(self, tests: list[tuple[Watch, Callable[[bytes], bool]]]):
         self.tests = tests
+        # each group's test split in two (`Watch.parts`): the tops of all groups are looked
+        # for once per file (a scan of the bytes each: most of the cost of this filter), and
+        # only the groups whose top the file holds run the rest of their test
+        self.parts = [(w, *w.parts()) for w, _ in tests]
+        self.needles = tuple(sorted({t for _, tops, _ in self.parts for t in tops}))
 
     def wanted(self, source: bytes, owner: str = "") -> list[Watch]:
-        """The groups whose byte test the file passes (its owner not excluded)."""
-        return [w for w, t in self.tests if owner not in w.exclude and t(source)]
+        """The groups whose byte test (`Watch.test`) the file passes (its owner not
+        excluded)."""
+        found = [t for t in self.needles if t in source]
+        if not found:
+            return []
+        return [w for w, tops, rest in self.parts
+                if owner not in w.exclude and any(t in found for t in tops) and rest(source)]
 
     def scan(self, source: bytes, want_imports: bool = False,
              module: str = "", is_package: bool = False, owner: str = "",
@@ -419,7 +447,11 @@ class RefVisitor(AliasVisitor):
     called) and the first line of the function it is in (0 at module level). Left out:
     relative imports (the package's own code), `if TYPE_CHECKING:` blocks
     and annotations (never evaluated at run time), and chains through a local name the file
-    also assigns (`np = None` in an except branch: the name is not always the module)."""
+    also assigns (`np = None` in an except branch: the name is not always the module).
+
+    The tree is walked without recursion, in the order `ast.NodeVisitor` would visit it
+    (aliases take effect where their import stands): most of the cost of the names pass is
+    this walk over every node of the files the deployment reaches."""
 
     def __init__(self, tops: set[str]):
         super().__init__()
@@ -432,28 +464,6 @@ class RefVisitor(AliasVisitor):
 
     def _scope(self) -> str:
         return "function" if self.depth else "module"
-
-    def visit(self, node: ast.AST) -> None:
-        """NodeVisitor's dispatch, faster: one dict lookup per node type."""
-        kind = type(node)
-        method = _REF_DISPATCH.get(kind)
-        if method is None:
-            name = "visit_" + kind.__name__
-            method = _REF_DISPATCH[kind] = getattr(RefVisitor, name, RefVisitor.generic_visit)
-        method(self, node)
-
-    def generic_visit(self, node: ast.AST) -> None:
-        for field in node._fields:
-            value = getattr(node, field, None)
-            if type(value) is list:
-                for item in value:
-                    if isinstance(item, ast.AST):
-                        self.visit(item)
-            elif isinstance(value, ast.AST):
-                self.visit(value)
-
-    def visit_Constant(self, node: ast.Constant) -> None:
-        return
 
     def _add(self, line: int, dotted: str, kind: str, local: str = "") -> None:
         self.refs.append((line, dotted, kind, self._scope(), local, self.function))
@@ -471,35 +481,87 @@ class RefVisitor(AliasVisitor):
                     self._add(node.lineno, f"{node.module}.{a.name}", "from")
         super().visit_ImportFrom(node)
 
-    def visit_If(self, node: ast.If) -> None:
-        if _type_checking(node.test):
-            for child in node.orelse:
-                self.visit(child)
-            return
-        self.generic_visit(node)
+    def visit(self, node: ast.AST) -> None:
+        """Walk `node` and everything below it (pre-order, fields in their order)."""
+        stack: list[Any] = [node]
+        pop, push = stack.pop, stack.append
+        AST, Name, Attribute, Load = ast.AST, ast.Name, ast.Attribute, ast.Load
+        Constant, Call, If, AnnAssign = ast.Constant, ast.Call, ast.If, ast.AnnAssign
+        Import, ImportFrom = ast.Import, ast.ImportFrom
+        functions = (ast.FunctionDef, ast.AsyncFunctionDef, ast.Lambda)
+        aliases, tops, stored = self.aliases, self.tops, self.stored
+        fields_of = _CHILD_FIELDS
+        while stack:
+            item = pop()
+            kind = type(item)
+            if kind is Name:
+                if not isinstance(item.ctx, Load):
+                    stored.add(item.id)
+                continue
+            if kind is Constant:
+                continue
+            if kind is Attribute:
+                base = item.value
+                while type(base) is Attribute:
+                    base = base.value
+                if type(base) is Name and base.id in aliases and \
+                        aliases[base.id].split(".")[0] in tops:
+                    self._attribute(item, base.id)
+                    continue
+            elif kind is tuple:  # leaving a function (True: entering its body)
+                if item[0]:
+                    self.depth += 1
+                else:
+                    self.depth -= 1
+                self.function = item[1]
+                continue
+            elif kind is Call:
+                self._setattr(item)
+            elif kind is Import:
+                self.visit_Import(item)
+                continue
+            elif kind is ImportFrom:
+                self.visit_ImportFrom(item)
+                continue
+            elif kind is If:
+                if _type_checking(item.test):
+                    stack.extend(reversed(item.orelse))
+                    continue
+            elif kind in functions:
+                self._function(item, stack)
+                continue
+            elif kind is AnnAssign:
+                if item.value is not None:
+                    push(item.value)
+                push(item.target)
+                continue
+            fields = fields_of.get(kind)
+            if fields is None:
+                fields = fields_of[kind] = tuple(reversed([f for f in kind._fields
+                                                           if f not in _LEAF_FIELDS]))
+            for name in fields:
+                value = getattr(item, name, None)
+                if type(value) is list:
+                    for child in reversed(value):
+                        if isinstance(child, AST):
+                            push(child)
+                elif isinstance(value, AST):
+                    push(value)
 
-    def _function(self, node: Any) -> None:
-        for d in getattr(node, "decorator_list", ()):
-            self.visit(d)
-        args = node.args
-        for default in [*args.defaults, *(d for d in args.kw_defaults if d is not None)]:
-            self.visit(default)
-        for a in [*getattr(args, "posonlyargs", []), *args.args, *args.kwonlyargs,
-                  *(x for x in (args.vararg, args.kwarg) if x is not None)]:
-            self.stored.add(a.arg)
-        self.depth += 1
-        outer, self.function = self.function, node.lineno
-        if isinstance(node.body, list):
-            for stmt in node.body:
-                self.visit(stmt)
-        else:  # a lambda
-            self.visit(node.body)
-        self.depth -= 1
-        self.function = outer
+    def _attribute(self, node: ast.Attribute, local: str) -> None:
+        """A chain through an alias of a library in `tops`."""
+        if not isinstance(node.ctx, ast.Load):
+            # `torch.backends.cudnn.benchmark = True` sets the last name: only the rest is used
+            full = self.dotted(node)
+            if full:
+                self.assigned.add(full)
+            dotted = self.dotted(node.value) if isinstance(node.value, ast.Attribute) else None
+        else:
+            dotted = self.dotted(node)
+        if dotted is not None:
+            self._add(node.lineno, dotted, "attr", local)
 
-    visit_FunctionDef = visit_AsyncFunctionDef = visit_Lambda = _function
-
-    def visit_Call(self, node: ast.Call) -> None:
+    def _setattr(self, node: ast.Call) -> None:
         # setattr(module, "name", value): the file makes the name itself (a patcher)
         if isinstance(node.func, ast.Name) and node.func.id == "setattr" and \
                 len(node.args) >= 2 and isinstance(node.args[1], ast.Constant) and \
@@ -507,37 +569,27 @@ class RefVisitor(AliasVisitor):
             owner = self.dotted(node.args[0])
             if owner:
                 self.assigned.add(f"{owner}.{node.args[1].value}")
-        self.generic_visit(node)
 
-    def visit_AnnAssign(self, node: ast.AnnAssign) -> None:
-        self.visit(node.target)
-        if node.value is not None:
-            self.visit(node.value)
-
-    def visit_Name(self, node: ast.Name) -> None:
-        if not isinstance(node.ctx, ast.Load):
-            self.stored.add(node.id)
-
-    def visit_Attribute(self, node: ast.Attribute) -> None:
-        base: ast.AST = node
-        while isinstance(base, ast.Attribute):
-            base = base.value
-        if isinstance(base, ast.Name) and base.id in self.aliases and \
-                self.aliases[base.id].split(".")[0] in self.tops:
-            # `torch.backends.cudnn.benchmark = True` sets the last name: only the rest is used
-            if not isinstance(node.ctx, ast.Load):
-                full = self.dotted(node)
-                if full:
-                    self.assigned.add(full)
-            dotted = self.dotted(node) if isinstance(node.ctx, ast.Load) else \
-                self.dotted(node.value) if isinstance(node.value, ast.Attribute) else None
-            if dotted is not None:
-                self._add(node.lineno, dotted, "attr", base.id)
-            return
-        self.generic_visit(node)
+    def _function(self, node: Any, stack: list[Any]) -> None:
+        """Decorators and defaults run where the function is defined; its body (after the
+        arguments are bound) runs in the function's scope; annotations never."""
+        args = node.args
+        for a in [*getattr(args, "posonlyargs", []), *args.args, *args.kwonlyargs,
+                  *(x for x in (args.vararg, args.kwarg) if x is not None)]:
+            self.stored.add(a.arg)
+        stack.append((False, self.function))
+        body = node.body if isinstance(node.body, list) else [node.body]  # a lambda's
+        stack.extend(reversed(body))
+        stack.append((True, node.lineno))
+        defaults = [*args.defaults, *(d for d in args.kw_defaults if d is not None)]
+        stack.extend(reversed(defaults))
+        stack.extend(reversed(getattr(node, "decorator_list", ())))
 
 
-_REF_DISPATCH: dict[type, Callable[..., None]] = {}
+# fields that never hold a node worth walking (`ctx` holds Load/Store: no fields of its own)
+_LEAF_FIELDS = frozenset({"ctx", "id", "attr", "arg", "module", "level", "kind",
+                          "type_comment", "conversion", "is_async", "n", "s"})
+_CHILD_FIELDS: dict[type, tuple[str, ...]] = {}  # node type -> its fields, reversed
 
 
 def refs_of(tree: ast.AST, tops: set[str], source: Optional[bytes] = None) -> list[list[Any]]:
@@ -737,7 +789,7 @@ def _guard_test(test: ast.AST) -> bool:
 def _availability_test(test: ast.AST) -> bool:
     """`_guard_test` plus availability tests (`is_torch_npu_available()`), from the names,
     attributes and strings of the test (no `ast.dump`: this runs for every use)."""
-    for node in ast.walk(test):
+    for node in _nodes(test):
         if isinstance(node, ast.Name):
             word = node.id
         elif isinstance(node, ast.Attribute):
@@ -752,52 +804,105 @@ def _availability_test(test: ast.AST) -> bool:
     return False
 
 
+def _nodes(top: ast.AST) -> list[ast.AST]:
+    """Every node below `top` and itself, as `ast.walk` gives them (in another order),
+    without the `ctx` leaves and without a generator per node."""
+    out: list[ast.AST] = []
+    stack = [top]
+    AST = ast.AST
+    fields_of = _CHILD_FIELDS
+    while stack:
+        node = stack.pop()
+        out.append(node)
+        kind = type(node)
+        fields = fields_of.get(kind)
+        if fields is None:
+            fields = fields_of[kind] = tuple(reversed([f for f in kind._fields
+                                                       if f not in _LEAF_FIELDS]))
+        for name in fields:
+            value = getattr(node, name, None)
+            if type(value) is list:
+                stack.extend(x for x in value if isinstance(x, AST))
+            elif isinstance(value, AST):
+                stack.append(value)
+    return out
+
+
 def _guarded_in(tree: ast.AST, lines: Optional[set[int]] = None,
                 availability: bool = False, texts: Optional[list[bytes]] = None) -> set[int]:
     """The guarded lines of a parsed file. Statements are walked without descending into
     expressions (the costly part of a full walk); conditional expressions are looked for only
     inside the statements that hold one of `lines` (every statement when not given).
     `availability` (compat.api-drift) also counts `if ...available...:` tests and
-    `hasattr(...) and ...` expressions as guards."""
+    `hasattr(...) and ...` expressions as guards.
+
+    With `lines`, the answer is which of them are guarded (a subset of `lines`), and only
+    the statements that hold one of them are looked at: a statement's guards cover lines
+    inside it only."""
+    import bisect
+
     test_of = _availability_test if availability else _guard_test
     out: set[int] = set()
+    want = sorted(lines) if lines is not None else None
+
+    def holds(first: int, last: int) -> bool:  # one of `lines` in first..last
+        if want is None:
+            return True
+        i = bisect.bisect_left(want, first)
+        return i < len(want) and want[i] <= last
+
+    def add(span: range) -> None:
+        if want is None:
+            out.update(span)
+        elif span:
+            out.update(want[bisect.bisect_left(want, span.start):
+                            bisect.bisect_left(want, span.stop)])
+
     stack: list[Any] = [tree]
     holders: list[ast.AST] = []
+    stmt, handler = ast.stmt, ast.excepthandler
     while stack:
         node = stack.pop()
+        if want is not None and isinstance(node, stmt) and \
+                getattr(node, "end_lineno", None) is not None and \
+                not holds(_first_line(node), node.end_lineno):
+            continue  # no line asked about in it: nothing it guards is asked about
         if isinstance(node, ast.Try) or type(node).__name__ == "TryStar":
             handlers = [h for h in node.handlers if _catches(h)]
             if handlers:
-                out.update(_lines(node.body))
+                add(_lines(node.body))
                 for h in handlers:
-                    out.update(_lines(h.body))
-        elif isinstance(node, ast.If) and test_of(node.test):
-            out.update(_lines(node.body))
-            out.update(_lines(node.orelse))
+                    add(_lines(h.body))
+        elif isinstance(node, ast.If):
+            body, orelse = _lines(node.body), _lines(node.orelse)
+            if (holds(body.start, body.stop - 1) or holds(orelse.start, orelse.stop - 1)) \
+                    and test_of(node.test):
+                add(body)
+                add(orelse)
         children = []
         for name in ("body", "orelse", "finalbody", "handlers"):
             value = getattr(node, name, None)
             if isinstance(value, list):
-                children += [c for c in value if isinstance(c, (ast.stmt, ast.excepthandler))]
+                children += [c for c in value if isinstance(c, (stmt, handler))]
         cases = getattr(node, "cases", None)
         if isinstance(cases, list):
             children += [c for case in cases for c in case.body]
         stack.extend(children)
-        if isinstance(node, ast.stmt) and not children:
+        if isinstance(node, stmt) and not children:
             start, end = node.lineno, getattr(node, "end_lineno", None) or node.lineno
-            if lines is None or any(start <= x <= end for x in lines):
+            if lines is None or holds(start, end):
                 holders.append(node)
-    for stmt in holders:
+    for node in holders:
         if texts is not None:  # the source lines: no conditional expression, no and/or
-            text = b"\n".join(texts[stmt.lineno - 1:(getattr(stmt, "end_lineno", None)
-                                                     or stmt.lineno)])
+            text = b"\n".join(texts[node.lineno - 1:(getattr(node, "end_lineno", None)
+                                                     or node.lineno)])
             if b"if" not in text and b"and" not in text and b"or" not in text:
                 continue
-        for node in ast.walk(stmt):
-            if (isinstance(node, ast.IfExp) and test_of(node.test)) or \
-                    (availability and isinstance(node, ast.BoolOp)
-                     and any(test_of(v) for v in node.values)):
-                out.update(range(node.lineno, (node.end_lineno or node.lineno) + 1))
+        for sub in _nodes(node):
+            if (isinstance(sub, ast.IfExp) and test_of(sub.test)) or \
+                    (availability and isinstance(sub, ast.BoolOp)
+                     and any(test_of(v) for v in sub.values)):
+                add(range(sub.lineno, (sub.end_lineno or sub.lineno) + 1))
     return out
 
 

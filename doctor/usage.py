@@ -35,6 +35,7 @@ reachability is unknown: the index says so and the probes report uses in install
 from __future__ import annotations
 
 import ast
+import functools
 import hashlib
 import json
 import os
@@ -441,6 +442,26 @@ class FileCache:
             pass
 
 
+def _read(path: str, size: int) -> Optional[bytes]:
+    """The bytes of a file (None: unreadable), without the buffered file object's costs."""
+    try:
+        fd = os.open(path, os.O_RDONLY)
+    except OSError:
+        return None
+    try:
+        data = os.read(fd, size + 1)  # a regular file reads whole, up to its end
+        if len(data) <= size:
+            return data
+        chunks = [data]  # it grew since its stat
+        while chunks[-1]:
+            chunks.append(os.read(fd, 1 << 20))
+        return b"".join(chunks)
+    except OSError:
+        return None
+    finally:
+        os.close(fd)
+
+
 class Scanner:
     """One parse per file for every watched group, through the cache."""
 
@@ -452,26 +473,30 @@ class Scanner:
         self.owners: dict[str, str] = {}  # path -> canonical owner (groups exclude owners)
         # read by `prefetch`: stat, bytes and the groups whose byte test the file passed
         self.pending: dict[str, tuple[os.stat_result, bytes, list[scan.Watch]]] = {}
+        # the stat `prefetch` took of each file, so that `get` does not stat it again (the
+        # files do not change during one pass; the next pass stats them anew)
+        self.stats: dict[str, os.stat_result] = {}
 
     def prefetch(self, sources: list[Source]) -> None:
         """Read every file once and run the byte prefilters: a file no detector wants is
         settled (and cached) now; the others wait, in memory, until the closure says whether
         they are parsed (reached) or only searched by line (not reached)."""
+        wanted_of = self.file_scan.wanted
+        owners = self.owners
         for src in sources:
             path = src.path
             try:
                 st = os.stat(path)
             except OSError:
                 continue
+            self.stats[path] = st
             cached = self.cache.get(path, st)
             if cached is not None and cached.get("deep", True):
                 continue
-            try:
-                with open(path, "rb") as fh:
-                    source = fh.read()
-            except OSError:
+            source = _read(path, st.st_size)
+            if source is None:
                 continue
-            wanted = self.file_scan.wanted(source, self.owners.get(path, ""))
+            wanted = wanted_of(source, owners.get(path, ""))
             if not wanted:
                 if cached is None:
                     self.cache.put(path, st, {"hits": [], "deep": True})
@@ -483,10 +508,12 @@ class Scanner:
             own_top: Optional[str] = None) -> Optional[dict[str, Any]]:
         """The scan of one file; `deep=False` for code outside the closure (no parse);
         `own_top` (its top-level package) for the names it takes from other libraries."""
-        try:
-            st = os.stat(path)
-        except OSError:
-            return None
+        st = self.stats.get(path)
+        if st is None:
+            try:
+                st = os.stat(path)
+            except OSError:
+                return None
         cached = self.cache.get(path, st)
         if cached is not None and (not want_imports or "imports" in cached) and \
                 (own_top is None or "refs" in cached) and \
@@ -500,10 +527,8 @@ class Scanner:
             if owner and path not in self.owners:
                 wanted = None  # prefetch tested it for no owner: test again for this one
         else:
-            try:
-                with open(path, "rb") as fh:
-                    source = fh.read()
-            except OSError:
+            source = _read(path, st.st_size)
+            if source is None:
                 return None
         self.parsed += 1
         result = self.file_scan.scan(source, want_imports, module, is_package,
@@ -891,7 +916,8 @@ def build_index(request: Request) -> dict[str, Any]:
     scanner = Scanner(request.use_cache)
     from tts_doctor import dists
 
-    scanner.owners = {s.path: dists.canonical(s.owner) for s in code.sources}
+    canonical = functools.lru_cache(maxsize=None)(dists.canonical)
+    scanner.owners = {s.path: canonical(s.owner) for s in code.sources}
     locator = Locator(sys_path, code.mappings, [project] if project else [])
     reach = closure(request, sys_path, code, locator, scanner)
     reached = set(reach.pop("files"))
