@@ -30,7 +30,7 @@ from typing import Any, Callable, Optional
 
 from tts_doctor import dists
 
-CACHE_VERSION = 7
+CACHE_VERSION = 8
 
 
 @dataclass(frozen=True)
@@ -205,8 +205,11 @@ class Watch:
         out = []
         for line_no, text in _matching_lines(_line_regex(self.patterns), source,
                                              _line_candidates(self.patterns)):
-            for p, spelled, imported in _pattern_regexes(self.patterns):
-                if p.name in text and (spelled.search(text) or imported.search(text)):
+            for p in self.patterns:
+                if p.name not in text:
+                    continue
+                spelled, imported = _pattern_regexes(p)
+                if spelled.search(text) or imported.search(text):
                     out.append([line_no, p.key, False])
                     break
         return out
@@ -238,17 +241,14 @@ def _line_regex(patterns: tuple[Pattern, ...]) -> re.Pattern[bytes]:
                       .encode(), re.M)
 
 
-@functools.lru_cache(maxsize=64)
-def _pattern_regexes(patterns: tuple[Pattern, ...]
-                     ) -> tuple[tuple[Pattern, re.Pattern[str], re.Pattern[str]], ...]:
-    """Per pattern, compiled once: `last.name` spelled out, and `from module import ... name`."""
-    out = []
-    for p in patterns:
-        last = re.escape(p.module.split(".")[-1])
-        name = re.escape(p.name)
-        out.append((p, re.compile(rf"\b{last}[ \t]*\.[ \t]*{name}\b"),
-                    re.compile(rf"from[ \t]+{re.escape(p.module)}[ \t]+import\b.*\b{name}\b")))
-    return tuple(out)
+@functools.lru_cache(maxsize=None)
+def _pattern_regexes(p: Pattern) -> tuple[re.Pattern[str], re.Pattern[str]]:
+    """For one pattern, compiled once when first needed (compiling those of every pattern
+    costs more than the search): `last.name` spelled out, and `from module import ... name`."""
+    last = re.escape(p.module.split(".")[-1])
+    name = re.escape(p.name)
+    return (re.compile(rf"\b{last}[ \t]*\.[ \t]*{name}\b"),
+            re.compile(rf"from[ \t]+{re.escape(p.module)}[ \t]+import\b.*\b{name}\b"))
 
 
 @functools.lru_cache(maxsize=64)
@@ -335,15 +335,20 @@ class FileScan:
     def scan(self, source: bytes, want_imports: bool = False,
              module: str = "", is_package: bool = False, owner: str = "",
              deep: bool = True, wanted: Optional[list[Watch]] = None,
-             own_top: Optional[str] = None) -> dict[str, Any]:
+             own_top: Optional[str] = None, tops: Optional[set[str]] = None
+             ) -> dict[str, Any]:
         """`deep=False` (code outside the closure): no parse, approximate hits by line.
         `wanted`: the result of `self.wanted(source, owner)` when the caller has it already.
         `own_top` (the file's own top-level package, "" if none) asks for the names the file
-        takes from other libraries too (`refs_of`, compat.api-drift), in code that is parsed."""
+        takes from other libraries too (`refs_of`, compat.api-drift), in code that is parsed;
+        `tops`: `external_tops(source, own_top)` when the caller has it already."""
         if wanted is None:
             wanted = self.wanted(source, owner)
         out: dict[str, Any] = {"hits": [], "deep": deep}
-        tops = external_tops(source, own_top) if own_top is not None and deep else set()
+        if own_top is None or not deep:
+            tops = set()
+        elif tops is None:
+            tops = external_tops(source, own_top)
         if own_top is not None and deep:
             out["refs"] = []
         if not wanted and not want_imports and not tops:
@@ -419,8 +424,6 @@ def imports_of(tree: ast.AST, module: str = "", is_package: bool = False) -> lis
 
 # --- API drift: the names code takes from other libraries (compat.api-drift) ---------------
 
-_IMPORT_LINE = re.compile(rb"^[ \t]*(?:from[ \t]+([A-Za-z_]\w*)|import[ \t]+([A-Za-z_][\w \t,.]*))",
-                          re.M)
 _STDLIB = frozenset(getattr(sys, "stdlib_module_names", ())) | {"__future__"}
 
 
@@ -429,15 +432,30 @@ def external_tops(source: bytes, own: str = "") -> set[str]:
     package's (a byte regex over `import`/`from` lines, no parse): only a file that imports
     another library can use a name that library no longer has."""
     out: set[str] = set()
-    for m in _IMPORT_LINE.finditer(source):
-        if m.group(1):
+    # the lines that start (after blanks) with `from NAME` or `import NAMES`: two regexes
+    # that start with a literal, which the regex engine skips to (one that starts with `^`
+    # is tried at every position of the file), kept where the match starts its line; neither
+    # crosses a line end, and a line starts with at most one of them
+    for m in _FROM_WORD.finditer(source):
+        if _at_line_start(source, m.start()):
             out.add(m.group(1).decode("ascii", "replace"))
-            continue
-        for part in m.group(2).split(b","):
-            words = part.split()
-            if words:
-                out.add(words[0].split(b".")[0].decode("ascii", "replace"))
+    for m in _IMPORT_WORD.finditer(source):
+        if _at_line_start(source, m.start()):
+            for part in m.group(1).split(b","):
+                words = part.split()
+                if words:
+                    out.add(words[0].split(b".")[0].decode("ascii", "replace"))
     return {t for t in out if t not in _STDLIB and t != own and t.isidentifier()}
+
+
+_FROM_WORD = re.compile(rb"from[ \t]+([A-Za-z_]\w*)")
+_IMPORT_WORD = re.compile(rb"import[ \t]+([A-Za-z_][\w \t,.]*)")
+
+
+def _at_line_start(source: bytes, at: int) -> bool:
+    """Whether only blanks stand between the start of the line and `at`."""
+    start = source.rfind(b"\n", 0, at) + 1
+    return start == at or not source[start:at].strip(b" \t")
 
 
 class RefVisitor(AliasVisitor):

@@ -46,7 +46,7 @@ import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Optional
+from typing import Any, Callable, Optional
 
 from tts_doctor import scan
 
@@ -476,6 +476,8 @@ class Scanner:
         # the stat `prefetch` took of each file, so that `get` does not stat it again (the
         # files do not change during one pass; the next pass stats them anew)
         self.stats: dict[str, os.stat_result] = {}
+        self.unwanted: set[str] = set()  # files `prefetch` found no group wants
+        self.settled: set[str] = set()   # ... and cached as such: nothing more to know
 
     def prefetch(self, sources: list[Source]) -> None:
         """Read every file once and run the byte prefilters: a file no detector wants is
@@ -498,16 +500,24 @@ class Scanner:
                 continue
             wanted = wanted_of(source, owners.get(path, ""))
             if not wanted:
+                self.unwanted.add(path)
                 if cached is None:
                     self.cache.put(path, st, {"hits": [], "deep": True})
+                    self.settled.add(path)
                 continue
             self.pending[path] = (st, source, wanted)
 
     def get(self, path: str, want_imports: bool = False, module: str = "",
             is_package: bool = False, owner: str = "", deep: bool = True,
-            own_top: Optional[str] = None) -> Optional[dict[str, Any]]:
+            own_top: Optional[str] = None,
+            useful: Optional[Callable[[set[str]], bool]] = None) -> Optional[dict[str, Any]]:
         """The scan of one file; `deep=False` for code outside the closure (no parse);
-        `own_top` (its top-level package) for the names it takes from other libraries."""
+        `own_top` (its top-level package) for the names it takes from other libraries.
+        `useful(tops)`: whether the names taken from those libraries can matter at all (the
+        index keeps only those of installed libraries of other distributions): a file that
+        imports no such library and that no detector wants is not parsed for them when it
+        is known to parse (`_compiles_here`), and its cache entry keeps the libraries it
+        imports (`refs_tops`, to ask `useful` again) instead of the names."""
         st = self.stats.get(path)
         if st is None:
             try:
@@ -516,30 +526,61 @@ class Scanner:
                 return None
         cached = self.cache.get(path, st)
         if cached is not None and (not want_imports or "imports" in cached) and \
-                (own_top is None or "refs" in cached) and \
+                (own_top is None or "refs" in cached or
+                 (useful is not None and "refs_tops" in cached
+                  and not useful(set(cached["refs_tops"])))) and \
                 (cached.get("deep", True) or not deep):
             return cached
         ready = self.pending.get(path)
         wanted: Optional[list[scan.Watch]] = None
+        source: Optional[bytes] = None
         if ready is not None and ready[0].st_mtime_ns == st.st_mtime_ns and \
                 ready[0].st_size == st.st_size:
             source, wanted = ready[1], ready[2]
-            if owner and path not in self.owners:
-                wanted = None  # prefetch tested it for no owner: test again for this one
-        else:
+        elif path in self.unwanted:
+            wanted = []
+        if owner and path not in self.owners:
+            wanted = None  # prefetch tested it for no owner: test again for this one
+        if source is None:
             source = _read(path, st.st_size)
             if source is None:
                 return None
         self.parsed += 1
-        result = self.file_scan.scan(source, want_imports, module, is_package,
-                                     self.owners.get(path, owner), deep or want_imports,
-                                     wanted, own_top)
+        owner = self.owners.get(path, owner)
+        tops: Optional[set[str]] = None
+        result: Optional[dict[str, Any]] = None
+        if useful is not None and own_top is not None and deep and not want_imports:
+            if wanted is None:
+                wanted = self.file_scan.wanted(source, owner)
+            tops = scan.external_tops(source, own_top)
+            if tops and not wanted and not useful(tops) and _compiles_here(path, st):
+                result = {"hits": [], "deep": True, "refs_tops": sorted(tops)}
+        if result is None:
+            result = self.file_scan.scan(source, want_imports, module, is_package, owner,
+                                         deep or want_imports, wanted, own_top, tops)
         if cached is not None and not want_imports and "imports" in cached:
             result.setdefault("imports", cached["imports"])
         if cached is not None and own_top is None and "refs" in cached:
             result.setdefault("refs", cached["refs"])
         self.cache.put(path, st, result)
         return result
+
+
+def _compiles_here(path: str, st: os.stat_result) -> bool:
+    """Whether this interpreter's grammar is known to parse the file as it is now: a CPython
+    of this version compiled it (a timestamp .pyc of this version's magic number, for this
+    mtime and size, as the import system checks it). Installers compile what they install."""
+    import importlib.util
+
+    try:
+        with open(importlib.util.cache_from_source(path), "rb") as fh:
+            head = fh.read(16)
+    except (OSError, ValueError, NotImplementedError):
+        return False
+    return len(head) == 16 and head[:4] == importlib.util.MAGIC_NUMBER and \
+        int.from_bytes(head[4:8], "little") == 0 and \
+        int.from_bytes(head[8:12], "little") == int(st.st_mtime) & 0xFFFFFFFF and \
+        int.from_bytes(head[12:16], "little") == st.st_size & 0xFFFFFFFF
 
 
 # --- the closure ----------------------------------------------------------------------------
@@ -935,7 +976,11 @@ def build_index(request: Request) -> dict[str, Any]:
         # the closure is known (a use elsewhere may never run)
         own = _module_name(src.path, sys_path, code).split(".")[0] \
             if known and inside and request.refs else None
-        info = scanner.get(src.path, deep=inside, own_top=own)
+        if not inside and src.path in scanner.settled:
+            continue  # no group wants it: its scan is `{"hits": []}`
+        useful = None if own is None else \
+            (lambda tops, src=src: any(libraries.owner(t, src) is not None for t in tops))
+        info = scanner.get(src.path, deep=inside, own_top=own, useful=useful)
         if info is None:
             continue
         if info.get("unparsed"):
