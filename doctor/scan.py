@@ -141,6 +141,39 @@ class _Visitor(AliasVisitor):
         # `from scipy.signal import hann` then `hann(...)`: the import line is already a hit
         return
 
+    def visit(self, node: ast.AST) -> None:
+        """`ast.NodeVisitor`'s walk (the same order: aliases take effect where their import
+        stands) without recursion and without a call per node."""
+        stack: list[Any] = [node]
+        pop, push = stack.pop, stack.append
+        AST, Name, Attribute, Constant = ast.AST, ast.Name, ast.Attribute, ast.Constant
+        Import, ImportFrom = ast.Import, ast.ImportFrom
+        wanted, hits = self.wanted, self.hits
+        while stack:
+            item = pop()
+            kind = type(item)
+            if kind is Name or kind is Constant:
+                continue
+            if kind is Attribute:
+                dotted = self.dotted(item)
+                if dotted in wanted:
+                    hits.append((item.lineno, dotted))
+                    continue
+            elif kind is Import:
+                self.visit_Import(item)
+                continue
+            elif kind is ImportFrom:
+                self.visit_ImportFrom(item)
+                continue
+            for name in _child_fields(kind):
+                value = getattr(item, name, None)
+                if type(value) is list:
+                    for child in reversed(value):
+                        if isinstance(child, AST):
+                            push(child)
+                elif isinstance(value, AST):
+                    push(value)
+
 
 @functools.lru_cache(maxsize=64)
 def _prefilter_parts(patterns: tuple[Pattern, ...]
@@ -553,10 +586,7 @@ class RefVisitor(AliasVisitor):
                     push(item.value)
                 push(item.target)
                 continue
-            fields = fields_of.get(kind)
-            if fields is None:
-                fields = fields_of[kind] = tuple(reversed([f for f in kind._fields
-                                                           if f not in _LEAF_FIELDS]))
+            fields = fields_of.get(kind) or _child_fields(kind)
             for name in fields:
                 value = getattr(item, name, None)
                 if type(value) is list:
@@ -604,10 +634,21 @@ class RefVisitor(AliasVisitor):
         stack.extend(reversed(getattr(node, "decorator_list", ())))
 
 
-# fields that never hold a node worth walking (`ctx` holds Load/Store: no fields of its own)
-_LEAF_FIELDS = frozenset({"ctx", "id", "attr", "arg", "module", "level", "kind",
+# fields that never hold a node worth walking: names, numbers, and the nodes without fields
+# that no walk here looks at (`ctx`: Load/Store; `op`, `ops`: operators)
+_LEAF_FIELDS = frozenset({"ctx", "op", "ops", "id", "attr", "arg", "module", "level", "kind",
                           "type_comment", "conversion", "is_async", "n", "s"})
 _CHILD_FIELDS: dict[type, tuple[str, ...]] = {}  # node type -> its fields, reversed
+
+
+def _child_fields(kind: type) -> tuple[str, ...]:
+    """The fields of a node type that may hold nodes, last first (pushed on a stack, they
+    come off first field first)."""
+    fields = _CHILD_FIELDS.get(kind)
+    if fields is None:
+        fields = _CHILD_FIELDS[kind] = tuple(reversed([f for f in kind._fields
+                                                       if f not in _LEAF_FIELDS]))
+    return fields
 
 
 def refs_of(tree: ast.AST, tops: set[str], source: Optional[bytes] = None) -> list[list[Any]]:
@@ -833,10 +874,7 @@ def _nodes(top: ast.AST) -> list[ast.AST]:
         node = stack.pop()
         out.append(node)
         kind = type(node)
-        fields = fields_of.get(kind)
-        if fields is None:
-            fields = fields_of[kind] = tuple(reversed([f for f in kind._fields
-                                                       if f not in _LEAF_FIELDS]))
+        fields = fields_of.get(kind) or _child_fields(kind)
         for name in fields:
             value = getattr(node, name, None)
             if type(value) is list:

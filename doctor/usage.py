@@ -23,6 +23,12 @@ The answer is the usage index, a JSON file the probes read through `scan.index()
 3. **One parse per file** (`scan_files`): each file passes the byte prefilters of every
    detector declared with `scan.watch`; a file any of them wants is parsed once and the
    hits of all detectors are kept, with the modules it imports when the walk needs them.
+   The byte test looks for the top packages of all detectors once per file (a scan of the
+   bytes each, most of the cost of reading 18,000 files) and runs the rest of a detector's
+   test only where its top package is. A reached file is parsed for the names it takes
+   from other libraries (compat.api-drift) only when it imports an installed library of
+   another distribution, or when it is not known to parse (no valid .pyc of this
+   interpreter's version): the index keeps no other names, and lists unparsed files.
    Results are cached per file by (path, size, mtime) in $TTS_DOCTOR_CACHE (outside the
    diagnosed environment). A file this interpreter cannot parse (newer syntax) is listed as
    unparsed, never an error.
