@@ -413,8 +413,13 @@ class Locator:
 
 # --- the per-file cache and the one pass ---------------------------------------------------
 
+_NOTHING: dict[str, Any] = {"hits": [], "deep": True}  # the scan of most files
+
+
 class FileCache:
-    """Per-file scan results keyed by (path, size, mtime), one JSON file per watch set."""
+    """Per-file scan results keyed by (path, size, mtime), one JSON file per watch set.
+    The scan of a file no detector wants (most of them) is stored as 0: a smaller file to
+    read on every warm pass."""
 
     def __init__(self, key: str, enabled: bool = True):
         folder = scan.cache_dir() if enabled else None
@@ -423,18 +428,18 @@ class FileCache:
         self.dirty = False
         if self.path is not None:
             try:
-                self.data = json.loads(self.path.read_text())
+                self.data = json.loads(self.path.read_bytes())
             except (OSError, ValueError):
                 self.data = {}
 
     def get(self, path: str, st: os.stat_result) -> Optional[dict[str, Any]]:
         row = self.data.get(path)
         if row and row[0] == st.st_size and row[1] == st.st_mtime_ns:
-            return row[2]
+            return row[2] or {"hits": [], "deep": True}
         return None
 
     def put(self, path: str, st: os.stat_result, value: dict[str, Any]) -> None:
-        self.data[path] = [st.st_size, st.st_mtime_ns, value]
+        self.data[path] = [st.st_size, st.st_mtime_ns, 0 if value == _NOTHING else value]
         self.dirty = True
 
     def save(self) -> None:
