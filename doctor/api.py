@@ -70,13 +70,16 @@ def check(*, only: tuple[str, ...] = (), skip: tuple[str, ...] = (),
           timeout: float = 30.0, python: Optional[str] = None, jobs: int = 3,
           on_finding: Optional[Callable[[Finding], None]] = None,
           reason: Optional[str] = None, project: Optional[str] = None,
-          save_facts: Optional[str] = None) -> Report:
+          save_facts: Optional[str] = None, memo: str = "use") -> Report:
     """Select, run and collect the probes: the library entry point behind `tts-doctor check`.
 
     `only`/`skip` are probe ids or categories, with globs, comma-separated ones split.
     `project` is the application folder for the usage scan (tts_doctor.usage; default: the
     current folder when it holds Python code). `save_facts` is a path where what the probes
     observed is written (tts_doctor.factfile), for `judge_facts` later and elsewhere.
+    `memo` is "use" (probes whose facts an earlier check kept are judged from them while
+    nothing they depend on changed, tts_doctor.memo), "fresh" (observe everything, renew the
+    memo) or "off".
 
     Raises tts_doctor.target.TargetError (with its exit_code) when the interpreter cannot be
     diagnosed, and registry.SelectionError for patterns that match no probe.
@@ -91,7 +94,7 @@ def check(*, only: tuple[str, ...] = (), skip: tuple[str, ...] = (),
     scan_pass = usage.start(specs, recipe=recipe, python=python, project=project)
     try:
         result = runner.run(specs, ctx, timeout=timeout, python=python, jobs=jobs,
-                            on_finding=on_finding, recording=recording)
+                            on_finding=on_finding, recording=recording, memo=memo)
     finally:
         scan_pass.close()
     interpreter = dict(result.interpreter)
@@ -99,7 +102,8 @@ def check(*, only: tuple[str, ...] = (), skip: tuple[str, ...] = (),
                                             "the interpreter tts-doctor runs on")
     report = Report(result.findings, interpreter,
                     recipe=recipe.get("name") if recipe else None,
-                    snapshot=snapshot.build(result.findings, interpreter))
+                    snapshot=snapshot.build(result.findings, interpreter),
+                    reused=result.reused)
     if save_facts and recording is not None:
         from tts_doctor import factfile
         from tts_doctor.redact import environment

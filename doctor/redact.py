@@ -181,6 +181,18 @@ def scrub_tokens(s: str) -> str:
     return _RUN.sub(_mask_random, s)
 
 
+def holds_secret(text: str, environ: Mapping[str, str] | None = None) -> bool:
+    """Whether `text` holds a secret: a secret variable's value, a credential pattern (a
+    token, a password in a URL), a PEM block or a JWT. What must never be written to a cache
+    (tts_doctor.memo); random-looking runs, which reports also mask, are often hashes and do
+    not count."""
+    if any(v in text for v in _secret_values(os.environ if environ is None else environ)):
+        return True
+    if any(p.search(text) for p, _ in _PATTERNS):
+        return True
+    return "-----BEGIN" in text or ("eyJ" in text and bool(_JWT.search(text)))
+
+
 def is_secret_name(name: str) -> bool:
     return name.upper() not in _NOT_SECRET_NAMES and bool(_SECRET_NAME.search(name))
 

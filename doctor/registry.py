@@ -112,6 +112,8 @@ class ProbeSpec:
     collect: Optional[CollectFunc] = None
     # the recipe components the probe judges: whether it applies (doctor/applicability.py)
     components: tuple[str, ...] = ()
+    # a split probe whose facts the memo may keep between checks (tts_doctor.memo)
+    memo: bool = False
 
     @property
     def split(self) -> bool:
@@ -145,6 +147,7 @@ def probe(
     crash_fix_for: Optional[Callable[[str], Optional[Fix]]] = None,
     collect: Optional[CollectFunc] = None,
     component: Union[str, tuple[str, ...]] = (),
+    memo: bool = False,
 ) -> Callable[[ProbeFunc], ProbeFunc]:
     """Register a probe under a stable id `category.name`.
 
@@ -165,6 +168,11 @@ def probe(
     `component` names the recipe component(s) the probe judges (`"scipy"`, `("transformers",
     "torch")`, `"gpu"`): the runner decides from the recipe whether the probe applies
     (doctor/applicability.py), so the probe itself never checks for `absent`.
+    `memo=True` (split probes only) lets the facts memo keep the facts between checks and
+    judge them again while nothing they depend on has changed (tts_doctor.memo): for facts
+    that installed code and files decide. A collector that tests a path for existence
+    declares it with `tts_doctor.footprint.depends`; GPU state, undeclared data folders and
+    programs' runs are never memo facts.
     """
     category = id.split(".", 1)[0]
     if not category or "." not in id:
@@ -177,7 +185,8 @@ def probe(
         if id in _REGISTRY:
             raise ValueError(f"probe {id!r} registered twice")
         _REGISTRY[id] = ProbeSpec(id, category, func, title, isolated, families, timeout,
-                                  crash_fix, crash_fix_for, collect, components)
+                                  crash_fix, crash_fix_for, collect, components,
+                                  memo and collect is not None)
         return func
 
     return register

@@ -20,7 +20,7 @@ from tts_doctor.registry import CATEGORIES
 
 # Bump the major part on an incompatible change (a field removed or its meaning changed),
 # the minor part when fields are added.
-SCHEMA_VERSION = "1.1"
+SCHEMA_VERSION = "1.2"
 
 EXIT_OK = 0
 EXIT_ISSUES = 1
@@ -44,6 +44,8 @@ class Report:
     host: str = field(default_factory=lambda: _platform.node() or "unknown")
     # the allowlisted environment variables; None: this process's (a facts file brings its own)
     variables: Optional[dict[str, str]] = None
+    # the probes judged from facts the memo kept from an earlier check (tts_doctor.memo)
+    reused: list[str] = field(default_factory=list)
 
     def counts(self) -> dict[str, int]:
         counts = {s.value: 0 for s in Status}
@@ -94,6 +96,7 @@ class Report:
                 "categories": {c: s.value for c, s in self.category_status().items()},
                 "categories_with_issues": self.categories_with_issues(),
             },
+            "memo": {"reused": list(self.reused)},
         }
         return redactor.data(data)
 

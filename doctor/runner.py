@@ -25,6 +25,7 @@ from tts_doctor import isolation
 from tts_doctor.execute import collect as collect_facts
 from tts_doctor.execute import execute, judge
 from tts_doctor.finding import Finding, Fix, Status, as_command, manual
+from tts_doctor.memo import Memo, Session
 from tts_doctor.registry import Context, ProbeSpec
 from tts_doctor.target import Target, TargetError
 
@@ -68,6 +69,8 @@ class Collected:
     facts: Any
     seconds: float
     output: str = ""
+    # what the facts depend on, from the worker (tts_doctor.footprint), when the memo is on
+    footprint: Optional[dict[str, Any]] = None
 
 
 class Recording:
@@ -136,7 +139,7 @@ class Worker:
                 return Finding.from_dict(data) if data else None
             elif event.get("event") == "facts":
                 return Collected(event.get("facts"), float(event.get("seconds") or 0.0),
-                                 str(event.get("output") or ""))
+                                 str(event.get("output") or ""), event.get("footprint"))
 
     def close(self) -> None:
         self.child.close()
@@ -159,6 +162,8 @@ class RunResult:
     findings: list[Finding] = field(default_factory=list)
     interpreter: dict[str, Any] = field(default_factory=dict)
     target: Optional[Target] = None
+    # the probes judged from facts the memo kept (tts_doctor.memo)
+    reused: list[str] = field(default_factory=list)
 
 
 def _support_dir() -> str:
@@ -209,8 +214,14 @@ def _boot(first: list[str], last: list[str]) -> str:
     )
 
 
-def _worker_env() -> dict[str, str]:
+def _worker_env(memo: Optional[Memo] = None, support: Optional[str] = None
+                ) -> dict[str, str]:
+    from tts_doctor import footprint
+
     env = dict(os.environ)
+    env.pop(footprint.ENV, None)
+    if memo is not None:
+        env[footprint.ENV] = "1:" + (os.path.join(support, "") if support else "")
     # The doctor never changes what it diagnoses: no .pyc files written into site-packages.
     env["PYTHONDONTWRITEBYTECODE"] = "1"
     env["PYTHONUNBUFFERED"] = "1"
@@ -227,10 +238,13 @@ def run_isolated(
     target: Optional[Target] = None,
     on_finding: Optional[Callable[[Finding], None]] = None,
     recording: Optional[Recording] = None,
+    memo: Optional[Memo] = None,
 ) -> RunResult:
     """Run probes in worker subprocesses, one at a time, restarting a worker that dies.
 
-    A split probe's facts are judged here, in the doctor's process, as they arrive.
+    A split probe's facts are judged here, in the doctor's process, as they arrive. With
+    `memo`, a memo probe whose kept facts are still valid is judged from them, and the worker
+    starts only for the probes that must observe.
 
     WorkerStartError when the worker cannot start at all (the doctor's failure, not a
     finding about the diagnosed code)."""
@@ -243,13 +257,24 @@ def run_isolated(
     else:
         support = _support_dir()
         boot = _boot([os.path.join(support, "first")], [os.path.join(support, "last")])
-    env = _worker_env()
+    env = _worker_env(memo, support)
     modules = ",".join(sorted({s.func.__module__ for s in specs}))
     pending = list(specs)
     worker: Optional[Worker] = None
+    session: Optional[Session] = None
     try:
         while pending:
+            kept = _from_memo(pending[0], ctx, memo, recording)
+            if kept is not None:
+                spec = pending.pop(0)
+                result.reused.append(spec.id)
+                if kept.finding is not None:
+                    result.findings.append(kept.finding)
+                    if on_finding:
+                        on_finding(kept.finding)
+                continue
             if worker is None:
+                session = Session(memo) if memo is not None else None
                 worker = Worker(python, boot, env, modules)
                 t0 = time.perf_counter()
                 try:
@@ -273,6 +298,10 @@ def run_isolated(
             try:
                 answer = worker.request(spec, ctx, limit)
                 if isinstance(answer, Collected):
+                    if memo is not None and session is not None:
+                        session.add(answer.footprint)
+                        memo.keep(spec, ctx, answer.facts, answer.seconds, answer.output,
+                                  session, answer.footprint)
                     if recording is not None:
                         recording.facts(spec, answer)
                     finding = judge_collected(spec, ctx, answer)
@@ -311,9 +340,35 @@ def run_isolated(
     return result
 
 
-def _run_here(spec: ProbeSpec, ctx: Context, recording: Optional[Recording]
+@dataclass(frozen=True)
+class _Kept:
+    finding: Optional[Finding]
+
+
+def _from_memo(spec: ProbeSpec, ctx: Context, memo: Optional[Memo],
+               recording: Optional[Recording]) -> Optional[_Kept]:
+    """The probe judged from the facts the memo kept, when they are still valid."""
+    if memo is None:
+        return None
+    entry = memo.lookup(spec, ctx)
+    if entry is None:
+        return None
+    collected = Collected(entry.get("facts"), 0.0, str(entry.get("output") or ""))
+    if recording is not None:
+        recording.facts(spec, Collected(collected.facts, float(entry.get("collect_s") or 0.0),
+                                        collected.output))
+    return _Kept(judge_collected(spec, ctx, collected))
+
+
+def _run_here(spec: ProbeSpec, ctx: Context, recording: Optional[Recording],
+              memo: Optional[Memo] = None, reused: Optional[list[str]] = None
               ) -> Optional[Finding]:
     """Run one probe in this process; a split one's facts are recorded before judging."""
+    kept = _from_memo(spec, ctx, memo, recording)
+    if kept is not None:
+        if reused is not None:
+            reused.append(spec.id)
+        return kept.finding
     if spec.collect is None:
         finding = execute(spec, ctx)
         if recording is not None:
@@ -325,6 +380,8 @@ def _run_here(spec: ProbeSpec, ctx: Context, recording: Optional[Recording]
             recording.finding(spec, error)
         return error
     collected = Collected(facts, seconds)
+    if memo is not None:
+        memo.keep(spec, ctx, facts, seconds, "", None, None)
     if recording is not None:
         recording.facts(spec, collected)
     return judge_collected(spec, ctx, collected)
@@ -332,13 +389,15 @@ def _run_here(spec: ProbeSpec, ctx: Context, recording: Optional[Recording]
 
 def run_inprocess(specs: list[ProbeSpec], ctx: Context, *, timeout: float = DEFAULT_TIMEOUT,
                   on_finding: Optional[Callable[[Finding], None]] = None,
-                  recording: Optional[Recording] = None) -> list[Finding]:
+                  recording: Optional[Recording] = None, memo: Optional[Memo] = None,
+                  reused: Optional[list[str]] = None) -> list[Finding]:
     """Run light probes here, each in a thread under its timeout."""
     findings: list[Finding] = []
     for spec in specs:
         box: list[Optional[Finding]] = []
         thread = threading.Thread(
-            target=lambda s=spec, b=box: b.append(_run_here(s, ctx, recording)), daemon=True)
+            target=lambda s=spec, b=box: b.append(_run_here(s, ctx, recording, memo, reused)),
+            daemon=True)
         limit = spec.timeout or timeout
         t0 = time.perf_counter()
         thread.start()
@@ -425,10 +484,14 @@ def run(
     on_finding: Optional[Callable[[Finding], None]] = None,
     target: Optional[Target] = None,
     recording: Optional[Recording] = None,
+    memo: str = "off",
 ) -> RunResult:
     """Run the selected probes and return their findings in the order of `specs`.
 
     With `recording`, what each probe observed is kept there (check --save-facts).
+    `memo` is "use" (memo probes are judged from the facts kept by an earlier check while
+    they are valid, tts_doctor.memo), "fresh" (every probe observes; the memo is rewritten)
+    or "off".
     Probes that do not apply to the recipe (doctor/applicability.py) are not run.
 
     Isolated probes start first in their workers (`jobs` of them at most, one per lane, see
@@ -446,6 +509,8 @@ def run(
         target = targets.probe_interpreter(python)
     if target is not None and target.is_home:
         python, target = None, None
+    store = _open_memo(memo, target)
+    reused: list[str] = []
     isolated = [s for s in specs_run if s.isolated]
     local = [s for s in specs_run if not s.isolated]
     results: list[RunResult] = []
@@ -456,7 +521,7 @@ def run(
         try:
             results.append(run_isolated(lane, ctx, timeout=timeout, python=python,
                                         target=target, on_finding=on_finding,
-                                        recording=recording))
+                                        recording=recording, memo=store))
         except TargetError as exc:
             failures.append(exc)
 
@@ -468,14 +533,32 @@ def run(
     # stays bound until every lane is done
     with targets.use(target):
         local_findings = run_inprocess(local, ctx, timeout=timeout, on_finding=on_finding,
-                                       recording=recording)
+                                       recording=recording, memo=store, reused=reused)
         for thread in threads:
             thread.join()
     if failures:
         raise failures[0]
+    if store is not None:
+        store.save()
     by_id = {f.id: f for f in local_findings}
     for res in results:
         by_id.update({f.id: f for f in res.findings})
+        reused += res.reused
     judged = target or targets.home()
     interpreter = interpreter_info(judged)
-    return RunResult([by_id[s.id] for s in specs if s.id in by_id], interpreter, judged)
+    order = {s.id: i for i, s in enumerate(specs)}
+    return RunResult([by_id[s.id] for s in specs if s.id in by_id], interpreter, judged,
+                     sorted(reused, key=lambda i: order.get(i, 0)))
+
+
+def _open_memo(mode: str, target: Optional[Target]) -> Optional[Memo]:
+    """The facts memo of the diagnosed interpreter for this run (None when off or when
+    there is no writable cache folder)."""
+    if mode not in ("use", "fresh"):
+        return None
+    from tts_doctor import target as targets
+
+    try:
+        return Memo.open((target or targets.home()).to_dict(), read=mode == "use")
+    except Exception:  # the memo is an optimisation: a run never fails for it
+        return None

@@ -10,7 +10,8 @@ back on the pipe:
     {"event": "ready", "python": {...}}
     {"event": "start", "id": ..., "offset": capture-file offset}
     {"event": "finding", "finding": {...}}
-    {"event": "facts", "id": ..., "facts": ..., "seconds": s, "output": "..."}
+    {"event": "facts", "id": ..., "facts": ..., "seconds": s, "output": "...",
+     "footprint": {...}}   (with $TTS_DOCTOR_FOOTPRINT=1: tts_doctor.footprint)
 
 A split probe (`collect=`) only collects here: its facts go back in a "facts" event and the
 doctor's process judges them (tts_doctor.execute.judge), where the doctor's own libraries are.
@@ -92,7 +93,16 @@ def main(fd: int, modules: str = "") -> None:
     die_with_parent()
     send = child_channel(fd)
     faulthandler.enable(file=sys.stderr, all_threads=True)
-    from tts_doctor import registry
+    import tts_doctor
+    from tts_doctor import footprint, registry
+
+    # the doctor's own files are not what the facts depend on (the memo stamps them apart)
+    own = os.path.dirname(os.path.abspath(tts_doctor.__file__))
+    if os.environ.get(footprint.ENV):
+        # the folder of links a foreign interpreter imports the doctor from (runner.py)
+        support = os.environ.get(footprint.ENV, "")[2:]
+        footprint.start(skip=tuple(p for p in (own + os.sep, os.path.realpath(own) + os.sep,
+                                               support) if len(p) > 1))
 
     # only the modules of the probes this worker will run (all of them if not told)
     specs = registry.load_modules(modules.split(",")) if modules else registry.load_all()
@@ -114,8 +124,11 @@ def main(fd: int, modules: str = "") -> None:
 
             facts, error, seconds = collect(spec, context)
             if error is None:
-                send({"event": "facts", "id": spec.id, "facts": facts, "seconds": seconds,
-                      "output": _captured(offset)[-OUTPUT_TAIL:]})
+                event = {"event": "facts", "id": spec.id, "facts": facts, "seconds": seconds,
+                         "output": _captured(offset)[-OUTPUT_TAIL:]}
+                if footprint.recording():
+                    event["footprint"] = footprint.take()
+                send(event)
                 continue
             finding = error.to_dict()
             output = _captured(offset)

@@ -59,7 +59,7 @@ def run_check(*, only: tuple[str, ...] = (), skip: tuple[str, ...] = (),
               timeout: float = 30.0, python: Optional[str] = None, jobs: int = 3,
               progress: bool = False, reason: Optional[str] = None,
               project: Optional[str] = None, save_facts: Optional[str] = None,
-              facts: Optional[str] = None) -> Report:
+              facts: Optional[str] = None, memo: str = "use") -> Report:
     """`tts_doctor.check` (or, with `facts`, `tts_doctor.judge_facts`) with a progress line
     on stderr (see tts_doctor.api)."""
     from tts_doctor import api
@@ -71,7 +71,7 @@ def run_check(*, only: tuple[str, ...] = (), skip: tuple[str, ...] = (),
             return api.judge_facts(facts, only=only, skip=skip, on_finding=bar)
         return api.check(only=only, skip=skip, recipe=recipe, options=options,
                          timeout=timeout, python=python, jobs=jobs, on_finding=bar,
-                         reason=reason, project=project, save_facts=save_facts)
+                         reason=reason, project=project, save_facts=save_facts, memo=memo)
     finally:
         if bar:
             bar.clear()
@@ -114,6 +114,9 @@ def run_check(*, only: tuple[str, ...] = (), skip: tuple[str, ...] = (),
 @click.option("--facts", "facts", type=click.Path(dir_okay=False), metavar="FILE",
               help="Judge the facts in FILE (from --save-facts) instead of this machine: "
               "nothing here is probed; the recorded recipe and options apply.")
+@click.option("--fresh", is_flag=True,
+              help="Observe everything anew: no facts are reused from an earlier check "
+              "(the facts memo; by default they are while nothing they depend on changed).")
 @click.option("--color/--no-color", "colour", default=None,
               help="Force colour on or off (default: on a terminal, unless NO_COLOR).")
 def check(fmt: Optional[str], as_json: bool, junit_path: Optional[str],
@@ -121,7 +124,7 @@ def check(fmt: Optional[str], as_json: bool, junit_path: Optional[str],
           skip: tuple[str, ...], list_checks: bool, strict: bool, fail_on: str,
           recipe: Optional[str], timeout: float, python: Optional[str], jobs: Optional[int],
           settings: tuple[str, ...], colour: Optional[bool], project: Optional[str],
-          save_facts: Optional[str], facts: Optional[str]) -> int:
+          save_facts: Optional[str], facts: Optional[str], fresh: bool) -> int:
     """Probe the environment and report, per finding, what is wrong and the fix.
 
     \b
@@ -142,7 +145,8 @@ def check(fmt: Optional[str], as_json: bool, junit_path: Optional[str],
     if facts is not None:
         given = [flag for flag, value in (("--python", python), ("--recipe", recipe),
                                           ("--set", settings), ("--project", project),
-                                          ("--save-facts", save_facts)) if value]
+                                          ("--save-facts", save_facts),
+                                          ("--fresh", fresh)) if value]
         if given:
             raise UserError(f"--facts judges what was recorded (the recorded recipe and "
                             f"options apply); it cannot be combined with {', '.join(given)}")
@@ -173,7 +177,7 @@ def check(fmt: Optional[str], as_json: bool, junit_path: Optional[str],
     report = run_check(only=only_p, skip=skip_p, recipe=recipe_data, options=options,
                        timeout=timeout, python=chosen.python, jobs=jobs,
                        progress=fmt != "json", reason=chosen.reason, project=project,
-                       save_facts=save_facts)
+                       save_facts=save_facts, memo="fresh" if fresh else "use")
     data = report.to_dict()
     emit(data, fmt=fmt, verbose=verbose, colour=colour, fail_on=fail_on,
          junit_path=junit_path, report_path=report_path)

@@ -378,7 +378,7 @@ def collect_sndfile(ctx: Context) -> dict[str, Any]:
 
 
 @probe("audio.sndfile", title="libsndfile is found, and soundfile writes and reads a WAV",
-       isolated=True, families=("I1",), collect=collect_sndfile, component="soundfile")
+       memo=True, isolated=True, families=("I1",), collect=collect_sndfile, component="soundfile")
 def sndfile(ctx: Context, facts: dict[str, Any]) -> Optional[Result]:
     """Checks that soundfile finds libsndfile, and writes and reads back a WAV.
 
@@ -574,7 +574,7 @@ def collect_backends(ctx: Context) -> dict[str, Any]:
 
 @probe("audio.backends", title="Every installed way to write and read a WAV works "
        "(wave, pydub, audioread, scipy.io.wavfile, soundfile, torchaudio)", isolated=True,
-       families=("I3",), collect=collect_backends)
+       families=("I3",), collect=collect_backends, memo=True)
 def backends(ctx: Context, facts: dict[str, Any]) -> Optional[Result]:
     """Checks every installed way of writing and reading a WAV file, and that one works.
 

@@ -842,7 +842,7 @@ def collect_build(ctx: Context) -> dict[str, Any]:
 
 
 @probe("cuda.build", title="A CUDA build of torch where an NVIDIA driver is present",
-       isolated=True, families=("C1",), collect=collect_build,
+       memo=True, isolated=True, families=("C1",), collect=collect_build,
        component="gpu")
 def build(ctx: Context, facts: dict[str, Any]) -> Optional[Result]:
     """Fails when torch is a CPU-only wheel on a machine whose NVIDIA driver NVML (or
@@ -863,7 +863,7 @@ def collect_driver(ctx: Context) -> dict[str, Any]:
 
 
 @probe("cuda.driver", title="The NVIDIA driver supports the CUDA runtime torch was built for",
-       isolated=True, families=("C2",), collect=collect_driver,
+       memo=True, isolated=True, families=("C2",), collect=collect_driver,
        component="gpu")
 def driver(ctx: Context, facts: dict[str, Any]) -> Optional[Result]:
     """Reads the driver version and the highest CUDA it supports through NVML
@@ -881,7 +881,7 @@ def collect_arch(ctx: Context) -> dict[str, Any]:
 
 
 @probe("cuda.arch", title="The torch wheel ships kernels for every GPU's architecture",
-       isolated=True, families=("C3", "F5"), collect=collect_arch,
+       memo=True, isolated=True, families=("C3", "F5"), collect=collect_arch,
        component="gpu")
 def arch(ctx: Context, facts: dict[str, Any]) -> Optional[Result]:
     """Compares each GPU's compute capability with `torch.cuda.get_arch_list()`: a binary for
@@ -960,7 +960,7 @@ def _kernel_row(r: dict[str, Any]) -> dict[str, Any]:
 
 
 @probe("cuda.kernel", title="A CUDA kernel launches and synchronises on every visible GPU",
-       isolated=True, timeout=90, collect=collect_kernel, component="gpu")
+       memo=True, isolated=True, timeout=90, collect=collect_kernel, component="gpu")
 def kernel(ctx: Context, facts: dict[str, Any]) -> Optional[Result]:
     """Runs an elementwise kernel and a 256x256 matmul on each visible GPU, synchronises and
     checks the numbers against the CPU; the CUDA error it raises is the verdict (no kernel
@@ -1064,7 +1064,7 @@ def collect_cudnn(ctx: Context) -> dict[str, Any]:
 
 
 @probe("cuda.cudnn", title="cuDNN loads and runs a conv1d on the GPU", isolated=True,
-       families=("C6",), timeout=90, collect=collect_cudnn, component="gpu")
+       memo=True, families=("C6",), timeout=90, collect=collect_cudnn, component="gpu")
 def cudnn(ctx: Context, facts: dict[str, Any]) -> Optional[Result]:
     """Reads `torch.backends.cudnn.version()` and runs a conv1d through cuDNN on the GPU,
     compared with the CPU; a missing or mismatched cuDNN library (the nvidia-cudnn wheel torch
@@ -1139,7 +1139,7 @@ def collect_env(ctx: Context) -> dict[str, Any]:
 
 
 @probe("cuda.env", title="CUDA_VISIBLE_DEVICES and PYTORCH_CUDA_ALLOC_CONF", isolated=True,
-       collect=collect_env, component="gpu")
+       memo=True, collect=collect_env, component="gpu")
 def env(ctx: Context, facts: dict[str, Any]) -> Optional[Result]:
     """Reports CUDA_VISIBLE_DEVICES, CUDA_DEVICE_ORDER and the caching allocator settings.
     Warns when CUDA_VISIBLE_DEVICES hides every GPU the driver has ('', -1, an index past the

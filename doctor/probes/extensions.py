@@ -145,7 +145,7 @@ def collect_torch_abi(ctx: Context) -> dict[str, Any]:
 
 
 @probe("extensions.torch-abi", title="Compiled extensions load against the installed torch",
-       isolated=True, families=("F11", "O6"), collect=collect_torch_abi)
+       memo=True, isolated=True, families=("F11", "O6"), collect=collect_torch_abi)
 def torch_abi(ctx: Context, facts: dict[str, Any]) -> Optional[Result]:
     """Loads every installed shared object that links libtorch or libc10 (other than torch's
     and torchaudio's own, which torch.* and torchaudio.* judge) after `import torch`.
@@ -296,7 +296,7 @@ def collect_libstdcxx(ctx: Context) -> dict[str, Any]:
 
 
 @probe("extensions.libstdcxx", title="libstdc++ (and libc, libgcc) define the symbol versions "
-       "extensions need", families=("F12",), collect=collect_libstdcxx)
+       "extensions need", families=("F12",), collect=collect_libstdcxx, memo=True)
 def libstdcxx(ctx: Context, facts: dict[str, Any]) -> Result:
     """Checks every installed shared object's ELF version needs against the library that
     resolves for it in this interpreter.

@@ -145,7 +145,7 @@ def collect_wetext(ctx: Context) -> dict[str, Any]:
 
 
 @probe("frontend.wetext", title="pynini and WeTextProcessing import and normalise text",
-       isolated=True, families=("O1",), timeout=90, collect=collect_wetext,
+       memo=True, isolated=True, families=("O1",), timeout=90, collect=collect_wetext,
        component=("wetextprocessing", "pynini"))
 def wetext(ctx: Context, facts: dict[str, Any]) -> Optional[Result]:
     """Checks that pynini and WeTextProcessing (`tn`) import and normalise a Chinese sample.

@@ -17,7 +17,7 @@ import re
 from pathlib import Path
 from typing import Any, Optional
 
-from tts_doctor import dists, scan
+from tts_doctor import dists, footprint, scan
 from tts_doctor.finding import Fix, Result, export, fail, ok, steps, system, warn
 from tts_doctor.registry import Context, probe
 
@@ -56,6 +56,8 @@ def nltk_state() -> dict[str, Any]:
 
     state: dict[str, Any] = {"nltk": getattr(nltk, "__version__", None),
                              "search_path": list(nltk.data.path)[:8], "missing": []}
+    for folder in nltk.data.path:  # what is found there decides (tts_doctor.memo)
+        footprint.depends(str(folder), depth=2)
     try:
         from nltk.tag.perceptron import PerceptronTagger
 
@@ -86,7 +88,7 @@ def collect_nltk_data(ctx: Context) -> dict[str, Any]:
 
 
 @probe("frontend.nltk-data", title="The NLTK data g2p_en loads is in the image",
-       isolated=True, families=("F6",), collect=collect_nltk_data)
+       memo=True, isolated=True, families=("F6",), collect=collect_nltk_data)
 def nltk_data(ctx: Context, facts: dict[str, Any]) -> Optional[Result]:
     """No finding without g2p_en. Otherwise imports NLTK (not g2p_en, whose import downloads)
     and loads what g2p_en uses, the way NLTK loads it: `PerceptronTagger()` (the
@@ -194,7 +196,7 @@ def collect_espeak(ctx: Context) -> dict[str, Any]:
 
 
 @probe("frontend.espeak", title="phonemizer finds espeak-ng and its data, and phonemizes",
-       isolated=True, families=("F7",), timeout=120, collect=collect_espeak)
+       memo=True, isolated=True, families=("F7",), timeout=120, collect=collect_espeak)
 def espeak(ctx: Context, facts: dict[str, Any]) -> Optional[Result]:
     """No finding without phonemizer. Otherwise asks phonemizer's own espeak backend:
     `EspeakBackend.is_available()` (the library, found through PHONEMIZER_ESPEAK_LIBRARY or the

@@ -82,7 +82,7 @@ def collect_load_gate(ctx: Context) -> dict[str, Any]:
 
 
 @probe("torch.load-gate", title="transformers lets this torch load non-safetensors checkpoints",
-       isolated=True, families=("F3",), timeout=120, collect=collect_load_gate,
+       memo=True, isolated=True, families=("F3",), timeout=120, collect=collect_load_gate,
        component=("transformers", "torch"))
 def load_gate(ctx: Context, facts: dict[str, Any]) -> Optional[Result]:
     """No finding without both transformers and torch (or when the recipe marks either

@@ -99,7 +99,7 @@ def collect_modelscope_datasets(ctx: Context) -> dict[str, Any]:
 
 @probe("compat.modelscope-datasets", title="ModelScope's pipelines import with the installed "
        "Hugging Face datasets", isolated=True, families=("F4",), timeout=120,
-       collect=collect_modelscope_datasets, component="modelscope")
+       collect=collect_modelscope_datasets, component="modelscope", memo=True)
 def modelscope_datasets(ctx: Context, facts: dict[str, Any]) -> Optional[Result]:
     """No finding without modelscope (or when the recipe marks it absent). Runs
     `from modelscope.pipelines import pipeline` in the worker. An error raised from

@@ -23,7 +23,7 @@ import re
 import time
 from typing import Any, Optional
 
-from tts_doctor import applicability, dists, scan, upgrades
+from tts_doctor import applicability, dists, footprint, scan, upgrades
 from tts_doctor.applicability import not_installed
 from tts_doctor.finding import Fix, Result, cmd, export, fail, ok, skip, steps, warn
 from tts_doctor.registry import Context, probe
@@ -163,7 +163,7 @@ def collect_numpy(ctx: Context) -> dict[str, Any]:
 
 
 @probe("numba.numpy", title="numba imports with the installed NumPy (numba's supported range)",
-       isolated=True, families=("M1",), component="numba",
+       memo=True, isolated=True, families=("M1",), component="numba",
        crash_fix=Fix("Importing numba crashed the process (llvmlite's native library, or "
                      "extensions built for another NumPy). Reinstall numba and llvmlite.",
                      commands=(cmd("{python}", "-m", "pip", "install", "--force-reinstall",
@@ -223,7 +223,7 @@ def collect_jit(ctx: Context) -> dict[str, Any]:
 
 
 @probe("numba.jit", title="numba compiles and runs a function (JIT works, compile time)",
-       isolated=True, collect=collect_jit, component="numba")
+       memo=True, isolated=True, collect=collect_jit, component="numba")
 def jit(ctx: Context, facts: dict[str, Any]) -> Optional[Result]:
     """Checks that numba's JIT compiles and runs a function, and reports the compile time.
 
@@ -357,6 +357,7 @@ def unusable(path: str) -> Optional[str]:
     temporary folder in its nearest existing parent, then removing it: nothing is left."""
     import tempfile
 
+    footprint.depends(path, access=True)  # the test below changes mtimes, not permissions
     if os.path.isdir(path):
         try:
             tempfile.TemporaryFile(dir=path).close()
@@ -369,6 +370,7 @@ def unusable(path: str) -> Optional[str]:
         if up == parent:
             break
         parent = up
+    footprint.depends(parent, access=True)
     if not os.path.isdir(parent):
         return f"{parent} is not a directory"
     try:
@@ -496,7 +498,7 @@ def collect_cache(ctx: Context) -> dict[str, Any]:
 
 @probe("numba.cache", title="numba can cache compiled functions (NUMBA_CACHE_DIR, "
        "site-packages, HOME)", isolated=True, families=("M3",), timeout=120,
-       collect=collect_cache, component="numba")
+       collect=collect_cache, component="numba", memo=True)
 def cache(ctx: Context, facts: dict[str, Any]) -> Optional[Result]:
     """Checks that numba finds a writable folder for functions compiled with `cache=True`.
 
@@ -726,7 +728,7 @@ def collect_resampy_filters(ctx: Context) -> dict[str, Any]:
 
 @probe("numba.resampy-filters", title="resampy's filter names: installed code passes only "
        "valid ones, and a valid one resamples a tone correctly", isolated=True, timeout=120,
-       collect=collect_resampy_filters, component="resampy")
+       collect=collect_resampy_filters, component="resampy", memo=True)
 def resampy_filters(ctx: Context, facts: dict[str, Any]) -> Optional[Result]:
     """Checks that installed code passes resampy only filter names it has, and that resampy works.
 

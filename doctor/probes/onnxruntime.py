@@ -284,7 +284,7 @@ def collect_providers(ctx: Context) -> dict[str, Any]:
                      commands=steps(cmd("{python}", "-m", "pip", "uninstall", "-y",
                                         "onnxruntime", "onnxruntime-gpu"),
                                     cmd("{python}", "-m", "pip", "install", "onnxruntime-gpu"))),
-       collect=collect_providers, component="onnxruntime")
+       collect=collect_providers, component="onnxruntime", memo=True)
 def providers(ctx: Context, facts: dict[str, Any]) -> Optional[Result]:
     """Checks that ONNX Runtime imports and, where a GPU is expected, runs a session on CUDA.
 

@@ -79,7 +79,7 @@ def _req_text(req: str) -> str:
 
 
 @probe("packages.consistency", title="Requirements of installed distributions are met (pip check)",
-       collect=collect_installed)
+       memo=True, collect=collect_installed)
 def consistency(ctx: Context, facts: dict[str, Any]) -> Result:
     """Checks that every installed distribution's requirements are met, as `pip check` would.
 
@@ -320,7 +320,7 @@ def collect_shared(ctx: Context) -> dict[str, Any]:
 
 
 @probe("packages.shared-names", title="No import name is installed by two distributions",
-       families=("F13", "O2"), collect=collect_shared)
+       memo=True, families=("F13", "O2"), collect=collect_shared)
 def shared_names(ctx: Context, facts: dict[str, Any]) -> Result:
     """Checks that no top-level import name is installed by two distributions at once.
 

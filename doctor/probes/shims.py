@@ -69,7 +69,7 @@ def collect_installed(ctx: Context) -> dict[str, Any]:
 
 
 @probe("shims.installed", title="tts-doctor shims: installed, active, still needed",
-       isolated=True, collect=collect_installed)
+       memo=True, isolated=True, collect=collect_installed)
 def installed(ctx: Context, facts: dict[str, Any]) -> Optional[Result]:
     """Reads the shims' .pth in this interpreter's site-packages (no import of it), checks
     the installed copy of their code against the sha256s it records and, when shims are

@@ -77,7 +77,7 @@ def collect_build(ctx: Context) -> dict[str, Any]:
 
 
 @probe("torch.build", title="torch is installed, imports, and says which build it is",
-       isolated=True, families=("C1",), component="torch",
+       memo=True, isolated=True, families=("C1",), component="torch",
        crash_fix=Fix("Importing torch crashed the process: the install is broken (mixed "
                      "CUDA libraries, a wheel for another CPU). Reinstall the same torch "
                      "version from the index its build came from: PyPI for the default CUDA "

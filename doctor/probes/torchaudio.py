@@ -298,7 +298,7 @@ def collect_pair(ctx: Context) -> dict[str, Any]:
 
 @probe("torchaudio.pair", title="torchaudio is the release and build (CPU/CUDA) of the "
        "installed torch", isolated=True, families=("A1", "A2", "A3", "F14"),
-       collect=collect_pair, component="torchaudio")
+       collect=collect_pair, component="torchaudio", memo=True)
 def pair(ctx: Context, facts: dict[str, Any]) -> Optional[Result]:
     """Compares torchaudio with torch: the release line (torch 2.X with torchaudio 2.X, torch
     1.X with 0.X) and the build tag (+cpu, +cu128) read from both packages' version.py (the
@@ -399,6 +399,7 @@ def collect_extension(ctx: Context) -> dict[str, Any]:
 
 
 @probe("torchaudio.extension", title="torchaudio imports and its native extension loads",
+       memo=True,
        isolated=True, families=("A1", "A2"), collect=collect_extension, component="torchaudio",
        crash_fix=Fix("Importing torchaudio crashed the process: its extension is built for "
                      "another torch. Reinstall torch and torchaudio as one pair.",
@@ -597,7 +598,7 @@ def collect_api(ctx: Context) -> dict[str, Any]:
 
 @probe("torchaudio.api", title="APIs torchaudio removed (2.2, 2.9) that installed packages "
        "still call", isolated=True, families=("A5",), timeout=120, collect=collect_api,
-       component="torchaudio")
+       component="torchaudio", memo=True)
 def api(ctx: Context, facts: dict[str, Any]) -> Optional[Result]:
     """Scans installed distributions (doctor.scan: AST, cached) for the torchaudio names that
     2.2 and 2.9 removed (`set_audio_backend`, `info`, `AudioMetaData`, `sox_effects`, `io`,
@@ -756,7 +757,7 @@ def _usable(majors: dict[str, list[str]]) -> list[str]:
 
 @probe("torchaudio.io", title="torchaudio >= 2.9 load/save: TorchCodec and the FFmpeg "
        "libraries it needs", isolated=True, families=("A4",), timeout=120, collect=collect_io,
-       component="torchaudio")
+       component="torchaudio", memo=True)
 def io(ctx: Context, facts: dict[str, Any]) -> Optional[Result]:
     """torchaudio 2.9 and later read and write audio only through TorchCodec, which loads the
     system's shared FFmpeg (libavutil.so.56 to .60, one torchcodec core library per FFmpeg

@@ -307,7 +307,7 @@ def collect_devices(ctx: Context) -> dict[str, Any]:
 
 @probe("vram.devices", title="GPU memory per device and MIG instance, and the processes that "
        "hold it (NVML)", isolated=True, families=("C4",), collect=collect_devices,
-       component="gpu")
+       component="gpu", memo=True)
 def devices(ctx: Context, facts: dict[str, Any]) -> Optional[Result]:
     """Lists every GPU NVML knows with total, free and used memory, MIG mode and each MIG
     instance's memory (through the instance's own handle), and the processes holding memory.
@@ -332,7 +332,7 @@ def collect_budget(ctx: Context) -> dict[str, Any]:
 
 
 @probe("vram.budget", title="Free GPU memory against the recipe's requires.vram_gib",
-       isolated=True, families=("C4",), collect=collect_budget, component="gpu")
+       memo=True, isolated=True, families=("C4",), collect=collect_budget, component="gpu")
 def budget(ctx: Context, facts: dict[str, Any]) -> Optional[Result]:
     """With a recipe that states `requires.vram_gib`: the free memory of the best GPU (or MIG
     instance) CUDA_VISIBLE_DEVICES leaves visible, against that need. Fails when no visible GPU

@@ -133,6 +133,13 @@ def render(data: dict[str, Any], *, verbose: bool = False, colour: bool = False,
                 for cmd in fix.get("commands") or []:
                     out.append(f"          $ {cmd}")
     out.append("")
+    reused = (data.get("memo") or {}).get("reused") or []
+    if reused:
+        out.append(st.paint(f"{len(reused)} probe{'s' if len(reused) != 1 else ''} judged from "
+                            "facts an earlier check observed (nothing they depend on changed; "
+                            "--fresh observes again)", dim=True))
+        if verbose:
+            out.append(st.paint("    " + ", ".join(reused), dim=True))
     counts = data["summary"]["counts"]
     bad = data["summary"]["categories_with_issues"]
     plural = {"warn": "warnings", "error": "errors"}
