@@ -6,7 +6,9 @@ transformers 4.52.1, modelscope, gradio, librosa, numba, ... about 105 distribut
 17,000 .py files), built or reused from .cache/test-envs. The doctor runs from this
 repository's .venv and diagnoses it with `--python`, from an empty folder (no application
 code). Cold: a new, empty TTS_DOCTOR_CACHE for every run, as in a CI job or a Docker build.
-Warm: one cache shared by the runs (the warm-up run fills it). Targets: cold at most 1.0x
+Warm: one cache shared by the runs (the warm-up run fills it): the usage index's per-file cache
+and the facts memo (doctor/memo.py) judge again what nothing changed since. Warm --fresh: the
+same cache, but every probe observes (the memo is not read). Targets: cold at most 1.0x
 collect_env, warm at most 0.6x.
 """
 
@@ -72,6 +74,8 @@ def run(repeats: int) -> list[Section]:
         "tts-doctor check, cold (empty TTS_DOCTOR_CACHE)": cold,
         "tts-doctor check, warm": lambda: _run(doctor, cwd,
                                                {**base, "TTS_DOCTOR_CACHE": warm_cache}, (0, 1)),
+        "tts-doctor check --fresh, warm (every probe observes)": lambda: _run(
+            [*doctor, "--fresh"], cwd, {**base, "TTS_DOCTOR_CACHE": warm_cache}, (0, 1)),
         # the parts no check can skip, for the targets' sake: a check imports torch in its
         # worker (torch.build), and a cold one imports the TTS stack's entry modules
         'python -c "import torch" (part of every check)': lambda: _run(
@@ -105,7 +109,8 @@ def run(repeats: int) -> list[Section]:
         f"tests/harness/envs.py BIG_STACK: {count} distributions (torch 2.13.0 CPU, "
         "transformers 4.52.1, modelscope, gradio, librosa, numba, ...). The doctor diagnoses it "
         "with --python from an empty folder; cold runs get a new empty TTS_DOCTOR_CACHE each, "
-        "warm runs share one. Targets: cold <= 1.0x, warm <= 0.6x collect_env.",
+        "warm runs share one (the usage index's file cache and the facts memo; --fresh: every "
+        "probe observes). Targets: cold <= 1.0x, warm <= 0.6x collect_env.",
         f"python benchmarks/run.py --only bigcheck --repeats {repeats}", rows,
         baseline="python -m torch.utils.collect_env", unit="s", notes=notes)]
 
@@ -151,10 +156,13 @@ def _where_the_time_goes(doctor: list[str], cwd: str, env: dict[str, str], label
     import json
 
     proc = subprocess.run(doctor, cwd=cwd, env=env, capture_output=True, text=True)
-    findings = json.loads(proc.stdout)["findings"]
+    report = json.loads(proc.stdout)
+    findings = report["findings"]
     top = sorted(findings, key=lambda f: -f["duration_s"])[:4]
-    return (f"slowest probes of one more {label} check: "
-            + ", ".join(f"{f['id']} {f['duration_s']:.1f} s" for f in top))
+    reused = (report.get("memo") or {}).get("reused") or []
+    return (f"one more {label} check: {len(findings)} findings, {len(reused)} of them judged "
+            f"from the facts memo; slowest probes: "
+            + ", ".join(f"{f['id']} {f['duration_s']:.2f} s" for f in top))
 
 
 def _index_cost(python: str, cwd: str, env: dict[str, str]) -> str:

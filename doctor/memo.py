@@ -200,7 +200,8 @@ class Session:
 
     def __init__(self, memo: Memo):
         self.memo = memo
-        self.id = f"{os.getpid()}-{id(self)}"
+        # unique across runs: a footprint id of an earlier run may still be referenced
+        self.id = f"{os.getpid()}-{time.time_ns()}-{id(self)}"
         self.stamps: list[Stamp] = []
         self.index = False
 
@@ -253,11 +254,14 @@ class Memo:
         return cls(folder / f"{name}.json", base_key(target), read)
 
     def index(self) -> Optional[str]:
-        with self._lock:
-            if not self._index_known:
-                self._index = index_digest()
-                self._index_known = True
-            return self._index
+        """The digest of this run's usage index (waits for it; not under the lock, so that
+        the other lanes' lookups go on meanwhile)."""
+        if not self._index_known:
+            digest = index_digest()
+            with self._lock:
+                if not self._index_known:
+                    self._index, self._index_known = digest, True
+        return self._index
 
     def _valid(self, fid: str, n: int) -> bool:
         stamps = self.footprints.get(fid)
@@ -311,7 +315,12 @@ class Memo:
             if os.environ.get(DEBUG_ENV):
                 print(f"tts-doctor memo: {spec.id} not kept: a secret", file=sys.stderr)
             return
-        index = session.index if session is not None else False
+        if session is not None:
+            index = session.index
+        else:  # a probe of this process: whether anything here has read the index yet
+            from tts_doctor import scan
+
+            index = "data" in scan._INDEX
         entry = {"context": _context_digest(ctx), "facts": facts, "collect_s": round(seconds, 4),
                  "output": output, "observed": time.time(),
                  "index": self.index() if index else None,
