@@ -262,7 +262,8 @@ def discover(sys_path: list[str], project: Optional[str]) -> Code:
             if rel.endswith(".py"):
                 full = prefix + rel if ".." not in rel and "\\" not in rel else \
                     os.path.normpath(os.path.join(root, rel))
-                if os.path.basename(rel).startswith("__editable__") and rel.endswith("finder.py"):
+                if "__editable__" in rel and rel.endswith("finder.py") and \
+                        os.path.basename(rel).startswith("__editable__"):
                     mapping = {} if mine else finder_mapping(full)
                     code.mappings.update(mapping)
                     roots += list(mapping.values())
