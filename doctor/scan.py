@@ -920,9 +920,10 @@ def _guarded_in(tree: ast.AST, lines: Optional[set[int]] = None,
     while stack:
         node = stack.pop()
         if want is not None and isinstance(node, stmt) and \
-                getattr(node, "end_lineno", None) is not None and \
-                not holds(_first_line(node), node.end_lineno):
-            continue  # no line asked about in it: nothing it guards is asked about
+                getattr(node, "end_lineno", None) is not None:
+            decorators = getattr(node, "decorator_list", None)
+            if not holds(_first_line(node) if decorators else node.lineno, node.end_lineno):
+                continue  # no line asked about in it: nothing it guards is asked about
         if isinstance(node, ast.Try) or type(node).__name__ == "TryStar":
             handlers = [h for h in node.handlers if _catches(h)]
             if handlers:
@@ -936,13 +937,20 @@ def _guarded_in(tree: ast.AST, lines: Optional[set[int]] = None,
                 add(body)
                 add(orelse)
         children = []
-        for name in ("body", "orelse", "finalbody", "handlers"):
+        kind = type(node)
+        names = _BODY_FIELDS.get(kind)
+        if names is None:
+            names = _BODY_FIELDS[kind] = tuple(f for f in ("body", "orelse", "finalbody",
+                                                           "handlers", "cases")
+                                               if f in kind._fields)
+        for name in names:
             value = getattr(node, name, None)
-            if isinstance(value, list):
+            if not isinstance(value, list):
+                continue
+            if name == "cases":
+                children += [c for case in value for c in case.body]
+            else:
                 children += [c for c in value if isinstance(c, (stmt, handler))]
-        cases = getattr(node, "cases", None)
-        if isinstance(cases, list):
-            children += [c for case in cases for c in case.body]
         stack.extend(children)
         if isinstance(node, stmt) and not children:
             start, end = node.lineno, getattr(node, "end_lineno", None) or node.lineno
@@ -952,7 +960,7 @@ def _guarded_in(tree: ast.AST, lines: Optional[set[int]] = None,
         if texts is not None:  # the source lines: no conditional expression, no and/or
             text = b"\n".join(texts[node.lineno - 1:(getattr(node, "end_lineno", None)
                                                      or node.lineno)])
-            if b"if" not in text and b"and" not in text and b"or" not in text:
+            if _CONDITIONAL_WORD.search(text) is None:
                 continue
         for sub in _nodes(node):
             if (isinstance(sub, ast.IfExp) and test_of(sub.test)) or \
@@ -961,6 +969,11 @@ def _guarded_in(tree: ast.AST, lines: Optional[set[int]] = None,
                 add(range(sub.lineno, (sub.end_lineno or sub.lineno) + 1))
     return out
 
+
+_BODY_FIELDS: dict[type, tuple[str, ...]] = {}  # node type -> its fields that hold statements
+# `if`, `and` or `or` as a word: not after a letter that cannot end a number literal (`1if`,
+# `0xfor`, `1jif` are keywords after numbers), not before a letter, digit or underscore
+_CONDITIONAL_WORD = re.compile(rb"(?<![G-IK-Zg-ik-z_])(?:if|and|or)(?![A-Za-z0-9_])")
 
 _GUARDED: dict[str, set[int]] = {}
 
