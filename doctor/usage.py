@@ -254,11 +254,11 @@ def discover(sys_path: list[str], project: Optional[str]) -> Code:
                 names = [line.split(",", 1)[0] for line in fh if line.strip()]
         else:
             names = [str(f) for f in (dist.files or [])]
-        tops = owned[root]
+        # the top-level names this RECORD lists (a few, over thousands of lines)
+        owned[root].update(top[:-3] if top.endswith(".py") else top
+                           for top in {rel.partition("/")[0] for rel in names})
         prefix = root + os.sep
         for rel in names:
-            top = rel.split("/", 1)[0]
-            tops.add(top[:-3] if top.endswith(".py") else top)
             if rel.endswith(".py"):
                 full = prefix + rel if ".." not in rel and "\\" not in rel else \
                     os.path.normpath(os.path.join(root, rel))
