@@ -166,18 +166,8 @@ def index_digest(wait: float = 300.0) -> Optional[str]:
     """A digest of this run's usage index without its timings (None when there is none)."""
     from tts_doctor import scan
 
-    path = os.environ.get(scan.INDEX_ENV)
-    if not path:
-        return None
-    deadline = time.monotonic() + wait
-    while not os.path.exists(path + ".done") and time.monotonic() < deadline:
-        time.sleep(0.02)
-    try:
-        with open(path, encoding="utf-8") as fh:
-            data = json.load(fh)
-    except (OSError, ValueError):
-        return None
-    if not isinstance(data, dict) or data.get("error"):
+    data = scan.written_index(wait)
+    if data is None:
         return None
     blob = json.dumps(_strip_timing(data), sort_keys=True)
     return hashlib.sha256(blob.encode()).hexdigest()

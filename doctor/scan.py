@@ -686,26 +686,33 @@ def index(wait: float = 300.0) -> dict[str, Any]:
     the probe runs without it (a probe called as a function, the pytest plugin)."""
     if "data" in _INDEX:
         return _INDEX["data"]
-    path = os.environ.get(INDEX_ENV)
-    data = None
-    if path:
-        import time
-
-        deadline = time.monotonic() + wait
-        while not os.path.exists(path + ".done") and time.monotonic() < deadline:
-            time.sleep(0.02)
-        try:
-            with open(path, encoding="utf-8") as fh:
-                data = json.load(fh)
-        except (OSError, ValueError):
-            data = None
-        if data is not None and data.get("error"):
-            data = None
+    data = written_index(wait)
     if data is None:
         from tts_doctor import usage
 
         data = usage.build_index(usage.Request.from_environment())
     _INDEX["data"] = data
+    return data
+
+
+def written_index(wait: float = 300.0) -> Optional[dict[str, Any]]:
+    """The index the doctor's process writes for this run ($TTS_DOCTOR_USAGE_INDEX), once it
+    is finished (waiting up to `wait` seconds); None when there is none or it failed."""
+    path = os.environ.get(INDEX_ENV)
+    if not path:
+        return None
+    import time
+
+    deadline = time.monotonic() + wait
+    while not os.path.exists(path + ".done") and time.monotonic() < deadline:
+        time.sleep(0.02)
+    try:
+        with open(path, encoding="utf-8") as fh:
+            data = json.load(fh)
+    except (OSError, ValueError):
+        return None
+    if not isinstance(data, dict) or data.get("error"):
+        return None
     return data
 
 
