@@ -810,6 +810,8 @@ def collect_warmup(ctx: Context) -> dict[str, Any]:
     resampy, facts = _resampy_facts(ctx)
     if resampy is None:
         return facts
+    # a first call's latency and numba's disk cache change with every run (tts_doctor.memo)
+    footprint.volatile("a first call's latency")
     import numpy as np
 
     facts["numba"] = dists.version("numba")
@@ -841,7 +843,7 @@ def collect_warmup(ctx: Context) -> dict[str, Any]:
 
 @probe("numba.warmup", title="First-call JIT latency of resampy, and whether numba caches its "
        "kernels on disk", isolated=True, families=("M4",), timeout=120,
-       collect=collect_warmup, component="resampy")
+       collect=collect_warmup, component="resampy", memo=True)
 def warmup(ctx: Context, facts: dict[str, Any]) -> Optional[Result]:
     """Measures resampy's first-call JIT latency, and whether numba keeps its kernels on disk.
 

@@ -16,7 +16,7 @@ import sys
 from pathlib import Path
 from typing import Any, Optional
 
-from tts_doctor import dists
+from tts_doctor import dists, footprint
 from tts_doctor import target as targets
 from tts_doctor.facts.model_cache import modelscope_model_dirs, modelscope_roots
 from tts_doctor.facts.packages import _spec_origin, inspect_package
@@ -473,7 +473,7 @@ def collect_engine(ctx: Context) -> dict[str, Any]:
 
 
 @probe("ttsfrd.engine", title="import ttsfrd and construct TtsFrontendEngine",
-       isolated=True, families=("T3",), component="ttsfrd",
+       memo=True, isolated=True, families=("T3",), component="ttsfrd",
        crash_fix=Fix("Importing ttsfrd crashed the process (`Illegal instruction` means the "
                      "build needs CPU instructions this machine lacks; a segfault, a broken "
                      "dependency wheel). Reinstall ttsfrd and ttsfrd_dependency from "
@@ -679,6 +679,9 @@ def collect_resource(ctx: Context) -> dict[str, Any]:
     the language type that loads, what the frontend returns for a sample sentence, what the
     C++ code printed and what raised."""
     candidates, expected = _resource_candidates(ctx)
+    for p, _ in candidates:  # what appears there decides (tts_doctor.memo)
+        footprint.depends(str(p), depth=1)
+        footprint.depends(str(p.parent / "resource.zip"))
     # the folder a zip sits next to also counts: "present but not extracted" is a verdict
     found = next(((p, s) for p, s in candidates
                   if p.exists() or (p.parent / "resource.zip").is_file()), None)
@@ -710,6 +713,8 @@ def collect_resource(ctx: Context) -> dict[str, Any]:
                  is_dir=folder.is_dir(), entries=entries, zips=zips)
     if not info.get("real"):
         return facts
+    # the C++ engine reads the folder itself, unseen by the footprint: observed every time
+    footprint.volatile("ttsfrd's engine reads its resource folder")
     # the engine's own verdict: initialize() in this (worker) process
     init: Optional[bool] = None
     output = ""
@@ -747,7 +752,7 @@ def collect_resource(ctx: Context) -> dict[str, Any]:
                      "again (see ttsfrd.resource's details for the folder).",
                      commands=(manual("tts-doctor", "check", "--only", "ttsfrd.resource",
                                       "-v"),)),
-       collect=collect_resource)
+       collect=collect_resource, memo=True)
 def resource(ctx: Context, facts: dict[str, Any]) -> Optional[Result]:
     """Checks ttsfrd's resource folder: present, intact, and accepted by `initialize()`.
 
