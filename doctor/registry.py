@@ -114,6 +114,9 @@ class ProbeSpec:
     components: tuple[str, ...] = ()
     # a split probe whose facts the memo may keep between checks (tts_doctor.memo)
     memo: bool = False
+    # the collector may wait for the usage index (scan.index): it runs after the lane's other
+    # probes, which observe meanwhile (runner.lanes)
+    reads_index: bool = False
 
     @property
     def split(self) -> bool:
@@ -148,6 +151,7 @@ def probe(
     collect: Optional[CollectFunc] = None,
     component: Union[str, tuple[str, ...]] = (),
     memo: bool = False,
+    reads_index: bool = False,
 ) -> Callable[[ProbeFunc], ProbeFunc]:
     """Register a probe under a stable id `category.name`.
 
@@ -172,7 +176,9 @@ def probe(
     judge them again while nothing they depend on has changed (tts_doctor.memo): for facts
     that installed code and files decide. A collector that tests a path for existence
     declares it with `tts_doctor.footprint.depends`; GPU state, undeclared data folders and
-    programs' runs are never memo facts.
+    programs' runs are never memo facts. `reads_index=True` says the collector may wait for
+    the usage index (tts_doctor.scan.index): the runner puts it after its lane's other
+    probes, which observe while the index is built.
     """
     category = id.split(".", 1)[0]
     if not category or "." not in id:
@@ -186,7 +192,7 @@ def probe(
             raise ValueError(f"probe {id!r} registered twice")
         _REGISTRY[id] = ProbeSpec(id, category, func, title, isolated, families, timeout,
                                   crash_fix, crash_fix_for, collect, components,
-                                  memo and collect is not None)
+                                  memo and collect is not None, reads_index)
         return func
 
     return register

@@ -438,7 +438,11 @@ JOIN_LAST: dict[str, int] = {"compat.modelscope-datasets": 0, "compat.api-drift"
 
 
 def lanes(specs: list[ProbeSpec], jobs: int) -> list[list[ProbeSpec]]:
-    """Split isolated probes into at most `jobs` groups, each for one worker process."""
+    """Split isolated probes into at most `jobs` groups, each for one worker process.
+
+    Within a lane's own probes, those that may wait for the usage index (`reads_index`) come
+    last, in their order: the others observe while a cold check's index is built (measured
+    in the BIG_STACK environment, docs/BENCHMARKS.md). The joining probes stay after them."""
     groups: list[list[ProbeSpec]] = [[] for _ in range(len(LANES) + 1)]
     joining: list[tuple[int, ProbeSpec]] = []
     for s in specs:
@@ -447,6 +451,7 @@ def lanes(specs: list[ProbeSpec], jobs: int) -> list[list[ProbeSpec]]:
             continue
         index = next((i for i, cats in enumerate(LANES) if s.category in cats), len(LANES))
         groups[index].append(s)
+    groups = [sorted(g, key=lambda s: s.reads_index) for g in groups]
     for index, s in joining:
         groups[index].append(s)
     groups = [g for g in groups if g]

@@ -334,7 +334,7 @@ def _what(uses: list[dict[str, Any]]) -> tuple[str, str]:
 
 @probe("compat.api-drift", title="Names the deployment's code imports from other libraries, "
        "looked up in the installed ones", isolated=True, families=("F2", "A5"), timeout=180,
-       collect=collect_drift, memo=True)
+       collect=collect_drift, memo=True, reads_index=True)
 def api_drift(ctx: Context, facts: dict[str, Any]) -> Optional[Result]:
     """Checks that every name reached code takes from another installed library exists there.
 

@@ -196,7 +196,8 @@ def collect_espeak(ctx: Context) -> dict[str, Any]:
 
 
 @probe("frontend.espeak", title="phonemizer finds espeak-ng and its data, and phonemizes",
-       memo=True, isolated=True, families=("F7",), timeout=120, collect=collect_espeak)
+       memo=True,
+       reads_index=True, isolated=True, families=("F7",), timeout=120, collect=collect_espeak)
 def espeak(ctx: Context, facts: dict[str, Any]) -> Optional[Result]:
     """No finding without phonemizer. Otherwise asks phonemizer's own espeak backend:
     `EspeakBackend.is_available()` (the library, found through PHONEMIZER_ESPEAK_LIBRARY or the

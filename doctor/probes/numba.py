@@ -498,7 +498,7 @@ def collect_cache(ctx: Context) -> dict[str, Any]:
 
 @probe("numba.cache", title="numba can cache compiled functions (NUMBA_CACHE_DIR, "
        "site-packages, HOME)", isolated=True, families=("M3",), timeout=120,
-       collect=collect_cache, component="numba", memo=True)
+       collect=collect_cache, component="numba", memo=True, reads_index=True)
 def cache(ctx: Context, facts: dict[str, Any]) -> Optional[Result]:
     """Checks that numba finds a writable folder for functions compiled with `cache=True`.
 
@@ -728,7 +728,7 @@ def collect_resampy_filters(ctx: Context) -> dict[str, Any]:
 
 @probe("numba.resampy-filters", title="resampy's filter names: installed code passes only "
        "valid ones, and a valid one resamples a tone correctly", isolated=True, timeout=120,
-       collect=collect_resampy_filters, component="resampy", memo=True)
+       collect=collect_resampy_filters, component="resampy", memo=True, reads_index=True)
 def resampy_filters(ctx: Context, facts: dict[str, Any]) -> Optional[Result]:
     """Checks that installed code passes resampy only filter names it has, and that resampy works.
 
@@ -843,7 +843,7 @@ def collect_warmup(ctx: Context) -> dict[str, Any]:
 
 @probe("numba.warmup", title="First-call JIT latency of resampy, and whether numba caches its "
        "kernels on disk", isolated=True, families=("M4",), timeout=120,
-       collect=collect_warmup, component="resampy", memo=True)
+       collect=collect_warmup, component="resampy", memo=True, reads_index=True)
 def warmup(ctx: Context, facts: dict[str, Any]) -> Optional[Result]:
     """Measures resampy's first-call JIT latency, and whether numba keeps its kernels on disk.
 

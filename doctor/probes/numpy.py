@@ -691,7 +691,8 @@ def _older(have: str, than: str) -> bool:
 
 
 @probe("numpy.aliases", title="NumPy aliases removed in 1.24 and 2.0, and who still uses them",
-       memo=True, families=("N2",), timeout=120, isolated=True, collect=collect_aliases)
+       memo=True,
+       reads_index=True, families=("N2",), timeout=120, isolated=True, collect=collect_aliases)
 def aliases(ctx: Context, facts: dict[str, Any]) -> Result:
     """Checks whether installed code uses NumPy aliases that the installed NumPy no longer has.
 

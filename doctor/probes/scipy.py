@@ -337,7 +337,7 @@ def collect_removed_names(ctx: Context) -> dict[str, Any]:
 
 
 @probe("scipy.removed-names", title="Names SciPy removed, and which installed packages use them",
-       memo=True,
+       memo=True, reads_index=True,
        isolated=True, families=("S1", "S2", "S3"), timeout=120, collect=collect_removed_names,
        component="scipy")
 def removed_names(ctx: Context, facts: dict[str, Any]) -> Optional[Result]:
@@ -578,7 +578,8 @@ def collect_resample(ctx: Context) -> dict[str, Any]:
 
 
 @probe("scipy.resample", title="scipy.signal.resample on a real tone, and its slow lengths",
-       memo=True, isolated=True, families=("S5",), timeout=120, collect=collect_resample,
+       memo=True,
+       reads_index=True, isolated=True, families=("S5",), timeout=120, collect=collect_resample,
        component="scipy")
 def resample(ctx: Context, facts: dict[str, Any]) -> Optional[Result]:
     """Checks that scipy.signal.resample resamples a tone correctly, and times its slow lengths.

@@ -176,7 +176,7 @@ def collect_weights_only(ctx: Context) -> dict[str, Any]:
 
 @probe("torch.weights-only", title="torch.load's weights_only default against packages that "
        "load full pickles (the old coqui TTS)", isolated=True, families=("A6",),
-       timeout=120, collect=collect_weights_only, component="torch", memo=True)
+       timeout=120, collect=collect_weights_only, component="torch", memo=True, reads_index=True)
 def weights_only(ctx: Context, facts: dict[str, Any]) -> Optional[Result]:
     """Saves a checkpoint holding a custom class and loads it back with torch.load's default
     arguments, in the worker: torch >= 2.6 refuses it ("Weights only load failed ... Unsupported

@@ -598,7 +598,7 @@ def collect_api(ctx: Context) -> dict[str, Any]:
 
 @probe("torchaudio.api", title="APIs torchaudio removed (2.2, 2.9) that installed packages "
        "still call", isolated=True, families=("A5",), timeout=120, collect=collect_api,
-       component="torchaudio", memo=True)
+       component="torchaudio", memo=True, reads_index=True)
 def api(ctx: Context, facts: dict[str, Any]) -> Optional[Result]:
     """Scans installed distributions (doctor.scan: AST, cached) for the torchaudio names that
     2.2 and 2.9 removed (`set_audio_backend`, `info`, `AudioMetaData`, `sox_effects`, `io`,
@@ -757,7 +757,7 @@ def _usable(majors: dict[str, list[str]]) -> list[str]:
 
 @probe("torchaudio.io", title="torchaudio >= 2.9 load/save: TorchCodec and the FFmpeg "
        "libraries it needs", isolated=True, families=("A4",), timeout=120, collect=collect_io,
-       component="torchaudio", memo=True)
+       component="torchaudio", memo=True, reads_index=True)
 def io(ctx: Context, facts: dict[str, Any]) -> Optional[Result]:
     """torchaudio 2.9 and later read and write audio only through TorchCodec, which loads the
     system's shared FFmpeg (libavutil.so.56 to .60, one torchcodec core library per FFmpeg
