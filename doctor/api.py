@@ -89,12 +89,18 @@ def check(*, only: tuple[str, ...] = (), skip: tuple[str, ...] = (),
 
     specs = registry.select(_patterns(only), _patterns(skip))
     ctx = Context(recipe=recipe, options=dict(options or {}))
+    from tts_doctor import target as targets
+
     recording = runner.Recording() if save_facts else None
-    # the one scan pass (doctor/usage.py) runs here beside the probes; they read its index
-    scan_pass = usage.start(specs, recipe=recipe, python=python, project=project)
+    target = targets.probe_interpreter(python) if python is not None else None
+    store = runner.open_memo(memo, None if target is None or target.is_home else target)
+    # the one scan pass (doctor/usage.py) runs beside the probes; they read its index
+    scan_pass = usage.start(specs, recipe=recipe, python=python, project=project,
+                            in_thread=store is not None and store.warm)
     try:
         result = runner.run(specs, ctx, timeout=timeout, python=python, jobs=jobs,
-                            on_finding=on_finding, recording=recording, memo=memo)
+                            on_finding=on_finding, recording=recording, memo=store,
+                            target=target)
     finally:
         scan_pass.close()
     interpreter = dict(result.interpreter)

@@ -19,7 +19,7 @@ import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Optional
+from typing import Any, Callable, Optional, Union
 
 from tts_doctor import isolation
 from tts_doctor.execute import collect as collect_facts
@@ -489,14 +489,14 @@ def run(
     on_finding: Optional[Callable[[Finding], None]] = None,
     target: Optional[Target] = None,
     recording: Optional[Recording] = None,
-    memo: str = "off",
+    memo: Union[str, Memo, None] = "off",
 ) -> RunResult:
     """Run the selected probes and return their findings in the order of `specs`.
 
     With `recording`, what each probe observed is kept there (check --save-facts).
     `memo` is "use" (memo probes are judged from the facts kept by an earlier check while
     they are valid, tts_doctor.memo), "fresh" (every probe observes; the memo is rewritten)
-    or "off".
+    or "off"; or a Memo opened by `open_memo`.
     Probes that do not apply to the recipe (doctor/applicability.py) are not run.
 
     Isolated probes start first in their workers (`jobs` of them at most, one per lane, see
@@ -514,7 +514,7 @@ def run(
         target = targets.probe_interpreter(python)
     if target is not None and target.is_home:
         python, target = None, None
-    store = _open_memo(memo, target)
+    store = memo if isinstance(memo, Memo) or memo is None else open_memo(memo, target)
     reused: list[str] = []
     isolated = [s for s in specs_run if s.isolated]
     local = [s for s in specs_run if not s.isolated]
@@ -556,7 +556,7 @@ def run(
                      sorted(reused, key=lambda i: order.get(i, 0)))
 
 
-def _open_memo(mode: str, target: Optional[Target]) -> Optional[Memo]:
+def open_memo(mode: str, target: Optional[Target]) -> Optional[Memo]:
     """The facts memo of the diagnosed interpreter for this run (None when off or when
     there is no writable cache folder)."""
     if mode not in ("use", "fresh"):

@@ -1125,12 +1125,15 @@ def _spawn(path: str) -> Optional[subprocess.Popen[bytes]]:
 
 
 def start(specs: list[Any], *, recipe: Optional[dict[str, Any]] = None,
-          python: Optional[str] = None, project: Optional[str] = None) -> Handle:
+          python: Optional[str] = None, project: Optional[str] = None,
+          in_thread: bool = False) -> Handle:
     """Build the usage index beside the probes: a process of the doctor's interpreter (on a
     core of its own, not competing for this process's GIL with the in-process probes and the
     judges) writes it to a temporary file named in $TTS_DOCTOR_USAGE_INDEX (inherited by the
-    workers), and the usage probes wait for it (`scan.index`). Nothing is started when no
-    selected probe scans code."""
+    workers), and the usage probes wait for it (`scan.index`). `in_thread`: a thread of this
+    process builds it instead, for a warm check (the facts memo judges most probes, the
+    per-file cache answers for most files: starting a process would cost more than the GIL).
+    Nothing is started when no selected probe scans code."""
     saved = {v: os.environ.get(v) for v in (scan.INDEX_ENV, REQUEST_ENV)}
     scan._INDEX.clear()
     entries = tuple(recipe.get("entry") or ()) if recipe else ()
@@ -1143,7 +1146,7 @@ def start(specs: list[Any], *, recipe: Optional[dict[str, Any]] = None,
     fd, path = tempfile.mkstemp(prefix="tts-doctor-usage-", suffix=".json")
     os.close(fd)
     os.environ[scan.INDEX_ENV] = path
-    proc = _spawn(path)
+    proc = None if in_thread else _spawn(path)
     if proc is not None:
         return Handle(path, proc, saved)
     thread = threading.Thread(target=lambda: _write(path, _built(request)), daemon=True,
