@@ -2,11 +2,13 @@
 
 The facts memo (tts_doctor.memo) keeps a memo probe's facts between checks and judges them
 again only while nothing they were observed from has changed. This module records that
-"something": every file of code the process has loaded (`sys.modules`, the shared libraries in
-/proc/self/maps), every file a collector opened for reading and every folder it listed (the
-audit events `open`, `os.listdir` and `os.scandir`, Python 3.8+), and the paths a collector
-declares with `depends` (a file it only tested for existence, a data folder). The paths go
-back to the doctor's process with the facts, which stats them (tts_doctor.memo).
+"something": every file of code the process has loaded (`sys.modules`, the shared libraries
+mapped executable in /proc/self/maps; not data files mapped for writing, such as a database
+another process rewrites), every file a collector opened for reading and every folder it
+listed (the audit events `open`, `os.listdir` and `os.scandir`, Python 3.8+), and the
+paths a collector declares with `depends` (a file it only tested for existence, a data
+folder). The paths go back to the doctor's process with the facts, which stats them
+(tts_doctor.memo).
 
 What cannot be known from files makes the facts volatile, never memoized: a collector that
 starts a program other than the few whose answer only the system's files decide (ldconfig,
@@ -192,7 +194,9 @@ def _mapped() -> None:
         with open("/proc/self/maps", encoding="utf-8", errors="replace") as fh:
             for line in fh:
                 parts = line.split(None, 5)
-                if len(parts) == 6 and parts[5].startswith("/"):
+                # code only: an executable mapping (a data file mapped for writing, such as
+                # a SQLite -shm file, changes with every run and decides nothing)
+                if len(parts) == 6 and "x" in parts[1] and parts[5].startswith("/"):
                     _add(parts[5].strip().replace(" (deleted)", ""))
     except OSError:
         pass

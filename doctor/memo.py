@@ -52,6 +52,7 @@ VOLATILE_ENV = frozenset({
     "XDG_RUNTIME_DIR", "TMUX", "TMUX_PANE", "STY", "WINDOW", "HISTFILE", "HISTSIZE", "PS1",
     "PS2", "PS4", "PROMPT_COMMAND", "COLORTERM", "LS_COLORS", "MAIL", "INVOCATION_ID",
     "JOURNAL_STREAM", "RANDOM", "SECONDS", "TTS_DOCTOR_USAGE_INDEX", "TTS_DOCTOR_CACHE",
+    "TTS_DOCTOR_MEMO_DEBUG",
     "PYTEST_CURRENT_TEST", "GITHUB_RUN_ID", "GITHUB_RUN_NUMBER", "GITHUB_RUN_ATTEMPT",
     "GITHUB_JOB", "GITHUB_ACTION", "GITHUB_STEP_SUMMARY", "GITHUB_OUTPUT", "GITHUB_ENV",
     "GITHUB_STATE", "GITHUB_PATH", "RUNNER_TEMP", "CI_JOB_ID", "CI_PIPELINE_ID",
@@ -262,7 +263,11 @@ class Memo:
         upto = self._valid_upto.get(fid, 0)
         while upto < n:
             stamp = stamps[upto]
-            if _stat(stamp[0]) != stamp:
+            now = _stat(stamp[0])
+            if now != stamp:
+                if os.environ.get(DEBUG_ENV):
+                    print(f"tts-doctor memo: changed since kept: {stamp} -> {now}",
+                          file=sys.stderr)
                 break
             upto += 1
         self._valid_upto[fid] = upto

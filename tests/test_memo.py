@@ -16,7 +16,8 @@ import pytest
 from tests.conftest import PLUGINS, build_env, run_cli
 from tests.harness.venvs import EnvSpec
 
-MEMO_IDS = ("memotest.read", "memotest.exists", "memotest.writable", "memotest.home")
+MEMO_IDS = ("memotest.read", "memotest.exists", "memotest.writable", "memotest.scratch",
+            "memotest.home")
 
 
 @pytest.fixture
@@ -57,6 +58,9 @@ def test_second_check_judges_the_kept_facts_and_never_keeps_programs_or_secrets(
     again = [{k: v for k, v in f.items() if k != "duration_s"} for f in second["findings"]
              if f["id"] in MEMO_IDS]
     assert len(strip) == len(MEMO_IDS) and strip == again
+    # another check (its own cache) rewrites the scratch file both map: not an input
+    _check({**memo_env, "TTS_DOCTOR_CACHE": memo_env["TTS_DOCTOR_CACHE"] + "-other"})
+    assert sorted(_check(memo_env)["memo"]["reused"]) == sorted(MEMO_IDS)
     # the secret never reached the cache folder
     cache = Path(memo_env["TTS_DOCTOR_CACHE"])
     blob = "".join(p.read_text(errors="replace") for p in cache.rglob("*.json"))
@@ -119,7 +123,7 @@ def test_text_report_says_which_facts_were_reused(memo_env):
     _check(memo_env)
     res = run_cli("check", "--only", "memotest", env=memo_env)
     assert res.returncode == 0, res
-    assert "4 probes judged from facts an earlier check observed" in res.stdout
+    assert "5 probes judged from facts an earlier check observed" in res.stdout
     assert "--fresh" in res.stdout
 
 

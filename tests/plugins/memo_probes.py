@@ -16,6 +16,8 @@ from tts_doctor import footprint
 from tts_doctor.finding import ok
 from tts_doctor.registry import probe
 
+_MAPPED: list = []
+
 
 def _dir() -> str:
     return os.environ.get("MEMO_TEST_DIR", "/nonexistent")
@@ -43,6 +45,22 @@ def _writable(ctx):
     except OSError:
         writable = False
     return {"writable": writable, "pid": os.getpid()}
+
+
+def _scratch(ctx):
+    """Like onnxruntime's telemetry database: a data file the collector itself rewrites and
+    maps on every run (not an input of its facts)."""
+    import mmap
+    import time
+
+    path = os.path.join(_dir(), "scratch.db")
+    with open(path, "wb") as fh:
+        fh.write(str(time.time()).ljust(64).encode())
+    with open(path, "r+b") as fh:
+        mapped = mmap.mmap(fh.fileno(), 64)
+    _MAPPED.append(mapped)  # stays mapped, as a database's is
+    size = len(mapped[:])
+    return {"size": size, "pid": os.getpid()}
 
 
 def _program(ctx):
@@ -76,6 +94,12 @@ def exists(ctx, facts):
 @probe("memotest.writable", title="tests a declared folder for writability", isolated=True,
        collect=_writable, memo=True)
 def writable(ctx, facts):
+    return _judge(facts)
+
+
+@probe("memotest.scratch", title="rewrites and maps a scratch file of its own", isolated=True,
+       collect=_scratch, memo=True)
+def scratch(ctx, facts):
     return _judge(facts)
 
 
