@@ -307,8 +307,9 @@ def fix_plan(*, only: tuple[str, ...] = (), skip: tuple[str, ...] = (),
 
     t = si.target(python)
     if report is None:
+        # a repair is planned on what is observed now (never on facts kept by the memo)
         report = check(only=only, skip=skip, recipe=recipe, options=options, timeout=timeout,
-                       python=python)
+                       python=python, memo="fresh")
     plan = fixplan.make_plan(report.findings)
     before = after = None
     if plan.shims:

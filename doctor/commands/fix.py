@@ -411,8 +411,9 @@ def fix(dry_run: bool, run_commands: bool, as_json: bool, allow_downgrade: bool,
 
     def reprobe(ids: tuple[str, ...]) -> dict[str, Optional[Finding]]:
         """The findings of these probes now (None: the probe gave no finding)."""
+        # after a change, observe (never judge kept facts)
         again = api.check(only=ids, recipe=recipe_data, options=options, timeout=timeout,
-                          python=python)
+                          python=python, memo="fresh")
         found = {f.id: f for f in again.findings}
         out = {i: found.get(i) for i in ids}
         new.update(out)
