@@ -95,8 +95,7 @@ def check(*, only: tuple[str, ...] = (), skip: tuple[str, ...] = (),
     target = targets.probe_interpreter(python) if python is not None else None
     store = runner.open_memo(memo, None if target is None or target.is_home else target)
     # the one scan pass (doctor/usage.py) runs beside the probes; they read its index
-    scan_pass = usage.start(specs, recipe=recipe, python=python, project=project,
-                            in_thread=store is not None and store.warm)
+    scan_pass = usage.start(specs, recipe=recipe, python=python, project=project)
     try:
         result = runner.run(specs, ctx, timeout=timeout, python=python, jobs=jobs,
                             on_finding=on_finding, recording=recording, memo=store,

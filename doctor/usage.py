@@ -1041,23 +1041,17 @@ USAGE_CATEGORIES = frozenset({"numpy", "scipy", "compat", "torchaudio", "numba",
 
 
 class Handle:
-    """A usage index being built for one check run: in a process of its own (the doctor's
-    interpreter), or, where none can start, in a thread of the doctor's process."""
+    """A usage index being built in a thread of the doctor's process for one check run."""
 
-    def __init__(self, path: Optional[str], worker: Any, saved: dict[str, Optional[str]]):
+    def __init__(self, path: Optional[str], thread: Optional[threading.Thread],
+                 saved: dict[str, Optional[str]]):
         self.path = path
-        self.worker = worker  # a subprocess.Popen, a threading.Thread or None
+        self.thread = thread
         self.saved = saved
 
     def close(self) -> None:
-        if isinstance(self.worker, threading.Thread):
-            self.worker.join(timeout=1)
-        elif self.worker is not None and self.worker.poll() is None:
-            self.worker.terminate()  # no probe waited for it
-            try:
-                self.worker.wait(timeout=2)
-            except subprocess.TimeoutExpired:
-                self.worker.kill()
+        if self.thread is not None:
+            self.thread.join(timeout=1)
         for var, value in self.saved.items():
             if value is None:
                 os.environ.pop(var, None)
@@ -1071,69 +1065,11 @@ class Handle:
                     pass
 
 
-def _write(path: str, data: dict[str, Any]) -> None:
-    try:
-        with open(path, "w", encoding="utf-8") as fh:
-            json.dump(data, fh)
-        Path(path + ".done").touch()
-    except OSError:
-        pass
-
-
-def _built(request: Request) -> dict[str, Any]:
-    try:
-        return build_index(request)
-    except Exception as exc:  # the probes fall back to their own scan
-        import traceback
-
-        return {"error": f"{type(exc).__name__}: {exc}",
-                "traceback": traceback.format_exc()[-2000:]}
-
-
-def child(path: str) -> None:
-    """The index process (`start`): every probe module's detectors, then the index of the
-    request in $TTS_DOCTOR_USAGE_REQUEST, written to `path`."""
-    from tts_doctor import registry
-
-    registry.load_all()
-    _write(path, _built(Request.from_environment()))
-
-
-_CHILD = ("import json, sys\nsys.path[:] = json.loads(sys.argv[2])\n"
-          "from tts_doctor.usage import child\nchild(sys.argv[1])\n")
-
-
-def _spawn(path: str) -> Optional[subprocess.Popen[bytes]]:
-    """The index process, with a thread that writes an error index if it dies without one
-    (the probes waiting for it then fall back to their own scan)."""
-    try:
-        proc = subprocess.Popen([sys.executable, "-c", _CHILD, path, json.dumps(sys.path)],
-                                stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
-                                stderr=subprocess.PIPE)
-    except OSError:
-        return None
-
-    def watch() -> None:
-        _, err = proc.communicate()
-        if not os.path.exists(path + ".done"):
-            tail = err.decode("utf-8", "replace").strip().splitlines()[-1:] or [
-                f"exit {proc.returncode}"]
-            _write(path, {"error": f"the index process ended without an index: {tail[0]}"})
-
-    threading.Thread(target=watch, daemon=True, name="tts-doctor-usage-watch").start()
-    return proc
-
-
 def start(specs: list[Any], *, recipe: Optional[dict[str, Any]] = None,
-          python: Optional[str] = None, project: Optional[str] = None,
-          in_thread: bool = False) -> Handle:
-    """Build the usage index beside the probes: a process of the doctor's interpreter (on a
-    core of its own, not competing for this process's GIL with the in-process probes and the
-    judges) writes it to a temporary file named in $TTS_DOCTOR_USAGE_INDEX (inherited by the
-    workers), and the usage probes wait for it (`scan.index`). `in_thread`: a thread of this
-    process builds it instead, for a warm check (the facts memo judges most probes, the
-    per-file cache answers for most files: starting a process would cost more than the GIL).
-    Nothing is started when no selected probe scans code."""
+          python: Optional[str] = None, project: Optional[str] = None) -> Handle:
+    """Build the usage index beside the probes: a thread here writes it to a temporary file
+    named in $TTS_DOCTOR_USAGE_INDEX (inherited by the workers), and the usage probes wait
+    for it (`scan.index`). Nothing is started when no selected probe scans code."""
     saved = {v: os.environ.get(v) for v in (scan.INDEX_ENV, REQUEST_ENV)}
     scan._INDEX.clear()
     entries = tuple(recipe.get("entry") or ()) if recipe else ()
@@ -1146,10 +1082,22 @@ def start(specs: list[Any], *, recipe: Optional[dict[str, Any]] = None,
     fd, path = tempfile.mkstemp(prefix="tts-doctor-usage-", suffix=".json")
     os.close(fd)
     os.environ[scan.INDEX_ENV] = path
-    proc = None if in_thread else _spawn(path)
-    if proc is not None:
-        return Handle(path, proc, saved)
-    thread = threading.Thread(target=lambda: _write(path, _built(request)), daemon=True,
-                              name="tts-doctor-usage")
+
+    def work() -> None:
+        try:
+            data = build_index(request)
+        except Exception as exc:  # the probes fall back to their own scan
+            import traceback
+
+            data = {"error": f"{type(exc).__name__}: {exc}",
+                    "traceback": traceback.format_exc()[-2000:]}
+        try:
+            with open(path, "w", encoding="utf-8") as fh:
+                json.dump(data, fh)
+            Path(path + ".done").touch()
+        except OSError:
+            pass
+
+    thread = threading.Thread(target=work, daemon=True, name="tts-doctor-usage")
     thread.start()
     return Handle(path, thread, saved)
