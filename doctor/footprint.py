@@ -159,7 +159,14 @@ def depends(path: str, depth: int = 0, access: bool = False) -> None:
             _S.seen.add(path)
             _S.paths.append(ACCESS + path)
         return
-    _add(path)
+    for p in folders(path, depth):
+        _add(p)
+
+
+def folders(path: str, depth: int) -> list[str]:
+    """`path`, then its subfolders level by level down to `depth` levels (symlinks not
+    followed; an unreadable folder has none)."""
+    out = [path]
     level = [path]
     for _ in range(depth):
         below: list[str] = []
@@ -169,9 +176,9 @@ def depends(path: str, depth: int = 0, access: bool = False) -> None:
                     below += [e.path for e in it if e.is_dir(follow_symlinks=False)]
             except OSError:
                 continue
-        for p in below:
-            _add(p)
+        out += below
         level = below
+    return out
 
 
 def volatile(reason: str) -> None:

@@ -717,20 +717,15 @@ def _data_places(python: str) -> list[str]:
 def _data_stamps(python: str) -> list[list[Any]]:
     """mtimes of the downloaders' folders and of their folders two levels down (a new file
     lands in `hub/models--ORG--NAME/blobs`, `nltk_data/taggers`)."""
+    from tts_doctor import footprint
+
     out: list[list[Any]] = []
     for place in _data_places(python):
-        level = [place]
-        for depth in range(3):
-            below: list[str] = []
-            for folder in level:
-                try:
-                    out.append([folder, os.stat(folder).st_mtime_ns])
-                    if depth < 2:
-                        with os.scandir(folder) as it:
-                            below += [e.path for e in it if e.is_dir(follow_symlinks=False)]
-                except OSError:
-                    continue
-            level = below
+        for folder in footprint.folders(place, 2):
+            try:
+                out.append([folder, os.stat(folder).st_mtime_ns])
+            except OSError:
+                continue
     return out
 
 
