@@ -152,7 +152,7 @@ def remove_temp(path: str) -> None:
 
 
 _SWEPT: list[bool] = []
-_STALE = re.compile(rf"^{TEMP_PREFIX}(support|smoke|work)-(\d+)-")
+_STALE = re.compile(rf"^{TEMP_PREFIX}(support|smoke|work|reach|usage)-(\d+)-")
 
 
 def sweep_stale() -> None:

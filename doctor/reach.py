@@ -8,9 +8,11 @@ that runs the other probes. Standard library only, Python 3.7 syntax (see RULES.
 The parent (doctor/usage.py, the doctor's own process) sends one JSON object on stdin:
 
     {"entries": ["modelscope.pipelines.audio.text_to_speech_pipeline", ...],
-     "airgap": {"file": ".../tts_doctor/airgap.py", "source": "..."}}
+     "airgap": {"file": ".../tts_doctor/airgap.py", "source": "..."},
+     "scratch": "/tmp/tts-doctor-reach-<doctor pid>-..."}
 
-and reads one JSON object back from stdout's last line:
+and reads one JSON object back, on the private pipe of tts_doctor.isolation.Child (the file
+descriptor in argv[1]; from stdout's last line when there is none):
 
     {"python": "3.11.9", "sys_path": [...], "loaded": {module: file}, "failed": {module: why},
      "seconds": 4.2, "airgap": {"connections": [...], "downloads": [...], ...}}
@@ -131,10 +133,32 @@ def closure(entries):
     return loaded, failed
 
 
+def _die_with_parent():
+    """Be killed when the doctor dies, however it dies (Linux `PR_SET_PDEATHSIG`), or exit
+    now if it is already gone: an import that hangs must not outlive a stopped check.
+    The same as tts_doctor.isolation.die_with_parent, which this file cannot import."""
+    parent = os.environ.get("TTS_DOCTOR_PARENT_PID")
+    if sys.platform.startswith("linux"):
+        try:
+            import ctypes
+            import signal
+
+            ctypes.CDLL(None, use_errno=True).prctl(1, int(signal.SIGKILL), 0, 0, 0)
+        except Exception:
+            pass
+    if parent and parent.isdigit() and os.getppid() != int(parent):
+        os._exit(70)
+
+
 def main():
+    _die_with_parent()
+    # the doctor's private pipe (tts_doctor.isolation.Child) when started as its child; the
+    # answer goes there, whatever the imported code prints; without it, stdout's last line
+    channel = int(sys.argv[1]) if len(sys.argv) > 1 and sys.argv[1].isdigit() else None
     request = json.loads(sys.stdin.read() or "{}")
     sys.path[:] = [p for p in sys.path if p not in ("", ".")]
-    scratch = tempfile.mkdtemp(prefix="tts-doctor-reach-")
+    # the doctor's temporary folder (removed by the doctor on every exit path it sees)
+    scratch = request.get("scratch") or tempfile.mkdtemp(prefix="tts-doctor-reach-")
     _quiet_environment(scratch)
     airgap = _airgap(request["airgap"])
     t0 = time.time()
@@ -145,11 +169,16 @@ def main():
               "airgap": airgap.audit()}
     out = json.dumps(answer)
     sys.stdout.flush()
-    # the imported code may have printed anything: the answer is the last line
-    os.write(1, ("\n" + out + "\n").encode("utf-8"))
-    import shutil
+    # without the channel: the imported code may have printed anything, the answer is the
+    # last line
+    data = (out + "\n" if channel is not None else "\n" + out + "\n").encode("utf-8")
+    fd = 1 if channel is None else channel
+    while data:
+        data = data[os.write(fd, data):]
+    if not request.get("scratch"):
+        import shutil
 
-    shutil.rmtree(scratch, ignore_errors=True)
+        shutil.rmtree(scratch, ignore_errors=True)
     os._exit(0)  # no interpreter teardown of torch and friends: the answer is out
 
 

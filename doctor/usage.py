@@ -646,33 +646,50 @@ def import_closure(python: Optional[str], entries: list[str], timeout: float = C
                    ) -> dict[str, Any]:
     """Run doctor/reach.py in a fresh process of the target interpreter, with the air-gap
     audit of doctor/airgap.py (its source travels in the request: no folder of the doctor
-    goes onto the target's sys.path)."""
+    goes onto the target's sys.path).
+
+    The process is a tts_doctor.isolation.Child: it dies with the doctor (a signal, kill -9),
+    its process group is killed on timeout and by the doctor's cleanup, and the caches the
+    libraries write at import time go to the doctor's temporary folder (swept by the next
+    run after a kill -9). Call it from a thread that waits for the answer: the kernel's
+    parent-death signal follows the thread that started the child."""
+    from tts_doctor import isolation
+
     source = Path(__file__).with_name("reach.py").read_text()
     airgap = Path(__file__).with_name("airgap.py")
-    request = {"entries": entries, "airgap": {"file": str(airgap),
-                                              "source": airgap.read_text()}}
     env = dict(os.environ)
     env["PYTHONDONTWRITEBYTECODE"] = "1"
     for var in (scan.INDEX_ENV, REQUEST_ENV):
         env.pop(var, None)
+    # the child runs in the temporary folder: a relative --python is resolved here
+    exe = os.path.abspath(python) if python and os.sep in python else python
     try:
-        # the child runs in the temporary folder: a relative --python is resolved here
-        exe = os.path.abspath(python) if python and os.sep in python else python
-        proc = subprocess.run([exe or sys.executable, "-c", source],
-                              input=json.dumps(request), capture_output=True,
-                              text=True, timeout=timeout, env=env, cwd=tempfile.gettempdir())
-    except subprocess.TimeoutExpired:
-        return {"loaded": {}, "failed": {e: f"the import did not finish in {timeout:g} s"
-                                         for e in entries}, "error": "timeout"}
+        scratch = isolation.temp_dir("reach")
     except OSError as exc:
         return {"loaded": {}, "failed": {}, "error": str(exc)}
-    lines = [x for x in proc.stdout.splitlines() if x.startswith("{")]
+    request = {"entries": entries, "scratch": scratch,
+               "airgap": {"file": str(airgap), "source": airgap.read_text()}}
+    child = isolation.Child(exe or sys.executable, source, (), env, cwd=tempfile.gettempdir())
     try:
-        return json.loads(lines[-1])
-    except (IndexError, ValueError):
-        why = (proc.stderr or proc.stdout).strip().splitlines()[-1:] or [f"exit {proc.returncode}"]
-        return {"loaded": {}, "failed": {e: f"the closure import died: {why[0][:200]}"
-                                         for e in entries}, "error": why[0][:300]}
+        child.start()
+        assert child.proc is not None and child.proc.stdin is not None
+        try:
+            child.proc.stdin.write(json.dumps(request).encode())
+            child.proc.stdin.close()
+        except OSError:
+            pass  # it died at once: `next` says how
+        return child.next(timeout, who="the closure import")
+    except isolation.ChildStalled:
+        return {"loaded": {}, "failed": {e: f"the import did not finish in {timeout:g} s"
+                                         for e in entries}, "error": "timeout"}
+    except isolation.ChildDied as exc:
+        out = str(exc.details.get("output") or "").strip().splitlines()
+        why = f"{exc.how}: {out[-1]}" if out else exc.how
+        return {"loaded": {}, "failed": {e: f"the closure import died: {why[:200]}"
+                                         for e in entries}, "error": why[:300]}
+    finally:
+        child.close()
+        isolation.remove_temp(scratch)
 
 
 def _closure_key(request: Request, sys_path: list[str], entries: list[str],
@@ -1038,9 +1055,9 @@ USAGE_CATEGORIES = frozenset({"numpy", "scipy", "compat", "torchaudio", "numba",
 class Handle:
     """A usage index being built in a thread of the doctor's process for one check run."""
 
-    def __init__(self, path: Optional[str], thread: Optional[threading.Thread],
+    def __init__(self, folder: Optional[str], thread: Optional[threading.Thread],
                  saved: dict[str, Optional[str]]):
-        self.path = path
+        self.folder = folder  # the temporary folder of the index file (isolation.temp_dir)
         self.thread = thread
         self.saved = saved
 
@@ -1052,12 +1069,10 @@ class Handle:
                 os.environ.pop(var, None)
             else:
                 os.environ[var] = value
-        if self.path:
-            for p in (self.path, self.path + ".done"):
-                try:
-                    os.unlink(p)
-                except OSError:
-                    pass
+        if self.folder:
+            from tts_doctor import isolation
+
+            isolation.remove_temp(self.folder)
 
 
 def start(specs: list[Any], *, recipe: Optional[dict[str, Any]] = None,
@@ -1074,8 +1089,11 @@ def start(specs: list[Any], *, recipe: Optional[dict[str, Any]] = None,
                                           "project": project, "refs": refs})
     if not any(s.category in USAGE_CATEGORIES or s.id in USAGE_PROBES for s in specs):
         return Handle(None, None, saved)
-    fd, path = tempfile.mkstemp(prefix="tts-doctor-usage-", suffix=".json")
-    os.close(fd)
+    from tts_doctor import isolation
+
+    # in a folder of the doctor's: removed on every exit path it sees, swept after kill -9
+    folder = isolation.temp_dir("usage")
+    path = os.path.join(folder, "index.json")
     os.environ[scan.INDEX_ENV] = path
 
     def work() -> None:
@@ -1095,4 +1113,4 @@ def start(specs: list[Any], *, recipe: Optional[dict[str, Any]] = None,
 
     thread = threading.Thread(target=work, daemon=True, name="tts-doctor-usage")
     thread.start()
-    return Handle(path, thread, saved)
+    return Handle(folder, thread, saved)

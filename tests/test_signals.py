@@ -160,3 +160,49 @@ def test_a_signal_to_smoke_stops_the_synthesis_child_and_removes_its_folder(tmp_
     assert proc.returncode != 0
     assert _gone(kids) == [] and _children_of(proc.pid) == []
     assert _leftovers(tmp) == []
+
+
+HANGS_ON_IMPORT = "import time\n\ntime.sleep(3600)\n"
+
+
+def _hanging_entry(tmp_path: Path) -> tuple[Path, dict[str, str]]:
+    """A recipe whose entry module hangs at import time, for the closure import to run."""
+    lib = tmp_path / "lib"
+    lib.mkdir()
+    (lib / "hangs_on_import.py").write_text(HANGS_ON_IMPORT)
+    recipe = tmp_path / "hang.toml"
+    recipe.write_text('name = "hang"\ndescription = "an entry that hangs"\n'
+                      'engine = "callable"\nentry = ["hangs_on_import"]\n'
+                      '[audio]\nsample_rate = 16000\n[smoke]\ntext = "Hello."\n')
+    tmp = tmp_path / "tmp"
+    tmp.mkdir()
+    env = dict(os.environ, TMPDIR=str(tmp), NO_COLOR="1", TTS_DOCTOR_CACHE=str(tmp_path / "c"),
+               PYTHONPATH=os.pathsep.join(filter(None, [str(lib),
+                                                        os.environ.get("PYTHONPATH")])))
+    return recipe, env
+
+
+@pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGKILL])
+def test_a_stopped_check_leaves_no_closure_import_running(tmp_path, sig):
+    """The closure import (doctor/reach.py) imports the deployment's entry modules in a child
+    of its own: an entry that hangs at import time dies with the doctor, and the folder of
+    the caches it writes is removed (after SIGKILL, by the next run)."""
+    recipe, env = _hanging_entry(tmp_path)
+    args = [sys.executable, "-m", "tts_doctor", "check", "--recipe", str(recipe), "--only",
+            "model.offline-import", "--json"]
+    proc = subprocess.Popen(args, cwd=REPO, env=env, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True)
+    kids = _wait_for_children(proc)
+    time.sleep(1.0)  # the entry's import is sleeping
+    proc.send_signal(sig)
+    proc.communicate(timeout=120)
+    assert proc.returncode != 0
+    assert _gone(kids, timeout=20) == [], "the closure import outlived the doctor"
+    tmp = tmp_path / "tmp"
+    if sig == signal.SIGKILL:
+        assert [n for n in _leftovers(tmp) if n.startswith("tts-doctor-reach-")]
+        (tmp_path / "lib" / "hangs_on_import.py").write_text("VALUE = 1\n")
+        again = subprocess.run(args, cwd=REPO, env=env, capture_output=True, text=True,
+                               timeout=300)
+        assert again.returncode == 0, again.stderr
+    assert _leftovers(tmp) == []

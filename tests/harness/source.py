@@ -7,8 +7,10 @@ that run the doctor from source under another interpreter put `source_path()` on
 
 from __future__ import annotations
 
+import atexit
 import functools
 import os
+import shutil
 import tempfile
 from pathlib import Path
 
@@ -19,6 +21,7 @@ REPO = Path(__file__).resolve().parents[2]
 def source_path() -> str:
     """A folder holding `tts_doctor/`: links to doctor/'s files, shims/ and recipes/."""
     root = Path(tempfile.mkdtemp(prefix="tts-doctor-source-"))
+    atexit.register(shutil.rmtree, root, True)  # links only: nothing else lives there
     package = root / "tts_doctor"
     package.mkdir()
     for child in (REPO / "doctor").iterdir():
