@@ -95,11 +95,12 @@ def check(*, only: tuple[str, ...] = (), skip: tuple[str, ...] = (),
     target = targets.probe_interpreter(python) if python is not None else None
     store = runner.open_memo(memo, None if target is None or target.is_home else target)
     # the one scan pass (doctor/usage.py) runs beside the probes; they read its index
-    scan_pass = usage.start(specs, recipe=recipe, python=python, project=project)
+    scan_pass = usage.start(specs, recipe=recipe, python=python, project=project,
+                            in_thread=store is not None and store.warm)
     try:
         result = runner.run(specs, ctx, timeout=timeout, python=python, jobs=jobs,
                             on_finding=on_finding, recording=recording, memo=store,
-                            target=target)
+                            target=target, yield_to_index=scan_pass.in_process)
     finally:
         scan_pass.close()
     interpreter = dict(result.interpreter)

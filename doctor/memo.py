@@ -226,6 +226,8 @@ class Memo:
         self.footprints: dict[str, list[Stamp]] = dict(data.get("footprints") or {})
         self._valid_upto: dict[str, int] = {}
         self.changed = False
+        # kept facts of an earlier check with this base stamp: this check is a warm one
+        self.warm = bool(self.probes)
 
     @classmethod
     def open(cls, target: dict[str, Any], *, read: bool = True) -> Optional[Memo]:

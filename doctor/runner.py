@@ -107,14 +107,18 @@ def judge_collected(spec: ProbeSpec, ctx: Context, collected: Collected) -> Opti
 class Worker:
     """The worker subprocess: probe requests on stdin, findings back on the private pipe."""
 
-    def __init__(self, python: str, boot: str, env: dict[str, str], modules: str = ""):
+    def __init__(self, python: str, boot: str, env: dict[str, str], modules: str = "",
+                 nice: int = 0):
         self.child = isolation.Child(python, boot, (modules,), env)
         self.python = python
+        self.nice = nice
         self.info: dict[str, Any] = {}
         self.last_offset = 0
 
     def start(self, timeout: float) -> None:
         self.child.start()
+        if self.nice and self.child.proc is not None:
+            isolation.yield_cpu(self.child.proc.pid, self.nice)
         event = self.child.next(timeout)
         if event.get("event") != "ready":
             self.child.kill()
@@ -239,12 +243,14 @@ def run_isolated(
     on_finding: Optional[Callable[[Finding], None]] = None,
     recording: Optional[Recording] = None,
     memo: Optional[Memo] = None,
+    nice: int = 0,
 ) -> RunResult:
     """Run probes in worker subprocesses, one at a time, restarting a worker that dies.
 
     A split probe's facts are judged here, in the doctor's process, as they arrive. With
     `memo`, a memo probe whose kept facts are still valid is judged from them, and the worker
-    starts only for the probes that must observe.
+    starts only for the probes that must observe. `nice`: the workers yield the CPU by that
+    step (isolation.yield_cpu).
 
     WorkerStartError when the worker cannot start at all (the doctor's failure, not a
     finding about the diagnosed code)."""
@@ -275,7 +281,7 @@ def run_isolated(
                 continue
             if worker is None:
                 session = Session(memo) if memo is not None else None
-                worker = Worker(python, boot, env, modules)
+                worker = Worker(python, boot, env, modules, nice)
                 t0 = time.perf_counter()
                 try:
                     worker.start(max(timeout, STARTUP_TIMEOUT))
@@ -437,6 +443,10 @@ JOIN_LAST: dict[str, int] = {"compat.modelscope-datasets": 0, "compat.api-drift"
                              "frontend.nltk-data": 1}
 
 
+# how far the lanes' workers yield the CPU while a cold check's index is built (run)
+LANE_NICE = 10
+
+
 def lanes(specs: list[ProbeSpec], jobs: int) -> list[list[ProbeSpec]]:
     """Split isolated probes into at most `jobs` groups, each for one worker process.
 
@@ -490,6 +500,7 @@ def run(
     target: Optional[Target] = None,
     recording: Optional[Recording] = None,
     memo: Union[str, Memo, None] = "off",
+    yield_to_index: bool = False,
 ) -> RunResult:
     """Run the selected probes and return their findings in the order of `specs`.
 
@@ -497,6 +508,10 @@ def run(
     `memo` is "use" (memo probes are judged from the facts kept by an earlier check while
     they are valid, tts_doctor.memo), "fresh" (every probe observes; the memo is rewritten)
     or "off"; or a Memo opened by `open_memo`.
+    `yield_to_index`: the usage index is being built in a process of its own (a cold check,
+    doctor/usage.py `start`); it and the closure import it runs are the run's critical path
+    (every probe that reads the index waits for them), so the workers yield the CPU to them
+    (LANE_NICE). Measured in the BIG_STACK environment, docs/BENCHMARKS.md.
     Probes that do not apply to the recipe (doctor/applicability.py) are not run.
 
     Isolated probes start first in their workers (`jobs` of them at most, one per lane, see
@@ -526,7 +541,8 @@ def run(
         try:
             results.append(run_isolated(lane, ctx, timeout=timeout, python=python,
                                         target=target, on_finding=on_finding,
-                                        recording=recording, memo=store))
+                                        recording=recording, memo=store,
+                                        nice=LANE_NICE if yield_to_index else 0))
         except TargetError as exc:
             failures.append(exc)
 

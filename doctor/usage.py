@@ -1053,17 +1053,25 @@ USAGE_CATEGORIES = frozenset({"numpy", "scipy", "compat", "torchaudio", "numba",
 
 
 class Handle:
-    """A usage index being built in a thread of the doctor's process for one check run."""
+    """A usage index being built for one check run: in a process of its own (the doctor's
+    interpreter, an isolation.Child: it dies with the doctor), or, for a warm check or where
+    no process can start, in a thread of the doctor's process."""
 
-    def __init__(self, folder: Optional[str], thread: Optional[threading.Thread],
-                 saved: dict[str, Optional[str]]):
+    def __init__(self, folder: Optional[str], worker: Any, saved: dict[str, Optional[str]]):
         self.folder = folder  # the temporary folder of the index file (isolation.temp_dir)
-        self.thread = thread
+        self.worker = worker  # an isolation.Child, a threading.Thread or None
         self.saved = saved
 
+    @property
+    def in_process(self) -> bool:
+        """Whether the index is built in a process of its own (not a thread here)."""
+        return self.worker is not None and not isinstance(self.worker, threading.Thread)
+
     def close(self) -> None:
-        if self.thread is not None:
-            self.thread.join(timeout=1)
+        if isinstance(self.worker, threading.Thread):
+            self.worker.join(timeout=1)
+        elif self.worker is not None:
+            self.worker.close()  # done, or no probe waited for it
         for var, value in self.saved.items():
             if value is None:
                 os.environ.pop(var, None)
@@ -1075,11 +1083,87 @@ class Handle:
             isolation.remove_temp(self.folder)
 
 
+def _write(path: str, data: dict[str, Any]) -> None:
+    try:
+        with open(path, "w", encoding="utf-8") as fh:
+            json.dump(data, fh)
+        Path(path + ".done").touch()
+    except OSError:
+        pass
+
+
+def _built(request: Request) -> dict[str, Any]:
+    try:
+        return build_index(request)
+    except Exception as exc:  # the probes fall back to their own scan
+        import traceback
+
+        return {"error": f"{type(exc).__name__}: {exc}",
+                "traceback": traceback.format_exc()[-2000:]}
+
+
+def child(fd: int, path: str) -> None:
+    """The index process (`start`): every probe module's detectors, then the index of the
+    request in $TTS_DOCTOR_USAGE_REQUEST, written to `path`; "done" on the doctor's pipe."""
+    from tts_doctor import isolation, registry
+
+    send = isolation.child_channel(fd)
+    # a SIGTERM from the doctor (Child.kill's grace) stops the closure import and removes
+    # its folder before this process ends
+    isolation.install_handlers()
+    registry.load_all()
+    _write(path, _built(Request.from_environment()))
+    send({"event": "done"})
+
+
+# argv: the pipe's descriptor (isolation.Child), the index path, the doctor's sys.path
+_CHILD = ("import json, sys\nsys.path[:] = json.loads(sys.argv[3])\n"
+          "from tts_doctor import isolation\nisolation.die_with_parent()\n"
+          "from tts_doctor.usage import child\nchild(int(sys.argv[1]), sys.argv[2])\n")
+INDEX_TIMEOUT = 900.0
+
+
+def _spawn(path: str) -> Any:
+    """The index process, and a thread that writes an error index if it ends without one (the
+    probes waiting for it then fall back to their own scan); None if it cannot start."""
+    from tts_doctor import isolation
+
+    proc = isolation.Child(sys.executable, _CHILD, (path, json.dumps(sys.path)),
+                           stdin=subprocess.DEVNULL, grace=2.0)
+    try:
+        proc.start()
+    except isolation.ChildDied:
+        return None
+
+    def watch() -> None:
+        why = ""
+        try:
+            proc.next(INDEX_TIMEOUT, who="the index process")
+        except isolation.ChildDied as exc:
+            out = str(exc.details.get("output") or "").strip().splitlines()
+            why = f"{exc.how}" + (f": {out[-1]}" if out else "")
+        except isolation.ChildStalled:
+            why = f"it did not finish in {INDEX_TIMEOUT:g} s"
+        if not os.path.exists(path + ".done"):
+            _write(path, {"error": f"the index process ended without an index: {why}"[:500]})
+        proc.close()
+
+    # the watcher waits; the kernel's parent-death signal follows the thread that started
+    # the process, which is the caller's (it stays in `check` until the run is over)
+    threading.Thread(target=watch, daemon=True, name="tts-doctor-usage-watch").start()
+    return proc
+
+
 def start(specs: list[Any], *, recipe: Optional[dict[str, Any]] = None,
-          python: Optional[str] = None, project: Optional[str] = None) -> Handle:
-    """Build the usage index beside the probes: a thread here writes it to a temporary file
-    named in $TTS_DOCTOR_USAGE_INDEX (inherited by the workers), and the usage probes wait
-    for it (`scan.index`). Nothing is started when no selected probe scans code."""
+          python: Optional[str] = None, project: Optional[str] = None,
+          in_thread: bool = False) -> Handle:
+    """Build the usage index beside the probes: a process of the doctor's interpreter (with a
+    core of its own, not competing for this process's GIL with the in-process probes and the
+    judges) writes it to a temporary file named in $TTS_DOCTOR_USAGE_INDEX (inherited by the
+    workers), and the usage probes wait for it (`scan.index`). `in_thread`: a thread of this
+    process builds it instead, for a warm check (the facts memo judges most probes, the
+    per-file cache answers for most files: starting a process would cost more than the GIL).
+    Nothing is started when no selected probe scans code."""
     saved = {v: os.environ.get(v) for v in (scan.INDEX_ENV, REQUEST_ENV)}
     scan._INDEX.clear()
     entries = tuple(recipe.get("entry") or ()) if recipe else ()
@@ -1095,22 +1179,10 @@ def start(specs: list[Any], *, recipe: Optional[dict[str, Any]] = None,
     folder = isolation.temp_dir("usage")
     path = os.path.join(folder, "index.json")
     os.environ[scan.INDEX_ENV] = path
-
-    def work() -> None:
-        try:
-            data = build_index(request)
-        except Exception as exc:  # the probes fall back to their own scan
-            import traceback
-
-            data = {"error": f"{type(exc).__name__}: {exc}",
-                    "traceback": traceback.format_exc()[-2000:]}
-        try:
-            with open(path, "w", encoding="utf-8") as fh:
-                json.dump(data, fh)
-            Path(path + ".done").touch()
-        except OSError:
-            pass
-
-    thread = threading.Thread(target=work, daemon=True, name="tts-doctor-usage")
+    proc = None if in_thread else _spawn(path)
+    if proc is not None:
+        return Handle(folder, proc, saved)
+    thread = threading.Thread(target=lambda: _write(path, _built(request)), daemon=True,
+                              name="tts-doctor-usage")
     thread.start()
     return Handle(folder, thread, saved)
