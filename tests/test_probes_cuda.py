@@ -23,7 +23,7 @@ from tts_doctor.probes.cuda import Driver, TorchCuda
 
 from tests.fakes import gpus
 from tests.harness import envs
-from tests.harness.blindfold import judge_blindfolded
+from tests.harness.blindfold import assert_judged_alike
 from tests.harness.recipes import write_recipe
 from tests.harness.venvs import EnvSpec
 
@@ -564,10 +564,6 @@ def test_index_table_for_blackwell_and_turing_simulated_gpu():
 
 # --- collect and judge: the same findings from recorded facts ------------------------------
 
-def _comparable(finding):
-    return {k: v for k, v in finding.items() if k != "duration_s"}
-
-
 def test_recorded_facts_judge_to_the_live_findings_simulated_gpu(cli, tmp_path):
     """Collected on a (fake-NVML) GPU host with allocator settings and a toolchain recipe,
     judged again from the file on a machine state without any of it: the same findings."""
@@ -587,14 +583,8 @@ def test_recorded_facts_judge_to_the_live_findings_simulated_gpu(cli, tmp_path):
     judged = cli("check", "--json", "--only", "cuda.*", "--facts", str(facts),
                  env={"CUDA_VISIBLE_DEVICES": "-1"})
     assert judged.returncode == live.returncode, judged
-    assert [_comparable(f) for f in judged.json["findings"]] == \
-        [_comparable(f) for f in live.json["findings"]]
     assert not any("replayed" in f["details"] for f in judged.json["findings"])
-    # and the judges read nothing of the machine to say so
-    blind = judge_blindfolded(facts, tmp_path)
-    assert [{k: v for k, v in blind[f["id"]].items() if k != "duration_s"}
-            for f in live.json["findings"]] == \
-        [{k: v for k, v in f.items() if k != "duration_s"} for f in live.json["findings"]]
+    assert_judged_alike(live.json["findings"], judged.json["findings"], facts, tmp_path)
 
 
 def test_kernel_and_cudnn_facts_are_judged_simulated_gpu():

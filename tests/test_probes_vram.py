@@ -11,7 +11,7 @@ from tts_doctor.finding import Status
 from tts_doctor.probes import vram
 
 from tests.fakes import gpus
-from tests.harness.blindfold import judge_blindfolded
+from tests.harness.blindfold import assert_judged_alike
 from tests.harness.recipes import write_recipe
 
 VARIABLES = ("CUDA_VISIBLE_DEVICES", "TTS_DOCTOR_FAKE_NVML")
@@ -180,13 +180,4 @@ def test_recorded_facts_judge_to_the_live_findings_simulated_gpu(cli, tmp_path):
     judged = cli("check", "--json", "--only", "vram.*", "--facts", str(facts),
                  env={"CUDA_VISIBLE_DEVICES": "1"})
     assert judged.returncode == live.returncode, judged
-
-    def comparable(r):
-        return [{k: v for k, v in f.items() if k != "duration_s"} for f in r.json["findings"]]
-
-    assert comparable(judged) == comparable(live)
-    # and the judges read nothing of the machine to say so
-    blind = judge_blindfolded(facts, tmp_path)
-    assert [{k: v for k, v in blind[f["id"]].items() if k != "duration_s"}
-            for f in live.json["findings"]] == \
-        [{k: v for k, v in f.items() if k != "duration_s"} for f in live.json["findings"]]
+    assert_judged_alike(live.json["findings"], judged.json["findings"], facts, tmp_path)

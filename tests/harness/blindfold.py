@@ -26,3 +26,19 @@ def judge_blindfolded(facts: Path, cwd: Path) -> dict[str, dict[str, Any]]:
     judged = json.loads(proc.stdout.splitlines()[-1])
     assert judged["seen"] == [], judged["seen"]
     return {f["id"]: f for f in judged["findings"]}
+
+
+def comparable(finding: dict[str, Any]) -> dict[str, Any]:
+    """A finding without its timing, for comparing runs."""
+    return {k: v for k, v in finding.items() if k != "duration_s"}
+
+
+def assert_judged_alike(live: list[dict[str, Any]], judged: list[dict[str, Any]],
+                        facts: Path, cwd: Path) -> None:
+    """The findings judged again from a facts file (`judged`, a `check --facts` run) are the
+    live run's, timing aside; and so are those of the judges alone, blindfolded (they read
+    nothing of the machine to say so)."""
+    want = [comparable(f) for f in live]
+    assert [comparable(f) for f in judged] == want
+    blind = judge_blindfolded(facts, cwd)
+    assert [comparable(blind[f["id"]]) for f in live] == want
