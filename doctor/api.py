@@ -100,7 +100,7 @@ def check(*, only: tuple[str, ...] = (), skip: tuple[str, ...] = (),
     try:
         result = runner.run(specs, ctx, timeout=timeout, python=python, jobs=jobs,
                             on_finding=on_finding, recording=recording, memo=store,
-                            target=target, yield_to_index=scan_pass.in_process)
+                            target=target, yield_to_index=scan_pass.written)
     finally:
         scan_pass.close()
     interpreter = dict(result.interpreter)

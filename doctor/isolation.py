@@ -28,6 +28,7 @@ import subprocess
 import sys
 import tempfile
 import threading
+import time
 from typing import Any, Callable, Optional
 
 OUTPUT_TAIL = 4000
@@ -67,25 +68,48 @@ def child_channel(fd: int) -> Callable[[dict[str, Any]], None]:
 # ------------------------------------------------------------------ doctor side
 
 
-def yield_cpu(pid: int, step: int) -> None:
-    """Let a child give way to the doctor's critical path (the usage index of a cold check):
-    its nice value goes up by `step` and so does its session's (Linux autogroups: each child
-    is a session of its own, and the scheduler shares the CPU between sessions before it
-    looks at nice values). Raising needs no privilege and cannot be undone; where either
-    cannot be raised, nothing changes."""
+def _group_nice(pid: int, value: Optional[int] = None) -> Optional[int]:
+    """Read (or, with `value`, set) the nice value of a process's autogroup; None where there
+    are no autogroups or it cannot be done. Setting is rate-limited by the kernel for an
+    unprivileged user (EAGAIN within 100 ms of the last change): retried for half a second."""
+    path = f"/proc/{pid}/autogroup"
     try:
-        now = os.getpriority(os.PRIO_PROCESS, pid)
-        os.setpriority(os.PRIO_PROCESS, pid, min(now + step, 19))
-    except (OSError, AttributeError):
-        pass
-    group = f"/proc/{pid}/autogroup"
-    try:
-        with open(group, encoding="ascii") as fh:
-            now = int(fh.read().split("nice")[-1])
-        with open(group, "w", encoding="ascii") as fh:
-            fh.write(str(min(now + step, 19)))
+        if value is None:
+            with open(path, encoding="ascii") as fh:
+                return int(fh.read().split("nice")[-1])
+        for _ in range(6):
+            try:
+                with open(path, "w", encoding="ascii") as fh:
+                    fh.write(str(value))
+                return value
+            except BlockingIOError:
+                time.sleep(0.1)
     except (OSError, ValueError):
         pass
+    return None
+
+
+def yield_cpu(child: Child, step: int, until: threading.Event) -> None:
+    """Let a child give way to the doctor's critical path (the usage index of a cold check)
+    until `until` is set: its session's nice value goes up by `step`, and back afterwards.
+    Linux autogroups: each child is a session of its own, and the scheduler shares the CPU
+    between sessions before it looks at a process's nice value. A process's own nice value is
+    left alone: an unprivileged user could not lower it again. Without autogroups, nothing
+    changes."""
+    proc = child.proc
+    if proc is None or until.is_set():
+        return
+    before = _group_nice(proc.pid)
+    if before is None or _group_nice(proc.pid, min(before + step, 19)) is None:
+        return
+
+    def restore() -> None:
+        until.wait()
+        if proc.poll() is None:  # still our child: the pid is not another process's yet
+            _group_nice(proc.pid, before)
+
+    threading.Thread(target=restore, daemon=True, name="tts-doctor-yield").start()
+
 
 _SIGNAL_WORDS = {
     "SIGSEGV": "segmentation fault",

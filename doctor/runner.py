@@ -108,17 +108,17 @@ class Worker:
     """The worker subprocess: probe requests on stdin, findings back on the private pipe."""
 
     def __init__(self, python: str, boot: str, env: dict[str, str], modules: str = "",
-                 nice: int = 0):
+                 yield_until: Optional[threading.Event] = None):
         self.child = isolation.Child(python, boot, (modules,), env)
         self.python = python
-        self.nice = nice
+        self.yield_until = yield_until
         self.info: dict[str, Any] = {}
         self.last_offset = 0
 
     def start(self, timeout: float) -> None:
         self.child.start()
-        if self.nice and self.child.proc is not None:
-            isolation.yield_cpu(self.child.proc.pid, self.nice)
+        if self.yield_until is not None:
+            isolation.yield_cpu(self.child, LANE_NICE, self.yield_until)
         event = self.child.next(timeout)
         if event.get("event") != "ready":
             self.child.kill()
@@ -243,14 +243,14 @@ def run_isolated(
     on_finding: Optional[Callable[[Finding], None]] = None,
     recording: Optional[Recording] = None,
     memo: Optional[Memo] = None,
-    nice: int = 0,
+    yield_until: Optional[threading.Event] = None,
 ) -> RunResult:
     """Run probes in worker subprocesses, one at a time, restarting a worker that dies.
 
     A split probe's facts are judged here, in the doctor's process, as they arrive. With
     `memo`, a memo probe whose kept facts are still valid is judged from them, and the worker
-    starts only for the probes that must observe. `nice`: the workers yield the CPU by that
-    step (isolation.yield_cpu).
+    starts only for the probes that must observe. `yield_until`: the workers yield the CPU
+    until it is set (isolation.yield_cpu).
 
     WorkerStartError when the worker cannot start at all (the doctor's failure, not a
     finding about the diagnosed code)."""
@@ -281,7 +281,7 @@ def run_isolated(
                 continue
             if worker is None:
                 session = Session(memo) if memo is not None else None
-                worker = Worker(python, boot, env, modules, nice)
+                worker = Worker(python, boot, env, modules, yield_until)
                 t0 = time.perf_counter()
                 try:
                     worker.start(max(timeout, STARTUP_TIMEOUT))
@@ -443,7 +443,8 @@ JOIN_LAST: dict[str, int] = {"compat.modelscope-datasets": 0, "compat.api-drift"
                              "frontend.nltk-data": 1}
 
 
-# how far the lanes' workers yield the CPU while a cold check's index is built (run)
+# how far the lanes' workers yield the CPU while a cold check's index is built (run): their
+# sessions' autogroup nice value, restored once the index is written
 LANE_NICE = 10
 
 
@@ -500,7 +501,7 @@ def run(
     target: Optional[Target] = None,
     recording: Optional[Recording] = None,
     memo: Union[str, Memo, None] = "off",
-    yield_to_index: bool = False,
+    yield_to_index: Optional[threading.Event] = None,
 ) -> RunResult:
     """Run the selected probes and return their findings in the order of `specs`.
 
@@ -508,10 +509,11 @@ def run(
     `memo` is "use" (memo probes are judged from the facts kept by an earlier check while
     they are valid, tts_doctor.memo), "fresh" (every probe observes; the memo is rewritten)
     or "off"; or a Memo opened by `open_memo`.
-    `yield_to_index`: the usage index is being built in a process of its own (a cold check,
-    doctor/usage.py `start`); it and the closure import it runs are the run's critical path
-    (every probe that reads the index waits for them), so the workers yield the CPU to them
-    (LANE_NICE). Measured in the BIG_STACK environment, docs/BENCHMARKS.md.
+    `yield_to_index`: set once the usage index that a process of its own builds is written (a
+    cold check, doctor/usage.py `start`); it and the closure import it runs are the run's
+    critical path (every probe that reads the index waits for them), so until then the
+    workers yield the CPU to them (LANE_NICE). Measured in the BIG_STACK environment,
+    docs/BENCHMARKS.md.
     Probes that do not apply to the recipe (doctor/applicability.py) are not run.
 
     Isolated probes start first in their workers (`jobs` of them at most, one per lane, see
@@ -542,7 +544,7 @@ def run(
             results.append(run_isolated(lane, ctx, timeout=timeout, python=python,
                                         target=target, on_finding=on_finding,
                                         recording=recording, memo=store,
-                                        nice=LANE_NICE if yield_to_index else 0))
+                                        yield_until=yield_to_index))
         except TargetError as exc:
             failures.append(exc)
 

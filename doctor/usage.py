@@ -1057,15 +1057,13 @@ class Handle:
     interpreter, an isolation.Child: it dies with the doctor), or, for a warm check or where
     no process can start, in a thread of the doctor's process."""
 
-    def __init__(self, folder: Optional[str], worker: Any, saved: dict[str, Optional[str]]):
+    def __init__(self, folder: Optional[str], worker: Any, saved: dict[str, Optional[str]],
+                 written: Optional[threading.Event] = None):
         self.folder = folder  # the temporary folder of the index file (isolation.temp_dir)
         self.worker = worker  # an isolation.Child, a threading.Thread or None
         self.saved = saved
-
-    @property
-    def in_process(self) -> bool:
-        """Whether the index is built in a process of its own (not a thread here)."""
-        return self.worker is not None and not isinstance(self.worker, threading.Thread)
+        # for an index built in a process of its own: set once it is written (or failed)
+        self.written = written
 
     def close(self) -> None:
         if isinstance(self.worker, threading.Thread):
@@ -1123,9 +1121,10 @@ _CHILD = ("import json, sys\nsys.path[:] = json.loads(sys.argv[3])\n"
 INDEX_TIMEOUT = 900.0
 
 
-def _spawn(path: str) -> Any:
+def _spawn(path: str, written: threading.Event) -> Any:
     """The index process, and a thread that writes an error index if it ends without one (the
-    probes waiting for it then fall back to their own scan); None if it cannot start."""
+    probes waiting for it then fall back to their own scan) and sets `written` when there is
+    an index; None if it cannot start."""
     from tts_doctor import isolation
 
     proc = isolation.Child(sys.executable, _CHILD, (path, json.dumps(sys.path)),
@@ -1146,6 +1145,7 @@ def _spawn(path: str) -> Any:
             why = f"it did not finish in {INDEX_TIMEOUT:g} s"
         if not os.path.exists(path + ".done"):
             _write(path, {"error": f"the index process ended without an index: {why}"[:500]})
+        written.set()
         proc.close()
 
     # the watcher waits; the kernel's parent-death signal follows the thread that started
@@ -1179,9 +1179,10 @@ def start(specs: list[Any], *, recipe: Optional[dict[str, Any]] = None,
     folder = isolation.temp_dir("usage")
     path = os.path.join(folder, "index.json")
     os.environ[scan.INDEX_ENV] = path
-    proc = None if in_thread else _spawn(path)
+    written = threading.Event()
+    proc = None if in_thread else _spawn(path, written)
     if proc is not None:
-        return Handle(folder, proc, saved)
+        return Handle(folder, proc, saved, written)
     thread = threading.Thread(target=lambda: _write(path, _built(request)), daemon=True,
                               name="tts-doctor-usage")
     thread.start()
