@@ -9,10 +9,10 @@ The parent (doctor/usage.py, the doctor's own process) sends one JSON object on 
 
     {"entries": ["modelscope.pipelines.audio.text_to_speech_pipeline", ...],
      "airgap": {"file": ".../tts_doctor/airgap.py", "source": "..."},
-     "scratch": "/tmp/tts-doctor-reach-<doctor pid>-..."}
+     "scratch": "/tmp/tts-doctor-reach-<parent pid>-..."}
 
-and reads one JSON object back, on the private pipe of tts_doctor.isolation.Child (the file
-descriptor in argv[1]; from stdout's last line when there is none):
+and reads one JSON object back on the private pipe of tts_doctor.isolation.Child (the file
+descriptor in argv[1]), whatever the imported code prints:
 
     {"python": "3.11.9", "sys_path": [...], "loaded": {module: file}, "failed": {module: why},
      "seconds": 4.2, "airgap": {"connections": [...], "downloads": [...], ...}}
@@ -56,7 +56,6 @@ walk.
 import json
 import os
 import sys
-import tempfile
 import time
 
 
@@ -152,13 +151,11 @@ def _die_with_parent():
 
 def main():
     _die_with_parent()
-    # the doctor's private pipe (tts_doctor.isolation.Child) when started as its child; the
-    # answer goes there, whatever the imported code prints; without it, stdout's last line
-    channel = int(sys.argv[1]) if len(sys.argv) > 1 and sys.argv[1].isdigit() else None
+    channel = int(sys.argv[1])  # the doctor's private pipe (tts_doctor.isolation.Child)
     request = json.loads(sys.stdin.read() or "{}")
     sys.path[:] = [p for p in sys.path if p not in ("", ".")]
     # the doctor's temporary folder (removed by the doctor on every exit path it sees)
-    scratch = request.get("scratch") or tempfile.mkdtemp(prefix="tts-doctor-reach-")
+    scratch = request["scratch"]
     _quiet_environment(scratch)
     airgap = _airgap(request["airgap"])
     t0 = time.time()
@@ -167,18 +164,10 @@ def main():
     answer = {"python": ".".join(str(x) for x in sys.version_info[:3]), "sys_path": path_before,
               "loaded": loaded, "failed": failed, "seconds": round(time.time() - t0, 3),
               "airgap": airgap.audit()}
-    out = json.dumps(answer)
+    data = (json.dumps(answer) + "\n").encode("utf-8")
     sys.stdout.flush()
-    # without the channel: the imported code may have printed anything, the answer is the
-    # last line
-    data = (out + "\n" if channel is not None else "\n" + out + "\n").encode("utf-8")
-    fd = 1 if channel is None else channel
     while data:
-        data = data[os.write(fd, data):]
-    if not request.get("scratch"):
-        import shutil
-
-        shutil.rmtree(scratch, ignore_errors=True)
+        data = data[os.write(channel, data):]
     os._exit(0)  # no interpreter teardown of torch and friends: the answer is out
 
 
