@@ -169,6 +169,11 @@ class ChildDied(Exception):
         self.how = how
         self.details = details
 
+    def last_words(self) -> str:
+        """`how`, and the last line the child printed, if any."""
+        out = str(self.details.get("output") or "").strip().splitlines()
+        return f"{self.how}: {out[-1]}" if out else self.how
+
 
 class ChildStalled(Exception):
     """No event from the child within the time allowed."""

@@ -683,8 +683,7 @@ def import_closure(python: Optional[str], entries: list[str], timeout: float = C
         return {"loaded": {}, "failed": {e: f"the import did not finish in {timeout:g} s"
                                          for e in entries}, "error": "timeout"}
     except isolation.ChildDied as exc:
-        out = str(exc.details.get("output") or "").strip().splitlines()
-        why = f"{exc.how}: {out[-1]}" if out else exc.how
+        why = exc.last_words()
         return {"loaded": {}, "failed": {e: f"the closure import died: {why[:200]}"
                                          for e in entries}, "error": why[:300]}
     finally:
@@ -1139,8 +1138,7 @@ def _spawn(path: str, written: threading.Event) -> Any:
         try:
             proc.next(INDEX_TIMEOUT, who="the index process")
         except isolation.ChildDied as exc:
-            out = str(exc.details.get("output") or "").strip().splitlines()
-            why = f"{exc.how}" + (f": {out[-1]}" if out else "")
+            why = exc.last_words()
         except isolation.ChildStalled:
             why = f"it did not finish in {INDEX_TIMEOUT:g} s"
         if not os.path.exists(path + ".done"):
