@@ -181,7 +181,8 @@ class ChildStalled(Exception):
 
 _LIVE: set[Child] = set()
 _TEMP: set[str] = set()
-_LOCK = threading.Lock()
+# re-entrant: the signal handler's cleanup() runs on the main thread, which may hold it
+_LOCK = threading.RLock()
 _STOPPING: list[bool] = []  # set by cleanup(): no child starts after it
 
 
@@ -189,10 +190,19 @@ def temp_dir(kind: str) -> str:
     """A private temporary folder removed on every exit path the doctor sees (and, after a
     `kill -9`, by the next run: its name carries the owner's pid)."""
     sweep_stale()
-    path = tempfile.mkdtemp(prefix=f"{TEMP_PREFIX}{kind}-{os.getpid()}-")
+    # under the lock: a cleanup() running now either removes this folder or stops it being
+    # made (OSError), as for Child.start; a folder made after cleanup would outlive the doctor
     with _LOCK:
+        if _STOPPING:
+            raise OSError("tts-doctor is stopping")
+        path = tempfile.mkdtemp(prefix=f"{TEMP_PREFIX}{kind}-{os.getpid()}-")
         _TEMP.add(path)
     return path
+
+
+def stopping() -> bool:
+    """Whether cleanup() has begun (a signal, or the interpreter's exit)."""
+    return bool(_STOPPING)
 
 
 def remove_temp(path: str) -> None:

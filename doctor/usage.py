@@ -1141,7 +1141,9 @@ def _spawn(path: str, written: threading.Event) -> Any:
             why = exc.last_words()
         except isolation.ChildStalled:
             why = f"it did not finish in {INDEX_TIMEOUT:g} s"
-        if not os.path.exists(path + ".done"):
+        # a doctor that is stopping killed it: no error index, which would send the probes
+        # waiting for it to build one of their own (and start closure imports) meanwhile
+        if not os.path.exists(path + ".done") and not isolation.stopping():
             _write(path, {"error": f"the index process ended without an index: {why}"[:500]})
         written.set()
         proc.close()
@@ -1174,7 +1176,10 @@ def start(specs: list[Any], *, recipe: Optional[dict[str, Any]] = None,
     from tts_doctor import isolation
 
     # in a folder of the doctor's: removed on every exit path it sees, swept after kill -9
-    folder = isolation.temp_dir("usage")
+    try:
+        folder = isolation.temp_dir("usage")
+    except OSError:  # no temporary folder: the probes build the index themselves
+        return Handle(None, None, saved)
     path = os.path.join(folder, "index.json")
     os.environ[scan.INDEX_ENV] = path
     written = threading.Event()

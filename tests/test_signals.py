@@ -206,3 +206,32 @@ def test_a_stopped_check_leaves_no_closure_import_running(tmp_path, sig):
                                timeout=300)
         assert again.returncode == 0, again.stderr
     assert _leftovers(tmp) == []
+
+
+STOPPING = """
+import os, sys
+from tts_doctor import isolation, usage
+isolation.temp_dir("work")
+isolation.cleanup()  # what a SIGTERM or the interpreter's exit runs first
+try:
+    isolation.temp_dir("reach")
+    print("made")
+except OSError as exc:
+    print("refused:", exc)
+answer = usage.import_closure(None, ["json"])
+print("closure:", answer.get("error"), sorted(answer.get("loaded") or {}))
+"""
+
+
+def test_a_stopping_doctor_makes_no_folder_and_starts_no_closure_import(tmp_path):
+    """Once cleanup() has begun, a thread of the doctor's that asks for a temporary folder
+    (a probe that falls back to building the usage index itself, its index process being
+    killed first) is refused: the folder would be made after cleanup removed the others, and
+    left behind by the dying doctor. CI's SIGTERM run of the test above left such a folder."""
+    env = dict(os.environ, TMPDIR=str(tmp_path))
+    res = subprocess.run([sys.executable, "-c", STOPPING], cwd=REPO, env=env,
+                         capture_output=True, text=True, timeout=120)
+    assert res.returncode == 0, res.stderr
+    assert "refused: tts-doctor is stopping" in res.stdout, res.stdout
+    assert "closure: tts-doctor is stopping []" in res.stdout, res.stdout
+    assert _leftovers(tmp_path) == []
