@@ -411,17 +411,29 @@ class FileScan:
         return out
 
 
+# the nodes whose statement lists an import may sit in (match cases from Python 3.10)
+_BODY_NODES: tuple[type, ...] = (ast.stmt, ast.Module, ast.excepthandler) + \
+    ((ast.match_case,) if hasattr(ast, "match_case") else ())
+
+
 def _type_checking(test: ast.AST) -> bool:
     return (isinstance(test, ast.Name) and test.id == "TYPE_CHECKING") or \
         (isinstance(test, ast.Attribute) and test.attr == "TYPE_CHECKING")
 
 
 def imports_of(tree: ast.AST, module: str = "", is_package: bool = False) -> list[str]:
-    """Every module a file imports at run time, anywhere in it (function bodies too: the
-    lazily imported submodules), relative imports resolved against `module`; `from X import
-    Y` gives both X and X.Y (Y may be a submodule). Imports under `if TYPE_CHECKING:` never
-    run and are left out: ModelScope's `__init__` files list every model there."""
-    out: set[str] = set()
+    """Every module a file imports at run time (`imports_with_lines`), each once, sorted."""
+    return sorted({name for name, _ in imports_with_lines(tree, module, is_package)})
+
+
+def imports_with_lines(tree: ast.AST, module: str = "", is_package: bool = False
+                       ) -> list[tuple[str, int]]:
+    """(module, line) for every import a file makes at run time, anywhere in it (function
+    bodies too: the lazily imported submodules), relative imports resolved against `module`;
+    `from X import Y` gives both X and X.Y (Y may be a submodule). Imports under `if
+    TYPE_CHECKING:` never run and are left out: ModelScope's `__init__` files list every
+    model there."""
+    out: list[tuple[str, int]] = []
     package = module if is_package else module.rpartition(".")[0]
     stack: list[ast.AST] = [tree]
     while stack:
@@ -430,7 +442,7 @@ def imports_of(tree: ast.AST, module: str = "", is_package: bool = False) -> lis
             stack.extend(node.orelse)
             continue
         if isinstance(node, ast.Import):
-            out.update(a.name for a in node.names)
+            out.extend((a.name, node.lineno) for a in node.names)
             continue
         if isinstance(node, ast.ImportFrom):
             if node.level:
@@ -442,17 +454,16 @@ def imports_of(tree: ast.AST, module: str = "", is_package: bool = False) -> lis
             else:
                 name = node.module or ""
             if name:
-                out.add(name)
-                out.update(f"{name}.{a.name}" for a in node.names if a.name != "*")
+                line = node.lineno
+                out.append((name, line))
+                out.extend((f"{name}.{a.name}", line) for a in node.names if a.name != "*")
             continue
-        if isinstance(node, (ast.stmt, ast.Module, ast.excepthandler, ast.match_case)
-                      if hasattr(ast, "match_case") else (ast.stmt, ast.Module,
-                                                          ast.excepthandler)):
+        if isinstance(node, _BODY_NODES):
             for name in ("body", "orelse", "finalbody", "handlers", "cases"):
                 value = getattr(node, name, None)
                 if isinstance(value, list):
                     stack.extend(value)
-    return sorted(out)
+    return out
 
 
 # --- API drift: the names code takes from other libraries (compat.api-drift) ---------------

@@ -294,3 +294,31 @@ def test_a_module_that_fails_alone_is_judged_by_who_imports_it(cli, tmp_path, ap
     if verdict == "fail":
         assert rows[0]["imported_by"] == "abiopt/api.py:2"
         assert f["details"]["optional"] == []
+
+
+def test_an_import_under_type_checking_does_not_make_a_module_required(tmp_path):
+    """own_importers reads a distribution's own imports of a module that failed alone: one
+    under `if TYPE_CHECKING:` never runs, so it does not make that module required (it used
+    its own import walk, which counted them; it now shares doctor.scan's)."""
+    import importlib.metadata as md
+
+    site = tmp_path / "site"
+    pkg = site / "mypkg"
+    (pkg / "ext").mkdir(parents=True)
+    files = {
+        "mypkg/__init__.py": "",
+        "mypkg/ext/__init__.py": "",
+        "mypkg/ext/fast.py": "VALUE = 1\n",
+        "mypkg/typed.py": "from typing import TYPE_CHECKING\nif TYPE_CHECKING:\n"
+                          "    from .ext import fast\n",
+        "mypkg/uses.py": "import os\n\ndef later():\n    from mypkg.ext.fast import VALUE\n",
+    }
+    for rel, text in files.items():
+        (site / rel).write_text(text)
+    info = site / "mypkg-1.0.dist-info"
+    info.mkdir()
+    (info / "METADATA").write_text("Metadata-Version: 2.1\nName: mypkg\nVersion: 1.0\n")
+    (info / "RECORD").write_text("".join(f"{rel},,\n" for rel in files))
+    dist = next(iter(md.distributions(path=[str(site)])))
+    got = numpy_probes.own_importers(dist, "mypkg.ext.fast")
+    assert [(g["file"], g["line"]) for g in got] == [("mypkg/uses.py", 4)], got

@@ -281,31 +281,6 @@ def _source_module(rel: str) -> tuple[str, bool]:
     return ".".join(parts), False
 
 
-def _imports_with_lines(tree: Any, module: str, is_package: bool) -> list[tuple[str, int]]:
-    """(imported module, line) for every import in a file, function bodies included (lazy
-    imports), relative ones resolved; `from X import Y` gives X and X.Y."""
-    import ast
-
-    out: list[tuple[str, int]] = []
-    package = module if is_package else module.rpartition(".")[0]
-    for node in ast.walk(tree):
-        if isinstance(node, ast.Import):
-            out += [(a.name, node.lineno) for a in node.names]
-        elif isinstance(node, ast.ImportFrom):
-            if node.level:
-                parts = package.split(".") if package else []
-                if not parts or node.level - 1 > len(parts):
-                    continue
-                base = ".".join(parts[:len(parts) - (node.level - 1)])
-                name = f"{base}.{node.module}" if node.module else base
-            else:
-                name = node.module or ""
-            if name:
-                out.append((name, node.lineno))
-                out += [(f"{name}.{a.name}", node.lineno) for a in node.names if a.name != "*"]
-    return out
-
-
 def own_importers(dist: Any, module: str) -> list[dict[str, Any]]:
     """Where the distribution's own code imports `module` (or a package above it, short of the
     top-level one) without a guard: files outside that chain of packages, not tests, with
@@ -332,7 +307,7 @@ def own_importers(dist: Any, module: str) -> list[dict[str, Any]]:
         except (OSError, SyntaxError, ValueError):
             continue
         guarded = scan.guarded_lines(data)
-        for imported, line in _imports_with_lines(tree, name, is_package):
+        for imported, line in scan.imports_with_lines(tree, name, is_package):
             if imported in chain and line not in guarded:
                 out.append({"file": rel, "line": line, "imports": imported})
     return out
