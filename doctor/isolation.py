@@ -254,7 +254,12 @@ def cleanup() -> None:
     with _LOCK:
         _STOPPING.append(True)
         children, temps = list(_LIVE), list(_TEMP)
+    # the SIGTERMs of the children that clean up after themselves go out first, then the
+    # others are killed (a worker cannot see the index process end and start one of its
+    # own), then the first are waited for, together
     for child in children:
+        child.terminate()
+    for child in sorted(children, key=lambda c: c.grace > 0):
         child.kill()
     for path in temps:
         remove_temp(path)
@@ -307,6 +312,7 @@ class Child:
         # unlinked at once: nothing is left behind, whatever kills whom
         self.capture = tempfile.TemporaryFile(prefix=TEMP_PREFIX + "output-")
         self.proc: Optional[subprocess.Popen[bytes]] = None
+        self._terminated: Optional[float] = None  # when `terminate` sent its SIGTERM
 
     def start(self) -> None:
         """Spawn the child; ChildDied if the interpreter cannot be run at all."""
@@ -391,14 +397,27 @@ class Child:
         self._forget()
         return rc
 
+    def terminate(self) -> None:
+        """With `grace`: the SIGTERM that begins it (once), so that `kill` waits only for what
+        is left of it; cleanup() sends every child's before it waits for any."""
+        if self.proc is None or self.grace <= 0 or self._terminated is not None or \
+                self.proc.poll() is not None:
+            return
+        try:
+            self.proc.terminate()
+        except OSError:
+            pass
+        self._terminated = time.monotonic()
+
     def kill(self) -> None:
         """SIGKILL the child's whole process group (it may have started helpers); with
         `grace`, a SIGTERM first."""
         if self.proc is not None and self.proc.poll() is None and self.grace > 0:
+            self.terminate()
+            left = self.grace - (time.monotonic() - (self._terminated or time.monotonic()))
             try:
-                self.proc.terminate()
-                self.proc.wait(timeout=self.grace)
-            except (OSError, subprocess.TimeoutExpired):
+                self.proc.wait(timeout=max(left, 0.0))
+            except subprocess.TimeoutExpired:
                 pass
         if self.proc is not None and self.proc.poll() is None:
             try:
