@@ -38,12 +38,32 @@ def _children_of(pid: int) -> list[int]:
     return found
 
 
+# a doctor that has not stopped this long after the signal ignored it: the hanging probes
+# time out only after 120 s, when the doctor ends with exit 1 by itself
+STOP_TIMEOUT = 60
+
+
+def _default_signals() -> None:
+    """In the doctor's child, before exec: the signals under test at their default action. A
+    doctor keeps a signal its parent ignores ignored (`nohup` ignores SIGHUP, a non-interactive
+    shell's background job SIGINT), and so would a test run started that way."""
+    for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
+        signal.signal(sig, signal.SIG_DFL)
+
+
+def _stopped_by(returncode: int, sig: int) -> bool:
+    """The exit status of a doctor that a signal stopped: killed by it again after cleaning up
+    (-sig), or 128 + sig (SIGINT: the CLI's KeyboardInterrupt exit, 130)."""
+    return returncode in (-sig, 128 + sig)
+
+
 def _start(args: list[str], tmp: Path) -> subprocess.Popen[str]:
     env = dict(os.environ, TMPDIR=str(tmp), NO_COLOR="1", TTS_DOCTOR_PLUGINS="faulty_probes",
                PYTHONPATH=os.pathsep.join(filter(None, [str(PLUGINS),
                                                         os.environ.get("PYTHONPATH")])))
     return subprocess.Popen([sys.executable, "-m", "tts_doctor", *args], cwd=REPO, env=env,
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            preexec_fn=_default_signals)
 
 
 def _wait_for_children(proc: subprocess.Popen[str], count: int = 1) -> list[int]:
@@ -82,8 +102,8 @@ def test_a_signal_to_check_stops_every_worker_and_removes_temp_files(tmp_path, s
     kids = _wait_for_children(proc)
     time.sleep(0.5)  # the hanging probe is running
     proc.send_signal(sig)
-    proc.communicate(timeout=120)
-    assert proc.returncode != 0
+    proc.communicate(timeout=STOP_TIMEOUT)
+    assert _stopped_by(proc.returncode, sig), proc.returncode
     assert _gone(kids) == []
     assert _children_of(proc.pid) == []
     assert _leftovers(tmp_path) == []
@@ -101,7 +121,7 @@ def test_kill_9_of_check_leaves_no_worker_and_the_next_run_sweeps_its_folders(tm
     proc = _start(["check", "--python", str(link), *CHECK[1:]], tmp_path / "tmp")
     kids = _wait_for_children(proc)
     proc.kill()
-    proc.communicate(timeout=120)
+    proc.communicate(timeout=STOP_TIMEOUT)
     assert _gone(kids) == [], "a worker outlived the doctor's kill -9"
     left = _leftovers(tmp_path / "tmp")
     again = _start(["check", "--only", "fault.healthy", "--python", str(link), "--json"],
@@ -126,8 +146,8 @@ def test_sigterm_to_check_of_another_interpreter_removes_its_support_folder(tmp_
         time.sleep(0.1)
     assert any(name.startswith("tts-doctor-support-") for name in _leftovers(tmp))
     proc.send_signal(signal.SIGTERM)
-    proc.communicate(timeout=120)
-    assert proc.returncode != 0
+    proc.communicate(timeout=STOP_TIMEOUT)
+    assert _stopped_by(proc.returncode, signal.SIGTERM), proc.returncode
     assert _gone(kids) == [] and _children_of(proc.pid) == []
     assert _leftovers(tmp) == []
 
@@ -152,12 +172,12 @@ def test_a_signal_to_smoke_stops_the_synthesis_child_and_removes_its_folder(tmp_
     proc = subprocess.Popen([sys.executable, "-m", "tts_doctor", "smoke", "--callable",
                              "hanging_voice:hangs", "--text", "Hello there.", "--json",
                              "--timeout", "600"], cwd=REPO, env=env, stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, text=True)
+                            stderr=subprocess.PIPE, text=True, preexec_fn=_default_signals)
     kids = _wait_for_children(proc)
     time.sleep(1.0)
     proc.send_signal(sig)
-    proc.communicate(timeout=120)
-    assert proc.returncode != 0
+    proc.communicate(timeout=STOP_TIMEOUT)
+    assert _stopped_by(proc.returncode, sig), proc.returncode
     assert _gone(kids) == [] and _children_of(proc.pid) == []
     assert _leftovers(tmp) == []
 
@@ -191,14 +211,21 @@ def test_a_stopped_check_leaves_no_closure_import_running(tmp_path, sig):
     args = [sys.executable, "-m", "tts_doctor", "check", "--recipe", str(recipe), "--only",
             "model.offline-import", "--json"]
     proc = subprocess.Popen(args, cwd=REPO, env=env, stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, text=True)
-    kids = _wait_for_children(proc)
-    time.sleep(1.0)  # the entry's import is sleeping
-    proc.send_signal(sig)
-    proc.communicate(timeout=120)
-    assert proc.returncode != 0
-    assert _gone(kids, timeout=20) == [], "the closure import outlived the doctor"
+                            stderr=subprocess.PIPE, text=True, preexec_fn=_default_signals)
     tmp = tmp_path / "tmp"
+    _wait_for_children(proc)
+    deadline = time.monotonic() + 120  # the closure import has begun: its folder is there
+    while not any(n.startswith("tts-doctor-reach-") for n in _leftovers(tmp)):
+        assert time.monotonic() < deadline and proc.poll() is None, proc.returncode
+        time.sleep(0.05)
+    kids = _children_of(proc.pid)  # the index process, and its child the closure import
+    kids += [k for kid in kids for k in _children_of(kid)]
+    assert len(kids) >= 2, kids
+    time.sleep(0.5)  # the entry's import is sleeping
+    proc.send_signal(sig)
+    proc.communicate(timeout=STOP_TIMEOUT)
+    assert _stopped_by(proc.returncode, sig), proc.returncode
+    assert _gone(kids, timeout=20) == [], "the closure import outlived the doctor"
     if sig == signal.SIGKILL:
         assert [n for n in _leftovers(tmp) if n.startswith("tts-doctor-reach-")]
         (tmp_path / "lib" / "hangs_on_import.py").write_text("VALUE = 1\n")
@@ -235,3 +262,27 @@ def test_a_stopping_doctor_makes_no_folder_and_starts_no_closure_import(tmp_path
     assert "refused: tts-doctor is stopping" in res.stdout, res.stdout
     assert "closure: tts-doctor is stopping []" in res.stdout, res.stdout
     assert _leftovers(tmp_path) == []
+
+
+def test_a_doctor_started_under_nohup_keeps_running_on_sighup(tmp_path):
+    """A signal the parent ignores stays ignored (`nohup tts-doctor check`, as Python keeps an
+    ignored SIGINT): SIGHUP leaves the check running; SIGTERM still stops it cleanly."""
+    def nohup() -> None:
+        _default_signals()
+        signal.signal(signal.SIGHUP, signal.SIG_IGN)
+
+    env = dict(os.environ, TMPDIR=str(tmp_path), NO_COLOR="1", TTS_DOCTOR_PLUGINS="faulty_probes",
+               PYTHONPATH=os.pathsep.join(filter(None, [str(PLUGINS),
+                                                        os.environ.get("PYTHONPATH")])))
+    proc = subprocess.Popen([sys.executable, "-m", "tts_doctor", *CHECK], cwd=REPO, env=env,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            preexec_fn=nohup)
+    kids = _wait_for_children(proc)
+    time.sleep(0.5)
+    proc.send_signal(signal.SIGHUP)
+    time.sleep(2.0)
+    assert proc.poll() is None, proc.communicate()
+    proc.send_signal(signal.SIGTERM)
+    proc.communicate(timeout=STOP_TIMEOUT)
+    assert _stopped_by(proc.returncode, signal.SIGTERM), proc.returncode
+    assert _gone(kids) == [] and _leftovers(tmp_path) == []
