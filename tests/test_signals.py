@@ -13,6 +13,7 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from typing import Callable
 
 import pytest
 
@@ -57,13 +58,14 @@ def _stopped_by(returncode: int, sig: int) -> bool:
     return returncode in (-sig, 128 + sig)
 
 
-def _start(args: list[str], tmp: Path) -> subprocess.Popen[str]:
+def _start(args: list[str], tmp: Path, preexec: Callable[[], None] = _default_signals
+           ) -> subprocess.Popen[str]:
     env = dict(os.environ, TMPDIR=str(tmp), NO_COLOR="1", TTS_DOCTOR_PLUGINS="faulty_probes",
                PYTHONPATH=os.pathsep.join(filter(None, [str(PLUGINS),
                                                         os.environ.get("PYTHONPATH")])))
     return subprocess.Popen([sys.executable, "-m", "tts_doctor", *args], cwd=REPO, env=env,
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                            preexec_fn=_default_signals)
+                            preexec_fn=preexec)
 
 
 def _wait_for_children(proc: subprocess.Popen[str], count: int = 1) -> list[int]:
@@ -271,12 +273,7 @@ def test_a_doctor_started_under_nohup_keeps_running_on_sighup(tmp_path):
         _default_signals()
         signal.signal(signal.SIGHUP, signal.SIG_IGN)
 
-    env = dict(os.environ, TMPDIR=str(tmp_path), NO_COLOR="1", TTS_DOCTOR_PLUGINS="faulty_probes",
-               PYTHONPATH=os.pathsep.join(filter(None, [str(PLUGINS),
-                                                        os.environ.get("PYTHONPATH")])))
-    proc = subprocess.Popen([sys.executable, "-m", "tts_doctor", *CHECK], cwd=REPO, env=env,
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                            preexec_fn=nohup)
+    proc = _start(CHECK, tmp_path, nohup)
     kids = _wait_for_children(proc)
     time.sleep(0.5)
     proc.send_signal(signal.SIGHUP)
