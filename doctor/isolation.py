@@ -414,9 +414,9 @@ class Child:
         `grace`, a SIGTERM first."""
         if self.proc is not None and self.proc.poll() is None and self.grace > 0:
             self.terminate()
-            left = self.grace - (time.monotonic() - (self._terminated or time.monotonic()))
+            sent = time.monotonic() if self._terminated is None else self._terminated
             try:
-                self.proc.wait(timeout=max(left, 0.0))
+                self.proc.wait(timeout=max(sent + self.grace - time.monotonic(), 0.0))
             except subprocess.TimeoutExpired:
                 pass
         if self.proc is not None and self.proc.poll() is None:
