@@ -18,6 +18,7 @@ import pytest
 
 from tests.harness import envs, envs_numeric, envs_text
 from tests.harness.apps import write_app
+from tests.harness.blindfold import comparable
 from tests.harness.envs_families import MODELSCOPE_DATASETS, PHONEMIZER_LOADER, TEXT_NO_DATA
 from tests.harness.recipes import write_recipe
 from tests.harness.venvs import EnvSpec
@@ -174,10 +175,6 @@ CASES: dict[str, tuple[str, Case]] = {
 }
 
 
-def _comparable(finding: dict[str, Any]) -> dict[str, Any]:
-    return {k: v for k, v in finding.items() if k != "duration_s"}
-
-
 def _round_trip(cli: Any, tmp: Path, only: str, live: Live) -> None:
     facts = tmp / "facts.json"
     run = cli("check", "--json", "--only", only, *live.args, "--save-facts", str(facts),
@@ -193,8 +190,8 @@ def _round_trip(cli: Any, tmp: Path, only: str, live: Live) -> None:
         assert "facts" in saved["probes"][f["id"]], f["id"]
     judged = cli("check", "--json", "--facts", str(facts), "--only", only, cwd=tmp)
     assert judged.returncode == run.returncode, judged
-    assert [_comparable(f) for f in judged.json["findings"]] == \
-        [_comparable(f) for f in findings]
+    assert [comparable(f) for f in judged.json["findings"]] == \
+        [comparable(f) for f in findings]
     assert not any("replayed" in f["details"] for f in judged.json["findings"])
 
 

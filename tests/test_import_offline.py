@@ -20,6 +20,7 @@ import pytest
 from tests.conftest import build_env, run_cli
 from tests.harness import envs_families, venvs
 from tests.harness.apps import write_app
+from tests.harness.blindfold import comparable
 
 ID = "model.offline-import"
 FETCH = '''"""Fetches what it needs when it is imported, as research code often does."""
@@ -89,11 +90,6 @@ def _line(path: Path, frame: str) -> str:
     return path.read_text().splitlines()[int(line) - 1]
 
 
-def _same(a: dict, b: dict) -> bool:
-    return {k: v for k, v in a.items() if k != "duration_s"} == \
-        {k: v for k, v in b.items() if k != "duration_s"}
-
-
 @pytest.mark.venv
 def test_a_connection_and_a_download_at_import_time_fail_with_host_port_frame_and_command(
         phoning):
@@ -127,7 +123,7 @@ def test_the_warm_run_reports_the_same_from_the_cached_closure_answer(phoning):
     cache = Path(phoning["env"]["TTS_DOCTOR_CACHE"]) / "scan"
     assert list(cache.glob("closure-*.json")), list(cache.iterdir())
     cold, warm = phoning["cold"].finding(ID), phoning["warm"].finding(ID)
-    assert warm["status"] == "fail" and _same(cold, warm), (cold, warm)
+    assert warm["status"] == "fail" and comparable(cold) == comparable(warm), (cold, warm)
 
 
 @pytest.mark.venv
@@ -156,7 +152,7 @@ def test_an_application_whose_imports_stay_offline_is_ok_cold_and_warm(base, tmp
     assert f["details"]["entries"] == ["nltk"]
     assert f["details"]["connections"] == [] and f["details"]["downloads"] == []
     warm = run_cli(*args, env=env, cwd=tmp_path)
-    assert _same(f, warm.finding(ID))
+    assert comparable(f) == comparable(warm.finding(ID))
 
 
 def test_without_an_entry_module_it_is_skipped(tmp_path):

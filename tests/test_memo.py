@@ -14,6 +14,7 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import PLUGINS, build_env, run_cli
+from tests.harness.blindfold import comparable
 from tests.harness.venvs import EnvSpec
 
 MEMO_IDS = ("memotest.read", "memotest.exists", "memotest.writable", "memotest.scratch",
@@ -53,10 +54,8 @@ def test_second_check_judges_the_kept_facts_and_never_keeps_programs_or_secrets(
     for probe_id in ("memotest.program", "memotest.secret", "memotest.live"):
         assert after[probe_id] != before[probe_id], probe_id  # observed again
     # findings judged from the memo equal the observed ones, apart from the time taken
-    strip = [{k: v for k, v in f.items() if k != "duration_s"} for f in first["findings"]
-             if f["id"] in MEMO_IDS]
-    again = [{k: v for k, v in f.items() if k != "duration_s"} for f in second["findings"]
-             if f["id"] in MEMO_IDS]
+    strip = [comparable(f) for f in first["findings"] if f["id"] in MEMO_IDS]
+    again = [comparable(f) for f in second["findings"] if f["id"] in MEMO_IDS]
     assert len(strip) == len(MEMO_IDS) and strip == again
     # another check (its own cache) rewrites the scratch file both map: not an input
     _check({**memo_env, "TTS_DOCTOR_CACHE": memo_env["TTS_DOCTOR_CACHE"] + "-other"})
