@@ -281,6 +281,9 @@ def _install_abi_package(tmp_path, api_source: str, extra: dict[str, str]) -> st
     ("try:\n    from abiopt.ext import f\nexcept ImportError:\n    f = None\n", {}, "ok"),
     ("import numpy\nif numpy.__version__ < '2':\n    from abiopt import ext\n", {}, "ok"),
     ("x = 1\n", {"tests/test_ext.py": "from abiopt.ext import f\n"}, "ok"),
+    # only under `if TYPE_CHECKING:`, which never runs: optional
+    ("from typing import TYPE_CHECKING\nif TYPE_CHECKING:\n    from abiopt.ext import f\n",
+     {}, "ok"),
 ])
 def test_a_module_that_fails_alone_is_judged_by_who_imports_it(cli, tmp_path, api, extra,
                                                                verdict):
