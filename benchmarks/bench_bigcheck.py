@@ -82,13 +82,22 @@ def run(repeats: int) -> list[Section]:
             [python, "-c", "import torch"], cwd, base, (0,)),
         "the closure import alone (doctor/reach.py, part of a cold check)": lambda: _closure(
             python, entries),
+        # with the closure import, the floor of a cold check (`_floor`): numba.jit's kernel (one
+        # @njit compiled and called), and reading every file the scan pass reads with the
+        # search of each for the watched libraries' names (no regex, no parse: the least any
+        # scan of every installed file does)
+        "numba: import and one @njit compile (numba.jit's kernel)": lambda: _run(
+            [python, "-c", NUMBA_KERNEL], cwd, base, (0,)),
+        "reading every scanned file, searched for the watched names (part of a cold check)":
+            lambda: _run([sys.executable, "-c", READ_PASS, python], cwd, base, (0,)),
     }
     cpu: dict[str, list[float]] = {}
     candidates = {name: _cpu_of(name, fn, cpu) for name, fn in candidates.items()}
     try:
         rows = interleave(candidates, repeats)
         load_after = _load()
-        notes = [_where_the_time_goes(doctor, cwd, {**base, "TTS_DOCTOR_CACHE": warm_cache},
+        notes = [_floor(rows, cpu),
+                 _where_the_time_goes(doctor, cwd, {**base, "TTS_DOCTOR_CACHE": warm_cache},
                                       "warm"),
                  _index_cost(python, cwd, base),
                  f"machine load (1, 5, 15 min averages of runnable processes, 2 cores) at the "
@@ -113,6 +122,39 @@ def run(repeats: int) -> list[Section]:
         "probe observes). Targets: cold <= 1.0x, warm <= 0.6x collect_env.",
         f"python benchmarks/run.py --only bigcheck --repeats {repeats}", rows,
         baseline="python -m torch.utils.collect_env", unit="s", notes=notes)]
+
+
+NUMBA_KERNEL = ("import numba\n@numba.njit(cache=False)\ndef f(x):\n    return x + 1\n"
+                "assert f(1) == 2")
+READ_PASS = ("import os, sys; from tts_doctor import usage\n"
+             "needles = usage.Scanner(False).file_scan.needles\n"
+             "code = usage.discover(usage.target_sys_path(sys.argv[1]), None)\n"
+             "for src in code.sources:\n"
+             "    data = usage._read(src.path, os.stat(src.path).st_size) or b''\n"
+             "    found = [t for t in needles if t in data]\n")
+FLOOR = ("the closure import alone", "numba: import and one @njit compile",
+         "reading every scanned file")
+
+
+def _floor(rows: list, cpu: dict[str, list[float]]) -> str:
+    """What no cold check can go under on this machine, from the medians measured here.
+
+    A cold check must import the entry modules (the closure import, torch with them), run
+    numba's kernel, and read every file the scan pass reads. Even if those were its only
+    work, all side by side on the 2 cores, and torch's probes ran in the closure import's
+    own interpreter, it would take their CPU seconds / 2; collect_env is one process."""
+    parts = {name: statistics.median(v) for name, v in cpu.items()
+             if v and name.startswith(FLOOR)}
+    base = next((r for r in rows if r.name == "python -m torch.utils.collect_env"), None)
+    if len(parts) != len(FLOOR) or base is None:
+        return "floor of a cold check: not measured"
+    total = sum(parts.values())
+    wall = base.median
+    return (f"floor of a cold check (CPU seconds of the closure import, numba's kernel and "
+            f"the file reading, {' + '.join(f'{v:.2f}' for v in parts.values())} = "
+            f"{total:.2f} s, over 2 cores): at least {total / 2:.2f} s, "
+            f"{total / 2 / wall:.2f}x collect_env's median wall time ({wall:.2f} s), even "
+            "with no other probe and torch's probes judged in the closure import's process")
 
 
 def _cpu_of(name: str, fn: Callable[[], None], into: dict[str, list[float]]
