@@ -106,9 +106,13 @@ def looks_random(s: str) -> bool:
     parts = [p for p in re.split(r"[^A-Za-z0-9]+", s) if p]
     # "ort-gpu-9a3684d0fbd6", "doctor-pipx-3ff2e790e6ca": words with a short content-hash
     # suffix name a folder (a venv, a cache entry, a build), not a secret
+    # ("piper-no-ort-a25c69d6d2fc", "tts-on-gpu-...": short words like "no" and "on" count,
+    # beside at least one word-like one)
     words_only = [p for p in parts if not (_HEX.match(p) and 6 <= len(p) <= 16)]
-    if len(parts) >= 2 and words_only and len(words_only) < len(parts) and all(
-            _plausible_word(w) for p in words_only for w in _WORD.findall(p)):
+    pieces = [w for p in words_only for w in _WORD.findall(p)]
+    if len(parts) >= 2 and words_only and len(words_only) < len(parts) and \
+            any(_plausible_word(w) for w in pieces) and all(
+            _plausible_word(w) or (len(w) <= 2 and w.isalpha()) for w in pieces):
         return False
     alnum = "".join(parts)
     n = len(alnum)

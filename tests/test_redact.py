@@ -40,6 +40,7 @@ def test_folders_named_with_a_hash_suffix_stay_readable():
     r = Redactor(environ={})
     for path in ("/ci/.cache/test-envs/ort-gpu-9a3684d0fbd6/bin/python",
                  "/ci/.cache/test-envs/doctor-pipx-3ff2e790e6ca",
+                 "/ci/.cache/test-envs/piper-no-ort-a25c69d6d2fc/bin/python",
                  "/root/.cache/pypoetry/virtualenvs/tts-app-Xy12AbCd-py3.11/bin/python"):
         assert r.text(path) == path
     # a random token is still masked, also when it sits after a word
