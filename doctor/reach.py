@@ -15,6 +15,7 @@ and reads one JSON object back on the private pipe of tts_doctor.isolation.Child
 descriptor in argv[1]), whatever the imported code prints:
 
     {"python": "3.11.9", "sys_path": [...], "loaded": {module: file}, "failed": {module: why},
+     "causes": {module: {"type": "ImportError", "import_error": true, "missing": "torchaudio"}},
      "seconds": 4.2, "airgap": {"connections": [...], "downloads": [...], ...}}
 
 What it does, and why:
@@ -32,7 +33,10 @@ What it does, and why:
 - Each entry is imported on its own, under try/except BaseException (SystemExit included):
   one stack that fails to import (KAN-TTS missing for ModelScope's Sambert) still leaves the
   modules it loaded before failing in sys.modules, and the other entries are imported anyway.
-  The parent walks the failed entry's imports statically (the fallback).
+  The parent walks the failed entry's imports statically (the fallback). `causes` says what
+  kind of failure it was (the `model.entry-import` finding): the exception's type, whether it
+  is an ImportError, and the module that was not found, looked up along the exception's
+  chain: coqui-tts raises its own ImportError `from` the ModuleNotFoundError of torchaudio.
 - Caches the libraries write at import time go to a temporary folder (MODELSCOPE_CACHE,
   HF_HOME, NUMBA_CACHE_DIR, MPLCONFIGDIR, XDG_CACHE_HOME): the doctor changes nothing it
   diagnoses. ModelScope builds its AST index of registered modules there (see below). The
@@ -116,20 +120,44 @@ def _source_file(module):
     return os.path.normpath(os.path.abspath(path))
 
 
+def cause(exc):
+    """What kind of failure an entry's import was: the exception's type, whether it is an
+    ImportError, and the module that was not found (the first ModuleNotFoundError along the
+    exception's chain of causes and contexts, at most 8 links), or None."""
+    missing = None
+    seen = 0
+    link = exc
+    while link is not None and seen < 8:
+        if isinstance(link, ModuleNotFoundError):
+            name = getattr(link, "name", None)
+            missing = name if isinstance(name, str) and name else None
+            break
+        link = link.__cause__ or link.__context__
+        seen += 1
+    return {"type": type(exc).__name__, "import_error": isinstance(exc, ImportError),
+            "missing": missing}
+
+
 def closure(entries):
-    """Import each entry; the modules that loaded (name -> file) and the failures."""
+    """Import each entry; the modules that loaded (name -> file), the failures (name ->
+    "Type: message") and their causes (name -> `cause`)."""
     failed = {}
+    causes = {}
     for name in entries:
         try:
             __import__(name)
         except BaseException as exc:  # SystemExit and KeyboardInterrupt from imported code too
             failed[name] = f"{type(exc).__name__}: {exc}"[:300]
+            try:
+                causes[name] = cause(exc)
+            except Exception:  # a hostile exception object: the message is all there is
+                pass
     loaded = {}
     for name, module in list(sys.modules.items()):
         path = _source_file(module)
         if path:
             loaded[name] = path
-    return loaded, failed
+    return loaded, failed, causes
 
 
 def _die_with_parent():
@@ -160,9 +188,10 @@ def main():
     airgap = _airgap(request["airgap"])
     t0 = time.time()
     path_before = list(sys.path)
-    loaded, failed = closure(list(request.get("entries") or []))
+    loaded, failed, causes = closure(list(request.get("entries") or []))
     answer = {"python": ".".join(str(x) for x in sys.version_info[:3]), "sys_path": path_before,
-              "loaded": loaded, "failed": failed, "seconds": round(time.time() - t0, 3),
+              "loaded": loaded, "failed": failed, "causes": causes,
+              "seconds": round(time.time() - t0, 3),
               "airgap": airgap.audit()}
     data = (json.dumps(answer) + "\n").encode("utf-8")
     sys.stdout.flush()

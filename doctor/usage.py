@@ -56,7 +56,7 @@ from typing import Any, Callable, Optional
 
 from tts_doctor import scan
 
-INDEX_VERSION = 2
+INDEX_VERSION = 3
 CLOSURE_TIMEOUT = 120.0
 
 # Top-level module of a TTS stack -> the modules its deployments import first.
@@ -597,29 +597,42 @@ def _compiles_here(path: str, st: os.stat_result) -> bool:
 
 # --- the closure ----------------------------------------------------------------------------
 
-def entry_modules(request: Request, locator: Locator, code: Code) -> tuple[list[str], list[str]]:
-    """(entry modules to import, labels of where they came from)."""
+def entry_modules(request: Request, locator: Locator, code: Code
+                  ) -> tuple[list[str], list[str], dict[str, str]]:
+    """(entry modules to import, labels of where they came from, entry -> its role).
+
+    The role says why it is an entry (the `model.entry-import` finding judges a failed import
+    by it): "recipe", "stack:<top>" (an installed TTS stack the doctor knows), "editable"
+    (a package of an editable install) or "editable-module" (a single-file module there)."""
     entries: list[str] = []
     labels: list[str] = []
+    roles: dict[str, str] = {}
     if request.entries:
         entries += list(request.entries)
         labels.append("the recipe")
+        roles.update((e, "recipe") for e in request.entries)
     else:
         for top, modules in KNOWN_STACKS.items():
             if locator.has(top):
                 entries += list(modules)
                 labels.append(top)
+                roles.update((m, f"stack:{top}") for m in modules)
+
+    def editable(name: str) -> None:
+        if name not in entries and name.split(".")[0] not in SELF:
+            entries.append(name)
+            hit = locator.find(name)
+            roles[name] = "editable" if hit is None or hit[1] else "editable-module"
+
     for roots in code.editable.values():
         for root in roots:
             for name in _top_packages(root):
-                if name not in entries and name.split(".")[0] not in SELF:
-                    entries.append(name)
+                editable(name)
     for name in sorted(code.mappings):
-        if name not in entries and name.split(".")[0] not in SELF:
-            entries.append(name)
+        editable(name)
     if code.editable:
         labels.append("editable installs")
-    return entries, labels
+    return entries, labels, roles
 
 
 def _top_packages(root: str) -> list[str]:
@@ -748,7 +761,7 @@ def _data_stamps(python: str) -> list[list[Any]]:
 def closure(request: Request, sys_path: list[str], code: Code, locator: Locator,
             scanner: Scanner) -> dict[str, Any]:
     """The files the deployment reaches, and how they were found (module docstring, 2.)."""
-    entries, labels = entry_modules(request, locator, code)
+    entries, labels, roles = entry_modules(request, locator, code)
     own_tops = {m.split(".")[0] for m in code.mappings}
     for roots in code.editable.values():
         for root in roots:
@@ -762,10 +775,20 @@ def closure(request: Request, sys_path: list[str], code: Code, locator: Locator,
     if app_imports:
         labels.append("the imports of your code")
     entries += [m for m in app_imports if m not in entries]
+    for name in app_imports:
+        roles.setdefault(name, "import")
     found = [e for e in entries if locator.has(e)]
     absent = [e for e in entries if not locator.has(e)]
+    owners = {}
+    for name in found:
+        hit = locator.find(name)
+        owner = scanner.owners.get(os.path.normpath(hit[0])) if hit else None
+        if owner:
+            owners[name] = owner
     result: dict[str, Any] = {"entries": found, "absent_entries": absent, "from": labels,
-                              "failed": {}, "imported": 0, "walked": 0, "closure_s": 0.0}
+                              "roles": {e: roles.get(e, "import") for e in entries},
+                              "owners": owners, "failed": {}, "causes": {}, "imported": 0,
+                              "walked": 0, "closure_s": 0.0}
     if not found and not code.project:
         result["known"] = False
         result["why"] = ("no entry point found: no recipe entry, no installed TTS stack the "
@@ -805,6 +828,9 @@ def closure(request: Request, sys_path: list[str], code: Code, locator: Locator,
     if answer is None:
         answer = {"loaded": {}, "failed": {}}
     result["failed"] = answer.get("failed") or {}
+    result["causes"] = answer.get("causes") or {}
+    if answer.get("error"):
+        result["import_error"] = str(answer["error"])[:300]  # it timed out or died
     if "airgap" in answer:
         result["airgap"] = answer["airgap"]  # who tried the network during the import
     loaded: dict[str, str] = answer.get("loaded") or {}
@@ -1046,7 +1072,7 @@ def build_index(request: Request) -> dict[str, Any]:
 
 
 # probes outside those categories that read the index (the closure import's air-gap audit)
-USAGE_PROBES = frozenset({"model.offline-import", "frontend.espeak"})
+USAGE_PROBES = frozenset({"model.offline-import", "model.entry-import", "frontend.espeak"})
 USAGE_CATEGORIES = frozenset({"numpy", "scipy", "compat", "torchaudio", "numba", "torch",
                               "audio"})
 

@@ -27,6 +27,7 @@ MODULES = (
     "drift",
     "model",
     "import_offline",
+    "entry_import",
     "piper",
     "extensions",
     "shims",

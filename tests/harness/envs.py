@@ -65,3 +65,8 @@ DEPLOYMENT_STACK = ("torch==2.13.0", "transformers==4.52.1", "modelscope", "grad
                     "sentencepiece", "accelerate", "safetensors", "onnxruntime", "cn2an",
                     "einops")
 BIG_STACK = EnvSpec("big-stack", steps=(("install", *DEPLOYMENT_STACK),))
+
+# piper-tts installed without its requirements (as `pip install --no-deps` or a partial COPY
+# leaves it): `import piper` fails, No module named 'onnxruntime', which piper-tts declares.
+PIPER_NO_ORT = EnvSpec("piper-no-ort", steps=(("install", "numpy==2.4.6"),
+                                              ("install", "--no-deps", "piper-tts==1.8.0")))
