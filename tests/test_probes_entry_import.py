@@ -222,3 +222,37 @@ def test_the_sambert_recipe_in_the_big_environment_fails_for_the_missing_audio_e
         "ModuleNotFoundError: No module named 'addict'" in f["summary"]
     assert "in its extras 'audio-tts'" in f["summary"]
     assert "kantts (the recipe's entry): no such module is installed" in f["summary"]
+
+
+@pytest.mark.slow
+@pytest.mark.venv
+def test_fix_installs_the_declared_requirement_and_undo_removes_it(cli, make_env, tmp_path):
+    # the recommended fix of a real finding, run: only onnxruntime and what it pulls in are
+    # added (pip freeze before and after), the finding is probed again and passes, and
+    # `fix --undo` gives the freeze back exactly
+    from tests.harness.envs_shims import exclusive
+
+    state = {"TTS_DOCTOR_STATE_DIR": str(tmp_path / "state"),
+             "TTS_DOCTOR_CACHE": str(tmp_path / "cache")}
+    with exclusive(make_env(envs.PIPER_NO_ORT_PIP)) as venv:
+        py = str(venv.python)
+
+        def freeze() -> dict[str, str]:
+            out = venv.run("-m", "pip", "freeze", "--all", "--disable-pip-version-check")
+            return dict(line.split("==", 1) for line in out.stdout.splitlines() if "==" in line)
+
+        before = freeze()
+        assert "onnxruntime" not in before
+        r = cli("fix", "--run-commands", "--python", py, "--only", "model.entry-import",
+                env=state, cwd=tmp_path, timeout=600)
+        try:
+            assert r.returncode == 0, r
+            assert "model.entry-import: fixed (ok)" in r.stdout
+            assert "model.entry-import   fail -> ok" in r.stdout
+            added = {n for n in freeze() if n not in before}
+            assert "onnxruntime" in added and all(before.get(n) == v for n, v in freeze().items()
+                                                  if n in before), added
+        finally:
+            undo = cli("fix", "--undo", "--python", py, env=state, cwd=tmp_path, timeout=600)
+        assert undo.returncode == 0, undo
+        assert freeze() == before

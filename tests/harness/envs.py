@@ -70,3 +70,5 @@ BIG_STACK = EnvSpec("big-stack", steps=(("install", *DEPLOYMENT_STACK),))
 # leaves it): `import piper` fails, No module named 'onnxruntime', which piper-tts declares.
 PIPER_NO_ORT = EnvSpec("piper-no-ort", steps=(("install", "numpy==2.4.6"),
                                               ("install", "--no-deps", "piper-tts==1.8.0")))
+# The same with pip, for `fix --run-commands` to install into (tests change it and undo it).
+PIPER_NO_ORT_PIP = EnvSpec("piper-no-ort-pip", with_pip=True, steps=PIPER_NO_ORT.steps)
