@@ -256,3 +256,24 @@ def test_fix_installs_the_declared_requirement_and_undo_removes_it(cli, make_env
             undo = cli("fix", "--undo", "--python", py, env=state, cwd=tmp_path, timeout=600)
         assert undo.returncode == 0, undo
         assert freeze() == before
+
+
+def test_torch_missing_points_to_its_own_finding_instead_of_a_plain_pip_install():
+    # `pip install 'torch>=2.1'` from PyPI's default index is the newest CUDA build,
+    # gigabytes, whatever the machine: torch.build names the wheel for this driver
+    torch = dict(ADDICT, module="torch", top="torch",
+                 declared={"by": "coqui-tts", "by_version": "0.27.0", "requirement": "torch>=2.1",
+                           "hard": True, "extras": []})
+    r = judge_entry_import(_facts("stack:TTS", owner="coqui-tts", missing=torch), PY)
+    assert r.status == "fail" and "see torch.build" in r.summary, r
+    assert all("pip" not in (c.argv or ()) for c in r.fix.commands), r.fix.commands
+
+
+def test_a_runtime_error_raised_from_a_missing_module_is_an_import_failure():
+    # ModelScope's lazy modules: RuntimeError("Failed to import ... No module named 'kantts'")
+    # raised from the ModuleNotFoundError
+    kantts = dict(ADDICT, module="kantts", top="kantts", declared=None)
+    r = judge_entry_import(_facts("recipe", why="RuntimeError: Failed to import x because of "
+                                  "the following error: No module named 'kantts'",
+                                  import_error=False, missing=kantts), PY)
+    assert r.status == "fail" and "see ttsfrd.kantts" in r.summary, r

@@ -53,6 +53,10 @@ ALIASES: dict[str, tuple[str, ...]] = {
 # other uses (ModelScope: hub downloads, CV and NLP models) as often as for synthesis, so an
 # entry of theirs that fails without a recipe is a warning.
 GENERAL_STACKS = frozenset({"modelscope"})
+# Missing modules whose install is not a plain `pip install` (a wheel index matching the
+# driver, ModelScope's find-links, PyPI's placeholders): the finding that knows says how.
+ELSEWHERE = {"torch": "torch.build", "torchaudio": "torchaudio.pair",
+             "torchvision": "torch.build", "ttsfrd": "ttsfrd.origin", "kantts": "ttsfrd.kantts"}
 FAIL_ROLES = ("recipe", "editable")
 SHOWN = 3
 _EXTRA = re.compile(r"""extra\s*==\s*['"]([^'"]+)['"]""")
@@ -181,13 +185,16 @@ def _one(entry: str, why: str, role: str, owner: Optional[str], cause: dict[str,
     if owner is None:
         return "warn", text + " (no installed distribution owns this code: it may extend " \
             "sys.path at run time)", None
-    if not cause.get("import_error"):
+    if not cause.get("import_error") and not (missing or {}).get("module"):
+        # (a RuntimeError raised from a ModuleNotFoundError, as ModelScope's lazy modules do,
+        # is an import failure)
         return "warn", text + " (not an ImportError: it may need the arguments, files or " \
             "network of a real run)", None
     if missing is None:
         return ("fail" if can_fail else "warn"), text, None
     module, top = missing.get("module"), missing.get("top")
     declared = missing.get("declared")
+    see = ELSEWHERE.get(str(top))
     if missing.get("in_project") or (missing.get("top_installed") and module == top):
         place = missing.get("in_project") or missing.get("top_path")
         return "warn", text + f" ({top} is at {place}: the code extends sys.path at run " \
@@ -197,6 +204,8 @@ def _one(entry: str, why: str, role: str, owner: Optional[str], cause: dict[str,
         if declared:
             detail += (f"; {declared['by']} {declared.get('by_version') or ''} declares "
                        f"{declared['requirement']}").replace("  ", " ")
+        if see:
+            detail += f"; see {see}"
         return ("fail" if can_fail else "warn"), f"{text} ({detail})", None
     if declared:
         extras = list(declared.get("extras") or [])
@@ -207,9 +216,12 @@ def _one(entry: str, why: str, role: str, owner: Optional[str], cause: dict[str,
         detail = (f"{top} is not installed; {declared['by']} "
                   f"{declared.get('by_version') or ''} declares "
                   f"{declared['requirement']}{extra}").replace("  ", " ")
+        if see:  # installed from elsewhere than PyPI's default index: that finding says how
+            return ("fail" if can_fail else "warn"), f"{text} ({detail}; see {see})", None
         return ("fail" if can_fail else "warn"), f"{text} ({detail})", declared["requirement"]
+    tail = f"; see {see}" if see else ""
     return ("fail" if can_fail else "warn"), \
-        f"{text} ({top} is not installed, and no installed distribution declares it)", None
+        f"{text} ({top} is not installed, and no installed distribution declares it{tail})", None
 
 
 def judge_entry_import(facts: dict[str, Any], python: str) -> Result:
