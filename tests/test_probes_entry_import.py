@@ -277,3 +277,17 @@ def test_a_runtime_error_raised_from_a_missing_module_is_an_import_failure():
                                   "the following error: No module named 'kantts'",
                                   import_error=False, missing=kantts), PY)
     assert r.status == "fail" and "see ttsfrd.kantts" in r.summary, r
+
+
+def test_a_name_that_is_not_a_module_name_gets_no_command_to_paste():
+    # an editable finder's MAPPING key is whatever its file says
+    facts = _facts("editable", missing=ADDICT)
+    hostile = "x;__import__('os').system('touch /tmp/PWNED')"
+    for key in ("roles", "failed", "causes"):
+        facts["reach"][key] = {hostile: facts["reach"][key]["demo.api"]}
+    facts["reach"]["entries"] = [hostile]
+    facts["reach"]["owners"] = {hostile: "demo"}
+    facts["missing"] = {hostile: ADDICT}
+    r = judge_entry_import(facts, PY)
+    assert r.status == "fail"
+    assert all("-c" not in (c.argv or ()) for c in r.fix.commands), r.fix.commands

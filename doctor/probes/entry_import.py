@@ -59,6 +59,7 @@ ELSEWHERE = {"torch": "torch.build", "torchaudio": "torchaudio.pair",
              "torchvision": "torch.build", "ttsfrd": "ttsfrd.origin", "kantts": "ttsfrd.kantts"}
 FAIL_ROLES = ("recipe", "editable")
 SHOWN = 3
+_DOTTED = re.compile(r"[A-Za-z_]\w*(\.[A-Za-z_]\w*)*")
 _EXTRA = re.compile(r"""extra\s*==\s*['"]([^'"]+)['"]""")
 
 
@@ -273,8 +274,9 @@ def judge_entry_import(facts: dict[str, Any], python: str) -> Result:
                    f"proves less (warnings, details.failed): {', '.join(others[:SHOWN])}"
                    + (" ..." if len(others) > SHOWN else ""))
     reqs = sorted({r[2] for r in worst if r[2]})
+    # (only dotted names: an editable finder's MAPPING is a file anyone could have written)
     repro = [manual(python, "-c", f"import {r[3]}") for r in worst
-             if r[3] in failed][:SHOWN]
+             if r[3] in failed and _DOTTED.fullmatch(r[3])][:SHOWN]
     if timed_out:
         return warn(f"the import of the entry modules did not finish: {listed}",
                     Fix("Import the entry module yourself to see where it hangs or dies "
