@@ -73,6 +73,11 @@ KNOWN_STACKS: dict[str, tuple[str, ...]] = {
     "melo": ("melo.api",),
     "ChatTTS": ("ChatTTS",),
     "GPT_SoVITS": ("GPT_SoVITS.TTS_infer_pack.TTS",),
+    "kokoro_onnx": ("kokoro_onnx",),
+    "styletts2": ("styletts2.tts",),
+    "bark": ("bark.api",),
+    "tortoise": ("tortoise.api",),
+    "parler_tts": ("parler_tts",),
 }
 
 SKIP_DIRS = frozenset({".git", ".hg", ".svn", "__pycache__", "node_modules", ".venv", "venv",

@@ -291,3 +291,12 @@ def test_a_name_that_is_not_a_module_name_gets_no_command_to_paste():
     r = judge_entry_import(facts, PY)
     assert r.status == "fail"
     assert all("-c" not in (c.argv or ()) for c in r.fix.commands), r.fix.commands
+
+
+def test_a_stack_entry_the_installed_release_does_not_have_is_the_doctors_guess_not_a_failure():
+    # KNOWN_STACKS names e.g. bark.api; a release without that module is not a broken install
+    gone = dict(ADDICT, module="demo.api", top="demo", top_installed=True,
+                top_path="/site/demo/__init__.py", declared=None)
+    r = judge_entry_import(_facts("stack:demo", missing=gone), PY)
+    assert r.status == "warn" and "this release of demo has no demo.api" in r.summary, r
+    assert judge_entry_import(_facts("recipe", missing=gone), PY).status == "fail"

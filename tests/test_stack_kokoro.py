@@ -40,3 +40,25 @@ def test_the_kokoro_stack_passes_with_only_the_spacy_model_to_prefetch(cli, repo
     spacy = r.finding("frontend.spacy-model")
     assert spacy["status"] == "warn"
     assert spacy["fix"]["commands"] == [f"{venv.python} -m spacy download en_core_web_sm"]
+
+
+# kokoro-onnx 0.6.1, the ONNX port (onnxruntime, phonemizer, espeakng-loader, numpy): its
+# tokenizer points phonemizer at the bundled espeak-ng when kokoro_onnx is imported
+KOKORO_ONNX = EnvSpec("kokoro-onnx", steps=(("install", "kokoro-onnx==0.6.1"),))
+
+
+def test_kokoro_onnx_is_a_known_stack_and_its_espeak_setup_counts(cli, make_env, tmp_path):
+    # before kokoro_onnx was a known stack, no entry point was known: frontend.espeak warned
+    # that nothing showed its espeak-ng set-up runs
+    venv = make_env(KOKORO_ONNX)
+    r = cli("check", "--json", "--python", str(venv.python), env={
+        "TTS_DOCTOR_CACHE": str(tmp_path / "cache")}, cwd=tmp_path, timeout=900)
+    assert r.returncode == 0, r
+    bad = {f["id"]: f["summary"] for f in r.json["findings"] if f["status"] in
+           ("warn", "fail", "error")}
+    assert bad == {}, bad
+    entry = r.finding("model.entry-import")
+    assert entry["status"] == "ok" and entry["details"]["roles"] == {
+        "kokoro_onnx": "stack:kokoro_onnx"}, entry
+    espeak = r.finding("frontend.espeak")
+    assert espeak["status"] == "ok" and "kokoro_onnx/tokenizer.py" in espeak["summary"], espeak

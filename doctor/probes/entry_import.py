@@ -196,6 +196,10 @@ def _one(entry: str, why: str, role: str, owner: Optional[str], cause: dict[str,
     module, top = missing.get("module"), missing.get("top")
     declared = missing.get("declared")
     see = ELSEWHERE.get(str(top))
+    if stack is not None and isinstance(module, str) and (entry + ".").startswith(module + "."):
+        # the doctor's own guess of the stack's entry module is not in this release of it
+        return "warn", text + f" (this release of {owner} has no {module}: the doctor's " \
+            "entry for the stack; name yours with a recipe's `entry`)", None
     if missing.get("in_project") or (missing.get("top_installed") and module == top):
         place = missing.get("in_project") or missing.get("top_path")
         return "warn", text + f" ({top} is at {place}: the code extends sys.path at run " \
