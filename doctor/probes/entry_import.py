@@ -59,6 +59,11 @@ ELSEWHERE = {"torch": "torch.build", "torchaudio": "torchaudio.pair",
              "torchvision": "torch.build", "ttsfrd": "ttsfrd.origin", "kantts": "ttsfrd.kantts"}
 FAIL_ROLES = ("recipe", "editable")
 SHOWN = 3
+# an OSError of the dynamic loader (ctypes.CDLL, torch.ops.load_library), and the package
+# under site-packages whose library it names
+_NATIVE = re.compile(r"\.so\b|\.dylib\b|\.dll\b|shared object|undefined symbol|"
+                     r"[Cc]ould not load (this |the )?library")
+_SITE_TOP = re.compile(r"(?:site|dist)-packages/([A-Za-z_]\w*)/")
 _DOTTED = re.compile(r"[A-Za-z_]\w*(\.[A-Za-z_]\w*)*")
 _EXTRA = re.compile(r"""extra\s*==\s*['"]([^'"]+)['"]""")
 
@@ -186,6 +191,16 @@ def _one(entry: str, why: str, role: str, owner: Optional[str], cause: dict[str,
     if owner is None:
         return "warn", text + " (no installed distribution owns this code: it may extend " \
             "sys.path at run time)", None
+    native = _NATIVE.search(why) if cause.get("type") == "OSError" else None
+    if native:
+        # a compiled library that does not load (torchaudio built for another torch, a
+        # missing libsndfile): the code cannot start in this environment, like an ImportError
+        lib = _SITE_TOP.search(why)
+        top = lib.group(1) if lib else None
+        see = ELSEWHERE.get(str(top))
+        detail = "a compiled library does not load" + (f": {top}" if top else "") + \
+            (f"; see {see}" if see else "; the extensions and audio findings name it")
+        return ("fail" if can_fail else "warn"), f"{text} ({detail})", None
     if not cause.get("import_error") and not (missing or {}).get("module"):
         # (a RuntimeError raised from a ModuleNotFoundError, as ModelScope's lazy modules do,
         # is an import failure)
