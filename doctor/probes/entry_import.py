@@ -12,7 +12,8 @@ found, which installed distribution declares it (its requirement, in which extra
 The verdict weighs why each module is an entry (its role in the index) against what the
 failure can prove:
 
-- `fail` only for an ImportError of code an installed distribution owns, imported because the
+- `fail` only for an ImportError (or an OSError of the dynamic loader: a compiled library
+  that does not load) of code an installed distribution owns, imported because the
   recipe names it, because it is an installed TTS stack whose whole purpose is synthesis, or
   because it is a package of an editable install; and where the ImportError names a missing
   module, only if that module is nowhere on the interpreter's path nor in the application
@@ -321,11 +322,12 @@ def entry_import(ctx: Context, facts: dict[str, Any]) -> Optional[Result]:
     (doctor/reach.py: the recipe's `entry`, the installed TTS stacks, editable packages, what
     the application imports, each imported in a process of the diagnosed interpreter with the
     network blocked). `fail` when code an installed distribution owns, named by the recipe, an
-    installed TTS stack's entry or an editable package, raises ImportError: a module that is
-    not installed (with the requirement that an installed distribution declares for it, often
-    in an extra: `pip install` it), or a name or symbol an installed library lacks. `warn` when
-    the failure cannot prove the deployment broken: ModelScope's TTS pipeline without a recipe,
-    editable scripts, the application's own imports, code no distribution owns, a missing
-    module that is on the path or in the application folder, other exceptions, an import that
-    did not finish. `skip` when there is no entry module."""
+    installed TTS stack's entry or an editable package, raises ImportError or cannot load a
+    compiled library (torchaudio built for another torch: the finding that knows is named):
+    a module that is not installed (with the requirement that an installed distribution
+    declares for it, often in an extra: `pip install` it), or a name or symbol an installed
+    library lacks. `warn` when the failure cannot prove the deployment broken: ModelScope's
+    TTS pipeline without a recipe, editable scripts, the application's own imports, code no
+    distribution owns, a missing module that is on the path or in the application folder,
+    other exceptions, an import that did not finish. `skip` when there is no entry module."""
     return judge_entry_import(facts, dists.executable())
