@@ -19,7 +19,7 @@ import pytest
 
 from tests.conftest import build_env, run_cli
 from tests.harness import envs_families, venvs
-from tests.harness.apps import write_app
+from tests.harness.apps import install_editable, write_app
 from tests.harness.blindfold import comparable
 
 ID = "model.offline-import"
@@ -67,14 +67,7 @@ def phoning(base, tmp_path_factory) -> dict:
     (src / "netproj").mkdir(parents=True)
     (src / "netproj" / "__init__.py").write_text("from . import fetch  # noqa: F401\n")
     (src / "netproj" / "fetch.py").write_text(FETCH)
-    (src / "pyproject.toml").write_text(
-        '[build-system]\nrequires = ["setuptools>=64"]\nbuild-backend = "setuptools.build_meta"\n'
-        '[project]\nname = "netproj"\nversion = "0.1.0"\n')
-    proc = subprocess.run([sys.executable, "-m", "pip", "--python", str(python), "install",
-                           "-q", "--no-deps", "--disable-pip-version-check", "-e", str(src)],
-                          capture_output=True, text=True, timeout=600)
-    if proc.returncode != 0:
-        raise venvs.EnvUnavailable(f"pip install -e failed: {proc.stderr[-2000:]}")
+    install_editable(python, src, "netproj")
     env = {"TTS_DOCTOR_CACHE": str(root / "cache"), "NLTK_DATA": str(root / "nltk_data")}
     args = ("check", "--json", "--python", str(python), "--only", ID)
     cold = run_cli(*args, env=env, cwd=root)

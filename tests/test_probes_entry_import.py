@@ -8,8 +8,6 @@ without the Sambert recipe.
 
 from __future__ import annotations
 
-import subprocess
-import sys
 from pathlib import Path
 from typing import Any, Optional
 
@@ -18,6 +16,7 @@ from tts_doctor.probes.entry_import import judge_entry_import
 from tts_doctor.reach import cause
 
 from tests.harness import envs, venvs
+from tests.harness.apps import install_editable
 from tests.test_reach import _layered
 
 PY = "/v/bin/python"
@@ -160,16 +159,9 @@ def _editable(base: venvs.Venv, tmp_path: Path) -> tuple[Path, Path]:
     (src / "servescript.py").write_text("import flask_not_installed_here\n")
     (src / "tools").mkdir()
     (src / "tools" / "repohelpers.py").write_text("X = 1\n")
-    (src / "pyproject.toml").write_text(
-        '[build-system]\nrequires = ["setuptools>=64"]\nbuild-backend = "setuptools.build_meta"\n'
-        '[project]\nname = "voicekit"\nversion = "0.3.0"\n'
+    install_editable(python, src, "voicekit", "0.3.0", toml=(
         '[project.optional-dependencies]\ntts = ["addict>=2.4"]\n'
-        '[tool.setuptools]\npackages = ["voicekit", "pathkit"]\npy-modules = ["servescript"]\n')
-    proc = subprocess.run([sys.executable, "-m", "pip", "--python", str(python), "install",
-                           "-q", "--no-deps", "--disable-pip-version-check", "-e", str(src)],
-                          capture_output=True, text=True, timeout=600)
-    if proc.returncode != 0:
-        raise venvs.EnvUnavailable(f"pip install -e failed: {proc.stderr[-2000:]}")
+        '[tool.setuptools]\npackages = ["voicekit", "pathkit"]\npy-modules = ["servescript"]\n'))
     return python, src
 
 
@@ -326,14 +318,7 @@ def test_an_editable_package_that_imports_a_broken_torchaudio_fails_and_points_t
     src = tmp_path / "repo"
     (src / "voiceapp").mkdir(parents=True)
     (src / "voiceapp" / "__init__.py").write_text("import torchaudio\n")
-    (src / "pyproject.toml").write_text(
-        '[build-system]\nrequires = ["setuptools>=64"]\nbuild-backend = "setuptools.build_meta"\n'
-        '[project]\nname = "voiceapp"\nversion = "0.1.0"\n')
-    proc = subprocess.run([sys.executable, "-m", "pip", "--python", str(python), "install",
-                           "-q", "--no-deps", "--disable-pip-version-check", "-e", str(src)],
-                          capture_output=True, text=True, timeout=600)
-    if proc.returncode != 0:
-        raise venvs.EnvUnavailable(f"pip install -e failed: {proc.stderr[-2000:]}")
+    install_editable(python, src, "voiceapp")
     r = cli("check", "--json", "--python", str(python), "--only",
             "model.entry-import,torchaudio.pair",
             env={"TTS_DOCTOR_CACHE": str(tmp_path / "cache")}, cwd=tmp_path, timeout=600)

@@ -18,7 +18,7 @@ import pytest
 from tts_doctor import scan, usage
 
 from tests.harness import envs, venvs
-from tests.harness.apps import write_app
+from tests.harness.apps import install_editable, write_app
 
 
 def _layered(base: venvs.Venv, folder: Path) -> Path:
@@ -171,14 +171,7 @@ def test_an_editable_project_in_the_big_environment_is_scanned(cli, make_env, tm
     (src / "hannproj").mkdir(parents=True)
     (src / "hannproj" / "__init__.py").write_text("")
     (src / "hannproj" / "frontend.py").write_text(HANN_APP)
-    (src / "pyproject.toml").write_text(
-        '[build-system]\nrequires = ["setuptools>=64"]\nbuild-backend = "setuptools.build_meta"\n'
-        '[project]\nname = "hannproj"\nversion = "0.1.0"\n')
-    proc = subprocess.run([sys.executable, "-m", "pip", "--python", str(python), "install",
-                           "-q", "--no-deps", "--disable-pip-version-check", "-e", str(src)],
-                          capture_output=True, text=True, timeout=600)
-    if proc.returncode != 0:
-        raise venvs.EnvUnavailable(f"pip install -e failed: {proc.stderr[-2000:]}")
+    install_editable(python, src, "hannproj")
     r = cli("check", "--json", "--python", str(python), "--only", "scipy.removed-names",
             env={"TTS_DOCTOR_CACHE": str(tmp_path / "cache")}, cwd=tmp_path, timeout=900)
     assert r.returncode == 1, r

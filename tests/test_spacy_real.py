@@ -6,12 +6,9 @@ missing: what is tested is the verdict and the command that pre-fetches it."""
 
 from __future__ import annotations
 
-import subprocess
-import sys
-
 import pytest
 
-from tests.harness import venvs
+from tests.harness.apps import install_editable
 from tests.harness.venvs import EnvSpec
 from tests.test_reach import _layered
 
@@ -57,14 +54,7 @@ def test_spacy_cli_download_at_import_time_is_caught_by_the_air_gap_audit(cli, v
     (src / "g2pproj").mkdir(parents=True)
     (src / "g2pproj" / "__init__.py").write_text("from . import g2p  # noqa: F401\n")
     (src / "g2pproj" / "g2p.py").write_text(MISAKI_LIKE)
-    (src / "pyproject.toml").write_text(
-        '[build-system]\nrequires = ["setuptools>=64"]\nbuild-backend = "setuptools.build_meta"\n'
-        '[project]\nname = "g2pproj"\nversion = "0.1.0"\n')
-    proc = subprocess.run([sys.executable, "-m", "pip", "--python", str(python), "install",
-                           "-q", "--no-deps", "--disable-pip-version-check", "-e", str(src)],
-                          capture_output=True, text=True, timeout=600)
-    if proc.returncode != 0:
-        raise venvs.EnvUnavailable(f"pip install -e failed: {proc.stderr[-2000:]}")
+    install_editable(python, src, "g2pproj")
     app = src / "g2pproj"
     r = cli("check", "--json", "--python", str(python), "--only", "model.offline-import",
             env={"TTS_DOCTOR_CACHE": str(tmp_path / "cache")}, cwd=tmp_path, timeout=600)
