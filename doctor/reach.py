@@ -36,7 +36,8 @@ What it does, and why:
   The parent walks the failed entry's imports statically (the fallback). `causes` says what
   kind of failure it was (the `model.entry-import` finding): the exception's type, whether it
   is an ImportError, and the module that was not found, looked up along the exception's
-  chain: coqui-tts raises its own ImportError `from` the ModuleNotFoundError of torchaudio.
+  chain: ModelScope's lazy modules raise a RuntimeError from the ModuleNotFoundError of
+  kantts.
 - Caches the libraries write at import time go to a temporary folder (MODELSCOPE_CACHE,
   HF_HOME, NUMBA_CACHE_DIR, MPLCONFIGDIR, XDG_CACHE_HOME): the doctor changes nothing it
   diagnoses. ModelScope builds its AST index of registered modules there (see below). The

@@ -780,8 +780,6 @@ def closure(request: Request, sys_path: list[str], code: Code, locator: Locator,
     if app_imports:
         labels.append("the imports of your code")
     entries += [m for m in app_imports if m not in entries]
-    for name in app_imports:
-        roles.setdefault(name, "import")
     found = [e for e in entries if locator.has(e)]
     absent = [e for e in entries if not locator.has(e)]
     owners = {}

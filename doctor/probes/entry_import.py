@@ -149,21 +149,27 @@ def collect_entry_import(ctx: Context) -> dict[str, Any]:
     owners = reach.get("owners") or {}
     for owner in sorted(set(owners.values())):
         facts["owner_versions"][owner] = dists.version(owner)
+    # entries that miss the same module (every package of a repo without torch) share the
+    # lookup: the walk of the application folder and the read of every requirement
+    looked: dict[tuple[str, Optional[str]], dict[str, Any]] = {}
     for entry, cause in sorted((reach.get("causes") or {}).items()):
         module = (cause or {}).get("missing")
         if not isinstance(module, str) or not module:
             continue
-        top = module.split(".")[0]
-        found = dists.find_spec(top)
-        where = None
-        if found is not None:
-            where = found.origin if found.origin not in (None, "namespace") else \
-                next(iter(found.submodule_search_locations or []), None)
-        facts["missing"][entry] = {
-            "module": module, "top": top, "top_installed": found is not None,
-            "top_path": where, "in_project": _in_folder(top, index.get("project")),
-            "declared": _requirement(module, owners.get(entry)),
-        }
+        key = (module, owners.get(entry))
+        if key not in looked:
+            top = module.split(".")[0]
+            found = dists.find_spec(top)
+            where = None
+            if found is not None:
+                where = found.origin if found.origin not in (None, "namespace") else \
+                    next(iter(found.submodule_search_locations or []), None)
+            looked[key] = {
+                "module": module, "top": top, "top_installed": found is not None,
+                "top_path": where, "in_project": _in_folder(top, index.get("project")),
+                "declared": _requirement(module, owners.get(entry)),
+            }
+        facts["missing"][entry] = looked[key]
     return facts
 
 
@@ -179,12 +185,18 @@ def _role_text(role: str, owner: Optional[str]) -> str:
     return "a library your code imports"
 
 
+def _by(declared: dict[str, Any]) -> str:
+    """The declaring distribution with its version ("modelscope 1.40.2")."""
+    return " ".join(x for x in (declared["by"], declared.get("by_version")) if x)
+
+
 def _one(entry: str, why: str, role: str, owner: Optional[str], cause: dict[str, Any],
          missing: Optional[dict[str, Any]], timed_out: bool) -> tuple[str, str, Optional[str]]:
     """(status, text, requirement to install) for one entry that did not import."""
     stack = role[6:] if role.startswith("stack:") else None
     can_fail = owner is not None and not timed_out and (
         role in FAIL_ROLES or (stack is not None and stack not in GENERAL_STACKS))
+    status = "fail" if can_fail else "warn"  # where the failure proves the deployment broken
     said = " ".join(why.split())  # messages that start with a newline (coqui-tts's) read whole
     text = f"{entry} ({_role_text(role, owner)}): {said[:240]}{'...' if len(said) > 240 else ''}"
     if timed_out:
@@ -201,14 +213,14 @@ def _one(entry: str, why: str, role: str, owner: Optional[str], cause: dict[str,
         see = ELSEWHERE.get(str(top))
         detail = "a compiled library does not load" + (f": {top}" if top else "") + \
             (f"; see {see}" if see else "; the extensions and audio findings name it")
-        return ("fail" if can_fail else "warn"), f"{text} ({detail})", None
+        return status, f"{text} ({detail})", None
     if not cause.get("import_error") and not (missing or {}).get("module"):
         # (a RuntimeError raised from a ModuleNotFoundError, as ModelScope's lazy modules do,
         # is an import failure)
         return "warn", text + " (not an ImportError: it may need the arguments, files or " \
             "network of a real run)", None
     if missing is None:
-        return ("fail" if can_fail else "warn"), text, None
+        return status, text, None
     module, top = missing.get("module"), missing.get("top")
     declared = missing.get("declared")
     see = ELSEWHERE.get(str(top))
@@ -223,25 +235,23 @@ def _one(entry: str, why: str, role: str, owner: Optional[str], cause: dict[str,
     if missing.get("top_installed"):
         detail = f"the installed {top} has no module {module}"
         if declared:
-            detail += (f"; {declared['by']} {declared.get('by_version') or ''} declares "
-                       f"{declared['requirement']}").replace("  ", " ")
+            detail += f"; {_by(declared)} declares {declared['requirement']}"
         if see:
             detail += f"; see {see}"
-        return ("fail" if can_fail else "warn"), f"{text} ({detail})", None
+        return status, f"{text} ({detail})", None
     if declared:
         extras = list(declared.get("extras") or [])
         extra = "" if declared.get("hard") or not extras else (
             " in its extra" + ("s " if len(extras) > 1 else " ")
             + ", ".join(f"'{e}'" for e in extras[:SHOWN])
             + (" ..." if len(extras) > SHOWN else ""))
-        detail = (f"{top} is not installed; {declared['by']} "
-                  f"{declared.get('by_version') or ''} declares "
-                  f"{declared['requirement']}{extra}").replace("  ", " ")
+        detail = f"{top} is not installed; {_by(declared)} declares " \
+            f"{declared['requirement']}{extra}"
         if see:  # installed from elsewhere than PyPI's default index: that finding says how
-            return ("fail" if can_fail else "warn"), f"{text} ({detail}; see {see})", None
-        return ("fail" if can_fail else "warn"), f"{text} ({detail})", declared["requirement"]
+            return status, f"{text} ({detail}; see {see})", None
+        return status, f"{text} ({detail})", declared["requirement"]
     tail = f"; see {see}" if see else ""
-    return ("fail" if can_fail else "warn"), \
+    return status, \
         f"{text} ({top} is not installed, and no installed distribution declares it{tail})", None
 
 
